@@ -1,0 +1,62 @@
+// The in-memory read model of clients, APIs and scopes. Token requests never query the database for
+// them: the catalog loads everything once and reloads when the "config" revision moves (checked every
+// CONFIG_POLL_MS, and at once after a change made by this process).
+import type { Storage, ClientRecord, ApiRecord, ScopeRecord } from "../storage/index.ts";
+import { STANDARD_SCOPES } from "../services/scopes.ts";
+import { log } from "../shared/logger.ts";
+
+export class Catalog {
+  private readonly storage: Storage;
+  private clientsById = new Map<string, ClientRecord>();
+  private apisById = new Map<string, ApiRecord>();
+  private scopeList: ScopeRecord[] = [];
+  private version = -1;
+  /** Every scope name Gatehouse knows: standard OIDC ones, registered ones, and those of APIs. Mutated in place. */
+  readonly scopeNames = new Set<string>(STANDARD_SCOPES);
+  private readonly listeners: Array<() => void> = [];
+
+  constructor(storage: Storage) {
+    this.storage = storage;
+  }
+
+  client(clientId: string): ClientRecord | undefined {
+    return this.clientsById.get(clientId);
+  }
+
+  api(identifier: string): ApiRecord | undefined {
+    return this.apisById.get(identifier);
+  }
+
+  apis(): ApiRecord[] {
+    return [...this.apisById.values()];
+  }
+
+  scopes(): ScopeRecord[] {
+    return this.scopeList;
+  }
+
+  scopeDescription(name: string): string | undefined {
+    return this.scopeList.find((s) => s.name === name)?.description;
+  }
+
+  onChange(listener: () => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** Reloads when the stored revision differs from the loaded one (or always, with force). */
+  async refresh({ force = false } = {}): Promise<boolean> {
+    const { config: version } = await this.storage.revisions.read();
+    if (!force && version === this.version) return false;
+    const [clients, apis, scopes] = await Promise.all([this.storage.clients.list(), this.storage.apis.list(), this.storage.scopes.list()]);
+    this.clientsById = new Map(clients.map((c) => [c.clientId, c]));
+    this.apisById = new Map(apis.map((a) => [a.identifier, a]));
+    this.scopeList = scopes;
+    const names = new Set([...STANDARD_SCOPES, ...scopes.map((s) => s.name), ...apis.flatMap((a) => a.scopes)]);
+    for (const name of this.scopeNames) if (!names.has(name)) this.scopeNames.delete(name);
+    for (const name of names) this.scopeNames.add(name);
+    this.version = version;
+    log.debug("catalog loaded", { version, clients: clients.length, apis: apis.length, scopes: scopes.length });
+    for (const listener of this.listeners) listener();
+    return true;
+  }
+}

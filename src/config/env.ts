@@ -1,0 +1,104 @@
+// Every Gatehouse setting is an environment variable (a .env file is read if present).
+// This file is the one place that documents and validates them; the README's configuration
+// reference mirrors it. A bad value stops the start with the variable's name and the reason.
+import fs from "node:fs";
+import path from "node:path";
+import { z } from "zod";
+
+const port = z.coerce.number().int().min(0).max(65535);
+const seconds = z.coerce.number().int().positive();
+const bool = z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1");
+
+const schema = z.object({
+  /** Port of the authorization server. */
+  PORT: port.default(3000),
+  /** Address the servers bind to. */
+  HOST: z.string().min(1).default("0.0.0.0"),
+  /** Issuer identifier: the public base URL of the authorization server, no trailing slash. */
+  ISSUER: z.url().refine((u) => !u.endsWith("/"), "must not end with /").optional(),
+  /** Port of the API gateway. */
+  GATEWAY_PORT: port.default(8080),
+  /** unset: SQLite at ./data/gatehouse.db; file:/path.db: SQLite there; postgresql://...: PostgreSQL. */
+  DATABASE_URL: z
+    .string()
+    .regex(/^(file:|postgres(ql)?:\/\/)/, "must start with file: or postgresql://")
+    .optional(),
+  /** Directory for the embedded database, the generated key-encryption secret and other local state. */
+  DATA_DIR: z.string().default("data"),
+  /** Secret (at least 32 characters) that encrypts signing keys at rest. Generated and kept in DATA_DIR if unset. */
+  KEY_ENCRYPTION_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
+  /** Secret(s) for signing cookies, comma separated (newest first). Generated and kept in DATA_DIR if unset. */
+  COOKIE_SECRETS: z.string().min(32).optional(),
+  /** Algorithm of newly generated signing keys. */
+  SIGNING_ALG: z.enum(["ES256", "RS256", "EdDSA"]).default("ES256"),
+  /** Password of the first admin user; if unset a one-time password is generated and printed once. */
+  ADMIN_PASSWORD: z.string().min(12, "must be at least 12 characters").optional(),
+  ADMIN_USERNAME: z.string().min(1).default("admin"),
+  /** Default lifetimes (seconds). */
+  ACCESS_TOKEN_TTL: seconds.default(3600),
+  ID_TOKEN_TTL: seconds.default(3600),
+  REFRESH_TOKEN_TTL: seconds.default(14 * 24 * 3600),
+  AUTHORIZATION_CODE_TTL: seconds.default(60),
+  SESSION_TTL: seconds.default(14 * 24 * 3600),
+  /** How long a verified client secret is remembered in memory, so argon2 does not run per token request. */
+  CLIENT_SECRET_CACHE_TTL: seconds.default(300),
+  /** How often cached configuration (clients, APIs, scopes) is checked for changes, in milliseconds. */
+  CONFIG_POLL_MS: z.coerce.number().int().min(50).default(500),
+  /** How often expired artifacts and revocations are purged, in seconds. */
+  PURGE_INTERVAL: seconds.default(300),
+  /** Sign-in throttling: failures allowed per window, per account and per source address. */
+  LOGIN_MAX_FAILURES: z.coerce.number().int().positive().default(5),
+  LOGIN_LOCK_SECONDS: seconds.default(300),
+  /** Largest request body accepted, in bytes. */
+  MAX_BODY_BYTES: z.coerce.number().int().positive().default(64 * 1024),
+  /** Trust X-Forwarded-* headers (set when behind a reverse proxy). */
+  TRUST_PROXY: bool.default(false),
+  /** Opt-in legacy grants. */
+  ENABLE_IMPLICIT: bool.default(false),
+  ENABLE_PASSWORD_GRANT: bool.default(false),
+  LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
+});
+
+export type Env = z.infer<typeof schema>;
+
+export type Config = Readonly<
+  Omit<Env, "ISSUER" | "DATABASE_URL"> & {
+    ISSUER: string;
+    DATABASE_URL: string;
+    databaseKind: "sqlite" | "postgresql";
+  }
+>;
+
+/** Reads KEY=VALUE lines of a .env file into process.env without overriding what is already set. */
+function loadDotEnv(file: string): void {
+  if (!fs.existsSync(file)) return;
+  for (const line of fs.readFileSync(file, "utf8").split(/\r?\n/)) {
+    const match = /^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/.exec(line);
+    if (!match || line.trimStart().startsWith("#")) continue;
+    const [, key, raw] = match as unknown as [string, string, string];
+    const value = raw.replace(/^(['"])(.*)\1$/, "$2");
+    if (process.env[key] === undefined) process.env[key] = value;
+  }
+}
+
+export class ConfigError extends Error {}
+
+export function loadConfig(source: NodeJS.ProcessEnv = process.env, { dotenv = true } = {}): Config {
+  if (dotenv && source === process.env) loadDotEnv(path.resolve(".env"));
+  const cleaned = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== ""));
+  const parsed = schema.safeParse(cleaned);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join("\n")}`);
+  }
+  const env = parsed.data;
+  const dataDir = path.resolve(env.DATA_DIR);
+  const DATABASE_URL = env.DATABASE_URL ?? `file:${path.join(dataDir, "gatehouse.db")}`;
+  return Object.freeze({
+    ...env,
+    DATA_DIR: dataDir,
+    ISSUER: env.ISSUER ?? `http://localhost:${env.PORT}`,
+    DATABASE_URL,
+    databaseKind: DATABASE_URL.startsWith("file:") ? "sqlite" : "postgresql",
+  });
+}

@@ -1,0 +1,169 @@
+// Client registration: the one implementation behind the CLI, the declarative file and the admin console.
+import crypto from "node:crypto";
+import { z } from "zod";
+import type { Storage, ClientRecord, ClientInput } from "../storage/index.ts";
+import { NotFoundError, ValidationError, parseInput } from "./errors.ts";
+import { generateSecret, hashSecret, verifySecret } from "./passwords.ts";
+
+export const GRANT_TYPES = [
+  "authorization_code",
+  "refresh_token",
+  "client_credentials",
+  "implicit",
+  "password",
+  "urn:ietf:params:oauth:grant-type:jwt-bearer",
+  "urn:ietf:params:oauth:grant-type:saml2-bearer",
+  "urn:ietf:params:oauth:grant-type:device_code",
+] as const;
+
+export const AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"] as const;
+
+const scopeName = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, "invalid scope name");
+const redirectUri = z.url().refine((u) => !u.includes("#"), "must not contain a fragment");
+const ttl = z.number().int().positive().max(365 * 24 * 3600).nullable();
+
+export const clientSchema = z
+  .object({
+    clientId: z.string().regex(/^[A-Za-z0-9._~-]{3,128}$/, "3-128 characters of A-Z a-z 0-9 . _ ~ -").optional(),
+    name: z.string().min(1).max(200),
+    public: z.boolean().default(false),
+    grantTypes: z.array(z.enum(GRANT_TYPES)).min(1).default(["authorization_code", "refresh_token"]),
+    redirectUris: z.array(redirectUri).default([]),
+    postLogoutRedirectUris: z.array(redirectUri).default([]),
+    scopes: z.array(scopeName).default([]),
+    tokenEndpointAuthMethod: z.enum(AUTH_METHODS).optional(),
+    jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())).min(1) }).nullable().default(null),
+    jwksUri: z.url().nullable().default(null),
+    accessTokenTtl: ttl.default(null),
+    idTokenTtl: ttl.default(null),
+    refreshTokenTtl: ttl.default(null),
+    enabled: z.boolean().default(true),
+  })
+  .strict();
+
+export type ClientSpec = z.input<typeof clientSchema>;
+
+/** A client as shown to administrators: never the secret or its hash. */
+export type ClientView = Omit<ClientRecord, "secretHash"> & { hasSecret: boolean };
+
+export function viewClient(client: ClientRecord): ClientView {
+  const { secretHash, ...rest } = client;
+  return { ...rest, hasSecret: !!secretHash };
+}
+
+function normalize(spec: z.infer<typeof clientSchema>): Omit<ClientInput, "clientId" | "secretHash"> {
+  const confidential = !spec.public;
+  const method = spec.tokenEndpointAuthMethod ?? (confidential ? (spec.jwks || spec.jwksUri ? "private_key_jwt" : "client_secret_basic") : "none");
+  if (!confidential && method !== "none") throw new ValidationError("tokenEndpointAuthMethod: a public client authenticates with none");
+  if (confidential && method === "none") throw new ValidationError("tokenEndpointAuthMethod: a confidential client cannot use none");
+  if (method === "private_key_jwt" && !spec.jwks && !spec.jwksUri) throw new ValidationError("jwks: private_key_jwt needs jwks or jwksUri");
+  if (!confidential && spec.grantTypes.includes("client_credentials")) throw new ValidationError("grantTypes: a public client cannot use client_credentials");
+  const redirecting = spec.grantTypes.some((g) => g === "authorization_code" || g === "implicit");
+  if (redirecting && spec.redirectUris.length === 0) throw new ValidationError("redirectUris: required for authorization_code and implicit");
+  if (spec.grantTypes.includes("refresh_token") && !redirecting && !spec.grantTypes.includes("password")) {
+    throw new ValidationError("grantTypes: refresh_token needs authorization_code or password");
+  }
+  const responseTypes = [
+    ...(spec.grantTypes.includes("authorization_code") ? ["code"] : []),
+    ...(spec.grantTypes.includes("implicit") ? ["id_token", "id_token token"] : []),
+  ];
+  return {
+    name: spec.name,
+    confidential,
+    redirectUris: spec.redirectUris,
+    postLogoutRedirectUris: spec.postLogoutRedirectUris,
+    grantTypes: spec.grantTypes,
+    responseTypes,
+    scopes: spec.scopes,
+    tokenEndpointAuthMethod: method,
+    jwks: spec.jwks as ClientRecord["jwks"],
+    jwksUri: spec.jwksUri,
+    accessTokenTtl: spec.accessTokenTtl,
+    idTokenTtl: spec.idTokenTtl,
+    refreshTokenTtl: spec.refreshTokenTtl,
+    enabled: spec.enabled,
+  };
+}
+
+function needsSecret(method: string): boolean {
+  return method === "client_secret_basic" || method === "client_secret_post";
+}
+
+export class ClientService {
+  private readonly storage: Storage;
+
+  constructor(storage: Storage) {
+    this.storage = storage;
+  }
+
+  async list(): Promise<ClientView[]> {
+    return (await this.storage.clients.list()).map(viewClient);
+  }
+
+  async get(clientId: string): Promise<ClientView> {
+    return viewClient(await this.require(clientId));
+  }
+
+  /** Registers a client. The secret is returned once, here, and stored only as an argon2id hash. */
+  async create(input: ClientSpec, { secret }: { secret?: string } = {}): Promise<{ client: ClientView; clientSecret?: string }> {
+    const spec = parseInput(clientSchema, input);
+    const clientId = spec.clientId ?? crypto.randomBytes(16).toString("base64url");
+    if (await this.storage.clients.find(clientId)) throw new ValidationError(`clientId: ${clientId} already exists`);
+    const data = normalize(spec);
+    const clientSecret = needsSecret(data.tokenEndpointAuthMethod) ? (secret ?? generateSecret()) : undefined;
+    if (clientSecret !== undefined && clientSecret.length < 32) throw new ValidationError("secret: must be at least 32 characters");
+    const record = await this.storage.clients.create({
+      ...data,
+      clientId,
+      secretHash: clientSecret ? await hashSecret(clientSecret) : null,
+    });
+    await this.storage.revisions.bump("config");
+    return { client: viewClient(record), ...(clientSecret ? { clientSecret } : {}) };
+  }
+
+  /** Replaces a client's settings (used by `apply`); keeps its secret unless one is given. */
+  async replace(clientId: string, input: ClientSpec, { secret }: { secret?: string } = {}): Promise<{ client: ClientView; changed: boolean }> {
+    const current = await this.require(clientId);
+    const data = normalize(parseInput(clientSchema, { ...input, clientId }));
+    let secretHash = current.secretHash;
+    if (!needsSecret(data.tokenEndpointAuthMethod)) secretHash = null;
+    else if (secret !== undefined) {
+      if (!secretHash || !(await verifySecret(secretHash, secret))) secretHash = await hashSecret(secret);
+    } else if (!secretHash) throw new ValidationError("secret: this client needs a secret");
+    const changed =
+      secretHash !== current.secretHash ||
+      Object.entries(data).some(([k, v]) => JSON.stringify(v) !== JSON.stringify(current[k as keyof ClientRecord]));
+    if (!changed) return { client: viewClient(current), changed };
+    const record = await this.storage.clients.update(clientId, { ...data, secretHash });
+    await this.storage.revisions.bump("config");
+    return { client: viewClient(record), changed };
+  }
+
+  async rotateSecret(clientId: string): Promise<{ client: ClientView; clientSecret: string }> {
+    const current = await this.require(clientId);
+    if (!needsSecret(current.tokenEndpointAuthMethod)) throw new ValidationError(`client ${clientId} does not authenticate with a secret`);
+    const clientSecret = generateSecret();
+    const record = await this.storage.clients.update(clientId, { secretHash: await hashSecret(clientSecret) });
+    await this.storage.revisions.bump("config");
+    return { client: viewClient(record), clientSecret };
+  }
+
+  async setEnabled(clientId: string, enabled: boolean): Promise<ClientView> {
+    await this.require(clientId);
+    const record = await this.storage.clients.update(clientId, { enabled });
+    await this.storage.revisions.bump("config");
+    return viewClient(record);
+  }
+
+  async delete(clientId: string): Promise<void> {
+    if (!(await this.storage.clients.delete(clientId))) throw new NotFoundError(`client ${clientId} not found`);
+    await this.storage.consents.deleteForClient(clientId);
+    await this.storage.revisions.bump("config");
+  }
+
+  private async require(clientId: string): Promise<ClientRecord> {
+    const client = await this.storage.clients.find(clientId);
+    if (!client) throw new NotFoundError(`client ${clientId} not found`);
+    return client;
+  }
+}

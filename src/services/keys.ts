@@ -1,0 +1,116 @@
+// Signing keys. There is always one active key (signs) and one next key (already published in JWKS, so
+// relying parties have it cached before it signs anything). `rotate` promotes next to active, retires
+// the old active key (still published until every token it signed has expired) and creates a new next.
+// Private keys are stored encrypted with AES-256-GCM under a key derived from KEY_ENCRYPTION_SECRET.
+import crypto from "node:crypto";
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from "jose";
+import type { Storage, SigningKeyRecord } from "../storage/index.ts";
+import { ValidationError } from "./errors.ts";
+
+export const SIGNING_ALGS = ["ES256", "RS256", "EdDSA"] as const;
+export type SigningAlg = (typeof SIGNING_ALGS)[number];
+
+function encryptionKey(secret: string): Buffer {
+  return Buffer.from(crypto.hkdfSync("sha256", secret, "gatehouse", "signing-key-encryption", 32));
+}
+
+export function encryptPrivateKey(jwk: JWK, secret: string): string {
+  const iv = crypto.randomBytes(12);
+  const cipher = crypto.createCipheriv("aes-256-gcm", encryptionKey(secret), iv);
+  const body = Buffer.concat([cipher.update(JSON.stringify(jwk), "utf8"), cipher.final()]);
+  return ["v1", iv.toString("base64url"), body.toString("base64url"), cipher.getAuthTag().toString("base64url")].join(".");
+}
+
+export function decryptPrivateKey(sealed: string, secret: string): JWK {
+  const [version, iv, body, tag] = sealed.split(".");
+  if (version !== "v1" || !iv || !body || !tag) throw new Error("unrecognised encrypted key format");
+  const decipher = crypto.createDecipheriv("aes-256-gcm", encryptionKey(secret), Buffer.from(iv, "base64url"));
+  decipher.setAuthTag(Buffer.from(tag, "base64url"));
+  try {
+    return JSON.parse(Buffer.concat([decipher.update(Buffer.from(body, "base64url")), decipher.final()]).toString("utf8")) as JWK;
+  } catch {
+    throw new Error("cannot decrypt the signing keys: KEY_ENCRYPTION_SECRET differs from the one they were stored with");
+  }
+}
+
+export type KeyView = Omit<SigningKeyRecord, "privateKeyEncrypted">;
+
+export class KeyService {
+  private readonly storage: Storage;
+  private readonly secret: string;
+
+  constructor(storage: Storage, keyEncryptionSecret: string) {
+    this.storage = storage;
+    this.secret = keyEncryptionSecret;
+  }
+
+  async list(): Promise<KeyView[]> {
+    return (await this.storage.keys.list()).map(({ privateKeyEncrypted, ...view }) => view);
+  }
+
+  /** On first start: one active and one next key. Returns true when keys were created. */
+  async ensure(alg: SigningAlg): Promise<boolean> {
+    const keys = await this.storage.keys.list();
+    let created = false;
+    if (!keys.some((k) => k.status === "active")) {
+      await this.create(alg, "active");
+      created = true;
+    }
+    if (!keys.some((k) => k.status === "next")) {
+      await this.create(alg, "next");
+      created = true;
+    }
+    if (created) await this.storage.revisions.bump("keys");
+    return created;
+  }
+
+  /**
+   * Switches signing to the published next key. The retired key stays in JWKS for `maxTokenLifetime`
+   * seconds: the longest lifetime of any token it can have signed.
+   */
+  async rotate(maxTokenLifetime: number, alg?: SigningAlg): Promise<{ active: string; next: string; retired: string | null }> {
+    const keys = await this.storage.keys.list();
+    const active = keys.find((k) => k.status === "active");
+    const next = keys.find((k) => k.status === "next");
+    if (!next) throw new ValidationError("no next key is published; start the server once to create one");
+    await this.storage.keys.rotate(active?.kid ?? null, next.kid, new Date(Date.now() + maxTokenLifetime * 1000));
+    const created = await this.create(alg ?? (next.alg as SigningAlg), "next");
+    await this.storage.revisions.bump("keys");
+    return { active: next.kid, next: created, retired: active?.kid ?? null };
+  }
+
+  /**
+   * The private JWKS for oidc-provider: the active key signs; next and retired keys are marked
+   * verify-only, so they are published and accepted but never chosen to sign.
+   */
+  async privateJwks(): Promise<{ keys: JWK[]; activeAlg: string }> {
+    const keys = (await this.storage.keys.list()).filter((k) => k.status !== "retired" || !k.expiresAt || k.expiresAt > new Date());
+    const active = keys.find((k) => k.status === "active");
+    if (!active) throw new Error("no active signing key");
+    const ordered = [active, ...keys.filter((k) => k !== active)];
+    return {
+      activeAlg: active.alg,
+      keys: ordered.map((k) => {
+        const jwk = { ...decryptPrivateKey(k.privateKeyEncrypted, this.secret), kid: k.kid, alg: k.alg, use: "sig" };
+        return k.status === "active" ? jwk : { ...jwk, key_ops: ["verify"] };
+      }),
+    };
+  }
+
+  private async create(alg: SigningAlg, status: "active" | "next"): Promise<string> {
+    if (!SIGNING_ALGS.includes(alg)) throw new ValidationError(`alg: one of ${SIGNING_ALGS.join(", ")}`);
+    const { privateKey } = await generateKeyPair(alg, { extractable: true, ...(alg === "EdDSA" ? { crv: "Ed25519" } : {}) });
+    const privateJwk = await exportJWK(privateKey);
+    const kid = await calculateJwkThumbprint(privateJwk);
+    const { d, p, q, dp, dq, qi, ...publicJwk } = privateJwk;
+    await this.storage.keys.create({
+      kid,
+      alg,
+      status,
+      publicJwk: { ...publicJwk, kid, alg, use: "sig" },
+      privateKeyEncrypted: encryptPrivateKey(privateJwk, this.secret),
+      ...(status === "active" ? { activatedAt: new Date() } : {}),
+    });
+    return kid;
+  }
+}

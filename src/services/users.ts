@@ -1,0 +1,90 @@
+import crypto from "node:crypto";
+import { z } from "zod";
+import type { Storage, UserRecord } from "../storage/index.ts";
+import { NotFoundError, ValidationError, parseInput } from "./errors.ts";
+import { hashSecret, verifySecret } from "./passwords.ts";
+
+export const passwordSchema = z.string().min(12, "must be at least 12 characters").max(1024);
+
+export const userSchema = z
+  .object({
+    username: z.string().regex(/^[A-Za-z0-9._@+-]{1,128}$/, "1-128 characters of A-Z a-z 0-9 . _ @ + -"),
+    email: z.email().nullable().default(null),
+    password: passwordSchema.optional(),
+    claims: z.record(z.string(), z.unknown()).default({}),
+    roles: z.array(z.string().min(1)).default([]),
+    enabled: z.boolean().default(true),
+  })
+  .strict();
+
+export type UserView = Omit<UserRecord, "passwordHash">;
+
+export function viewUser(user: UserRecord): UserView {
+  const { passwordHash, ...rest } = user;
+  return rest;
+}
+
+export class UserService {
+  private readonly storage: Storage;
+
+  constructor(storage: Storage) {
+    this.storage = storage;
+  }
+
+  async list(): Promise<UserView[]> {
+    return (await this.storage.users.list()).map(viewUser);
+  }
+
+  async get(username: string): Promise<UserView> {
+    return viewUser(await this.require(username));
+  }
+
+  async create(input: z.input<typeof userSchema>): Promise<UserView> {
+    const spec = parseInput(userSchema, input);
+    if (!spec.password) throw new ValidationError("password: required");
+    if (await this.storage.users.findByUsername(spec.username)) throw new ValidationError(`username: ${spec.username} already exists`);
+    const user = await this.storage.users.create({
+      id: crypto.randomUUID(),
+      username: spec.username,
+      email: spec.email,
+      passwordHash: await hashSecret(spec.password),
+      claims: spec.claims,
+      roles: spec.roles,
+      enabled: spec.enabled,
+    });
+    return viewUser(user);
+  }
+
+  /** Creates or updates (for `apply`); the password is only changed when it no longer matches. */
+  async upsert(input: z.input<typeof userSchema>): Promise<{ user: UserView; changed: boolean }> {
+    const spec = parseInput(userSchema, input);
+    const current = await this.storage.users.findByUsername(spec.username);
+    if (!current) return { user: await this.create(spec), changed: true };
+    const changes: Partial<UserRecord> = {};
+    if (spec.password && !(await verifySecret(current.passwordHash, spec.password))) changes.passwordHash = await hashSecret(spec.password);
+    for (const key of ["email", "claims", "roles", "enabled"] as const) {
+      if (JSON.stringify(spec[key]) !== JSON.stringify(current[key])) (changes as Record<string, unknown>)[key] = spec[key];
+    }
+    if (Object.keys(changes).length === 0) return { user: viewUser(current), changed: false };
+    return { user: viewUser(await this.storage.users.update(current.id, changes)), changed: true };
+  }
+
+  async setPassword(username: string, password: string): Promise<void> {
+    const user = await this.require(username);
+    const value = parseInput(passwordSchema, password);
+    await this.storage.users.update(user.id, { passwordHash: await hashSecret(value) });
+    await this.storage.users.recordSuccessfulLogin(user.id);
+  }
+
+  async delete(username: string): Promise<void> {
+    const user = await this.require(username);
+    await this.storage.users.delete(username);
+    await this.storage.consents.deleteForUser(user.id);
+  }
+
+  private async require(username: string): Promise<UserRecord> {
+    const user = await this.storage.users.findByUsername(username);
+    if (!user) throw new NotFoundError(`user ${username} not found`);
+    return user;
+  }
+}

@@ -1,0 +1,74 @@
+import type { Database } from "../database.ts";
+import type { Client as Row } from "../generated/sqlite/client.ts";
+import { record, stringList } from "../json.ts";
+
+export interface ClientRecord {
+  clientId: string;
+  name: string;
+  confidential: boolean;
+  secretHash: string | null;
+  redirectUris: string[];
+  postLogoutRedirectUris: string[];
+  grantTypes: string[];
+  responseTypes: string[];
+  scopes: string[];
+  tokenEndpointAuthMethod: string;
+  jwks: { keys: Record<string, unknown>[] } | null;
+  jwksUri: string | null;
+  accessTokenTtl: number | null;
+  idTokenTtl: number | null;
+  refreshTokenTtl: number | null;
+  enabled: boolean;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export type ClientInput = Omit<ClientRecord, "createdAt" | "updatedAt">;
+
+function toRecord(row: Row): ClientRecord {
+  return {
+    ...row,
+    redirectUris: stringList(row.redirectUris),
+    postLogoutRedirectUris: stringList(row.postLogoutRedirectUris),
+    grantTypes: stringList(row.grantTypes),
+    responseTypes: stringList(row.responseTypes),
+    scopes: stringList(row.scopes),
+    jwks: row.jwks ? (record(row.jwks) as ClientRecord["jwks"]) : null,
+  };
+}
+
+function toRow(input: Partial<ClientInput>) {
+  const { jwks, ...rest } = input;
+  return jwks === undefined ? rest : { ...rest, jwks: jwks === null ? undefined : jwks };
+}
+
+export class ClientRepository {
+  private readonly db: Database;
+
+  constructor(db: Database) {
+    this.db = db;
+  }
+
+  async list(): Promise<ClientRecord[]> {
+    return (await this.db.client.findMany({ orderBy: { createdAt: "asc" } })).map(toRecord);
+  }
+
+  async find(clientId: string): Promise<ClientRecord | null> {
+    const row = await this.db.client.findUnique({ where: { clientId } });
+    return row ? toRecord(row) : null;
+  }
+
+  async create(input: ClientInput): Promise<ClientRecord> {
+    return toRecord(await this.db.client.create({ data: toRow(input) as ClientInput & { jwks?: object } }));
+  }
+
+  async update(clientId: string, changes: Partial<ClientInput>): Promise<ClientRecord> {
+    const data = toRow(changes) as Record<string, unknown>;
+    if (changes.jwks === null) data.jwks = null as unknown;
+    return toRecord(await this.db.client.update({ where: { clientId }, data: data as never }));
+  }
+
+  async delete(clientId: string): Promise<boolean> {
+    return (await this.db.client.deleteMany({ where: { clientId } })).count > 0;
+  }
+}

@@ -1,0 +1,82 @@
+import type { Database } from "../database.ts";
+import type { User as Row } from "../generated/sqlite/client.ts";
+import { record, stringList } from "../json.ts";
+
+export interface UserRecord {
+  id: string;
+  username: string;
+  email: string | null;
+  passwordHash: string;
+  claims: Record<string, unknown>;
+  roles: string[];
+  enabled: boolean;
+  failedLoginCount: number;
+  lastFailedLoginAt: Date | null;
+  lockedUntil: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export type UserInput = Pick<UserRecord, "id" | "username" | "email" | "passwordHash" | "claims" | "roles" | "enabled">;
+
+function toRecord(row: Row): UserRecord {
+  return { ...row, claims: record(row.claims), roles: stringList(row.roles) };
+}
+
+export class UserRepository {
+  private readonly db: Database;
+
+  constructor(db: Database) {
+    this.db = db;
+  }
+
+  async list(): Promise<UserRecord[]> {
+    return (await this.db.user.findMany({ orderBy: { username: "asc" } })).map(toRecord);
+  }
+
+  async findById(id: string): Promise<UserRecord | null> {
+    const row = await this.db.user.findUnique({ where: { id } });
+    return row ? toRecord(row) : null;
+  }
+
+  async findByUsername(username: string): Promise<UserRecord | null> {
+    const row = await this.db.user.findUnique({ where: { username } });
+    return row ? toRecord(row) : null;
+  }
+
+  async count(): Promise<number> {
+    return this.db.user.count();
+  }
+
+  async create(input: UserInput): Promise<UserRecord> {
+    return toRecord(await this.db.user.create({ data: input as never }));
+  }
+
+  async update(id: string, changes: Partial<UserInput>): Promise<UserRecord> {
+    return toRecord(await this.db.user.update({ where: { id }, data: changes as never }));
+  }
+
+  async delete(username: string): Promise<boolean> {
+    return (await this.db.user.deleteMany({ where: { username } })).count > 0;
+  }
+
+  /** Counts one failed sign-in; locks the account for lockSeconds once maxFailures is reached within that window. */
+  async recordFailedLogin(id: string, maxFailures: number, lockSeconds: number, now = new Date()): Promise<void> {
+    const user = await this.db.user.findUnique({ where: { id }, select: { failedLoginCount: true, lastFailedLoginAt: true } });
+    if (!user) return;
+    const windowStart = new Date(now.getTime() - lockSeconds * 1000);
+    const count = user.lastFailedLoginAt && user.lastFailedLoginAt > windowStart ? user.failedLoginCount + 1 : 1;
+    await this.db.user.update({
+      where: { id },
+      data: {
+        failedLoginCount: count,
+        lastFailedLoginAt: now,
+        lockedUntil: count >= maxFailures ? new Date(now.getTime() + lockSeconds * 1000) : null,
+      },
+    });
+  }
+
+  async recordSuccessfulLogin(id: string): Promise<void> {
+    await this.db.user.update({ where: { id }, data: { failedLoginCount: 0, lastFailedLoginAt: null, lockedUntil: null } });
+  }
+}
