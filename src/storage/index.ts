@@ -71,3 +71,4 @@ export type { ConsentRecord } from "./repositories/consents.ts";
 export type { SigningKeyRecord, KeyStatus } from "./repositories/keys.ts";
 export type { RevocationKind } from "./repositories/revocations.ts";
 export type { AdapterPayload } from "./oidc-adapter.ts";
+export { isDatabaseUnavailable } from "./errors.ts";

@@ -1,0 +1,131 @@
+// oidc-provider configuration: every protocol decision Gatehouse makes about the provider, in one place.
+import { errors, type Configuration, type KoaContextWithOIDC, type Provider, type ResponseType, type SigningAlgorithm } from "oidc-provider";
+import type { Config } from "../config/env.ts";
+import type { Storage } from "../storage/index.ts";
+import type { Catalog } from "./catalog.ts";
+import { accountFinder, CLAIMS_BY_SCOPE } from "./accounts.ts";
+import { clientMetadata } from "./client-metadata.ts";
+import { renderError, logoutSource, postLogoutSuccessSource } from "./pages.ts";
+
+export interface ConfigurationDeps {
+  config: Config;
+  storage: Storage;
+  catalog: Catalog;
+  jwks: { keys: object[]; activeAlg: string };
+  cookieKeys: string[];
+  /** Filled in once the provider exists (loadExistingGrant needs its Grant model). */
+  provider: () => Provider;
+}
+
+/** Lifetime of an access token for a client: the API's, else the client's, else the default. */
+function accessTokenTtl(deps: ConfigurationDeps, token: { resourceServer?: { accessTokenTTL?: number } }, clientId?: string): number {
+  return token.resourceServer?.accessTokenTTL ?? (clientId ? deps.catalog.client(clientId)?.accessTokenTtl : undefined) ?? deps.config.ACCESS_TOKEN_TTL;
+}
+
+export function buildConfiguration(deps: ConfigurationDeps): Configuration {
+  const { config, storage, catalog } = deps;
+  const algs: SigningAlgorithm[] = ["ES256", "RS256", "PS256", "EdDSA"];
+
+  return {
+    adapter: storage.oidcAdapter({
+      findClient: (id) => clientMetadata(catalog.client(id)),
+      alreadyConsumed: () => new errors.InvalidGrant("grant request is invalid"),
+    }) as unknown as Configuration["adapter"],
+    clients: [],
+    jwks: deps.jwks as Configuration["jwks"],
+    cookies: { keys: deps.cookieKeys, long: { signed: true }, short: { signed: true } },
+    claims: CLAIMS_BY_SCOPE,
+    // The catalog's live Set: scopes registered later are known without a restart.
+    scopes: catalog.scopeNames as unknown as string[],
+    findAccount: accountFinder(storage),
+    clientDefaults: {
+      grant_types: ["authorization_code"],
+      response_types: ["code"],
+      token_endpoint_auth_method: "client_secret_basic",
+      id_token_signed_response_alg: deps.jwks.activeAlg as SigningAlgorithm,
+    },
+    clientAuthMethods: ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+    enabledJWA: {
+      idTokenSigningAlgValues: algs,
+      clientAuthSigningAlgValues: algs,
+      requestObjectSigningAlgValues: algs,
+      userinfoSigningAlgValues: algs,
+      introspectionSigningAlgValues: algs,
+      authorizationSigningAlgValues: algs,
+    },
+    responseTypes: ["code", "none", ...(config.ENABLE_IMPLICIT ? (["id_token", "id_token token"] as ResponseType[]) : [])],
+    pkce: { required: () => true },
+    routes: {
+      authorization: "/authorize",
+      token: "/token",
+      userinfo: "/userinfo",
+      jwks: "/jwks",
+      end_session: "/logout",
+      revocation: "/revoke",
+      introspection: "/introspect",
+      code_verification: "/device",
+      device_authorization: "/device/auth",
+    },
+    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      introspection: { enabled: true },
+      revocation: { enabled: true },
+      userinfo: { enabled: true },
+      rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: (_ctx, _client, oneOf) => (oneOf?.length === 1 ? oneOf[0]! : (oneOf ?? undefined)) as string,
+        useGrantedResource: () => true,
+        getResourceServerInfo: (_ctx, indicator) => {
+          const api = catalog.api(indicator);
+          if (!api) throw new errors.InvalidTarget("unknown resource indicator");
+          return {
+            scope: api.scopes.join(" "),
+            audience: api.identifier,
+            accessTokenTTL: api.accessTokenTtl,
+            accessTokenFormat: api.tokenFormat,
+            ...(api.tokenFormat === "jwt" ? { jwt: { sign: { alg: deps.jwks.activeAlg as "ES256" } } } : {}),
+          };
+        },
+      },
+    },
+    // The grant id travels in JWT access tokens so that revoking a grant (logout, refresh token reuse)
+    // refuses its JWTs too.
+    extraTokenClaims: (_ctx, token) => ("grantId" in token && token.grantId ? { gid: token.grantId } : undefined),
+    // Consent is remembered per user and client across sessions (see interactions/consent.ts).
+    loadExistingGrant: async (ctx: KoaContextWithOIDC) => {
+      const { Grant } = deps.provider();
+      const clientId = ctx.oidc.client!.clientId;
+      const grantId = ctx.oidc.result?.consent?.grantId || ctx.oidc.session!.grantIdFor(clientId);
+      if (grantId) {
+        const grant = await Grant.find(grantId);
+        if (grant) return grant;
+      }
+      const accountId = ctx.oidc.session?.accountId;
+      const consent = accountId ? await storage.consents.find(accountId, clientId) : null;
+      if (!accountId || !consent) return undefined;
+      const grant = new Grant({ accountId, clientId });
+      if (consent.scopes.length) grant.addOIDCScope(consent.scopes.join(" "));
+      if (consent.claims.length) grant.addOIDCClaims(consent.claims);
+      for (const [indicator, scopes] of Object.entries(consent.resources)) grant.addResourceScope(indicator, scopes.join(" "));
+      await grant.save();
+      return grant;
+    },
+    rotateRefreshToken: true,
+    issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed("refresh_token"),
+    ttl: {
+      AccessToken: (_ctx, token, client) => accessTokenTtl(deps, token, client?.clientId),
+      ClientCredentials: (_ctx, token, client) => accessTokenTtl(deps, token, client?.clientId),
+      IdToken: (_ctx, _token, client) => catalog.client(client.clientId)?.idTokenTtl ?? config.ID_TOKEN_TTL,
+      RefreshToken: (_ctx, _token, client) => catalog.client(client.clientId)?.refreshTokenTtl ?? config.REFRESH_TOKEN_TTL,
+      AuthorizationCode: config.AUTHORIZATION_CODE_TTL,
+      Session: config.SESSION_TTL,
+      Grant: config.SESSION_TTL,
+      Interaction: 3600,
+      DeviceCode: 600,
+    },
+    renderError,
+  };
+}

@@ -1,0 +1,59 @@
+// Builds one oidc-provider instance with Gatehouse's configuration and middleware. The HTTP server
+// (server.ts) builds a new one when the signing keys change and swaps it in.
+import Provider from "oidc-provider";
+import type { Config } from "../config/env.ts";
+import type { Storage } from "../storage/index.ts";
+import { log } from "../shared/logger.ts";
+import { securityHeaders } from "../shared/security-headers.ts";
+import type { Catalog } from "./catalog.ts";
+import type { ClientSecretVerifier } from "./client-secrets.ts";
+import { buildConfiguration } from "./configuration.ts";
+import { interactionRoutes } from "./interactions/index.ts";
+import { protocolHardening } from "./hardening.ts";
+import type { RevocationList } from "./revocation-list.ts";
+import { structuredTokenEndpoints } from "./structured-tokens.ts";
+
+export interface ProviderDeps {
+  config: Config;
+  storage: Storage;
+  catalog: Catalog;
+  secrets: ClientSecretVerifier;
+  revocations: RevocationList;
+  jwks: { keys: Record<string, unknown>[]; activeAlg: string };
+  cookieKeys: string[];
+  /** Longest lifetime of any access token, for how long a revoked grant is remembered. */
+  maxAccessTokenTtl: () => number;
+}
+
+function publicJwks(keys: Record<string, unknown>[]) {
+  return { keys: keys.map(({ d, p, q, dp, dq, qi, key_ops, ...pub }) => pub) };
+}
+
+export function buildProvider(deps: ProviderDeps): Provider {
+  const { config, storage, catalog, secrets, revocations } = deps;
+  let provider: Provider | undefined;
+  const configuration = buildConfiguration({ ...deps, provider: () => provider! });
+  provider = new Provider(config.ISSUER, configuration);
+  provider.proxy = config.TRUST_PROXY;
+
+  // Secrets are stored as argon2id hashes: compare through the verifier and its cache.
+  const ClientClass = provider.Client as unknown as { prototype: { compareClientSecret(actual: string): Promise<boolean> } };
+  ClientClass.prototype.compareClientSecret = async function (this: { clientId: string; clientSecret: string }, actual: string) {
+    return secrets.verify(this.clientId, this.clientSecret, actual);
+  };
+
+  provider.on("grant.revoked", (_ctx, grantId: string) => {
+    revocations.revoke("grant", grantId, new Date(Date.now() + deps.maxAccessTokenTtl() * 1000)).catch((error: unknown) => {
+      log.error("could not record a revoked grant", { grantId, error: String(error) });
+    });
+  });
+  provider.on("server_error", (ctx, error) => {
+    ctx.state.serverError = error;
+  });
+
+  provider.use(securityHeaders());
+  provider.use(protocolHardening(config));
+  provider.use(structuredTokenEndpoints({ issuer: config.ISSUER, publicJwks: publicJwks(deps.jwks.keys), revocations }));
+  provider.use(interactionRoutes({ provider, storage, catalog, config }));
+  return provider;
+}

@@ -1,0 +1,57 @@
+// Introspection (RFC 7662) and revocation (RFC 7009) of JWT access tokens. oidc-provider's endpoints
+// only know stored tokens and answer "unsupported_token_type" for a JWT, after authenticating the
+// client. This middleware takes over exactly there: it verifies the JWT with Gatehouse's own keys,
+// consults the revocation list (by jti and by grant), and answers as the RFCs require.
+import { createLocalJWKSet, jwtVerify, type JSONWebKeySet, type JWTPayload } from "jose";
+import type { KoaContextWithOIDC } from "oidc-provider";
+import type { RevocationList } from "./revocation-list.ts";
+
+export interface StructuredTokenOptions {
+  issuer: string;
+  publicJwks: JSONWebKeySet;
+  revocations: RevocationList;
+}
+
+export function structuredTokenEndpoints({ issuer, publicJwks, revocations }: StructuredTokenOptions) {
+  const keys = createLocalJWKSet(publicJwks);
+
+  async function verify(token: string): Promise<JWTPayload | undefined> {
+    try {
+      const { payload } = await jwtVerify(token, keys, { issuer, typ: "at+jwt", algorithms: ["ES256", "RS256", "EdDSA"] });
+      return payload;
+    } catch {
+      return undefined;
+    }
+  }
+
+  function isRevoked(payload: JWTPayload): boolean {
+    return (!!payload.jti && revocations.isRevoked("jti", payload.jti)) || (typeof payload.gid === "string" && revocations.isRevoked("grant", payload.gid));
+  }
+
+  return async function handleStructuredTokens(ctx: KoaContextWithOIDC, next: () => Promise<unknown>): Promise<void> {
+    await next();
+    const route = ctx.oidc?.route;
+    if ((route !== "introspection" && route !== "revocation") || ctx.status !== 400) return;
+    const body = ctx.body as { error?: string } | undefined;
+    const client = ctx.oidc.client;
+    const token = ctx.oidc.params?.token;
+    if (body?.error !== "unsupported_token_type" || !client || typeof token !== "string") return;
+
+    const payload = await verify(token);
+    ctx.status = 200;
+    if (route === "introspection") {
+      const visible = payload && !isRevoked(payload) && (client.clientAuthMethod !== "none" || payload.client_id === client.clientId);
+      ctx.body = visible ? { ...payload, active: true, token_type: "Bearer" } : { active: false };
+      return;
+    }
+    ctx.body = "";
+    if (!payload?.jti || !payload.exp) return;
+    if (payload.client_id !== client.clientId) {
+      if (client.clientAuthMethod === "none") return;
+      ctx.status = 400;
+      ctx.body = { error: "invalid_request", error_description: "client is not authorized to revoke the presented token" };
+      return;
+    }
+    await revocations.revoke("jti", payload.jti, new Date(payload.exp * 1000));
+  };
+}

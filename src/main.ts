@@ -1,0 +1,49 @@
+// Gatehouse: starts the authorization server (and, from the next release, the gateway and admin
+// console) on the configured storage, and stops gracefully on SIGTERM/SIGINT.
+import { ConfigError, loadConfig } from "./config/env.ts";
+import { cookieSecrets, keyEncryptionSecret } from "./config/secrets.ts";
+import { createServices } from "./services/index.ts";
+import { openStorage } from "./storage/index.ts";
+import { log, setLogLevel } from "./shared/logger.ts";
+import { bootstrapAdmin } from "./authorization-server/bootstrap-admin.ts";
+import { createAuthorizationServer } from "./authorization-server/server.ts";
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  setLogLevel(config.LOG_LEVEL);
+  const storage = await openStorage(config.DATABASE_URL);
+  const services = createServices(storage, keyEncryptionSecret(config));
+  if (await services.keys.ensure(config.SIGNING_ALG)) log.info("generated signing keys", { alg: config.SIGNING_ALG });
+  await bootstrapAdmin(config, storage, services);
+
+  const authorizationServer = await createAuthorizationServer({ config, storage, services, cookieKeys: cookieSecrets(config) });
+  const address = await authorizationServer.listen();
+  log.info("authorization server listening", { issuer: config.ISSUER, port: address.port, storage: storage.kind });
+
+  const purge = setInterval(() => {
+    storage.purgeExpired().then(
+      (counts) => log.debug("purged expired records", counts),
+      (error: unknown) => log.warn("purge failed", { error: String(error) }),
+    );
+  }, config.PURGE_INTERVAL * 1000);
+  purge.unref();
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info("shutting down", { signal });
+    clearInterval(purge);
+    await authorizationServer.close();
+    await storage.close();
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+  process.on("SIGINT", () => void stop("SIGINT"));
+}
+
+main().catch((error: unknown) => {
+  if (error instanceof ConfigError) process.stderr.write(`gatehouse: ${error.message}\n`);
+  else process.stderr.write(`gatehouse: could not start: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});
