@@ -1,0 +1,129 @@
+// `gatehouse client ...`: register and manage OAuth clients.
+import fs from "node:fs/promises";
+import { Option, type Command } from "commander";
+import { AUTH_METHODS, GRANT_TYPES, type ClientSpec } from "../../services/clients.ts";
+import { ValidationError } from "../../services/errors.ts";
+import { positiveInteger, repeatable, repeatableChoice, scopeList } from "../option-parsers.ts";
+import { fields, table } from "../output.ts";
+import { run } from "../run.ts";
+import { clientJson } from "../views.ts";
+
+interface CreateOptions {
+  name: string;
+  grant?: ClientSpec["grantTypes"];
+  redirectUri?: string[];
+  postLogoutRedirectUri?: string[];
+  scope?: string[];
+  public?: boolean;
+  authMethod?: ClientSpec["tokenEndpointAuthMethod"];
+  jwksFile?: string;
+  jwksUri?: string;
+  clientId?: string;
+  accessTokenTtl?: number;
+}
+
+async function readJwks(file: string): Promise<ClientSpec["jwks"]> {
+  try {
+    return JSON.parse(await fs.readFile(file, "utf8"));
+  } catch (error) {
+    throw new ValidationError(`--jwks-file ${file}: ${(error as Error).message}`);
+  }
+}
+
+async function toSpec(options: CreateOptions): Promise<ClientSpec> {
+  return {
+    name: options.name,
+    clientId: options.clientId,
+    public: options.public,
+    grantTypes: options.grant,
+    redirectUris: options.redirectUri,
+    postLogoutRedirectUris: options.postLogoutRedirectUri,
+    scopes: options.scope,
+    tokenEndpointAuthMethod: options.authMethod,
+    jwks: options.jwksFile ? await readJwks(options.jwksFile) : undefined,
+    jwksUri: options.jwksUri,
+    accessTokenTtl: options.accessTokenTtl,
+  };
+}
+
+const SECRET_NOTE = "\n\nThe client secret is shown only now: store it safely.";
+
+export function clientCommands(program: Command): void {
+  const clients = program.command("client").description("register and manage OAuth clients");
+
+  clients
+    .command("create")
+    .description("register a client; a confidential client's secret is printed once")
+    .requiredOption("--name <name>", "display name")
+    .option("--grant <type>", `grant type, repeatable (${GRANT_TYPES.join(", ")})`, repeatableChoice(GRANT_TYPES))
+    .option("--redirect-uri <uri>", "redirect URI, repeatable", repeatable)
+    .option("--post-logout-redirect-uri <uri>", "post-logout redirect URI, repeatable", repeatable)
+    .option("--scope <scopes>", "allowed scopes, space-separated, repeatable", scopeList)
+    .option("--public", "a public client (no secret, e.g. a single-page or native app)")
+    .addOption(new Option("--auth-method <method>", "token endpoint authentication method").choices(AUTH_METHODS))
+    .option("--jwks-file <file>", "JSON Web Key Set file for private_key_jwt")
+    .option("--jwks-uri <uri>", "JSON Web Key Set URL for private_key_jwt")
+    .option("--client-id <id>", "client_id to use instead of a generated one")
+    .option("--access-token-ttl <seconds>", "access token lifetime", positiveInteger)
+    .action((options: CreateOptions, command: Command) =>
+      run(command, async ({ services }) => {
+        const { client, clientSecret } = await services.clients.create(await toSpec(options));
+        const { client_id, ...rest } = clientJson(client);
+        const data = { client_id, ...(clientSecret ? { client_secret: clientSecret } : {}), ...rest };
+        return { data, text: () => fields(data) + (clientSecret ? SECRET_NOTE : "") };
+      }),
+    );
+
+  clients
+    .command("list")
+    .description("list clients")
+    .action((_options, command: Command) =>
+      run(command, async ({ services }) => {
+        const data = (await services.clients.list()).map(clientJson);
+        return { data, text: () => table(data, ["client_id", "client_name", "public", "grant_types", "enabled"]) };
+      }),
+    );
+
+  clients
+    .command("show <client_id>")
+    .description("show a client's settings")
+    .action((clientId: string, _options, command: Command) =>
+      run(command, async ({ services }) => {
+        const data = clientJson(await services.clients.get(clientId));
+        return { data, text: () => fields(data) };
+      }),
+    );
+
+  clients
+    .command("rotate-secret <client_id>")
+    .description("replace a client's secret; the new one is printed once and the old one stops working")
+    .action((clientId: string, _options, command: Command) =>
+      run(command, async ({ services }) => {
+        const { clientSecret } = await services.clients.rotateSecret(clientId);
+        const data = { client_id: clientId, client_secret: clientSecret };
+        return { data, text: () => fields(data) + SECRET_NOTE };
+      }),
+    );
+
+  for (const [name, enabled] of [["enable", true], ["disable", false]] as const) {
+    clients
+      .command(`${name} <client_id>`)
+      .description(enabled ? "allow a disabled client again" : "stop a client from obtaining tokens, keeping its settings")
+      .action((clientId: string, _options, command: Command) =>
+        run(command, async ({ services }) => {
+          const data = clientJson(await services.clients.setEnabled(clientId, enabled));
+          return { data, text: () => `client ${clientId} ${name}d` };
+        }),
+      );
+  }
+
+  clients
+    .command("delete <client_id>")
+    .description("delete a client and the consents given to it")
+    .action((clientId: string, _options, command: Command) =>
+      run(command, async ({ services }) => {
+        await services.clients.delete(clientId);
+        return { data: { deleted: clientId }, text: () => `client ${clientId} deleted` };
+      }),
+    );
+}

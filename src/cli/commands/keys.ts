@@ -1,0 +1,53 @@
+// `gatehouse keys ...`: the signing keys behind every issued token and the published JWKS.
+import { Option, type Command } from "commander";
+import type { Config } from "../../config/env.ts";
+import type { Services } from "../../services/index.ts";
+import { SIGNING_ALGS, type SigningAlg } from "../../services/keys.ts";
+import { fields, table } from "../output.ts";
+import { run } from "../run.ts";
+import { keyJson } from "../views.ts";
+
+/**
+ * The longest any token signed by the current key can live: the retired key must stay published that long.
+ * Every configured lifetime counts, the server-wide defaults and each API's and client's own.
+ */
+async function maxTokenLifetime(config: Config, services: Services): Promise<number> {
+  const apis = await services.apis.list();
+  const clients = await services.clients.list();
+  const lifetimes = [
+    config.ACCESS_TOKEN_TTL,
+    config.ID_TOKEN_TTL,
+    ...apis.map((a) => a.accessTokenTtl),
+    ...clients.flatMap((c) => [c.accessTokenTtl, c.idTokenTtl]),
+  ];
+  return Math.max(...lifetimes.filter((ttl): ttl is number => ttl !== null));
+}
+
+export function keyCommands(program: Command): void {
+  const keys = program.command("keys").description("manage token signing keys");
+
+  keys
+    .command("list")
+    .description("list signing keys: the active one, the next one (already published) and retired ones still published")
+    .action((_options, command: Command) =>
+      run(command, async ({ services }) => {
+        const data = (await services.keys.list()).map(keyJson);
+        return { data, text: () => table(data, ["kid", "alg", "status", "activated_at", "expires_at"]) };
+      }),
+    );
+
+  keys
+    .command("rotate")
+    .description("sign with the next key from now on; the current key stays published until its tokens have expired")
+    .addOption(new Option("--alg <alg>", "algorithm of the new next key (default: the current next key's)").choices(SIGNING_ALGS))
+    .action((options: { alg?: SigningAlg }, command: Command) =>
+      run(command, async ({ config, services }) => {
+        // A database the server has never started on has no keys yet: create them as the server would.
+        await services.keys.ensure(config.SIGNING_ALG);
+        const lifetime = await maxTokenLifetime(config, services);
+        const rotated = await services.keys.rotate(lifetime, options.alg);
+        const data = { ...rotated, retired_published_for_seconds: rotated.retired ? lifetime : null };
+        return { data, text: () => fields(data) };
+      }),
+    );
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env node
+// The `gatehouse` command: administers clients, scopes, APIs, users and signing keys through the
+// services the server uses, against the database DATABASE_URL (or .env) names.
+import { Command } from "commander";
+import { apiCommands } from "./commands/apis.ts";
+import { applyCommands } from "./commands/apply.ts";
+import { clientCommands } from "./commands/clients.ts";
+import { keyCommands } from "./commands/keys.ts";
+import { scopeCommands } from "./commands/scopes.ts";
+import { userCommands } from "./commands/users.ts";
+import { printError } from "./output.ts";
+
+const program = new Command("gatehouse")
+  .description("administer a Gatehouse authorization server")
+  .option("--json", "print machine-readable JSON on stdout (logs go to stderr)")
+  .configureHelp({ showGlobalOptions: true })
+  // Usage errors print like every other failure, and as JSON with --json; the parser decides the exit code.
+  .configureOutput({ outputError: (message) => printError(message.replace(/^error: /, ""), process.argv.includes("--json")) });
+
+// Registered after the settings above, which subcommands copy when they are created.
+for (const register of [clientCommands, scopeCommands, apiCommands, userCommands, keyCommands, applyCommands]) register(program);
+
+await program.parseAsync();
