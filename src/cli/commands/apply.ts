@@ -1,0 +1,44 @@
+// `gatehouse apply FILE` and `gatehouse export`: configuration as a file, kept in version control.
+import { Option, type Command } from "commander";
+import { applyFile, type ApplyReport } from "../declarative/apply-file.ts";
+import { exportFile, formatFile } from "../declarative/export-file.ts";
+import { loadDeclarativeFile } from "../declarative/load-file.ts";
+import { run } from "../run.ts";
+
+const KINDS = ["scopes", "apis", "clients", "users"] as const;
+
+function summary(report: ApplyReport): string {
+  const lines = KINDS.map((kind) => {
+    const t = report[kind];
+    return `${(kind + ":").padEnd(9)}${t.created} created, ${t.updated} updated, ${t.unchanged} unchanged`;
+  });
+  lines.push(`${report.changes} change${report.changes === 1 ? "" : "s"}`);
+  for (const s of report.generated_client_secrets) lines.push(`generated secret of client ${s.client_id} (shown only now): ${s.client_secret}`);
+  for (const p of report.generated_passwords) lines.push(`generated password of user ${p.username} (shown only now): ${p.password}`);
+  return lines.join("\n");
+}
+
+export function applyCommands(program: Command): void {
+  program
+    .command("apply <file>")
+    .description("create or update the scopes, APIs, clients and users a YAML or JSON file declares (- reads stdin)")
+    .addHelpText("after", "\n${NAME} in any value is replaced by the environment variable NAME, e.g. client_secret: ${APP_SECRET}.")
+    .action((file: string, _options, command: Command) =>
+      run(command, async ({ services }) => {
+        const report = await applyFile(services, await loadDeclarativeFile(file));
+        return { data: report, text: () => summary(report) };
+      }),
+    );
+
+  program
+    .command("export")
+    .description("print the scopes, APIs, clients and users as a file for apply (never secrets or password hashes)")
+    .addOption(new Option("--format <format>", "file format").choices(["yaml", "json"]).default("yaml"))
+    .action((options: { format: "yaml" | "json" }, command: Command) =>
+      run(command, async ({ services }) => {
+        const file = await exportFile(services);
+        // --json gives the file as JSON too, so the output can be applied either way.
+        return { data: file, text: () => formatFile(file, options.format) };
+      }),
+    );
+}

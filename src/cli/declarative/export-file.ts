@@ -1,0 +1,25 @@
+// The current configuration as a declarative file. Never secrets or hashes: applying the export keeps
+// every client's secret and every user's password as they are, so export then apply changes nothing.
+import YAML from "yaml";
+import type { Services } from "../../services/index.ts";
+import { apiToEntry, clientToEntry, type DeclarativeFile } from "./file-schema.ts";
+
+/** Unset (null) fields are left out: the file's defaults give them back. */
+function withoutNulls<T extends object>(entry: T): Partial<T> {
+  return Object.fromEntries(Object.entries(entry).filter(([, v]) => v !== null)) as Partial<T>;
+}
+
+export async function exportFile(services: Services): Promise<Record<keyof DeclarativeFile, object[]>> {
+  return {
+    scopes: await services.scopes.list(),
+    apis: (await services.apis.list()).map(apiToEntry),
+    clients: (await services.clients.list()).map((c) => withoutNulls(clientToEntry(c))),
+    users: (await services.users.list()).map((u) =>
+      withoutNulls({ username: u.username, email: u.email, claims: u.claims, roles: u.roles, enabled: u.enabled }),
+    ),
+  };
+}
+
+export function formatFile(file: object, format: "yaml" | "json"): string {
+  return format === "json" ? JSON.stringify(file, null, 2) + "\n" : YAML.stringify(file);
+}
