@@ -4,6 +4,7 @@ import { z } from "zod";
 import type { Storage, ClientRecord, ClientInput } from "../storage/index.ts";
 import { NotFoundError, ValidationError, parseInput } from "./errors.ts";
 import { generateSecret, hashSecret, verifySecret } from "./passwords.ts";
+import { sameJson } from "./same-json.ts";
 
 export const GRANT_TYPES = [
   "authorization_code",
@@ -132,7 +133,7 @@ export class ClientService {
     } else if (!secretHash) throw new ValidationError("secret: this client needs a secret");
     const changed =
       secretHash !== current.secretHash ||
-      Object.entries(data).some(([k, v]) => JSON.stringify(v) !== JSON.stringify(current[k as keyof ClientRecord]));
+      Object.entries(data).some(([k, v]) => !sameJson(v, current[k as keyof ClientRecord]));
     if (!changed) return { client: viewClient(current), changed };
     const record = await this.storage.clients.update(clientId, { ...data, secretHash });
     await this.storage.revisions.bump("config");

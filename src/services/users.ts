@@ -3,6 +3,7 @@ import { z } from "zod";
 import type { Storage, UserRecord } from "../storage/index.ts";
 import { NotFoundError, ValidationError, parseInput } from "./errors.ts";
 import { hashSecret, verifySecret } from "./passwords.ts";
+import { sameJson } from "./same-json.ts";
 
 export const passwordSchema = z.string().min(12, "must be at least 12 characters").max(1024);
 
@@ -63,7 +64,7 @@ export class UserService {
     const changes: Partial<UserRecord> = {};
     if (spec.password && !(await verifySecret(current.passwordHash, spec.password))) changes.passwordHash = await hashSecret(spec.password);
     for (const key of ["email", "claims", "roles", "enabled"] as const) {
-      if (JSON.stringify(spec[key]) !== JSON.stringify(current[key])) (changes as Record<string, unknown>)[key] = spec[key];
+      if (!sameJson(spec[key], current[key])) (changes as Record<string, unknown>)[key] = spec[key];
     }
     if (Object.keys(changes).length === 0) return { user: viewUser(current), changed: false };
     return { user: viewUser(await this.storage.users.update(current.id, changes)), changed: true };
