@@ -1,0 +1,16 @@
+// Why an interaction request was refused. Shown on the error page as code and description, so the
+// description must be written for the person in front of the browser and reveal nothing internal.
+export class InteractionError extends Error {
+  readonly status: number;
+  readonly error: string;
+  readonly description: string;
+
+  constructor(status: number, error: string, description: string) {
+    super(description);
+    this.status = status;
+    this.error = error;
+    this.description = description;
+  }
+}
+
+export const START_AGAIN = "Go back to the application and sign in again.";

@@ -1,0 +1,25 @@
+// What every interaction step shares: its dependencies and the per-request state earlier steps fill in.
+import type { RouterMiddleware } from "@koa/router";
+import type Provider from "oidc-provider";
+import type { Interaction } from "oidc-provider";
+import type { Config } from "../../config/env.ts";
+import type { Storage } from "../../storage/index.ts";
+import type { Catalog } from "../catalog.ts";
+
+export interface InteractionDeps {
+  provider: Provider;
+  storage: Storage;
+  catalog: Catalog;
+  config: Config;
+}
+
+export type FormFields = Readonly<Record<string, string>>;
+
+export interface InteractionState {
+  /** Set by loadInteraction. */
+  interaction: Interaction;
+  /** Set by readForm (POST routes only). */
+  form: FormFields;
+}
+
+export type Step = RouterMiddleware<InteractionState>;
