@@ -11,8 +11,7 @@ export class Catalog {
   private apisById = new Map<string, ApiRecord>();
   private scopeList: ScopeRecord[] = [];
   private version = -1;
-  /** Every scope name Gatehouse knows: standard OIDC ones, registered ones, and those of APIs. Mutated in place. */
-  readonly scopeNames = new Set<string>(STANDARD_SCOPES);
+  private scopeNameList: string[] = [...STANDARD_SCOPES];
   private readonly listeners: Array<() => void> = [];
 
   constructor(storage: Storage) {
@@ -35,6 +34,11 @@ export class Catalog {
     return this.scopeList;
   }
 
+  /** Every scope name Gatehouse knows: standard OIDC ones, registered ones, and those of APIs. */
+  scopeNames(): string[] {
+    return this.scopeNameList;
+  }
+
   scopeDescription(name: string): string | undefined {
     return this.scopeList.find((s) => s.name === name)?.description;
   }
@@ -51,9 +55,7 @@ export class Catalog {
     this.clientsById = new Map(clients.map((c) => [c.clientId, c]));
     this.apisById = new Map(apis.map((a) => [a.identifier, a]));
     this.scopeList = scopes;
-    const names = new Set([...STANDARD_SCOPES, ...scopes.map((s) => s.name), ...apis.flatMap((a) => a.scopes)]);
-    for (const name of this.scopeNames) if (!names.has(name)) this.scopeNames.delete(name);
-    for (const name of names) this.scopeNames.add(name);
+    this.scopeNameList = [...new Set([...STANDARD_SCOPES, ...scopes.map((s) => s.name), ...apis.flatMap((a) => a.scopes)])].sort();
     this.version = version;
     log.debug("catalog loaded", { version, clients: clients.length, apis: apis.length, scopes: scopes.length });
     for (const listener of this.listeners) listener();

@@ -35,8 +35,8 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
     jwks: deps.jwks as Configuration["jwks"],
     cookies: { keys: deps.cookieKeys, long: { signed: true }, short: { signed: true } },
     claims: CLAIMS_BY_SCOPE,
-    // The catalog's live Set: scopes registered later are known without a restart.
-    scopes: catalog.scopeNames as unknown as string[],
+    // oidc-provider copies this list: server.ts rebuilds the provider when it changes.
+    scopes: catalog.scopeNames(),
     findAccount: accountFinder(storage),
     clientDefaults: {
       grant_types: ["authorization_code"],

@@ -1,6 +1,7 @@
 // The authorization server's HTTP listener. It serves the current oidc-provider instance and keeps
 // the in-memory state fresh: the catalog (clients, APIs, scopes), the revocation list and, when the
-// signing keys change (`gatehouse keys rotate`), a rebuilt provider that is swapped in without a restart.
+// signing keys (`gatehouse keys rotate`) or the set of scope names change, a rebuilt provider that is
+// swapped in without a restart (oidc-provider fixes both at construction).
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type Provider from "oidc-provider";
@@ -39,18 +40,23 @@ export async function createAuthorizationServer(deps: AuthorizationServerDeps): 
   const maxAccessTokenTtl = () =>
     Math.max(config.ACCESS_TOKEN_TTL, ...catalog.apis().map((a) => a.accessTokenTtl));
 
+  const build = async () => buildProvider({ ...deps, catalog, secrets, revocations, jwks: await services.keys.privateJwks(), maxAccessTokenTtl });
   let keysVersion = (await storage.revisions.read()).keys;
-  let provider = buildProvider({ ...deps, catalog, secrets, revocations, jwks: await services.keys.privateJwks(), maxAccessTokenTtl });
+  let scopeNames = catalog.scopeNames().join(" ");
+  let provider = await build();
   let handle = provider.callback();
   const server = http.createServer((req, res) => handle(req, res));
   server.requestTimeout = 30_000;
   server.headersTimeout = 10_000;
 
-  async function reloadKeys(version: number): Promise<void> {
-    provider = buildProvider({ ...deps, catalog, secrets, revocations, jwks: await services.keys.privateJwks(), maxAccessTokenTtl });
+  async function rebuildIfNeeded(version: number): Promise<void> {
+    const names = catalog.scopeNames().join(" ");
+    if (version === keysVersion && names === scopeNames) return;
+    provider = await build();
     handle = provider.callback();
+    log.info("provider rebuilt", { keysChanged: version !== keysVersion, scopesChanged: names !== scopeNames });
     keysVersion = version;
-    log.info("signing keys reloaded", { keysVersion });
+    scopeNames = names;
   }
 
   let polling = false;
@@ -59,8 +65,8 @@ export async function createAuthorizationServer(deps: AuthorizationServerDeps): 
     polling = true;
     try {
       const revisions = await storage.revisions.read();
-      if (revisions.keys !== keysVersion) await reloadKeys(revisions.keys);
       await catalog.refresh();
+      await rebuildIfNeeded(revisions.keys);
       await revocations.sync();
     } catch (error) {
       log.warn("could not refresh configuration", { error: String(error) });

@@ -34,6 +34,12 @@ export interface Storage {
 export async function openStorage(url: string, { migrate: runMigrations = true } = {}): Promise<Storage> {
   const kind = databaseKind(url);
   const db: Database = openDatabase(url);
+  if (kind === "sqlite") {
+    // The CLI and the server share the file: WAL lets readers and one writer proceed together, and
+    // a writer waits for the lock instead of failing with SQLITE_BUSY.
+    await db.$queryRawUnsafe("PRAGMA journal_mode = WAL");
+    await db.$queryRawUnsafe("PRAGMA busy_timeout = 5000");
+  }
   if (runMigrations) await migrate(db, kind);
   const storage: Storage = {
     kind,
