@@ -61,7 +61,9 @@ export function describeScope(catalog: Catalog, name: string): string {
 
 export function consentRequest(catalog: Catalog, details: ConsentPromptDetails): ConsentRequest {
   const line = (name: string): ScopeLine => ({ name, description: describeScope(catalog, name) });
-  const scopes = details.missingOIDCScope.map(line);
+  // A scope of a requested API also reaches oidc-provider as an OIDC scope; list it under its API only.
+  const apiScopes = new Set(Object.values(details.missingResourceScopes).flat());
+  const scopes = details.missingOIDCScope.filter((name) => !apiScopes.has(name)).map(line);
   const claims = details.missingOIDCClaims.filter((claim) => !PROTOCOL_CLAIMS.has(claim));
   const apis = Object.entries(details.missingResourceScopes).map(([identifier, names]) => ({
     identifier,
