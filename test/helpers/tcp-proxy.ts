@@ -12,7 +12,10 @@ export async function tcpProxy(targetPort: number, targetHost = "127.0.0.1"): Pr
   const sockets = new Set<net.Socket>();
   let open = true;
   const server = net.createServer((inbound) => {
-    if (!open) return inbound.destroy();
+    if (!open) {
+      inbound.destroy();
+      return;
+    }
     const outbound = net.connect(targetPort, targetHost);
     for (const socket of [inbound, outbound]) {
       sockets.add(socket);
