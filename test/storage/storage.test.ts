@@ -1,0 +1,97 @@
+// The storage layer on both databases: what is stored (never a secret in clear), the oidc-provider
+// adapter's atomic consume and grant revocation, purging, and migrations applied exactly once.
+import { BACKENDS, freshDatabase, type FreshDatabase } from "../helpers/databases.ts";
+import { openStorage, type Storage } from "../../src/storage/index.ts";
+import { createServices, type Services } from "../../src/services/index.ts";
+
+describe.each(BACKENDS)("storage on %s", (backend) => {
+  let db: FreshDatabase;
+  let storage: Storage;
+  let services: Services;
+
+  beforeAll(async () => {
+    db = await freshDatabase(backend);
+    storage = await openStorage(db.url);
+    services = createServices(storage, db.env.KEY_ENCRYPTION_SECRET!);
+  });
+
+  afterAll(async () => {
+    await storage?.close();
+    await db?.drop();
+  });
+
+  test("migrations apply once; opening again changes nothing", async () => {
+    const again = await openStorage(db.url);
+    await again.ping();
+    await again.close();
+    expect(await storage.clients.list()).toEqual([]);
+  });
+
+  test("a client secret is stored only as an argon2id hash", async () => {
+    const { client, clientSecret } = await services.clients.create({ name: "svc", grantTypes: ["client_credentials"] });
+    expect(clientSecret).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    const stored = await storage.clients.find(client.clientId);
+    expect(stored!.secretHash).toMatch(/^\$argon2id\$v=19\$m=19456,p=1,t=2\$/);
+    expect(JSON.stringify(stored)).not.toContain(clientSecret);
+    expect(JSON.stringify(await services.clients.get(client.clientId))).not.toMatch(/argon2|secretHash/);
+  });
+
+  test("signing keys are stored encrypted and cannot be read with another secret", async () => {
+    await services.keys.ensure("ES256");
+    const [key] = await storage.keys.list();
+    const { keys } = await services.keys.privateJwks();
+    const d = (keys[0] as { d: string }).d;
+    expect(key!.privateKeyEncrypted).toMatch(/^v1\./);
+    expect(key!.privateKeyEncrypted).not.toContain(d);
+    expect(JSON.stringify(key!.publicJwk)).not.toContain(d);
+    const wrong = createServices(storage, "another-secret-that-is-long-enough-to-pass");
+    await expect(wrong.keys.privateJwks()).rejects.toThrow(/KEY_ENCRYPTION_SECRET/);
+  });
+
+  test.each(["RS256", "EdDSA"] as const)("%s keys can be generated and rotated to", async (alg) => {
+    const rotation = await services.keys.rotate(600, alg);
+    await services.keys.rotate(600, alg);
+    const active = (await services.keys.list()).find((k) => k.status === "active");
+    expect(active!.alg).toBe(alg);
+    expect(rotation.retired).toEqual(expect.any(String));
+  });
+
+  test("the adapter consumes an artifact exactly once under concurrency", async () => {
+    const Adapter = storage.oidcAdapter({ findClient: () => undefined, alreadyConsumed: () => new Error("already consumed") });
+    const codes = new Adapter("AuthorizationCode");
+    await codes.upsert("code-1", { grantId: "g1", kind: "AuthorizationCode" }, 60);
+    const results = await Promise.allSettled(Array.from({ length: 8 }, () => codes.consume("code-1")));
+    expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+    expect((await codes.find("code-1"))!.consumed).toEqual(expect.any(Number));
+  });
+
+  test("the adapter finds by uid and user code, revokes by grant and hides expired records", async () => {
+    const Adapter = storage.oidcAdapter({ findClient: () => undefined, alreadyConsumed: () => new Error("x") });
+    const interactions = new Adapter("Interaction");
+    const tokens = new Adapter("RefreshToken");
+    const devices = new Adapter("DeviceCode");
+    await interactions.upsert("i1", { uid: "u-1", kind: "Interaction" }, 60);
+    await devices.upsert("d1", { userCode: "ABCD-EFGH", grantId: "g2" }, 60);
+    await tokens.upsert("r1", { grantId: "g2" }, 60);
+    await tokens.upsert("r2", { grantId: "g3" }, 60);
+    await tokens.upsert("old", { grantId: "g4" }, 1);
+    expect(await interactions.findByUid("u-1")).toMatchObject({ uid: "u-1" });
+    expect(await devices.findByUserCode("ABCD-EFGH")).toMatchObject({ grantId: "g2" });
+    await tokens.revokeByGrantId("g2");
+    expect(await tokens.find("r1")).toBeUndefined();
+    expect(await devices.findByUserCode("ABCD-EFGH")).toBeUndefined();
+    expect(await tokens.find("r2")).toMatchObject({ grantId: "g3" });
+    await new Promise((r) => setTimeout(r, 1100));
+    expect(await tokens.find("old")).toBeUndefined();
+    const purged = await storage.purgeExpired();
+    expect(purged.artifacts).toBeGreaterThanOrEqual(1);
+  });
+
+  test("revocations expire with the tokens they refuse", async () => {
+    await storage.revocations.add({ kind: "jti", id: "live", expiresAt: new Date(Date.now() + 60_000) });
+    await storage.revocations.add({ kind: "jti", id: "dead", expiresAt: new Date(Date.now() - 1000) });
+    expect(await storage.revocations.has("jti", "live")).toBe(true);
+    expect(await storage.revocations.has("jti", "dead")).toBe(false);
+    expect((await storage.purgeExpired()).revocations).toBe(1);
+  });
+});
