@@ -35,8 +35,32 @@ CREATE TABLE "Api" (
     "tokenFormat" TEXT NOT NULL DEFAULT 'jwt',
     "accessTokenTtl" INTEGER NOT NULL DEFAULT 3600,
     "scopes" JSONB NOT NULL,
+    "tokenCheck" TEXT NOT NULL DEFAULT 'jwt',
+    "trustedIssuers" JSONB,
+    "allowQueryToken" BOOLEAN NOT NULL DEFAULT false,
+    "claimHeaders" JSONB,
+    "forwardToken" TEXT NOT NULL DEFAULT 'none',
+    "outboundOAuth" JSONB,
     "createdAt" DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
     "updatedAt" DATETIME NOT NULL
+);
+
+-- CreateTable
+CREATE TABLE "ApiRoute" (
+    "id" TEXT NOT NULL PRIMARY KEY,
+    "apiIdentifier" TEXT NOT NULL,
+    "pathPrefix" TEXT NOT NULL,
+    "host" TEXT,
+    "methods" JSONB NOT NULL,
+    "upstream" TEXT NOT NULL,
+    "rewrite" TEXT NOT NULL DEFAULT 'strip',
+    "scopes" JSONB NOT NULL,
+    "public" BOOLEAN NOT NULL DEFAULT false,
+    "timeoutMs" INTEGER NOT NULL DEFAULT 30000,
+    "maxBodyBytes" INTEGER NOT NULL DEFAULT 1048576,
+    "createdAt" DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    "updatedAt" DATETIME NOT NULL,
+    CONSTRAINT "ApiRoute_apiIdentifier_fkey" FOREIGN KEY ("apiIdentifier") REFERENCES "Api" ("identifier") ON DELETE CASCADE ON UPDATE CASCADE
 );
 
 -- CreateTable
@@ -119,6 +143,12 @@ CREATE TABLE "Revision" (
     "version" INTEGER NOT NULL DEFAULT 0,
     "updatedAt" DATETIME NOT NULL
 );
+
+-- CreateIndex
+CREATE INDEX "ApiRoute_apiIdentifier_idx" ON "ApiRoute"("apiIdentifier");
+
+-- CreateIndex
+CREATE UNIQUE INDEX "ApiRoute_apiIdentifier_pathPrefix_host_key" ON "ApiRoute"("apiIdentifier", "pathPrefix", "host");
 
 -- CreateIndex
 CREATE UNIQUE INDEX "User_username_key" ON "User"("username");

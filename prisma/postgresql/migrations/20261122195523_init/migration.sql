@@ -39,10 +39,35 @@ CREATE TABLE "Api" (
     "tokenFormat" TEXT NOT NULL DEFAULT 'jwt',
     "accessTokenTtl" INTEGER NOT NULL DEFAULT 3600,
     "scopes" JSONB NOT NULL,
+    "tokenCheck" TEXT NOT NULL DEFAULT 'jwt',
+    "trustedIssuers" JSONB,
+    "allowQueryToken" BOOLEAN NOT NULL DEFAULT false,
+    "claimHeaders" JSONB,
+    "forwardToken" TEXT NOT NULL DEFAULT 'none',
+    "outboundOAuth" JSONB,
     "createdAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
     "updatedAt" TIMESTAMP(3) NOT NULL,
 
     CONSTRAINT "Api_pkey" PRIMARY KEY ("identifier")
+);
+
+-- CreateTable
+CREATE TABLE "ApiRoute" (
+    "id" TEXT NOT NULL,
+    "apiIdentifier" TEXT NOT NULL,
+    "pathPrefix" TEXT NOT NULL,
+    "host" TEXT,
+    "methods" JSONB NOT NULL,
+    "upstream" TEXT NOT NULL,
+    "rewrite" TEXT NOT NULL DEFAULT 'strip',
+    "scopes" JSONB NOT NULL,
+    "public" BOOLEAN NOT NULL DEFAULT false,
+    "timeoutMs" INTEGER NOT NULL DEFAULT 30000,
+    "maxBodyBytes" INTEGER NOT NULL DEFAULT 1048576,
+    "createdAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    "updatedAt" TIMESTAMP(3) NOT NULL,
+
+    CONSTRAINT "ApiRoute_pkey" PRIMARY KEY ("id")
 );
 
 -- CreateTable
@@ -135,6 +160,12 @@ CREATE TABLE "Revision" (
 );
 
 -- CreateIndex
+CREATE INDEX "ApiRoute_apiIdentifier_idx" ON "ApiRoute"("apiIdentifier");
+
+-- CreateIndex
+CREATE UNIQUE INDEX "ApiRoute_apiIdentifier_pathPrefix_host_key" ON "ApiRoute"("apiIdentifier", "pathPrefix", "host");
+
+-- CreateIndex
 CREATE UNIQUE INDEX "User_username_key" ON "User"("username");
 
 -- CreateIndex
@@ -154,4 +185,7 @@ CREATE INDEX "OidcArtifact_expiresAt_idx" ON "OidcArtifact"("expiresAt");
 
 -- CreateIndex
 CREATE INDEX "Revocation_expiresAt_idx" ON "Revocation"("expiresAt");
+
+-- AddForeignKey
+ALTER TABLE "ApiRoute" ADD CONSTRAINT "ApiRoute_apiIdentifier_fkey" FOREIGN KEY ("apiIdentifier") REFERENCES "Api"("identifier") ON DELETE CASCADE ON UPDATE CASCADE;
 
