@@ -1,5 +1,4 @@
-#!/usr/bin/env node
-// The `gatehouse` command: administers clients, scopes, APIs, users and signing keys through the
+// The `gatehouse` command line: administers clients, scopes, APIs, users and signing keys through the
 // services the server uses, against the database DATABASE_URL (or .env) names.
 import { Command } from "commander";
 import { apiCommands } from "./commands/apis.ts";

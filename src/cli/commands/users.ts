@@ -1,7 +1,9 @@
 // `gatehouse user ...`: end-user accounts that sign in at the authorization server.
 import type { Command } from "commander";
-import { ValidationError } from "../../services/errors.ts";
+import { z } from "zod";
+import { ValidationError, parseInput } from "../../services/errors.ts";
 import { generateSecret } from "../../services/passwords.ts";
+import { passwordSchema } from "../../services/users.ts";
 import { repeatable } from "../option-parsers.ts";
 import { fields, table } from "../output.ts";
 import { run } from "../run.ts";
@@ -21,12 +23,15 @@ interface CreateOptions extends PasswordOptions {
 
 const PASSWORD_NOTE = "\n\nThe generated password is shown only now.";
 
-/** The password given, or a generated one (which the command then prints once). */
+/**
+ * The password given, checked here so a bad one is reported as `password: ...`; or a generated one,
+ * which the command then prints once.
+ */
 async function choosePassword(options: PasswordOptions): Promise<{ password: string; generated: boolean }> {
   if (options.password !== undefined && options.passwordStdin) throw new ValidationError("give --password or --password-stdin, not both");
-  if (options.passwordStdin) return { password: (await readStdin()).replace(/\r?\n$/, ""), generated: false };
-  if (options.password !== undefined) return { password: options.password, generated: false };
-  return { password: generateSecret(), generated: true };
+  const given = options.passwordStdin ? (await readStdin()).replace(/\r?\n$/, "") : options.password;
+  if (given === undefined) return { password: generateSecret(), generated: true };
+  return { password: parseInput(z.object({ password: passwordSchema }), { password: given }).password, generated: false };
 }
 
 function withPasswordOptions(command: Command): Command {

@@ -1,0 +1,81 @@
+import { BACKENDS } from "../helpers/databases.ts";
+import { freshGatehouse } from "./gatehouse.ts";
+
+describe.each(BACKENDS)("gatehouse client (%s)", (backend) => {
+  const t = freshGatehouse(backend);
+
+  async function createWorker(): Promise<{ client_id: string; client_secret: string }> {
+    return t.gatehouse.json("client", "create", "--name", "Worker", "--grant", "client_credentials", "--scope", "orders:read orders:write");
+  }
+
+  test("create prints the client_id and, once, a secret that show, list and export never reveal", async () => {
+    const created = await createWorker();
+    expect(created.client_id).toEqual(expect.any(String));
+    expect(created.client_secret.length).toBeGreaterThanOrEqual(43);
+    expect(created).toMatchObject({ grant_types: ["client_credentials"], scopes: ["orders:read", "orders:write"], has_secret: true });
+
+    const shown = await t.gatehouse.json("client", "show", created.client_id);
+    expect(shown).toMatchObject({ client_id: created.client_id, client_name: "Worker", token_endpoint_auth_method: "client_secret_basic" });
+    const outputs = await Promise.all([
+      t.gatehouse("client", "show", created.client_id),
+      t.gatehouse("client", "show", created.client_id, "--json"),
+      t.gatehouse("client", "list"),
+      t.gatehouse("client", "list", "--json"),
+      t.gatehouse("export"),
+      t.gatehouse("export", "--format", "json"),
+    ]);
+    for (const { code, stdout } of outputs) {
+      expect(code).toBe(0);
+      expect(stdout).toContain(created.client_id);
+      expect(stdout).not.toContain(created.client_secret);
+      expect(stdout).not.toContain("$argon2");
+    }
+  });
+
+  test("create accepts the issue's authorization_code example and a public client gets no secret", async () => {
+    const confidential = await t.gatehouse.json(
+      "client", "create", "--name", "Web", "--client-id", "web-app",
+      "--grant", "authorization_code", "--grant", "refresh_token",
+      "--redirect-uri", "https://web.example/callback", "--post-logout-redirect-uri", "https://web.example/",
+      "--auth-method", "client_secret_post", "--access-token-ttl", "600",
+    );
+    expect(confidential).toMatchObject({
+      client_id: "web-app",
+      redirect_uris: ["https://web.example/callback"],
+      post_logout_redirect_uris: ["https://web.example/"],
+      response_types: ["code"],
+      token_endpoint_auth_method: "client_secret_post",
+      access_token_ttl: 600,
+    });
+    const spa = await t.gatehouse.json("client", "create", "--name", "SPA", "--public", "--grant", "authorization_code", "--redirect-uri", "https://spa.example/cb");
+    expect(spa).toMatchObject({ public: true, token_endpoint_auth_method: "none", has_secret: false });
+    expect(spa).not.toHaveProperty("client_secret");
+  });
+
+  test("rotate-secret prints a new secret once and keeps it out of show", async () => {
+    const created = await createWorker();
+    const rotated = await t.gatehouse.json("client", "rotate-secret", created.client_id);
+    expect(rotated.client_id).toBe(created.client_id);
+    expect(rotated.client_secret.length).toBeGreaterThanOrEqual(43);
+    expect(rotated.client_secret).not.toBe(created.client_secret);
+    const shown = await t.gatehouse("client", "show", created.client_id, "--json");
+    expect(shown.stdout).not.toContain(rotated.client_secret);
+  });
+
+  test("disable and enable switch a client off and on", async () => {
+    const { client_id } = await createWorker();
+    expect(await t.gatehouse.json("client", "disable", client_id)).toMatchObject({ enabled: false });
+    expect(await t.gatehouse.json("client", "show", client_id)).toMatchObject({ enabled: false });
+    expect(await t.gatehouse.json("client", "enable", client_id)).toMatchObject({ enabled: true });
+  });
+
+  test("delete removes the client; a second delete reports it not found", async () => {
+    const { client_id } = await createWorker();
+    expect(await t.gatehouse.json("client", "delete", client_id)).toEqual({ deleted: client_id });
+    const listed: { client_id: string }[] = await t.gatehouse.json("client", "list");
+    expect(listed.map((c) => c.client_id)).not.toContain(client_id);
+    const again = await t.gatehouse("client", "delete", client_id, "--json");
+    expect(again.code).toBe(1);
+    expect(JSON.parse(again.stdout)).toEqual({ error: `client ${client_id} not found` });
+  });
+});

@@ -1,0 +1,76 @@
+import fs from "node:fs";
+import path from "node:path";
+import { BACKENDS } from "../helpers/databases.ts";
+import { expectCleanFailure, freshGatehouse } from "./gatehouse.ts";
+
+describe.each(BACKENDS)("gatehouse reports bad input in one line with exit code 1 (%s)", (backend) => {
+  const t = freshGatehouse(backend);
+
+  function writeFile(name: string, content: string): string {
+    const file = path.join(t.db.dataDir, name);
+    fs.writeFileSync(file, content);
+    return file;
+  }
+
+  test("an invalid redirect URI", async () => {
+    const result = await t.gatehouse("client", "create", "--name", "Web", "--grant", "authorization_code", "--redirect-uri", "not a url");
+    expectCleanFailure(result, "redirect_uris[0]: Invalid URL");
+    expect(result.stdout).toBe("");
+  });
+
+  test("an unknown grant type, also as JSON with --json", async () => {
+    const result = await t.gatehouse("client", "create", "--name", "Svc", "--grant", "magic", "--json");
+    expectCleanFailure(result, /argument 'magic' is invalid/);
+    expect(JSON.parse(result.stdout).error).toMatch(/argument 'magic' is invalid/);
+  });
+
+  test("a rule the service enforces across fields", async () => {
+    const result = await t.gatehouse("client", "create", "--name", "Svc", "--grant", "client_credentials", "--public");
+    expectCleanFailure(result, "grant_types: a public client cannot use client_credentials");
+  });
+
+  test("an unknown client", async () => {
+    const result = await t.gatehouse("client", "show", "nobody", "--json");
+    expectCleanFailure(result, "client nobody not found");
+    expect(JSON.parse(result.stdout)).toEqual({ error: "client nobody not found" });
+  });
+
+  test("apply with an unset ${VAR} names the variable and where it is used, and changes nothing", async () => {
+    const file = writeFile(
+      "unset.yaml",
+      "scopes: [{ name: early }]\nclients:\n  - client_id: svc\n    client_name: Svc\n    grant_types: [client_credentials]\n    client_secret: ${GATEHOUSE_TEST_UNSET}\n",
+    );
+    expectCleanFailure(await t.gatehouse("apply", file), "clients[0].client_secret: environment variable GATEHOUSE_TEST_UNSET is not set");
+    expect(await t.gatehouse.json("scope", "list")).toEqual([]);
+  });
+
+  test("apply with bad fields gives the path of each bad value", async () => {
+    const file = writeFile(
+      "bad.yaml",
+      [
+        "clients:",
+        "  - { client_id: ok-1, client_name: One, grant_types: [client_credentials] }",
+        "  - { client_id: ok-2, client_name: Two, grant_types: [client_credentials] }",
+        "  - client_id: web",
+        "    client_name: Web",
+        "    grant_types: [authorization_code]",
+        "    redirect_uris: [not-a-url]",
+        "    colour: blue",
+        "",
+      ].join("\n"),
+    );
+    const result = await t.gatehouse("apply", file);
+    expectCleanFailure(result, "clients[2].redirect_uris[0]: Invalid URL");
+    expect(result.stderr).toMatch(/clients\[2\]: Unrecognized key: "colour"/);
+  });
+
+  test("apply of a file that is not YAML, and of a missing file", async () => {
+    expectCleanFailure(await t.gatehouse("apply", writeFile("broken.yaml", "clients: [unclosed\n")), /broken\.yaml: /);
+    expectCleanFailure(await t.gatehouse("apply", path.join(t.db.dataDir, "missing.yaml")), /ENOENT/);
+  });
+
+  test("a rule the service enforces, reported with the entry of the file", async () => {
+    const file = writeFile("rule.yaml", "clients:\n  - { client_id: web, client_name: Web, grant_types: [authorization_code] }\n");
+    expectCleanFailure(await t.gatehouse("apply", file), "clients[0]: redirect_uris: required for authorization_code and implicit");
+  });
+});

@@ -1,0 +1,63 @@
+import { BACKENDS } from "../helpers/databases.ts";
+import { expectCleanFailure, freshGatehouse } from "./gatehouse.ts";
+
+describe.each(BACKENDS)("gatehouse scope, api and user (%s)", (backend) => {
+  const t = freshGatehouse(backend);
+
+  test("scope create, list and delete", async () => {
+    expect(await t.gatehouse.json("scope", "create", "orders:read", "--description", "Read orders")).toEqual({
+      name: "orders:read",
+      description: "Read orders",
+    });
+    expectCleanFailure(await t.gatehouse("scope", "create", "orders:read"), "scope orders:read already exists");
+    expect(await t.gatehouse.json("scope", "list")).toContainEqual({ name: "orders:read", description: "Read orders" });
+    expect(await t.gatehouse.json("scope", "delete", "orders:read")).toEqual({ deleted: "orders:read" });
+    expect(await t.gatehouse.json("scope", "list")).toEqual([]);
+    expectCleanFailure(await t.gatehouse("scope", "delete", "orders:read"), "scope orders:read not found");
+  });
+
+  test("api create, list and delete", async () => {
+    const api = { identifier: "https://orders.example", name: "Orders", token_format: "opaque", access_token_ttl: 900, scopes: ["orders:read", "orders:write"] };
+    const created = await t.gatehouse.json(
+      "api", "create", "--identifier", api.identifier, "--name", api.name,
+      "--format", "opaque", "--ttl", "900", "--scope", "orders:read orders:write",
+    );
+    expect(created).toEqual(api);
+    expect(await t.gatehouse.json("api", "list")).toEqual([api]);
+    const table = await t.gatehouse("api", "list");
+    expect(table.stdout).toMatch(/^IDENTIFIER\s+NAME\s+TOKEN_FORMAT/);
+    expect(await t.gatehouse.json("api", "delete", api.identifier)).toEqual({ deleted: api.identifier });
+    expect(await t.gatehouse.json("api", "list")).toEqual([]);
+  });
+
+  test("user create with --password-stdin, list, set-password and delete; hashes never shown", async () => {
+    const created = await t.gatehouse.with(
+      { stdin: "correct horse battery staple\n" },
+      "user", "create", "alice", "--email", "alice@example.com", "--name", "Alice Liddell",
+      "--role", "admin", "--role", "auditor", "--password-stdin", "--json",
+    );
+    expect(created.code).toBe(0);
+    const alice = JSON.parse(created.stdout);
+    expect(alice).toMatchObject({ username: "alice", email: "alice@example.com", claims: { name: "Alice Liddell" }, roles: ["admin", "auditor"] });
+    expect(alice).not.toHaveProperty("password");
+
+    const listed = await t.gatehouse("user", "list", "--json");
+    expect(JSON.parse(listed.stdout)).toEqual([expect.objectContaining({ username: "alice" })]);
+    expect(listed.stdout).not.toMatch(/argon2|password/);
+
+    expect(await t.gatehouse.json("user", "set-password", "alice", "--password", "another long passphrase")).toEqual({ username: "alice" });
+    expectCleanFailure(await t.gatehouse("user", "set-password", "alice", "--password", "short"), "password: must be at least 12 characters");
+
+    expect(await t.gatehouse.json("user", "delete", "alice")).toEqual({ deleted: "alice" });
+    expect(await t.gatehouse.json("user", "list")).toEqual([]);
+  });
+
+  test("a user created without a password gets a generated one, printed once", async () => {
+    const bob = await t.gatehouse.json("user", "create", "bob");
+    expect(bob.password.length).toBeGreaterThanOrEqual(43);
+    const shown = await t.gatehouse("user", "list", "--json");
+    expect(shown.stdout).not.toContain(bob.password);
+    const reset = await t.gatehouse.json("user", "set-password", "bob");
+    expect(reset.password).not.toBe(bob.password);
+  });
+});
