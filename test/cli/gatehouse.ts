@@ -27,7 +27,7 @@ export type Gatehouse = ((...args: string[]) => Promise<CliResult>) & {
 };
 
 /** A `gatehouse` bound to one database's environment; it runs in that database's data directory, away from any .env. */
-export function gatehouseFor(env: Record<string, string>, cwd: string): Gatehouse {
+function gatehouseFor(env: Record<string, string>, cwd: string): Gatehouse {
   const run = (options: RunOptions, args: string[]) =>
     new Promise<CliResult>((resolve, reject) => {
       const child = spawn(NODE, [MAIN, ...args], { cwd, env: { PATH: process.env.PATH ?? "", ...env, ...options.env } });

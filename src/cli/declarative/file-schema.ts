@@ -65,8 +65,8 @@ export const declarativeFileSchema = z
   .strict();
 
 export type DeclarativeFile = z.infer<typeof declarativeFileSchema>;
-export type FileClient = z.infer<typeof fileClientSchema>;
-export type FileApi = z.infer<typeof fileApiSchema>;
+type FileClient = z.infer<typeof fileClientSchema>;
+type FileApi = z.infer<typeof fileApiSchema>;
 
 /** `clients[2].redirect_uris[0]`: the path of a value as it would be written in the file. */
 export function formatPath(path: readonly PropertyKey[]): string {
