@@ -121,7 +121,7 @@ export function apiToEntry(record: ApiRecord): FileApi {
   };
 }
 
-export function entryToApiSpec(entry: FileApi): ApiRecord {
+export function entryToApiSpec(entry: FileApi): z.input<typeof apiSchema> {
   return {
     identifier: entry.identifier,
     name: entry.name,
