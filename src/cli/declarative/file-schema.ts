@@ -111,7 +111,7 @@ export function entryToClientSpec(entry: FileClient): ClientSpec {
   };
 }
 
-export function apiToEntry(record: ApiRecord): FileApi {
+export function apiToEntry(record: Pick<ApiRecord, "identifier" | "name" | "tokenFormat" | "accessTokenTtl" | "scopes">): FileApi {
   return {
     identifier: record.identifier,
     name: record.name,
