@@ -3,7 +3,7 @@
 // Each form carries a token bound to its interaction: an HMAC of the interaction uid under a key derived
 // from the provider's cookie secrets. Every instance sharing those secrets accepts it, it survives
 // restarts, and it rotates with them (tokens under any current secret verify). A POST also has to come
-// from the issuer's own origin when the browser says where it comes from.
+// from the issuer's own origin when the browser says where it comes from (Origin, Sec-Fetch-Site).
 import crypto from "node:crypto";
 import { InteractionError, START_AGAIN } from "./errors.ts";
 import type { Step } from "./types.ts";
@@ -41,12 +41,17 @@ export class CsrfTokens {
 
 const forged = () => new InteractionError(403, "invalid_request", `This form has expired or was not sent from this site. ${START_AGAIN}`);
 
-/** Refuses POSTs whose Origin header is present and not the issuer's origin. */
+/**
+ * Refuses POSTs the browser says come from elsewhere: an Origin other than the issuer's, or a
+ * Sec-Fetch-Site other than same-origin. Origin "null" counts as absent: under our Referrer-Policy
+ * (no-referrer) browsers send exactly that for their own form posts. The CSRF token still decides.
+ */
 export function checkOrigin(issuer: string): Step {
   const expected = new URL(issuer).origin;
   return async function checkOrigin(ctx, next) {
     const origin = ctx.get("Origin");
-    if (origin && origin !== expected) throw forged();
+    const site = ctx.get("Sec-Fetch-Site");
+    if ((origin && origin !== "null" && origin !== expected) || (site && site !== "same-origin")) throw forged();
     await next();
   };
 }
