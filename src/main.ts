@@ -4,7 +4,9 @@ import { ConfigError, loadConfig } from "./config/env.ts";
 import { cookieSecrets, keyEncryptionSecret } from "./config/secrets.ts";
 import { createServices } from "./services/index.ts";
 import { openStorage } from "./storage/index.ts";
+import { ChangeFeed } from "./shared/change-feed.ts";
 import { log, setLogLevel } from "./shared/logger.ts";
+import { RevocationList } from "./shared/revocation-list.ts";
 import { bootstrapAdmin } from "./authorization-server/bootstrap-admin.ts";
 import { createAuthorizationServer } from "./authorization-server/server.ts";
 
@@ -16,7 +18,13 @@ async function main(): Promise<void> {
   if (await services.keys.ensure(config.SIGNING_ALG)) log.info("generated signing keys", { alg: config.SIGNING_ALG });
   await bootstrapAdmin(config, storage, services);
 
-  const authorizationServer = await createAuthorizationServer({ config, storage, services, cookieKeys: cookieSecrets(config) });
+  const feed = new ChangeFeed(storage, config.CONFIG_POLL_MS);
+  const revocations = new RevocationList(storage);
+  await revocations.sync();
+  feed.subscribe("revocations", () => revocations.sync());
+
+  const authorizationServer = await createAuthorizationServer({ config, storage, services, revocations, feed, cookieKeys: cookieSecrets(config) });
+  feed.start();
   const address = await authorizationServer.listen();
   log.info("authorization server listening", { issuer: config.ISSUER, port: address.port, storage: storage.kind });
 
@@ -35,6 +43,7 @@ async function main(): Promise<void> {
     log.info("shutting down", { signal });
     clearInterval(purge);
     await authorizationServer.close();
+    await feed.stop();
     await storage.close();
     process.exit(0);
   };

@@ -10,7 +10,7 @@ import type { ClientSecretVerifier } from "./client-secrets.ts";
 import { buildConfiguration } from "./configuration.ts";
 import { interactionRoutes } from "./interactions/index.ts";
 import { protocolHardening } from "./hardening.ts";
-import type { RevocationList } from "./revocation-list.ts";
+import type { RevocationList } from "../shared/revocation-list.ts";
 import { structuredTokenEndpoints } from "./structured-tokens.ts";
 
 export interface ProviderDeps {

@@ -8,34 +8,34 @@ import type Provider from "oidc-provider";
 import type { Config } from "../config/env.ts";
 import type { Services } from "../services/index.ts";
 import type { Storage } from "../storage/index.ts";
+import type { ChangeFeed } from "../shared/change-feed.ts";
 import { log } from "../shared/logger.ts";
+import type { RevocationList } from "../shared/revocation-list.ts";
 import { Catalog } from "./catalog.ts";
 import { ClientSecretVerifier } from "./client-secrets.ts";
 import { buildProvider } from "./provider.ts";
-import { RevocationList } from "./revocation-list.ts";
 
 export interface AuthorizationServerDeps {
   config: Config;
   storage: Storage;
   services: Services;
   cookieKeys: string[];
+  revocations: RevocationList;
+  feed: ChangeFeed;
 }
 
 export interface AuthorizationServer {
   readonly catalog: Catalog;
-  readonly revocations: RevocationList;
   provider(): Provider;
   listen(): Promise<AddressInfo>;
   close(): Promise<void>;
 }
 
 export async function createAuthorizationServer(deps: AuthorizationServerDeps): Promise<AuthorizationServer> {
-  const { config, storage, services } = deps;
+  const { config, storage, services, revocations } = deps;
   const catalog = new Catalog(storage);
-  const revocations = new RevocationList(storage);
   const secrets = new ClientSecretVerifier(config.CLIENT_SECRET_CACHE_TTL);
   await catalog.refresh({ force: true });
-  await revocations.sync();
 
   const maxAccessTokenTtl = () =>
     Math.max(config.ACCESS_TOKEN_TTL, ...catalog.apis().map((a) => a.accessTokenTtl));
@@ -59,26 +59,13 @@ export async function createAuthorizationServer(deps: AuthorizationServerDeps): 
     scopeNames = names;
   }
 
-  let polling = false;
-  const poll = setInterval(async () => {
-    if (polling) return;
-    polling = true;
-    try {
-      const revisions = await storage.revisions.read();
-      await catalog.refresh();
-      await rebuildIfNeeded(revisions.keys);
-      await revocations.sync();
-    } catch (error) {
-      log.warn("could not refresh configuration", { error: String(error) });
-    } finally {
-      polling = false;
-    }
-  }, config.CONFIG_POLL_MS);
-  poll.unref();
+  deps.feed.subscribe("authorization server", async (revisions) => {
+    await catalog.refresh();
+    await rebuildIfNeeded(revisions.keys);
+  });
 
   return {
     catalog,
-    revocations,
     provider: () => provider,
     listen: () =>
       new Promise((resolve, reject) => {
@@ -87,7 +74,6 @@ export async function createAuthorizationServer(deps: AuthorizationServerDeps): 
       }),
     close: () =>
       new Promise((resolve) => {
-        clearInterval(poll);
         server.close(() => resolve());
         server.closeIdleConnections();
         setTimeout(() => server.closeAllConnections(), 10_000).unref();

@@ -4,7 +4,7 @@
 // consults the revocation list (by jti and by grant), and answers as the RFCs require.
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet, type JWTPayload } from "jose";
 import type { KoaContextWithOIDC } from "oidc-provider";
-import type { RevocationList } from "./revocation-list.ts";
+import type { RevocationList } from "../shared/revocation-list.ts";
 
 export interface StructuredTokenOptions {
   issuer: string;

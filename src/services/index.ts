@@ -3,6 +3,7 @@ import type { Storage } from "../storage/index.ts";
 import { ApiService } from "./apis.ts";
 import { ClientService } from "./clients.ts";
 import { KeyService } from "./keys.ts";
+import { RouteService } from "./routes.ts";
 import { ScopeService } from "./scopes.ts";
 import { UserService } from "./users.ts";
 
@@ -10,6 +11,7 @@ export interface Services {
   clients: ClientService;
   scopes: ScopeService;
   apis: ApiService;
+  routes: RouteService;
   users: UserService;
   keys: KeyService;
 }
@@ -18,7 +20,8 @@ export function createServices(storage: Storage, keyEncryptionSecret: string): S
   return {
     clients: new ClientService(storage),
     scopes: new ScopeService(storage),
-    apis: new ApiService(storage),
+    apis: new ApiService(storage, keyEncryptionSecret),
+    routes: new RouteService(storage),
     users: new UserService(storage),
     keys: new KeyService(storage, keyEncryptionSecret),
   };

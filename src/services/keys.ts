@@ -2,32 +2,21 @@
 // relying parties have it cached before it signs anything). `rotate` promotes next to active, retires
 // the old active key (still published until every token it signed has expired) and creates a new next.
 // Private keys are stored encrypted with AES-256-GCM under a key derived from KEY_ENCRYPTION_SECRET.
-import crypto from "node:crypto";
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from "jose";
 import type { Storage, SigningKeyRecord } from "../storage/index.ts";
 import { ValidationError } from "./errors.ts";
+import { seal, unseal } from "./sealing.ts";
 
 export const SIGNING_ALGS = ["ES256", "RS256", "EdDSA"] as const;
 export type SigningAlg = (typeof SIGNING_ALGS)[number];
 
-function encryptionKey(secret: string): Buffer {
-  return Buffer.from(crypto.hkdfSync("sha256", secret, "gatehouse", "signing-key-encryption", 32));
-}
-
 export function encryptPrivateKey(jwk: JWK, secret: string): string {
-  const iv = crypto.randomBytes(12);
-  const cipher = crypto.createCipheriv("aes-256-gcm", encryptionKey(secret), iv);
-  const body = Buffer.concat([cipher.update(JSON.stringify(jwk), "utf8"), cipher.final()]);
-  return ["v1", iv.toString("base64url"), body.toString("base64url"), cipher.getAuthTag().toString("base64url")].join(".");
+  return seal(JSON.stringify(jwk), secret, "signing-key");
 }
 
 export function decryptPrivateKey(sealed: string, secret: string): JWK {
-  const [version, iv, body, tag] = sealed.split(".");
-  if (version !== "v1" || !iv || !body || !tag) throw new Error("unrecognised encrypted key format");
-  const decipher = crypto.createDecipheriv("aes-256-gcm", encryptionKey(secret), Buffer.from(iv, "base64url"));
-  decipher.setAuthTag(Buffer.from(tag, "base64url"));
   try {
-    return JSON.parse(Buffer.concat([decipher.update(Buffer.from(body, "base64url")), decipher.final()]).toString("utf8")) as JWK;
+    return JSON.parse(unseal(sealed, secret, "signing-key")) as JWK;
   } catch {
     throw new Error("cannot decrypt the signing keys: KEY_ENCRYPTION_SECRET differs from the one they were stored with");
   }

@@ -5,6 +5,7 @@ import { migrate } from "./migrate.ts";
 import { ClientRepository } from "./repositories/clients.ts";
 import { ScopeRepository } from "./repositories/scopes.ts";
 import { ApiRepository } from "./repositories/apis.ts";
+import { RouteRepository } from "./repositories/routes.ts";
 import { UserRepository } from "./repositories/users.ts";
 import { ConsentRepository } from "./repositories/consents.ts";
 import { SigningKeyRepository } from "./repositories/keys.ts";
@@ -18,6 +19,7 @@ export interface Storage {
   clients: ClientRepository;
   scopes: ScopeRepository;
   apis: ApiRepository;
+  routes: RouteRepository;
   users: UserRepository;
   consents: ConsentRepository;
   keys: SigningKeyRepository;
@@ -46,6 +48,7 @@ export async function openStorage(url: string, { migrate: runMigrations = true }
     clients: new ClientRepository(db),
     scopes: new ScopeRepository(db),
     apis: new ApiRepository(db),
+    routes: new RouteRepository(db),
     users: new UserRepository(db),
     consents: new ConsentRepository(db),
     keys: new SigningKeyRepository(db),
@@ -71,7 +74,8 @@ export async function openStorage(url: string, { migrate: runMigrations = true }
 
 export type { ClientRecord, ClientInput } from "./repositories/clients.ts";
 export type { ScopeRecord } from "./repositories/scopes.ts";
-export type { ApiRecord } from "./repositories/apis.ts";
+export type { ApiRecord, OutboundOAuth, TrustedIssuer } from "./repositories/apis.ts";
+export type { RouteRecord, ScopeRequirement } from "./repositories/routes.ts";
 export type { UserRecord } from "./repositories/users.ts";
 export type { ConsentRecord } from "./repositories/consents.ts";
 export type { SigningKeyRecord, KeyStatus } from "./repositories/keys.ts";

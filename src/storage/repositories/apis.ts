@@ -1,6 +1,25 @@
 import type { Database } from "../database.ts";
 import type { Api as Row } from "../generated/sqlite/client.ts";
-import { stringList } from "../json.ts";
+import { record, stringList } from "../json.ts";
+
+export interface TrustedIssuer {
+  issuer: string;
+  jwksUri: string;
+  algorithms: string[];
+}
+
+/** Outbound OAuth (client credentials at an external identity provider) for a backend that demands it. */
+export interface OutboundOAuth {
+  tokenUrl: string;
+  clientId: string;
+  /** Sealed with KEY_ENCRYPTION_SECRET (services/sealing.ts); may seal a ${NAME} reference. */
+  clientSecretSealed: string;
+  authMethod: "basic" | "body";
+  scope: string | null;
+  resource: string | null;
+  header: string;
+  removeHeaders: string[];
+}
 
 export interface ApiRecord {
   identifier: string;
@@ -8,6 +27,12 @@ export interface ApiRecord {
   tokenFormat: "jwt" | "opaque";
   accessTokenTtl: number;
   scopes: string[];
+  tokenCheck: "jwt" | "introspection";
+  trustedIssuers: TrustedIssuer[];
+  allowQueryToken: boolean;
+  claimHeaders: Record<string, string>;
+  forwardToken: "none" | "original" | "signed";
+  outboundOAuth: OutboundOAuth | null;
 }
 
 function toRecord(row: Row): ApiRecord {
@@ -17,7 +42,17 @@ function toRecord(row: Row): ApiRecord {
     tokenFormat: row.tokenFormat === "opaque" ? "opaque" : "jwt",
     accessTokenTtl: row.accessTokenTtl,
     scopes: stringList(row.scopes),
+    tokenCheck: row.tokenCheck === "introspection" ? "introspection" : "jwt",
+    trustedIssuers: Array.isArray(row.trustedIssuers) ? (row.trustedIssuers as unknown as TrustedIssuer[]) : [],
+    allowQueryToken: row.allowQueryToken,
+    claimHeaders: record(row.claimHeaders) as Record<string, string>,
+    forwardToken: row.forwardToken === "original" || row.forwardToken === "signed" ? row.forwardToken : "none",
+    outboundOAuth: row.outboundOAuth ? (record(row.outboundOAuth) as unknown as OutboundOAuth) : null,
   };
+}
+
+function toRow(api: ApiRecord) {
+  return { ...api, outboundOAuth: api.outboundOAuth ?? undefined, trustedIssuers: api.trustedIssuers as object[] };
 }
 
 export class ApiRepository {
@@ -37,8 +72,9 @@ export class ApiRepository {
   }
 
   async upsert(api: ApiRecord): Promise<ApiRecord> {
-    const { identifier, ...rest } = api;
-    return toRecord(await this.db.api.upsert({ where: { identifier }, create: api, update: rest }));
+    const { identifier, ...rest } = toRow(api);
+    const update = { ...rest, outboundOAuth: api.outboundOAuth ?? null } as never;
+    return toRecord(await this.db.api.upsert({ where: { identifier }, create: toRow(api) as never, update }));
   }
 
   async delete(identifier: string): Promise<boolean> {

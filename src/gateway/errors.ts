@@ -1,0 +1,72 @@
+// Every way the gateway refuses a request: one class per outcome, each carrying its status, the
+// RFC 6750 error code where there is one, and a reason id for the decision log. One handler
+// (pipeline.ts) turns them into the response.
+export class GatewayError extends Error {
+  readonly status: number;
+  /** RFC 6749/6750 error code for the JSON body and the WWW-Authenticate challenge. */
+  readonly code: string;
+  /** Stable id of why access was refused, for logs and metrics (e.g. "token_expired"). */
+  readonly reason: string;
+  /** Extra WWW-Authenticate parameters (e.g. scope). */
+  readonly challenge: Record<string, string>;
+
+  constructor(status: number, code: string, description: string, reason: string, challenge: Record<string, string> = {}) {
+    super(description);
+    this.status = status;
+    this.code = code;
+    this.reason = reason;
+    this.challenge = challenge;
+  }
+}
+
+/** 401: the token is missing, malformed, expired, revoked, or not for this API. */
+export class InvalidToken extends GatewayError {
+  constructor(description: string, reason: string) {
+    super(401, "invalid_token", description, reason);
+  }
+}
+
+/** 401 without an error code: no credentials at all (RFC 6750 §3.1). */
+export class MissingToken extends GatewayError {
+  constructor() {
+    super(401, "", "an access token is required", "token_missing");
+  }
+}
+
+/** 400: the request itself is malformed (e.g. two tokens, an encoded slash in the path). */
+export class InvalidRequest extends GatewayError {
+  constructor(description: string, reason: string) {
+    super(400, "invalid_request", description, reason);
+  }
+}
+
+/** 403: the token is good but lacks the scopes the route demands. */
+export class InsufficientScope extends GatewayError {
+  constructor(required: string[]) {
+    super(403, "insufficient_scope", "the access token does not carry the scopes this request needs", "insufficient_scope", { scope: required.join(" ") });
+  }
+}
+
+export class NoRoute extends GatewayError {
+  constructor() {
+    super(404, "not_found", "no route matches this request", "no_route");
+  }
+}
+
+export class PayloadTooLarge extends GatewayError {
+  constructor(limit: number) {
+    super(413, "payload_too_large", `the request body exceeds ${limit} bytes`, "body_too_large");
+  }
+}
+
+export class BadGateway extends GatewayError {
+  constructor(description: string, reason: string) {
+    super(502, "bad_gateway", description, reason);
+  }
+}
+
+export class GatewayTimeout extends GatewayError {
+  constructor(description = "the upstream did not answer in time") {
+    super(504, "gateway_timeout", description, "upstream_timeout");
+  }
+}

@@ -1,0 +1,38 @@
+// Tells the backend who is calling. Every header the gateway may set is first removed from the
+// incoming request, so a client can never supply its own identity.
+import type { ApiRecord } from "../../storage/index.ts";
+import type { Principal } from "../types.ts";
+
+export const IDENTITY_HEADERS = {
+  subject: "x-gatehouse-subject",
+  clientId: "x-gatehouse-client-id",
+  scopes: "x-gatehouse-scopes",
+  issuer: "x-gatehouse-issuer",
+  token: "x-gatehouse-token",
+} as const;
+
+/** Header names that must never come from the client for this API. */
+export function spoofableHeaders(api: ApiRecord): string[] {
+  return [...Object.values(IDENTITY_HEADERS), ...Object.values(api.claimHeaders).map((h) => h.toLowerCase())];
+}
+
+function headerValue(value: unknown): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  const text = typeof value === "string" ? value : JSON.stringify(value);
+  // Header values cannot carry line breaks or other control characters.
+  return text.replace(/[\u0000-\u001f\u007f]/g, " ").slice(0, 4096);
+}
+
+export function identityHeaders(api: ApiRecord, principal: Principal): Record<string, string> {
+  const headers: Record<string, string> = {
+    [IDENTITY_HEADERS.subject]: headerValue(principal.subject) ?? "",
+    [IDENTITY_HEADERS.scopes]: [...principal.scopes].join(" "),
+    [IDENTITY_HEADERS.issuer]: principal.issuer,
+  };
+  if (principal.clientId) headers[IDENTITY_HEADERS.clientId] = headerValue(principal.clientId)!;
+  for (const [claim, header] of Object.entries(api.claimHeaders)) {
+    const value = headerValue(principal.claims[claim]);
+    if (value !== undefined) headers[header.toLowerCase()] = value;
+  }
+  return headers;
+}

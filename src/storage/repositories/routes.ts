@@ -1,0 +1,77 @@
+import type { Database } from "../database.ts";
+import type { ApiRoute as Row } from "../generated/sqlite/client.ts";
+import { record, stringList } from "../json.ts";
+
+/** Scopes a request needs: all of allOf, and at least one of anyOf when anyOf is not empty. */
+export interface ScopeRequirement {
+  allOf: string[];
+  anyOf: string[];
+}
+
+export interface RouteRecord {
+  id: string;
+  apiIdentifier: string;
+  pathPrefix: string;
+  host: string | null;
+  methods: string[];
+  upstream: string;
+  /** "strip", "keep", or a path that replaces the prefix. */
+  rewrite: string;
+  /** Per method ("GET", "POST", ...) with "*" for the others. */
+  scopes: Record<string, ScopeRequirement>;
+  public: boolean;
+  timeoutMs: number;
+  maxBodyBytes: number;
+}
+
+function toRecord(row: Row): RouteRecord {
+  const scopes = Object.fromEntries(
+    Object.entries(record(row.scopes)).map(([method, value]) => {
+      const requirement = record(value);
+      return [method, { allOf: stringList(requirement.allOf), anyOf: stringList(requirement.anyOf) }];
+    }),
+  );
+  return {
+    id: row.id,
+    apiIdentifier: row.apiIdentifier,
+    pathPrefix: row.pathPrefix,
+    host: row.host,
+    methods: stringList(row.methods),
+    upstream: row.upstream,
+    rewrite: row.rewrite,
+    scopes,
+    public: row.public,
+    timeoutMs: row.timeoutMs,
+    maxBodyBytes: row.maxBodyBytes,
+  };
+}
+
+export class RouteRepository {
+  private readonly db: Database;
+
+  constructor(db: Database) {
+    this.db = db;
+  }
+
+  async list(apiIdentifier?: string): Promise<RouteRecord[]> {
+    const rows = await this.db.apiRoute.findMany({
+      where: apiIdentifier ? { apiIdentifier } : {},
+      orderBy: [{ apiIdentifier: "asc" }, { pathPrefix: "asc" }],
+    });
+    return rows.map(toRecord);
+  }
+
+  async find(id: string): Promise<RouteRecord | null> {
+    const row = await this.db.apiRoute.findUnique({ where: { id } });
+    return row ? toRecord(row) : null;
+  }
+
+  async save(route: RouteRecord): Promise<RouteRecord> {
+    const { id, ...rest } = route;
+    return toRecord(await this.db.apiRoute.upsert({ where: { id }, create: route as never, update: rest as never }));
+  }
+
+  async delete(id: string): Promise<boolean> {
+    return (await this.db.apiRoute.deleteMany({ where: { id } })).count > 0;
+  }
+}
