@@ -18,6 +18,18 @@ const schema = z.object({
   ISSUER: z.url().refine((u) => !u.endsWith("/"), "must not end with /").optional(),
   /** Port of the API gateway. */
   GATEWAY_PORT: port.default(8080),
+  /** What this process runs: both servers (default), or one of them for scaling them separately. */
+  ROLE: z.enum(["all", "authorization-server", "gateway"]).default("all"),
+  /** Clock skew the gateway tolerates on exp, nbf and iat, in seconds. */
+  GATEWAY_CLOCK_SKEW: z.coerce.number().int().min(0).max(300).default(30),
+  /** Least time between two fetches of a trusted issuer's JWKS on an unknown kid, in seconds. */
+  GATEWAY_JWKS_COOLDOWN: seconds.default(30),
+  /** How long an introspection result is reused at most (never past the token's expiry), in seconds. */
+  GATEWAY_INTROSPECTION_CACHE_TTL: seconds.default(30),
+  /** Introspection endpoint the gateway calls for opaque tokens; defaults to ISSUER/introspect. */
+  GATEWAY_INTROSPECTION_URL: z.url().optional(),
+  /** Lifetime of the identity token the gateway signs for a backend (forwardToken "signed"), in seconds. */
+  GATEWAY_SIGNED_TOKEN_TTL: seconds.default(60),
   /** unset: SQLite at ./data/gatehouse.db; file:/path.db: SQLite there; postgresql://...: PostgreSQL. */
   DATABASE_URL: z
     .string()

@@ -6,16 +6,8 @@ import { NotFoundError, ValidationError, parseInput } from "./errors.ts";
 import { generateSecret, hashSecret, verifySecret } from "./passwords.ts";
 import { sameJson } from "./same-json.ts";
 
-export const GRANT_TYPES = [
-  "authorization_code",
-  "refresh_token",
-  "client_credentials",
-  "implicit",
-  "password",
-  "urn:ietf:params:oauth:grant-type:jwt-bearer",
-  "urn:ietf:params:oauth:grant-type:saml2-bearer",
-  "urn:ietf:params:oauth:grant-type:device_code",
-] as const;
+/** The grants the authorization server issues tokens for today. */
+export const GRANT_TYPES = ["authorization_code", "refresh_token", "client_credentials"] as const;
 
 export const AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"] as const;
 
@@ -59,15 +51,10 @@ function normalize(spec: z.infer<typeof clientSchema>): Omit<ClientInput, "clien
   if (confidential && method === "none") throw new ValidationError("tokenEndpointAuthMethod: a confidential client cannot use none");
   if (method === "private_key_jwt" && !spec.jwks && !spec.jwksUri) throw new ValidationError("jwks: private_key_jwt needs jwks or jwksUri");
   if (!confidential && spec.grantTypes.includes("client_credentials")) throw new ValidationError("grantTypes: a public client cannot use client_credentials");
-  const redirecting = spec.grantTypes.some((g) => g === "authorization_code" || g === "implicit");
-  if (redirecting && spec.redirectUris.length === 0) throw new ValidationError("redirectUris: required for authorization_code and implicit");
-  if (spec.grantTypes.includes("refresh_token") && !redirecting && !spec.grantTypes.includes("password")) {
-    throw new ValidationError("grantTypes: refresh_token needs authorization_code or password");
-  }
-  const responseTypes = [
-    ...(spec.grantTypes.includes("authorization_code") ? ["code"] : []),
-    ...(spec.grantTypes.includes("implicit") ? ["id_token", "id_token token"] : []),
-  ];
+  const redirecting = spec.grantTypes.includes("authorization_code");
+  if (redirecting && spec.redirectUris.length === 0) throw new ValidationError("redirectUris: required for authorization_code");
+  if (spec.grantTypes.includes("refresh_token") && !redirecting) throw new ValidationError("grantTypes: refresh_token needs authorization_code");
+  const responseTypes = redirecting ? ["code"] : [];
   return {
     name: spec.name,
     confidential,
