@@ -5,7 +5,7 @@ import { errors } from "oidc-provider";
 import { isDatabaseUnavailable } from "../../storage/index.ts";
 import { log } from "../../shared/logger.ts";
 import { sendPage } from "../pages.ts";
-import { InteractionError } from "./errors.ts";
+import { InteractionError, START_AGAIN } from "./errors.ts";
 import type { Step } from "./types.ts";
 
 interface Described {
@@ -16,6 +16,9 @@ interface Described {
 
 function describe(failure: unknown): Described {
   if (failure instanceof InteractionError) return failure;
+  if (failure instanceof errors.SessionNotFound) {
+    return { status: failure.status, error: failure.error, description: `This sign-in has expired or was started in another browser. ${START_AGAIN}` };
+  }
   if (failure instanceof errors.OIDCProviderError && failure.expose) {
     return { status: failure.status, error: failure.error, description: failure.error_description ?? "" };
   }
