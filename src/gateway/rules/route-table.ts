@@ -1,0 +1,131 @@
+// The whole routing table in memory, indexed so that matching a request costs a few map lookups
+// (one per path segment) and no database query.
+import type { CompiledRoute } from "../types.ts";
+import { canonicalRoute } from "./canonical-route.ts";
+
+interface Candidate {
+  compiled: CompiledRoute;
+  /** null: any method. */
+  methods: ReadonlySet<string> | null;
+}
+
+/** The routes registered for one host (or for any host) at one path prefix. */
+interface PrefixGroup {
+  /** In the order the routes were given, so the first route accepting the method wins. */
+  candidates: Candidate[];
+  /** Sorted union of the methods the restricted candidates accept, for a 405's Allow header. */
+  allow: string[];
+}
+
+type PrefixIndex = Map<string, PrefixGroup>;
+
+const SLASH = 0x2f;
+
+/** The Host header's name as routes store it: lower case, without port or a trailing dot. */
+function hostName(host: string): string {
+  let end = host.length;
+  if (host.startsWith("[")) {
+    const close = host.indexOf("]");
+    if (close !== -1) end = close + 1;
+  } else {
+    const colon = host.indexOf(":");
+    if (colon !== -1) end = colon;
+  }
+  // "api.example.com." names the same host; without this it would skip that host's routes.
+  if (end > 0 && host.charCodeAt(end - 1) === 0x2e) end--;
+  return host.slice(0, end).toLowerCase();
+}
+
+function methodSet(methods: string[]): ReadonlySet<string> | null {
+  if (methods.length === 0) return null;
+  const set = new Set(methods);
+  // A HEAD is a GET without the body (RFC 9110 §9.3.2).
+  if (set.has("GET")) set.add("HEAD");
+  return set;
+}
+
+function addTo(index: PrefixIndex, prefix: string, candidate: Candidate): void {
+  let group = index.get(prefix);
+  if (!group) {
+    group = { candidates: [], allow: [] };
+    index.set(prefix, group);
+  }
+  group.candidates.push(candidate);
+  if (candidate.methods) group.allow = [...new Set([...group.allow, ...candidate.methods])].sort();
+}
+
+/** The group at the longest prefix of the path, cut on segment boundaries; "/" matches every path. */
+function longestPrefix(index: PrefixIndex, path: string): PrefixGroup | undefined {
+  let end = path.length;
+  // Prefixes never end in "/": "/orders/" is matched by "/orders".
+  if (end > 1 && path.charCodeAt(end - 1) === SLASH) end--;
+  while (end > 1) {
+    const group = index.get(end === path.length ? path : path.slice(0, end));
+    if (group) return group;
+    end = path.lastIndexOf("/", end - 1);
+  }
+  return index.get("/");
+}
+
+/**
+ * Matches requests to routes. Paths given to match() must be normalizePath() output. A route with
+ * a host matches only that host, and the host's routes win over routes for any host; then the
+ * longest prefix wins. The routes at the winning prefix own the path: when none of them accepts
+ * the method, the request does not fall through to a shorter prefix, so `POST /admin` cannot
+ * reach a catch-all "/" just because the "/admin" route only allows GET.
+ */
+export class RouteTable {
+  private readonly byHost = new Map<string, PrefixIndex>();
+  private readonly anyHost: PrefixIndex = new Map();
+  private readonly count: number;
+
+  /** Throws when a route's path prefix or rewrite is not a path (see canonicalRoute). */
+  constructor(routes: CompiledRoute[]) {
+    for (const given of routes) {
+      const compiled = canonicalRoute(given);
+      const { route } = compiled;
+      let index = this.anyHost;
+      if (route.host) {
+        const host = hostName(route.host);
+        index = this.byHost.get(host) ?? new Map();
+        this.byHost.set(host, index);
+      }
+      addTo(index, route.pathPrefix, { compiled, methods: methodSet(route.methods) });
+    }
+    this.count = routes.length;
+  }
+
+  get size(): number {
+    return this.count;
+  }
+
+  /**
+   * The route for this request, or undefined (404, or 405 when allowedMethods() is not empty).
+   * The route comes back with its path prefix and rewrite in normal form, ready for upstreamPath().
+   */
+  match(host: string, method: string, path: string): CompiledRoute | undefined {
+    const group = this.owner(host, path);
+    if (!group) return undefined;
+    for (const candidate of group.candidates) {
+      if (!candidate.methods || candidate.methods.has(method)) return candidate.compiled;
+    }
+    return undefined;
+  }
+
+  /**
+   * After match() found nothing: the methods the routes owning this path accept, for the Allow
+   * header of a 405; empty when no route owns the path (404).
+   */
+  allowedMethods(host: string, path: string): readonly string[] {
+    return this.owner(host, path)?.allow ?? [];
+  }
+
+  private owner(host: string, path: string): PrefixGroup | undefined {
+    if (this.byHost.size > 0) {
+      const index = this.byHost.get(hostName(host));
+      const group = index && longestPrefix(index, path);
+      if (group) return group;
+    }
+    return longestPrefix(this.anyHost, path);
+  }
+}

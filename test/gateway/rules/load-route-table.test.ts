@@ -1,0 +1,71 @@
+// The route table built from a real database, written through the same services the admin uses.
+import { freshDatabase, type FreshDatabase } from "../../helpers/databases.ts";
+import { withServices } from "../../helpers/seed.ts";
+import { loadRouteTable } from "../../../src/gateway/rules/load-route-table.ts";
+
+describe("loadRouteTable on sqlite", () => {
+  let db: FreshDatabase;
+
+  beforeEach(async () => {
+    db = await freshDatabase("sqlite");
+  });
+
+  afterEach(async () => {
+    await db?.drop();
+  });
+
+  test("an empty database gives an empty table", async () => {
+    const table = await withServices(db, (_services, storage) => loadRouteTable(storage));
+    expect(table.size).toBe(0);
+    expect(table.match("h", "GET", "/")).toBeUndefined();
+  });
+
+  test("every route is loaded with its API and matched without the database", async () => {
+    const table = await withServices(db, async (services, storage) => {
+      await services.apis.upsert({ identifier: "https://api.example.com/orders", name: "Orders", scopes: ["orders:read"] });
+      await services.apis.upsert({ identifier: "urn:gatehouse:users", name: "Users" });
+      await services.routes.upsert({
+        apiIdentifier: "https://api.example.com/orders",
+        pathPrefix: "/orders",
+        methods: ["GET"],
+        upstream: "http://orders:8080/base",
+        scopes: { GET: { allOf: ["orders:read"] } },
+      });
+      await services.routes.upsert({ apiIdentifier: "urn:gatehouse:users", pathPrefix: "/users", host: "admin.example.com", upstream: "http://users:8080", rewrite: "keep" });
+      await services.routes.upsert({ apiIdentifier: "urn:gatehouse:users", pathPrefix: "/", upstream: "http://users:8080", public: true });
+      return loadRouteTable(storage);
+    });
+    // The storage is closed: whatever follows is answered from memory.
+    expect(table.size).toBe(3);
+
+    const orders = table.match("gateway.example.com", "GET", "/orders/1")!;
+    expect(orders.api).toMatchObject({ identifier: "https://api.example.com/orders", scopes: ["orders:read"] });
+    expect(orders.route).toMatchObject({ pathPrefix: "/orders", upstream: "http://orders:8080/base", scopes: { GET: { allOf: ["orders:read"], anyOf: [] } } });
+
+    expect(table.match("Admin.Example.com:443", "DELETE", "/users/1")!.route).toMatchObject({ pathPrefix: "/users", rewrite: "keep" });
+    expect(table.match("gateway.example.com", "GET", "/users/1")!.route).toMatchObject({ pathPrefix: "/", public: true });
+    expect(table.match("gateway.example.com", "POST", "/orders/1")).toBeUndefined();
+    expect(table.allowedMethods("gateway.example.com", "/orders/1")).toEqual(["GET", "HEAD"]);
+  });
+
+  test("a prefix stored with an encoded unreserved character matches its decoded form", async () => {
+    const table = await withServices(db, async (services, storage) => {
+      await services.apis.upsert({ identifier: "urn:gatehouse:home", name: "Home" });
+      await services.routes.upsert({ apiIdentifier: "urn:gatehouse:home", pathPrefix: "/", upstream: "http://home:8080", public: true });
+      await services.routes.upsert({ apiIdentifier: "urn:gatehouse:home", pathPrefix: "/%7Eadmin", upstream: "http://admin:8080" });
+      return loadRouteTable(storage);
+    });
+    expect(table.match("h", "GET", "/~admin/panel")!.route).toMatchObject({ pathPrefix: "/~admin", public: false });
+  });
+
+  test("deleting an API removes its routes from the next table", async () => {
+    const table = await withServices(db, async (services, storage) => {
+      await services.apis.upsert({ identifier: "urn:gatehouse:gone", name: "Gone" });
+      await services.routes.upsert({ apiIdentifier: "urn:gatehouse:gone", pathPrefix: "/gone", upstream: "http://gone:8080" });
+      expect((await loadRouteTable(storage)).size).toBe(1);
+      await storage.apis.delete("urn:gatehouse:gone");
+      return loadRouteTable(storage);
+    });
+    expect(table.size).toBe(0);
+  });
+});
