@@ -35,6 +35,9 @@ export function buildProvider(deps: ProviderDeps): Provider {
   const configuration = buildConfiguration({ ...deps, provider: () => provider! });
   provider = new Provider(config.ISSUER, configuration);
   provider.proxy = config.TRUST_PROXY;
+  // Behind one reverse proxy, only the address it appended to X-Forwarded-For can be trusted: a
+  // client could put anything in front of it (and dodge the per-address sign-in throttling).
+  provider.maxIpsCount = 1;
 
   // Secrets are stored as argon2id hashes: compare through the verifier and its cache.
   const ClientClass = provider.Client as unknown as { prototype: { compareClientSecret(actual: string): Promise<boolean> } };
