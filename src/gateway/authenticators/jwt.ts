@@ -1,0 +1,199 @@
+// Authenticator "jwt": JWT access tokens (RFC 9068) checked in-process. The unverified "iss" only
+// picks the keys: Gatehouse's own (in memory) or, for an API that trusts another issuer, that
+// issuer's JWKS fetched over HTTP and cached. Then jose verifies signature, algorithm, typ, iss, aud
+// and the times; a verified token is cached per API until it expires, while the revocation list is
+// consulted on every request so a revoked token is refused as soon as this instance learns of it.
+import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, errors, jwtVerify, type JSONWebKeySet, type JWTVerifyGetKey } from "jose";
+import { log } from "../../shared/logger.ts";
+import type { ApiRecord } from "../../storage/repositories/apis.ts";
+import { BadGateway, GatewayError, InvalidToken } from "../errors.ts";
+import type { Principal } from "../types.ts";
+import { optionalString, refuseSenderConstrained, scopesOf } from "./claims.ts";
+import { describeFailure } from "./failure.ts";
+import { VerifiedTokenCache } from "./verified-token-cache.ts";
+
+export interface JwtAuthenticatorOptions {
+  /** Gatehouse's own issuer identifier. */
+  issuer: string;
+  /** Gatehouse's current public JWKS; return the same object until the keys change. */
+  ownKeys: () => JSONWebKeySet;
+  /** Default ["ES256", "RS256", "EdDSA"]. */
+  ownAlgorithms?: string[];
+  clockToleranceSeconds: number;
+  /** Least time between two fetches of a remote JWKS caused by an unknown kid. */
+  jwksCooldownSeconds: number;
+  /** Default 5000. */
+  jwksTimeoutMs?: number;
+  /** Gatehouse's revocation list: by token id ("jti") and by grant id ("gid"). */
+  isRevoked: (kind: "jti" | "grant", id: string) => boolean;
+  /** Default: a cache of 10,000 tokens kept at most one hour. */
+  cache?: VerifiedTokenCache;
+}
+
+const DEFAULT_OWN_ALGORITHMS = ["ES256", "RS256", "EdDSA"];
+/** An HMAC "key" could be built from a published public key, and "none" is no signature at all. */
+const FORBIDDEN_ALGORITHMS = /^(none|HS\d+)$/i;
+
+interface KeySource {
+  keys: JWTVerifyGetKey;
+  algorithms: string[];
+}
+
+export class JwtAuthenticator {
+  private readonly options: JwtAuthenticatorOptions;
+  private readonly ownAlgorithms: string[];
+  private readonly cache: VerifiedTokenCache;
+  private readonly remoteKeys = new Map<string, JWTVerifyGetKey>();
+  private own: { source: JSONWebKeySet; keys: JWTVerifyGetKey } | undefined;
+  private verifications = 0;
+  private cacheHits = 0;
+
+  constructor(options: JwtAuthenticatorOptions) {
+    const ownAlgorithms = options.ownAlgorithms ?? DEFAULT_OWN_ALGORITHMS;
+    if (ownAlgorithms.length === 0 || ownAlgorithms.some((alg) => FORBIDDEN_ALGORITHMS.test(alg))) {
+      throw new TypeError(`JwtAuthenticator: ownAlgorithms must be asymmetric signature algorithms, got [${ownAlgorithms.join(", ")}]`);
+    }
+    if (!(options.clockToleranceSeconds >= 0)) throw new RangeError("JwtAuthenticator: clockToleranceSeconds must be zero or more");
+    if (!(options.jwksCooldownSeconds >= 0)) throw new RangeError("JwtAuthenticator: jwksCooldownSeconds must be zero or more");
+    this.options = options;
+    this.ownAlgorithms = ownAlgorithms;
+    this.cache = options.cache ?? new VerifiedTokenCache({ maxTtlSeconds: 3600 });
+  }
+
+  /** Signature verifications attempted and cache hits, for tests and metrics. */
+  get stats(): { verifications: number; cacheHits: number } {
+    return { verifications: this.verifications, cacheHits: this.cacheHits };
+  }
+
+  /** The principal of a valid access token for this API; throws InvalidToken (401) or BadGateway (502, keys unavailable). */
+  async authenticate(token: string, api: ApiRecord): Promise<Principal> {
+    // Per API: the audience and the trusted issuers differ from one API to the next.
+    const key = VerifiedTokenCache.key(token, api.identifier);
+    let principal = this.cache.get(key);
+    if (principal && this.isTrusted(principal.issuer, api)) {
+      this.cacheHits++;
+    } else {
+      principal = await this.verify(token, api);
+      this.cache.set(key, principal, principal.expiresAt * 1000);
+    }
+    if (this.isRevoked(principal)) {
+      this.cache.delete(key);
+      throw new InvalidToken("the access token has been revoked", "token_revoked");
+    }
+    return principal;
+  }
+
+  private async verify(token: string, api: ApiRecord): Promise<Principal> {
+    const issuer = unverifiedIssuer(token);
+    const source = this.keySource(issuer, api);
+    const tolerance = this.options.clockToleranceSeconds;
+    this.verifications++;
+    let claims: Record<string, unknown>;
+    try {
+      ({ payload: claims } = await jwtVerify(token, source.keys, {
+        algorithms: source.algorithms,
+        typ: "at+jwt",
+        issuer,
+        audience: api.identifier,
+        requiredClaims: ["exp", "iat", "sub"],
+        clockTolerance: tolerance,
+      }));
+    } catch (error) {
+      throw refusal(error);
+    }
+    // jose checks "iat" only together with maxTokenAge; a token from the future is not valid yet.
+    if ((claims.iat as number) > Date.now() / 1000 + tolerance) throw new InvalidToken("the access token is not valid yet", "token_not_yet_valid");
+    if (typeof claims.sub !== "string") throw new InvalidToken("malformed access token", "token_malformed");
+    refuseSenderConstrained(claims);
+    return {
+      subject: claims.sub,
+      clientId: optionalString(claims.client_id),
+      scopes: scopesOf(claims),
+      issuer,
+      claims,
+      expiresAt: claims.exp as number,
+      token,
+    };
+  }
+
+  private isTrusted(issuer: string, api: ApiRecord): boolean {
+    return issuer === this.options.issuer || api.trustedIssuers.some((trusted) => trusted.issuer === issuer);
+  }
+
+  private keySource(issuer: string, api: ApiRecord): KeySource {
+    if (issuer === this.options.issuer) return { keys: this.ownKeySet(), algorithms: this.ownAlgorithms };
+    const trusted = api.trustedIssuers.find((candidate) => candidate.issuer === issuer);
+    if (!trusted) throw new InvalidToken("the access token's issuer is not trusted by this API", "issuer_untrusted");
+    return { keys: this.remoteKeySet(trusted.jwksUri), algorithms: trusted.algorithms.filter((alg) => !FORBIDDEN_ALGORITHMS.test(alg)) };
+  }
+
+  /** Rebuilt only when ownKeys() hands back a different object, i.e. after a key rotation. */
+  private ownKeySet(): JWTVerifyGetKey {
+    const source = this.options.ownKeys();
+    if (this.own?.source !== source) this.own = { source, keys: createLocalJWKSet(source) };
+    return this.own.keys;
+  }
+
+  private remoteKeySet(jwksUri: string): JWTVerifyGetKey {
+    let keys = this.remoteKeys.get(jwksUri);
+    if (!keys) {
+      const remote = createRemoteJWKSet(new URL(jwksUri), {
+        cooldownDuration: this.options.jwksCooldownSeconds * 1000,
+        timeoutDuration: this.options.jwksTimeoutMs ?? 5000,
+      });
+      keys = async (header, token) => {
+        try {
+          return await remote(header, token);
+        } catch (error) {
+          if (error instanceof errors.JWKSNoMatchingKey || error instanceof errors.JWKSMultipleMatchingKeys || error instanceof errors.JOSENotSupported) throw error;
+          log.warn("jwks unavailable", { jwksUri, error: describeFailure(error) });
+          throw new BadGateway("the token issuer's keys could not be fetched", "jwks_unavailable");
+        }
+      };
+      this.remoteKeys.set(jwksUri, keys);
+    }
+    return keys;
+  }
+
+  /** The revocation list is Gatehouse's: it names Gatehouse's tokens and grants only. */
+  private isRevoked(principal: Principal): boolean {
+    if (principal.issuer !== this.options.issuer) return false;
+    const { jti, gid } = principal.claims;
+    return (typeof jti === "string" && this.options.isRevoked("jti", jti)) || (typeof gid === "string" && this.options.isRevoked("grant", gid));
+  }
+}
+
+function unverifiedIssuer(token: string): string {
+  let iss: unknown;
+  try {
+    ({ iss } = decodeJwt(token));
+  } catch {
+    throw new InvalidToken("malformed access token", "token_malformed");
+  }
+  if (typeof iss !== "string") throw new InvalidToken("the access token has no issuer", "claim_missing");
+  return iss;
+}
+
+/** jose's failure → the gateway's refusal, with a stable reason id. */
+function refusal(error: unknown): unknown {
+  if (error instanceof GatewayError) return error;
+  if (error instanceof errors.JWTExpired) return new InvalidToken("the access token has expired", "token_expired");
+  if (error instanceof errors.JWTClaimValidationFailed) return claimRefusal(error);
+  if (error instanceof errors.JOSEAlgNotAllowed || error instanceof errors.JOSENotSupported) {
+    return new InvalidToken("the access token's signing algorithm is not accepted", "algorithm_not_allowed");
+  }
+  if (error instanceof errors.JWSSignatureVerificationFailed) return new InvalidToken("the access token's signature is invalid", "signature_invalid");
+  if (error instanceof errors.JWKSNoMatchingKey) return new InvalidToken("the access token's signing key is unknown", "kid_unknown");
+  if (error instanceof errors.JWKSMultipleMatchingKeys) return new InvalidToken("the access token does not name its signing key", "kid_ambiguous");
+  if (error instanceof errors.JWSInvalid || error instanceof errors.JWTInvalid) return new InvalidToken("malformed access token", "token_malformed");
+  return error;
+}
+
+function claimRefusal(error: errors.JWTClaimValidationFailed): InvalidToken {
+  if (error.claim === "typ") return new InvalidToken("the token is not an access token", "typ_not_access_token");
+  if (error.claim === "aud") return new InvalidToken("the access token is not meant for this API", "audience_mismatch");
+  if (error.claim === "iss") return new InvalidToken("the access token's issuer is not trusted by this API", "issuer_untrusted");
+  if (error.claim === "nbf") return new InvalidToken("the access token is not valid yet", "token_not_yet_valid");
+  if (error.reason === "missing") return new InvalidToken(`the access token has no "${error.claim}" claim`, "claim_missing");
+  return new InvalidToken("malformed access token", "token_malformed");
+}

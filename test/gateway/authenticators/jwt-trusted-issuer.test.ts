@@ -1,0 +1,150 @@
+// The JWT authenticator with an issuer an API trusts: its JWKS served by a real local HTTP server
+// that counts fetches, refetched on an unknown kid at most once per cooldown.
+import type http from "node:http";
+import { JwtAuthenticator } from "../../../src/gateway/authenticators/jwt.ts";
+import { BadGateway } from "../../../src/gateway/errors.ts";
+import { setLogLevel } from "../../../src/shared/logger.ts";
+import type { TrustedIssuer } from "../../../src/storage/repositories/apis.ts";
+import { accessToken, apiRecord, ISSUER, rejection, signingKey, sleep, startServer, type SigningKey, type TestServer } from "./helpers.ts";
+
+const PARTNER = "https://partner.test";
+
+let own: SigningKey;
+let partnerKey: SigningKey;
+let server: TestServer;
+let served: { keys: unknown[] };
+let fetches = 0;
+let respond: (response: http.ServerResponse) => void;
+
+const serveJwks = (response: http.ServerResponse): void => {
+  response.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(served));
+};
+
+beforeAll(async () => {
+  setLogLevel("silent");
+  [own, partnerKey] = await Promise.all([signingKey("ES256", "own"), signingKey("RS256", "partner-1")]);
+  server = await startServer((_request, response) => {
+    fetches++;
+    respond(response);
+  });
+});
+
+afterAll(async () => {
+  await server.close();
+  setLogLevel("info");
+});
+
+beforeEach(() => {
+  fetches = 0;
+  served = { keys: [partnerKey.jwk] };
+  respond = serveJwks;
+});
+
+function trusted(overrides: Partial<TrustedIssuer> = {}): TrustedIssuer {
+  return { issuer: PARTNER, jwksUri: `${server.url}/jwks`, algorithms: ["RS256"], ...overrides };
+}
+
+function authenticator(cooldownSeconds = 30, jwksTimeoutMs?: number): JwtAuthenticator {
+  return new JwtAuthenticator({
+    issuer: ISSUER,
+    ownKeys: () => ({ keys: [own.jwk] }),
+    clockToleranceSeconds: 30,
+    jwksCooldownSeconds: cooldownSeconds,
+    jwksTimeoutMs,
+    isRevoked: () => true, // Gatehouse's revocation list never applies to another issuer's tokens
+  });
+}
+
+const partnerToken = (key = partnerKey, claims = {}) => accessToken(key, { iss: PARTNER, ...claims });
+
+describe("JwtAuthenticator: a trusted issuer", () => {
+  test("a token of a trusted issuer is verified against its JWKS, fetched once", async () => {
+    const jwt = authenticator();
+    const api = apiRecord({ trustedIssuers: [trusted()] });
+    const principal = await jwt.authenticate(await partnerToken(), api);
+    expect(principal.issuer).toBe(PARTNER);
+    await jwt.authenticate(await partnerToken(), api);
+    expect(fetches).toBe(1);
+  });
+
+  test("a cached token is not verified again (no JWKS fetch, no verification)", async () => {
+    const jwt = authenticator(0);
+    const api = apiRecord({ trustedIssuers: [trusted()] });
+    const token = await partnerToken();
+    await jwt.authenticate(token, api);
+    await jwt.authenticate(token, api);
+    expect(jwt.stats).toEqual({ verifications: 1, cacheHits: 1 });
+    expect(fetches).toBe(1);
+  });
+
+  test("trust is per API: the issuer is untrusted for an API that does not list it, even after a cached success", async () => {
+    const jwt = authenticator();
+    const token = await partnerToken();
+    await jwt.authenticate(token, apiRecord({ trustedIssuers: [trusted()] }));
+    expect((await rejection(jwt.authenticate(token, apiRecord()))).reason).toBe("issuer_untrusted");
+  });
+
+  test("the issuer's own algorithm allowlist applies; HMAC is never allowed even if listed", async () => {
+    const jwt = authenticator();
+    expect((await rejection(jwt.authenticate(await partnerToken(), apiRecord({ trustedIssuers: [trusted({ algorithms: ["ES256"] })] })))).reason).toBe(
+      "algorithm_not_allowed",
+    );
+    const ecPartner = await signingKey("ES256", "partner-ec");
+    served = { keys: [ecPartner.jwk] };
+    const hs = apiRecord({ trustedIssuers: [trusted({ algorithms: ["HS256"] })] });
+    expect((await rejection(jwt.authenticate(await partnerToken(ecPartner), hs))).reason).toBe("algorithm_not_allowed");
+  });
+
+  test("a token claiming the partner but signed with Gatehouse's key is refused", async () => {
+    const jwt = authenticator();
+    const api = apiRecord({ trustedIssuers: [trusted()] });
+    expect((await rejection(jwt.authenticate(await accessToken(own, { iss: PARTNER }), api))).reason).toBe("algorithm_not_allowed");
+    const forged = await accessToken({ ...own, alg: "ES256", kid: partnerKey.kid }, { iss: PARTNER });
+    expect((await rejection(jwt.authenticate(forged, apiRecord({ trustedIssuers: [trusted({ algorithms: ["ES256", "RS256"] })] })))).reason).toBe("kid_unknown");
+  });
+
+  test("an unknown kid refetches the JWKS at most once per cooldown", async () => {
+    const jwt = authenticator(0.5);
+    const api = apiRecord({ trustedIssuers: [trusted()] });
+    const [rotated, unknown] = await Promise.all([signingKey("RS256", "partner-2"), signingKey("RS256", "partner-x")]);
+    const [rotatedToken, unknownToken] = await Promise.all([partnerToken(rotated), partnerToken(unknown)]);
+    await jwt.authenticate(await partnerToken(), api);
+    expect(fetches).toBe(1);
+
+    // Within the cooldown: unknown kids are refused without a fetch.
+    served = { keys: [partnerKey.jwk, rotated.jwk] };
+    expect((await rejection(jwt.authenticate(rotatedToken, api))).reason).toBe("kid_unknown");
+    expect(fetches).toBe(1);
+
+    // After it: one refetch finds the rotated key.
+    await sleep(600);
+    await expect(jwt.authenticate(rotatedToken, api)).resolves.toBeDefined();
+    expect(fetches).toBe(2);
+
+    // A flood of unknown kids costs no fetch within the cooldown, and one after it.
+    const flood = async () => new Set(await Promise.all(Array.from({ length: 20 }, async () => (await rejection(jwt.authenticate(unknownToken, api))).reason)));
+    expect(await flood()).toEqual(new Set(["kid_unknown"]));
+    expect(fetches).toBe(2);
+    await sleep(600);
+    expect(await flood()).toEqual(new Set(["kid_unknown"]));
+    expect(fetches).toBe(3);
+  });
+
+  test("JWKS unavailable (HTTP 500, closed port, timeout) → 502 jwks_unavailable, quickly", async () => {
+    respond = (response) => response.writeHead(500).end();
+    const api = apiRecord({ trustedIssuers: [trusted()] });
+    const error = await rejection(authenticator().authenticate(await partnerToken(), api));
+    expect(error).toBeInstanceOf(BadGateway);
+    expect([error.status, error.reason]).toEqual([502, "jwks_unavailable"]);
+
+    const closed = await startServer(() => undefined);
+    await closed.close();
+    const unreachable = apiRecord({ trustedIssuers: [trusted({ jwksUri: `${closed.url}/jwks` })] });
+    expect((await rejection(authenticator().authenticate(await partnerToken(), unreachable))).reason).toBe("jwks_unavailable");
+
+    respond = () => undefined; // never answers
+    const started = Date.now();
+    expect((await rejection(authenticator(30, 200).authenticate(await partnerToken(), api))).reason).toBe("jwks_unavailable");
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+});
