@@ -1,0 +1,103 @@
+// The pipeline's last step: hands a request (or a WebSocket upgrade) to its upstream over a
+// keep-alive connection shared per origin. The only part of Gatehouse that talks to upstreams.
+import http from "node:http";
+import https from "node:https";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
+import type { Upstream } from "./proxy.ts";
+import { forwardWeb } from "./web.ts";
+import { forwardWebSocket } from "./websocket.ts";
+
+export { writeSocketError, errorBody } from "./socket-error.ts";
+
+export interface ForwardTarget {
+  /** Scheme, host and port of the upstream, e.g. "http://127.0.0.1:4000". */
+  origin: string;
+  /**
+   * Path and "?query" requested upstream. The query is sent verbatim; in the path, http-proxy
+   * collapses runs of "/" and turns a first "http:/" or "https:/" into "http://" or "https://".
+   */
+  path: string;
+  /** Limit for connecting, and for silence on the upstream connection (nothing sent or received) once connected. */
+  timeoutMs: number;
+  maxBodyBytes: number;
+  /** Added to (or replacing) the client's headers; names are case-insensitive. */
+  setHeaders: Record<string, string>;
+  /** Lower-case names of client headers not to forward. */
+  removeHeaders: string[];
+  /**
+   * Outbound OAuth: called once when the upstream answers 401 to a GET, HEAD, OPTIONS or DELETE
+   * without a body; returns headers to send the request again with, or undefined to pass the 401 on.
+   */
+  retryOnUnauthorized?: () => Promise<Record<string, string> | undefined>;
+}
+
+export interface ForwarderOptions {
+  /** Connections per upstream origin (default: unlimited). */
+  maxSockets?: number;
+  /** Keep X-Forwarded-Proto and X-Forwarded-Host from a trusted proxy in front (TRUST_PROXY). */
+  trustProxy?: boolean;
+}
+
+export class Forwarder {
+  readonly #options: ForwarderOptions;
+  readonly #upstreams = new Map<string, Upstream>();
+  readonly #tunnels = new Set<Duplex>();
+
+  constructor(options: ForwarderOptions = {}) {
+    this.#options = options;
+  }
+
+  /**
+   * Streams the request to target and the response back; resolves once the response is sent.
+   * Rejects with a GatewayError (PayloadTooLarge, BadGateway, GatewayTimeout) when it fails before
+   * any response was written, for the caller to render. Rewrites req.url and req.headers.
+   */
+  async web(req: IncomingMessage, res: ServerResponse, target: ForwardTarget): Promise<void> {
+    return forwardWeb(req, res, target, this.#upstream(target.origin), this.#options.trustProxy ?? false);
+  }
+
+  /**
+   * Forwards a WebSocket upgrade; resolves once the handshake is settled. Failures are answered on
+   * the socket itself (502, or 504 when the upstream does not complete the handshake in time).
+   */
+  async ws(req: IncomingMessage, socket: Duplex, head: Buffer, target: ForwardTarget): Promise<void> {
+    return forwardWebSocket(req, socket, head, target, this.#upstream(target.origin), this.#options.trustProxy ?? false, (client, upstream) => {
+      for (const end of [client, upstream]) {
+        this.#tunnels.add(end);
+        end.once("close", () => this.#tunnels.delete(end));
+      }
+    });
+  }
+
+  /** Closes pooled upstream connections and open WebSocket tunnels. */
+  close(): void {
+    for (const upstream of this.#upstreams.values()) upstream.agent.destroy();
+    this.#upstreams.clear();
+    for (const socket of this.#tunnels) socket.destroy();
+    this.#tunnels.clear();
+  }
+
+  #upstream(origin: string): Upstream {
+    let upstream = this.#upstreams.get(origin);
+    if (!upstream) {
+      upstream = parseUpstream(origin, this.#options.maxSockets);
+      this.#upstreams.set(origin, upstream);
+    }
+    return upstream;
+  }
+}
+
+function parseUpstream(origin: string, maxSockets: number | undefined): Upstream {
+  const url = new URL(origin);
+  if (url.protocol !== "http:" && url.protocol !== "https:") throw new Error(`upstream origin must be http or https: ${url.origin}`);
+  const secure = url.protocol === "https:";
+  const hostname = url.hostname.replace(/^\[(.*)\]$/, "$1");
+  const agentOptions = { keepAlive: true, maxSockets };
+  return {
+    origin: url.origin,
+    target: { protocol: url.protocol, host: hostname, hostname, port: Number(url.port) || (secure ? 443 : 80) },
+    host: url.host,
+    agent: secure ? new https.Agent(agentOptions) : new http.Agent(agentOptions),
+  };
+}

@@ -1,0 +1,171 @@
+// One HTTP request forwarded to its upstream, streaming both ways. Until the upstream's response
+// begins, every failure rejects with a GatewayError for the pipeline to render; after that the
+// client connection is cut, since a status line has already gone out.
+import type { ClientRequest, IncomingMessage, ServerResponse } from "node:http";
+import type { TLSSocket } from "node:tls";
+import { pipeline } from "node:stream";
+import { BadGateway, GatewayTimeout, PayloadTooLarge } from "../errors.ts";
+import { log } from "../../shared/logger.ts";
+import { BodyLimit } from "./body-limit.ts";
+import type { ForwardTarget } from "./forwarder.ts";
+import { downstreamResponseHeaders, upstreamRequestHeaders } from "./headers.ts";
+import { createProxy, type Upstream } from "./proxy.ts";
+
+/** Methods whose request may be sent twice; only those without a body are retried. */
+const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "DELETE"]);
+
+export function forwardWeb(req: IncomingMessage, res: ServerResponse, target: ForwardTarget, upstream: Upstream, trustProxy: boolean): Promise<void> {
+  const declaredLength = Number(req.headers["content-length"] ?? 0);
+  if (declaredLength > target.maxBodyBytes) {
+    // The body stays unread: close the connection after the 413 instead of draining it.
+    res.setHeader("connection", "close");
+    return Promise.reject(new PayloadTooLarge(target.maxBodyBytes));
+  }
+  const chunked = req.headers["transfer-encoding"] !== undefined;
+  const retryable = target.retryOnUnauthorized !== undefined && IDEMPOTENT.has(req.method ?? "") && !chunked && declaredLength === 0;
+  const incoming = req.headers;
+
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    let current: ClientRequest | undefined;
+    // The idle timeout only starts once connected: this one covers waiting for a pooled socket and connecting.
+    let connectTimer: NodeJS.Timeout | undefined;
+
+    const settle = (error?: unknown) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(connectTimer);
+      if (error === undefined) resolve();
+      else reject(error);
+    };
+    const fail = (error: unknown) => {
+      if (settled) return;
+      current?.destroy();
+      if (!res.headersSent) {
+        settle(error);
+        return;
+      }
+      log.warn("upstream failed mid-response", { upstream: upstream.origin, error: error instanceof Error ? error.message : String(error) });
+      res.destroy();
+      settle();
+    };
+
+    res.once("finish", () => settle());
+    res.once("close", () => {
+      if (!res.writableFinished) current?.destroy();
+      settle();
+    });
+
+    let body: BodyLimit | undefined;
+    if (chunked) {
+      body = new BodyLimit(target.maxBodyBytes);
+      body.once("error", (error) => {
+        if (!res.headersSent) res.setHeader("connection", "close");
+        fail(error);
+      });
+      req.pipe(body);
+    }
+
+    const relay = (proxyRes: IncomingMessage) => {
+      if (proxyRes.destroyed) {
+        fail(new BadGateway("the upstream closed the connection", "upstream_unreachable"));
+        return;
+      }
+      try {
+        res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage, downstreamResponseHeaders(proxyRes.headers));
+      } catch (error) {
+        proxyRes.destroy();
+        fail(error);
+        return;
+      }
+      pipeline(proxyRes, res, (error) => {
+        if (error) current?.destroy();
+      });
+    };
+
+    const retry = async (proxyRes: IncomingMessage, proxyReq: ClientRequest) => {
+      // Hold the 401 (unread, without an idle timeout) in case there is nothing to retry with.
+      proxyRes.pause();
+      proxyReq.setTimeout(0);
+      let fresh: Record<string, string> | undefined;
+      try {
+        fresh = await target.retryOnUnauthorized!();
+      } catch (error) {
+        proxyRes.destroy();
+        fail(error);
+        return;
+      }
+      if (settled) {
+        proxyRes.destroy();
+        return;
+      }
+      if (!fresh) {
+        relay(proxyRes);
+        return;
+      }
+      // Read the rejected response to its end so its connection returns to the pool.
+      proxyRes.resume();
+      attempt({ ...target.setHeaders, ...fresh }, false);
+    };
+
+    const attempt = (setHeaders: Record<string, string>, mayRetry: boolean) => {
+      req.headers = upstreamRequestHeaders(incoming, {
+        host: upstream.host,
+        remoteAddress: req.socket.remoteAddress,
+        encrypted: Boolean((req.socket as TLSSocket).encrypted),
+        upgrade: false,
+        trustProxy,
+        removeHeaders: target.removeHeaders,
+        setHeaders,
+      });
+      req.url = target.path;
+
+      const proxy = createProxy({ upstream, idleTimeoutMs: target.timeoutMs, body });
+      const timer = setTimeout(() => fail(new GatewayTimeout()), target.timeoutMs);
+      connectTimer = timer;
+      let superseded = false;
+
+      proxy.on("proxyReq", (proxyReq) => {
+        if (settled) {
+          proxyReq.destroy();
+          return;
+        }
+        current = proxyReq;
+        proxyReq.on("timeout", () => {
+          if (!superseded) fail(new GatewayTimeout());
+        });
+        const socket = proxyReq.socket;
+        if (socket?.connecting) socket.once("connect", () => clearTimeout(timer));
+        else clearTimeout(timer);
+      });
+
+      proxy.on("proxyRes", (proxyRes) => {
+        clearTimeout(timer);
+        // Its errors are seen by pipeline() when relayed, or as proxyRes.destroyed when a held 401 is.
+        proxyRes.on("error", () => undefined);
+        if (settled) {
+          proxyRes.destroy();
+          return;
+        }
+        if (mayRetry && proxyRes.statusCode === 401 && current) {
+          superseded = true;
+          void retry(proxyRes, current);
+        } else relay(proxyRes);
+      });
+
+      try {
+        proxy.web(req, res, {}, (error) => {
+          clearTimeout(timer);
+          if (superseded) return;
+          log.warn("upstream connection failed", { upstream: upstream.origin, code: (error as NodeJS.ErrnoException).code ?? error.name });
+          fail(new BadGateway("upstream unreachable", "upstream_unreachable"));
+        });
+      } catch (error) {
+        clearTimeout(timer);
+        fail(error);
+      }
+    };
+
+    attempt(target.setHeaders, retryable);
+  });
+}

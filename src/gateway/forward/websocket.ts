@@ -1,0 +1,101 @@
+// One WebSocket upgrade forwarded to its upstream. The handshake is bounded by the target's
+// timeout; once the upstream answers 101 the two sockets are joined and live on their own.
+import type { ClientRequest, IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
+import type { TLSSocket } from "node:tls";
+import { BadGateway, GatewayTimeout, InvalidRequest, type GatewayError } from "../errors.ts";
+import { log } from "../../shared/logger.ts";
+import type { ForwardTarget } from "./forwarder.ts";
+import { downstreamResponseHeaders, upstreamRequestHeaders } from "./headers.ts";
+import { createProxy, type Upstream } from "./proxy.ts";
+import { errorBody, writeSocketError } from "./socket-error.ts";
+
+/** Called with both sockets of an established tunnel, so the forwarder can close them on shutdown. */
+export type TrackTunnel = (client: Duplex, upstream: Duplex) => void;
+
+function isWebSocketUpgrade(req: IncomingMessage): boolean {
+  return req.method === "GET" && req.headers.upgrade?.toLowerCase() === "websocket";
+}
+
+export function forwardWebSocket(req: IncomingMessage, socket: Duplex, head: Buffer, target: ForwardTarget, upstream: Upstream, trustProxy: boolean, track: TrackTunnel): Promise<void> {
+  return new Promise((resolve) => {
+    let settled = false;
+    let upgraded = false;
+    let current: ClientRequest | undefined;
+    const timer = setTimeout(() => refuse(new GatewayTimeout()), target.timeoutMs);
+
+    const settle = () => {
+      settled = true;
+      clearTimeout(timer);
+      resolve();
+    };
+    const refuse = (error: GatewayError) => {
+      if (settled) return;
+      current?.destroy();
+      writeSocketError(socket, error.status, {}, errorBody(error));
+      settle();
+    };
+
+    // Node removes its own error listener from a socket it hands over for an upgrade.
+    socket.on("error", () => {
+      if (!upgraded) current?.destroy();
+      socket.destroy();
+    });
+
+    if (!isWebSocketUpgrade(req)) {
+      refuse(new InvalidRequest("only WebSocket upgrades are forwarded", "unsupported_upgrade"));
+      return;
+    }
+
+    req.headers = upstreamRequestHeaders(req.headers, {
+      host: upstream.host,
+      remoteAddress: req.socket.remoteAddress,
+      encrypted: Boolean((req.socket as TLSSocket).encrypted),
+      upgrade: true,
+      trustProxy,
+      removeHeaders: target.removeHeaders,
+      setHeaders: target.setHeaders,
+    });
+    req.url = target.path;
+
+    const proxy = createProxy({ upstream, websocket: true });
+    // These listeners run before http-proxy's own, which write the upstream's answer to the client
+    // as they find it: strip what belongs to the upstream connection first.
+    proxy.on("proxyReqWs", (proxyReq) => {
+      current = proxyReq;
+      proxyReq.on("upgrade", (proxyRes: IncomingMessage, proxySocket: Duplex) => {
+        if (settled) {
+          proxySocket.destroy();
+          return;
+        }
+        upgraded = true;
+        proxyRes.headers = downstreamResponseHeaders(proxyRes.headers, true);
+        track(socket, proxySocket);
+        settle();
+      });
+      proxyReq.on("response", (proxyRes: IncomingMessage) => {
+        if (settled) {
+          proxyRes.destroy();
+          return;
+        }
+        // Relayed as is, its body ending the connection: the framing of the upstream's connection does not apply.
+        proxyRes.headers = { ...downstreamResponseHeaders(proxyRes.headers), connection: "close" };
+        settle();
+      });
+    });
+
+    try {
+      proxy.ws(req, socket, head, {}, (error) => {
+        if (upgraded) {
+          socket.destroy();
+          return;
+        }
+        log.warn("upstream unreachable", { upstream: upstream.origin, code: (error as NodeJS.ErrnoException).code ?? error.name, websocket: true });
+        refuse(new BadGateway("upstream unreachable", "upstream_unreachable"));
+      });
+    } catch (error) {
+      log.error("cannot forward the upgrade", { upstream: upstream.origin, error: error instanceof Error ? error.message : String(error) });
+      refuse(new BadGateway("upstream unreachable", "upstream_unreachable"));
+    }
+  });
+}
