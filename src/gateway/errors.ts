@@ -26,10 +26,10 @@ export class InvalidToken extends GatewayError {
   }
 }
 
-/** 401 without an error code: no credentials at all (RFC 6750 §3.1). */
-export class MissingToken extends GatewayError {
+/** 401: no credentials at all. The challenge still names invalid_token, as the issue asks (RFC 6750 §3.1 allows omitting it). */
+export class MissingToken extends InvalidToken {
   constructor() {
-    super(401, "", "an access token is required", "token_missing");
+    super("an access token is required", "token_missing");
   }
 }
 

@@ -53,7 +53,7 @@ export async function startGatehouse(db: FreshDatabase, extraEnv: Record<string,
     ADMIN_PASSWORD: "admin-password-for-tests",
     ...extraEnv,
   };
-  const child = spawn(NODE, ["src/main.ts"], { env: { PATH: process.env.PATH ?? "", ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(NODE, ["--disable-warning=DEP0060", "src/main.ts"], { env: { PATH: process.env.PATH ?? "", ...env }, stdio: ["ignore", "pipe", "pipe"] });
   let log = "";
   child.stdout!.on("data", (chunk: Buffer) => (log += chunk.toString()));
   child.stderr!.on("data", (chunk: Buffer) => (log += chunk.toString()));

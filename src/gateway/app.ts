@@ -1,0 +1,165 @@
+// The gateway's HTTP server: a Koa app whose middleware is the pipeline's stages in order, plus the
+// WebSocket upgrade path through the same stages. Everything a request needs is in memory (route
+// table, signing keys, revocation list, verified tokens), refreshed by the change feed.
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
+import Koa from "koa";
+import type { Config } from "../config/env.ts";
+import type { Services } from "../services/index.ts";
+import type { Storage } from "../storage/index.ts";
+import type { ChangeFeed } from "../shared/change-feed.ts";
+import { log } from "../shared/logger.ts";
+import type { RevocationList } from "../shared/revocation-list.ts";
+import { authenticatorFor } from "./authenticators/index.ts";
+import { IntrospectionAuthenticator } from "./authenticators/introspection.ts";
+import { JwtAuthenticator } from "./authenticators/jwt.ts";
+import { Forwarder, writeSocketError } from "./forward/forwarder.ts";
+import { OutboundTokenProvider } from "./mutators/outbound-oauth.ts";
+import { SignedTokenMinter, type SigningKey } from "./mutators/signed-token.ts";
+import { createStages, gatewayRequest, logDenial, type GatewayContext } from "./pipeline.ts";
+import { errorResponse } from "./respond.ts";
+import { loadRouteTable } from "./rules/load-route-table.ts";
+import type { RouteTable } from "./rules/route-table.ts";
+import { gatewayClientCredentials } from "./internal-client.ts";
+
+export interface GatewayDeps {
+  config: Config;
+  storage: Storage;
+  services: Services;
+  revocations: RevocationList;
+  feed: ChangeFeed;
+  keyEncryptionSecret: string;
+}
+
+export interface Gateway {
+  listen(): Promise<AddressInfo>;
+  close(): Promise<void>;
+}
+
+const REALM = "gatehouse";
+
+export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
+  const { config, storage, services, revocations, feed } = deps;
+
+  let table: RouteTable = await loadRouteTable(storage);
+  let keys = await signingKeys(services);
+  let seen = await storage.revisions.read();
+  // A table that fails to build (a route that can never match) keeps the previous one in service.
+  feed.subscribe("gateway", async (revisions) => {
+    if (revisions.config !== seen.config) table = await loadRouteTable(storage);
+    if (revisions.keys !== seen.keys) keys = await signingKeys(services);
+    seen = revisions;
+  });
+
+  const jwt = new JwtAuthenticator({
+    issuer: config.ISSUER,
+    ownKeys: () => keys.publicJwks,
+    clockToleranceSeconds: config.GATEWAY_CLOCK_SKEW,
+    jwksCooldownSeconds: config.GATEWAY_JWKS_COOLDOWN,
+    isRevoked: (kind: "jti" | "grant", id: string) => revocations.isRevoked(kind, id),
+  });
+  const credentials = gatewayClientCredentials(config);
+  const introspection = new IntrospectionAuthenticator({
+    endpoint: config.GATEWAY_INTROSPECTION_URL ?? `${config.ISSUER}/introspect`,
+    clientId: credentials.clientId,
+    clientSecret: credentials.clientSecret,
+    cacheTtlSeconds: config.GATEWAY_INTROSPECTION_CACHE_TTL,
+    timeoutMs: 5000,
+  });
+  const stages = createStages({
+    routes: () => table,
+    authenticate: (token, api) => authenticatorFor(api, { jwt, introspection })(token, api),
+    minter: new SignedTokenMinter({ issuer: config.ISSUER, ttlSeconds: config.GATEWAY_SIGNED_TOKEN_TTL, activeKey: () => keys.active }),
+    outbound: new OutboundTokenProvider({ keyEncryptionSecret: deps.keyEncryptionSecret, env: process.env }),
+  });
+  const forwarder = new Forwarder({ trustProxy: config.TRUST_PROXY });
+
+  const app = new Koa();
+  app.silent = true;
+  app.use(async (ctx, next) => {
+    try {
+      await next();
+    } catch (error) {
+      logDenial(ctx.state.gateway as GatewayContext | undefined, error, ctx.req);
+      const response = errorResponse(REALM, error);
+      ctx.respond = true;
+      ctx.status = response.status;
+      ctx.set(response.headers);
+      ctx.body = response.body;
+    }
+  });
+  app.use(async (ctx, next) => {
+    ctx.state.gateway = { stage: "match", request: gatewayRequest(ctx.req) } satisfies GatewayContext;
+    await next();
+  });
+  app.use(async (ctx, next) => {
+    stages.match(ctx.state.gateway);
+    await next();
+  });
+  app.use(async (ctx, next) => {
+    await stages.authenticate(ctx.state.gateway);
+    await next();
+  });
+  app.use(async (ctx, next) => {
+    stages.authorize(ctx.state.gateway);
+    await next();
+  });
+  app.use(async (ctx, next) => {
+    await stages.mutate(ctx.state.gateway);
+    await next();
+  });
+  app.use(async (ctx) => {
+    const gw = ctx.state.gateway as GatewayContext;
+    gw.stage = "forward";
+    ctx.respond = false;
+    await forwarder.web(ctx.req, ctx.res, gw.target!);
+  });
+
+  async function upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    let gw: GatewayContext | undefined;
+    try {
+      gw = { stage: "match", request: gatewayRequest(req) };
+      stages.match(gw);
+      await stages.authenticate(gw);
+      stages.authorize(gw);
+      await stages.mutate(gw);
+      gw.stage = "forward";
+      await forwarder.ws(req, socket, head, gw.target!);
+    } catch (error) {
+      logDenial(gw, error, req);
+      const response = errorResponse(REALM, error);
+      writeSocketError(socket, response.status, response.headers, response.body);
+    }
+  }
+
+  const server = http.createServer(app.callback());
+  server.on("upgrade", (req, socket, head) => void upgrade(req, socket, head));
+  server.keepAliveTimeout = 65_000;
+
+  return {
+    listen: () =>
+      new Promise((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(config.GATEWAY_PORT, config.HOST, () => resolve(server.address() as AddressInfo));
+      }),
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => {
+          forwarder.close();
+          resolve();
+        });
+        server.closeIdleConnections();
+        setTimeout(() => server.closeAllConnections(), 10_000).unref();
+      }),
+  };
+}
+
+/** Gatehouse's public keys (for verifying its tokens) and its active private key (for signed identity tokens). */
+async function signingKeys(services: Services): Promise<{ publicJwks: { keys: Record<string, unknown>[] }; active: SigningKey }> {
+  const { keys } = await services.keys.privateJwks();
+  const [active] = keys;
+  const publicJwks = { keys: keys.map(({ d, p, q, dp, dq, qi, key_ops, ...pub }) => pub as Record<string, unknown>) };
+  log.debug("gateway loaded signing keys", { kids: publicJwks.keys.map((k) => k.kid) });
+  return { publicJwks, active: { kid: active!.kid!, alg: active!.alg!, jwk: active! } };
+}
