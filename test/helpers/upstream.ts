@@ -32,7 +32,7 @@ export async function startUpstream(): Promise<Upstream> {
         res.writeHead(200, { "content-type": "application/json" });
         res.end(JSON.stringify({ method: entry.method, url: entry.url, headers: entry.headers, bodyLength: entry.body.length }));
       };
-      if (entry.url.includes("/slow")) setTimeout(answer, state.slowMs);
+      if (entry.url.includes("/slow")) setTimeout(answer, state.slowMs).unref();
       else answer();
     });
   });
