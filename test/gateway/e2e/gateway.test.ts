@@ -2,7 +2,7 @@
 // what it receives, and every outcome the gateway promises.
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { decodeJwt } from "jose";
+import { createRemoteJWKSet, decodeJwt, jwtVerify } from "jose";
 import WebSocket from "ws";
 import { BACKENDS, freshDatabase, type FreshDatabase } from "../../helpers/databases.ts";
 import { startGatehouse, type RunningGatehouse } from "../../helpers/gatehouse.ts";
@@ -13,6 +13,8 @@ const ORDERS = "https://orders.example.com";
 const OPAQUE = "https://opaque.example.com";
 const SHORT = "https://short.example.com";
 const BILLING = "https://billing.example.com";
+const SIGNED = "https://signed.example.com";
+const ORIGINAL = "https://original.example.com";
 
 /** An external identity provider's token endpoint for outbound OAuth; counts the tokens it issues. */
 async function startIdentityProvider() {
@@ -75,6 +77,10 @@ describe.each(BACKENDS)("gateway on %s", (backend) => {
         outboundOAuth: { tokenUrl: "http://127.0.0.1:9/token", clientId: "x", clientSecret: "y" },
       });
       await services.routes.upsert({ apiIdentifier: "https://unreachable-idp.example.com", pathPrefix: "/idp-down", upstream: upstream.url });
+      for (const [identifier, forwardToken] of [[SIGNED, "signed"], [ORIGINAL, "original"]] as const) {
+        await services.apis.upsert({ identifier, name: forwardToken, scopes: ["orders:read"], forwardToken });
+        await services.routes.upsert({ apiIdentifier: identifier, pathPrefix: `/${forwardToken}`, upstream: upstream.url, rewrite: "keep" });
+      }
       const created = await services.clients.create({ name: "svc", grantTypes: ["client_credentials"], scopes: ["orders:read"] });
       return { id: created.client.clientId, secret: created.clientSecret! };
     });
@@ -261,6 +267,26 @@ describe.each(BACKENDS)("gateway on %s", (backend) => {
     expect(response.status).toBe(502);
     expect(await response.json()).toMatchObject({ error: "bad_gateway", error_description: expect.stringMatching(/identity provider/) });
     expect(Date.now() - started).toBeLessThan(6000);
+  });
+
+  test("forwardToken signed: the backend gets a short-lived token signed with Gatehouse's key, not the client's", async () => {
+    const access = await token(SIGNED);
+    expect((await call("/signed/me", { token: access })).status).toBe(200);
+    const seen = receivedFor("/signed/me")!;
+    expect(seen.headers.authorization).toBeUndefined();
+    const jwks = createRemoteJWKSet(new URL(`${gatehouse.issuer}/jwks`));
+    const { payload, protectedHeader } = await jwtVerify(String(seen.headers["x-gatehouse-token"]), jwks, {
+      issuer: gatehouse.issuer, audience: SIGNED, typ: "gatehouse-identity+jwt",
+    });
+    expect(protectedHeader.alg).toBe("ES256");
+    expect(payload).toMatchObject({ sub: client.id, client_id: client.id, scope: "orders:read" });
+    expect(payload.exp! - payload.iat!).toBeLessThanOrEqual(60);
+  });
+
+  test("forwardToken original: the backend gets the client's own token", async () => {
+    const access = await token(ORIGINAL);
+    expect((await call("/original/me", { token: access })).status).toBe(200);
+    expect(receivedFor("/original/me")!.headers.authorization).toBe(`Bearer ${access}`);
   });
 
   test("a route added while running is live within a second", async () => {
