@@ -23,3 +23,23 @@ export function positiveInteger(value: string): number {
   if (!/^\d+$/.test(value) || Number(value) <= 0) throw new InvalidArgumentError("Expected a positive whole number.");
   return Number(value);
 }
+
+export function nonNegativeInteger(value: string): number {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError("Expected a whole number.");
+  return Number(value);
+}
+
+/** `NAME=VALUE`, split at the first "=", both sides required. */
+export function pair(value: string, format: string): [string, string] {
+  const at = value.indexOf("=");
+  if (at <= 0 || at === value.length - 1) throw new InvalidArgumentError(`Expected ${format}.`);
+  return [value.slice(0, at), value.slice(at + 1)];
+}
+
+/**
+ * For options that also have a `--no-` form (which sets them to false, meaning "none"): a later
+ * occurrence starts the collection again.
+ */
+export function collected<T>(previous: T | false | undefined, empty: T): T {
+  return previous === undefined || previous === false ? empty : previous;
+}

@@ -1,10 +1,11 @@
-// The `gatehouse` command line: administers clients, scopes, APIs, users and signing keys through the
+// The `gatehouse` command line: administers clients, scopes, APIs, gateway routes, users and signing keys through the
 // services the server uses, against the database DATABASE_URL (or .env) names.
 import { Command } from "commander";
 import { apiCommands } from "./commands/apis.ts";
 import { applyCommands } from "./commands/apply.ts";
 import { clientCommands } from "./commands/clients.ts";
 import { keyCommands } from "./commands/keys.ts";
+import { routeCommands } from "./commands/routes.ts";
 import { scopeCommands } from "./commands/scopes.ts";
 import { userCommands } from "./commands/users.ts";
 import { printError } from "./output.ts";
@@ -17,6 +18,6 @@ const program = new Command("gatehouse")
   .configureOutput({ outputError: (message) => printError(message.replace(/^error: /, ""), process.argv.includes("--json")) });
 
 // Registered after the settings above, which subcommands copy when they are created.
-for (const register of [clientCommands, scopeCommands, apiCommands, userCommands, keyCommands, applyCommands]) register(program);
+for (const register of [clientCommands, scopeCommands, apiCommands, routeCommands, userCommands, keyCommands, applyCommands]) register(program);
 
 await program.parseAsync();

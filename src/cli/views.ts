@@ -1,9 +1,11 @@
 // What the CLI shows of each entity: snake_case as in OAuth, the same field names as the declarative file,
 // plus read-only fields. Never a secret hash or a password hash.
+import type { ApiView } from "../services/apis.ts";
 import type { ClientView } from "../services/clients.ts";
 import type { KeyView } from "../services/keys.ts";
 import type { UserView } from "../services/users.ts";
-import { clientToEntry } from "./declarative/file-schema.ts";
+import type { RouteRecord } from "../storage/index.ts";
+import { apiToEntry, clientToEntry, routeToEntry } from "./declarative/file-schema.ts";
 
 const iso = (date: Date | null) => date?.toISOString() ?? null;
 
@@ -15,6 +17,17 @@ export function clientJson(view: ClientView) {
     created_at: iso(view.createdAt),
     updated_at: iso(view.updatedAt),
   };
+}
+
+/** The outbound client secret is never shown, sealed or not; has_client_secret says one is stored. */
+export function apiJson(view: ApiView) {
+  const entry = apiToEntry(view);
+  return { ...entry, outbound_oauth: entry.outbound_oauth && { ...entry.outbound_oauth, has_client_secret: true } };
+}
+
+/** A route as the file writes it, plus its id and the API it belongs to. */
+export function routeJson(route: RouteRecord) {
+  return { id: route.id, api: route.apiIdentifier, ...routeToEntry(route) };
 }
 
 export function userJson(view: UserView) {

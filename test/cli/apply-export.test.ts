@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { BACKENDS } from "../helpers/databases.ts";
-import { freshGatehouse } from "./gatehouse.ts";
+import { freshGatehouse, storedOutboundSecret } from "./gatehouse.ts";
 
 const WORKER_SECRET = "worker-secret-0123456789-abcdefghijklmnop";
 const ADMIN_PW = "admin passphrase, long enough";
@@ -106,6 +106,117 @@ describe.each(BACKENDS)("gatehouse apply and export (%s)", (backend) => {
 
     const asJson = await t.gatehouse("export", "--format", "json");
     expect(JSON.parse(asJson.stdout).clients).toHaveLength(3);
+    const fromStdin = await t.gatehouse.with({ stdin: asJson.stdout }, "apply", "-", "--json");
+    expect(JSON.parse(fromStdin.stdout)).toMatchObject({ changes: 0 });
+  });
+});
+
+// An API with its gateway settings and routes. Inside outbound_oauth, ${...} stays a reference for the
+// gateway to resolve at request time; everywhere else (the routes' upstream here) apply resolves it.
+const GATEWAY_FILE = `
+scopes:
+  - name: orders:read
+  - name: orders:write
+apis:
+  - identifier: https://orders.example
+    name: Orders
+    scopes: [orders:read, orders:write]
+    trusted_issuers:
+      - issuer: https://login.partner.example
+        jwks_uri: https://login.partner.example/jwks
+        algorithms: [ES256]
+    claim_headers: { sub: X-User-Id, email: X-User-Email }
+    forward_token: signed
+    outbound_oauth:
+      token_url: \${PARTNER_IDP}/oauth2/token
+      client_id: gatehouse-orders
+      client_secret: \${PARTNER_CLIENT_SECRET}
+      auth_method: body
+      scope: inventory.read
+      remove_headers: [Cookie]
+    routes:
+      - path_prefix: /orders
+        upstream: \${ORDERS_UPSTREAM}
+        methods: [GET, POST]
+        scopes:
+          "*": { all_of: [orders:read] }
+          POST: { all_of: [orders:write], any_of: [orders:admin, orders:clerk] }
+      - path_prefix: /health
+        host: api.example
+        upstream: \${ORDERS_UPSTREAM}
+        rewrite: /status
+        public: true
+`;
+
+describe.each(BACKENDS)("gatehouse apply and export of gateway settings and routes (%s)", (backend) => {
+  const t = freshGatehouse(backend);
+  // PARTNER_CLIENT_SECRET is set here too, to show apply does not use it: the gateway will.
+  const env = { ORDERS_UPSTREAM: "http://127.0.0.1:9000", PARTNER_CLIENT_SECRET: "resolved-too-early-0123456789" };
+  let file: string;
+
+  beforeAll(() => {
+    file = path.join(t.db.dataDir, "gateway.yaml");
+    fs.writeFileSync(file, GATEWAY_FILE);
+  });
+
+  test("the first apply creates the API and its routes; the second changes nothing", async () => {
+    const first = await t.gatehouse.with({ env }, "apply", file, "--json");
+    expect(first.code).toBe(0);
+    expect(JSON.parse(first.stdout)).toMatchObject({ scopes: { created: 2 }, apis: { created: 1 }, routes: { created: 2 }, changes: 5 });
+
+    const second = await t.gatehouse.with({ env }, "apply", file, "--json");
+    expect(JSON.parse(second.stdout)).toMatchObject({
+      scopes: { ...zero, unchanged: 2 },
+      apis: { ...zero, unchanged: 1 },
+      routes: { ...zero, unchanged: 2 },
+      changes: 0,
+    });
+    const text = await t.gatehouse.with({ env }, "apply", file);
+    expect(text.stdout).toMatch(/^routes: {2}0 created, 0 updated, 2 unchanged$/m);
+
+    const api = await t.gatehouse.json("api", "show", "https://orders.example");
+    expect(api).toMatchObject({
+      claim_headers: { sub: "X-User-Id", email: "X-User-Email" },
+      trusted_issuers: [{ issuer: "https://login.partner.example", algorithms: ["ES256"] }],
+      outbound_oauth: { token_url: "${PARTNER_IDP}/oauth2/token", client_id: "gatehouse-orders", auth_method: "body", scope: "inventory.read", has_client_secret: true },
+    });
+    expect((await storedOutboundSecret(t.db, "https://orders.example")).plaintext).toBe("${PARTNER_CLIENT_SECRET}");
+    const routes = await t.gatehouse.json("route", "list", "--api", "https://orders.example");
+    expect(routes).toEqual([
+      expect.objectContaining({ path_prefix: "/health", host: "api.example", upstream: "http://127.0.0.1:9000", rewrite: "/status", public: true }),
+      expect.objectContaining({
+        path_prefix: "/orders",
+        upstream: "http://127.0.0.1:9000",
+        scopes: { "*": { all_of: ["orders:read"], any_of: [] }, POST: { all_of: ["orders:write"], any_of: ["orders:admin", "orders:clerk"] } },
+      }),
+    ]);
+  });
+
+  test("a changed upstream in the environment updates the routes and nothing else", async () => {
+    await t.gatehouse.with({ env }, "apply", file);
+    const moved = await t.gatehouse.with({ env: { ...env, ORDERS_UPSTREAM: "http://127.0.0.1:9100" } }, "apply", file, "--json");
+    expect(JSON.parse(moved.stdout)).toMatchObject({ apis: { ...zero, unchanged: 1 }, routes: { ...zero, updated: 2 }, changes: 2 });
+    await t.gatehouse.with({ env }, "apply", file);
+  });
+
+  test("export writes the gateway settings and routes, never the outbound secret, and applying it changes nothing", async () => {
+    await t.gatehouse.with({ env }, "apply", file);
+    const { sealed } = await storedOutboundSecret(t.db, "https://orders.example");
+    const exported = await t.gatehouse("export");
+    expect(exported.code).toBe(0);
+    expect(exported.stdout).toContain("token_url: ${PARTNER_IDP}/oauth2/token");
+    expect(exported.stdout).toMatch(/^ {4}routes:\n {6}- path_prefix: \/health\n {8}host: api.example$/m);
+    expect(exported.stdout).not.toMatch(/secret|PARTNER_CLIENT_SECRET/);
+    expect(exported.stdout).not.toContain(sealed);
+    const exportedFile = path.join(t.db.dataDir, "gateway-exported.yaml");
+    fs.writeFileSync(exportedFile, exported.stdout);
+    // No environment at all: nothing in the export needs it.
+    expect(await t.gatehouse.json("apply", exportedFile)).toMatchObject({ apis: { ...zero, unchanged: 1 }, routes: { ...zero, unchanged: 2 }, changes: 0 });
+    // An omitted client_secret keeps the stored one, seal and all.
+    expect((await storedOutboundSecret(t.db, "https://orders.example")).sealed).toBe(sealed);
+
+    const asJson = await t.gatehouse("export", "--format", "json");
+    expect(JSON.parse(asJson.stdout).apis[0].routes).toHaveLength(2);
     const fromStdin = await t.gatehouse.with({ stdin: asJson.stdout }, "apply", "-", "--json");
     expect(JSON.parse(fromStdin.stdout)).toMatchObject({ changes: 0 });
   });

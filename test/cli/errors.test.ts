@@ -73,4 +73,43 @@ describe.each(BACKENDS)("gatehouse reports bad input in one line with exit code 
     const file = writeFile("rule.yaml", "clients:\n  - { client_id: web, client_name: Web, grant_types: [authorization_code] }\n");
     expectCleanFailure(await t.gatehouse("apply", file), "clients[0]: redirect_uris: required for authorization_code");
   });
+
+  test("apply with bad routes gives the path of each bad value, and changes nothing", async () => {
+    const file = writeFile(
+      "bad-routes.yaml",
+      [
+        "scopes: [{ name: early }]",
+        "apis:",
+        "  - identifier: https://orders.example",
+        "    name: Orders",
+        "    routes:",
+        "      - { path_prefix: /orders/../admin, upstream: http://127.0.0.1:9000 }",
+        "      - { path_prefix: /files, upstream: ftp://files.example }",
+        "      - { path_prefix: /files, upstream: http://127.0.0.1:9000, scopes: { FETCH: { all_of: [a] } } }",
+        "",
+      ].join("\n"),
+    );
+    const result = await t.gatehouse("apply", file);
+    expectCleanFailure(result, "apis[0].routes[0].path_prefix: must not contain . or .. segments");
+    expect(result.stderr).toContain("apis[0].routes[1].upstream: Invalid URL");
+    expect(result.stderr).toContain("apis[0].routes[2].path_prefix: duplicate path_prefix /files");
+    expect(result.stderr).toMatch(/apis\[0\]\.routes\[2\]\.scopes: .*"FETCH"/);
+    expect(await t.gatehouse.json("scope", "list")).toEqual([]);
+  });
+
+  test("a rule the route service enforces, reported with the route's path in the file", async () => {
+    const file = writeFile(
+      "public-route.yaml",
+      "apis:\n  - identifier: https://open.example\n    name: Open\n    routes:\n      - { path_prefix: /, upstream: http://127.0.0.1:9000, public: true, scopes: { '*': { all_of: [a] } } }\n",
+    );
+    expectCleanFailure(await t.gatehouse("apply", file), "apis[0].routes[0]: scopes: a public route requires no scopes");
+  });
+
+  test("apply of an outbound client without a secret, stored or given", async () => {
+    const file = writeFile(
+      "no-secret.yaml",
+      "apis:\n  - identifier: https://partner.example\n    name: Partner\n    outbound_oauth: { token_url: https://idp.example/token, client_id: gatehouse }\n",
+    );
+    expectCleanFailure(await t.gatehouse("apply", file), "apis[0]: outbound_oauth.client_secret: required");
+  });
 });

@@ -2,6 +2,8 @@
 import { spawn } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { unseal } from "../../src/services/sealing.ts";
+import { openStorage } from "../../src/storage/index.ts";
 import { freshDatabase, type Backend, type FreshDatabase } from "../helpers/databases.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -66,4 +68,19 @@ export function freshGatehouse(backend: Backend): { db: FreshDatabase; gatehouse
   });
   afterAll(() => context.db?.drop());
   return context;
+}
+
+/**
+ * An API's outbound client secret as stored, read past the CLI: the sealed value (which no output may
+ * contain either) and what it seals.
+ */
+export async function storedOutboundSecret(db: FreshDatabase, identifier: string): Promise<{ sealed: string; plaintext: string }> {
+  const storage = await openStorage(db.url);
+  try {
+    const sealed = (await storage.apis.find(identifier))?.outboundOAuth?.clientSecretSealed;
+    if (!sealed) throw new Error(`api ${identifier} has no outbound client secret`);
+    return { sealed, plaintext: unseal(sealed, db.env.KEY_ENCRYPTION_SECRET!, "outbound-client-secret") };
+  } finally {
+    await storage.close();
+  }
 }

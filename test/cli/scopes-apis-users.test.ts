@@ -17,7 +17,20 @@ describe.each(BACKENDS)("gatehouse scope, api and user (%s)", (backend) => {
   });
 
   test("api create, list and delete", async () => {
-    const api = { identifier: "https://orders.example", name: "Orders", token_format: "opaque", access_token_ttl: 900, scopes: ["orders:read", "orders:write"] };
+    const api = {
+      identifier: "https://orders.example",
+      name: "Orders",
+      token_format: "opaque",
+      access_token_ttl: 900,
+      scopes: ["orders:read", "orders:write"],
+      // The gateway's settings, at their defaults (test/cli/api-gateway.test.ts sets them).
+      token_check: "jwt",
+      trusted_issuers: [],
+      allow_query_token: false,
+      claim_headers: {},
+      forward_token: "none",
+      outbound_oauth: null,
+    };
     const created = await t.gatehouse.json(
       "api", "create", "--identifier", api.identifier, "--name", api.name,
       "--format", "opaque", "--ttl", "900", "--scope", "orders:read orders:write",

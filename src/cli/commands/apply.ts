@@ -5,7 +5,7 @@ import { exportFile, formatFile } from "../declarative/export-file.ts";
 import { loadDeclarativeFile } from "../declarative/load-file.ts";
 import { run } from "../run.ts";
 
-const KINDS = ["scopes", "apis", "clients", "users"] as const;
+const KINDS = ["scopes", "apis", "routes", "clients", "users"] as const;
 
 function summary(report: ApplyReport): string {
   const lines = KINDS.map((kind) => {
@@ -18,11 +18,17 @@ function summary(report: ApplyReport): string {
   return lines.join("\n");
 }
 
+const APPLY_NOTE = `
+\${NAME} in a value is replaced by the environment variable NAME, e.g. client_secret: \${APP_SECRET}, except
+inside an API's outbound_oauth: there references are stored as written and the gateway resolves them from
+its own environment at request time, so one file serves dev, test and prod.
+Entries the file does not list, routes included, are left as they are.`;
+
 export function applyCommands(program: Command): void {
   program
     .command("apply <file>")
-    .description("create or update the scopes, APIs, clients and users a YAML or JSON file declares (- reads stdin)")
-    .addHelpText("after", "\n${NAME} in any value is replaced by the environment variable NAME, e.g. client_secret: ${APP_SECRET}.")
+    .description("create or update the scopes, APIs with their routes, clients and users a YAML or JSON file declares (- reads stdin)")
+    .addHelpText("after", APPLY_NOTE)
     .action((file: string, _options, command: Command) =>
       run(command, async ({ services }) => {
         const report = await applyFile(services, await loadDeclarativeFile(file));
@@ -32,7 +38,7 @@ export function applyCommands(program: Command): void {
 
   program
     .command("export")
-    .description("print the scopes, APIs, clients and users as a file for apply (never secrets or password hashes)")
+    .description("print the scopes, APIs with their routes, clients and users as a file for apply (never secrets or password hashes)")
     .addOption(new Option("--format <format>", "file format").choices(["yaml", "json"]).default("yaml"))
     .action((options: { format: "yaml" | "json" }, command: Command) =>
       run(command, async ({ services }) => {

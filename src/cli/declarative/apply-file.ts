@@ -1,10 +1,11 @@
 // Makes the database match a declarative file, entry by entry, through the services' upsert/replace,
 // which report whether anything changed: applying the same file twice changes nothing the second time.
-// Entries absent from the file are left alone.
+// Entries absent from the file are left alone, routes included: an API's routes the file no longer
+// lists stay until `gatehouse route delete` removes them.
 import type { Services } from "../../services/index.ts";
 import { ValidationError } from "../../services/errors.ts";
 import { generateSecret } from "../../services/passwords.ts";
-import { entryToApiSpec, entryToClientSpec, type DeclarativeFile } from "./file-schema.ts";
+import { entryToApiSpec, entryToClientSpec, entryToRouteSpec, type DeclarativeFile } from "./file-schema.ts";
 
 type Outcome = "created" | "updated" | "unchanged";
 
@@ -23,6 +24,7 @@ interface Generated {
 export interface ApplyReport {
   scopes: Tally;
   apis: Tally;
+  routes: Tally;
   clients: Tally;
   users: Tally;
   changes: number;
@@ -39,14 +41,17 @@ function tally(outcomes: Outcome[]): Tally {
   return { created: count("created"), updated: count("updated"), unchanged: count("unchanged") };
 }
 
+/** A validation error already prefixed with the path of the entry it is about. */
+class EntryError extends ValidationError {}
+
 /** Applies each entry in order, prefixing a service's validation message with the entry's path. */
-async function eachEntry<T>(kind: string, entries: T[], apply: (entry: T) => Promise<Outcome>): Promise<Outcome[]> {
+async function eachEntry<T>(path: string, entries: T[], apply: (entry: T, path: string) => Promise<Outcome>): Promise<Outcome[]> {
   const outcomes: Outcome[] = [];
   for (const [i, entry] of entries.entries()) {
     try {
-      outcomes.push(await apply(entry));
+      outcomes.push(await apply(entry, `${path}[${i}]`));
     } catch (error) {
-      if (error instanceof ValidationError) throw new ValidationError(`${kind}[${i}]: ${error.message}`);
+      if (error instanceof ValidationError && !(error instanceof EntryError)) throw new EntryError(`${path}[${i}]: ${error.message}`);
       throw error;
     }
   }
@@ -58,11 +63,22 @@ async function applyScopes(services: Services, file: DeclarativeFile): Promise<O
   return eachEntry("scopes", file.scopes, async (entry) => outcome(existing.has(entry.name), (await services.scopes.upsert(entry)).changed));
 }
 
-async function applyApis(services: Services, file: DeclarativeFile): Promise<Outcome[]> {
+/** Each API, then the routes nested in it, which are matched to stored ones by path prefix and host. */
+async function applyApis(services: Services, file: DeclarativeFile): Promise<{ apis: Outcome[]; routes: Outcome[] }> {
   const existing = new Set((await services.apis.list()).map((a) => a.identifier));
-  return eachEntry("apis", file.apis, async (entry) =>
-    outcome(existing.has(entry.identifier), (await services.apis.upsert(entryToApiSpec(entry))).changed),
-  );
+  const routes: Outcome[] = [];
+  const apis = await eachEntry("apis", file.apis, async (entry, path) => {
+    const result = outcome(existing.has(entry.identifier), (await services.apis.upsert(entryToApiSpec(entry))).changed);
+    const stored = new Set((await services.routes.list(entry.identifier)).map((r) => JSON.stringify([r.pathPrefix, r.host])));
+    routes.push(
+      ...(await eachEntry(`${path}.routes`, entry.routes, async (route) => {
+        const existed = stored.has(JSON.stringify([route.path_prefix, route.host]));
+        return outcome(existed, (await services.routes.upsert(entryToRouteSpec(entry.identifier, route))).changed);
+      })),
+    );
+    return result;
+  });
+  return { apis, routes };
 }
 
 async function applyClients(services: Services, file: DeclarativeFile, generated: Generated): Promise<Outcome[]> {
@@ -100,13 +116,16 @@ async function applyUsers(services: Services, file: DeclarativeFile, generated: 
 export async function applyFile(services: Services, file: DeclarativeFile): Promise<ApplyReport> {
   const generated: Generated = { client_secrets: [], passwords: [] };
   const scopes = tally(await applyScopes(services, file));
-  const apis = tally(await applyApis(services, file));
+  const applied = await applyApis(services, file);
+  const apis = tally(applied.apis);
+  const routes = tally(applied.routes);
   const clients = tally(await applyClients(services, file, generated));
   const users = tally(await applyUsers(services, file, generated));
-  const changes = [scopes, apis, clients, users].reduce((n, t) => n + t.created + t.updated, 0);
+  const changes = [scopes, apis, routes, clients, users].reduce((n, t) => n + t.created + t.updated, 0);
   return {
     scopes,
     apis,
+    routes,
     clients,
     users,
     changes,

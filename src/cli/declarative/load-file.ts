@@ -1,10 +1,10 @@
-// Reads a declarative file (YAML, or JSON, which is YAML too), resolves `${NAME}` references and
-// validates it, failing with the path of every bad value.
+// Reads a declarative file (YAML, or JSON, which is YAML too), resolves `${NAME}` references (except
+// those left for the gateway, see env-references.ts) and validates it, failing with the path of every bad value.
 import fs from "node:fs/promises";
 import YAML from "yaml";
 import { ValidationError } from "../../services/errors.ts";
 import { readStdin } from "../stdin.ts";
-import { resolveEnvReferences } from "./env-references.ts";
+import { keptForGateway, resolveEnvReferences } from "./env-references.ts";
 import { declarativeFileSchema, formatPath, type DeclarativeFile } from "./file-schema.ts";
 
 function parseYaml(text: string, name: string): unknown {
@@ -19,7 +19,7 @@ function parseYaml(text: string, name: string): unknown {
 /** `file` is a path, or `-` for standard input. */
 export async function loadDeclarativeFile(file: string, env: NodeJS.ProcessEnv = process.env): Promise<DeclarativeFile> {
   const text = file === "-" ? await readStdin() : await fs.readFile(file, "utf8");
-  const parsed = declarativeFileSchema.safeParse(resolveEnvReferences(parseYaml(text, file), env));
+  const parsed = declarativeFileSchema.safeParse(resolveEnvReferences(parseYaml(text, file), env, keptForGateway));
   if (!parsed.success) {
     throw new ValidationError(parsed.error.issues.map((i) => `${formatPath(i.path) || "file"}: ${i.message}`).join("; "));
   }

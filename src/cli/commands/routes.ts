@@ -1,0 +1,113 @@
+// `gatehouse route ...`: the gateway routes of an API: which requests they match, the scopes those
+// requests need and the backend they go to.
+import { InvalidArgumentError, type Command } from "commander";
+import { ValidationError } from "../../services/errors.ts";
+import type { RouteSpec } from "../../services/routes.ts";
+import { ROUTE_METHODS } from "../declarative/file-schema.ts";
+import { nonNegativeInteger, positiveInteger, repeatableChoice } from "../option-parsers.ts";
+import { fields, table } from "../output.ts";
+import { run } from "../run.ts";
+import { routeJson } from "../views.ts";
+
+/** Scopes per method ("GET", ...) or "*" for every method the route matches. */
+type MethodScopes = Record<string, string[]>;
+
+interface AddOptions {
+  api: string;
+  path: string;
+  upstream: string;
+  host?: string;
+  method?: RouteSpec["methods"];
+  rewrite?: string;
+  scope?: MethodScopes;
+  anyScope?: MethodScopes;
+  public?: boolean;
+  timeout?: number;
+  maxBody?: number;
+}
+
+const METHOD_PREFIX = /^([A-Za-z]+|\*)=(.*)$/s;
+
+/** `--scope "GET=a b"` for one method, `--scope "a b"` for all of them; repeatable. */
+function methodScopes(value: string, previous: MethodScopes = {}): MethodScopes {
+  const prefixed = METHOD_PREFIX.exec(value);
+  const method = prefixed?.[1]!.toUpperCase();
+  const isMethod = method === "*" || (ROUTE_METHODS as readonly string[]).includes(method ?? "");
+  const key = isMethod ? method! : "*";
+  const scopes = (isMethod ? prefixed![2]! : value).split(/\s+/).filter(Boolean);
+  if (!scopes.length) throw new InvalidArgumentError("Expected scopes, space-separated, optionally after METHOD=.");
+  return { ...previous, [key]: [...(previous[key] ?? []), ...scopes] };
+}
+
+function requirements(allOf: MethodScopes = {}, anyOf: MethodScopes = {}): RouteSpec["scopes"] {
+  const methods = [...new Set([...Object.keys(allOf), ...Object.keys(anyOf)])];
+  return Object.fromEntries(methods.map((m) => [m, { allOf: allOf[m] ?? [], anyOf: anyOf[m] ?? [] }]));
+}
+
+const SCOPES_NOTE = `
+--scope "orders:read" requires orders:read of every request; --scope "POST=orders:write" requires
+orders:write of POST requests instead (HEAD requests take GET's requirement). --any-scope takes the same
+form and requires at least one of its scopes.`;
+
+export function routeCommands(program: Command): void {
+  const routes = program.command("route").description("manage the gateway routes of APIs");
+
+  routes
+    .command("add")
+    .description("route requests under a path prefix to a backend")
+    .requiredOption("--api <identifier>", "the API the route belongs to")
+    .requiredOption("--path <prefix>", "path prefix matched on segment boundaries, e.g. /orders")
+    .requiredOption("--upstream <url>", "the backend's base URL (http or https)")
+    .option("--host <host>", "match only requests for this Host (without port)")
+    .option("--method <method>", `match only this method, repeatable (${ROUTE_METHODS.join(", ")}); default any`, repeatableChoice(ROUTE_METHODS))
+    .option("--rewrite <rewrite>", 'what the backend sees of the path: "strip" the prefix (default), "keep" it, or a /path replacing it')
+    .option("--scope <[METHOD=]scopes>", "scopes a request needs all of, space-separated; repeatable", methodScopes)
+    .option("--any-scope <[METHOD=]scopes>", "scopes a request needs one of, space-separated; repeatable", methodScopes)
+    .option("--public", "requests need no access token")
+    .option("--timeout <ms>", "how long the backend may take to answer (default 30000)", positiveInteger)
+    .option("--max-body <bytes>", "largest request body accepted (default 1048576)", nonNegativeInteger)
+    .addHelpText("after", SCOPES_NOTE)
+    .action((options: AddOptions, command: Command) =>
+      run(command, async ({ services }) => {
+        const host = options.host ?? null;
+        const same = (await services.routes.list(options.api)).find((r) => r.pathPrefix === options.path && r.host === host);
+        if (same) throw new ValidationError(`a route for ${options.path}${host ? ` on ${host}` : ""} of api ${options.api} already exists (${same.id})`);
+        const { route } = await services.routes.upsert({
+          apiIdentifier: options.api,
+          pathPrefix: options.path,
+          host,
+          methods: options.method,
+          upstream: options.upstream,
+          rewrite: options.rewrite,
+          scopes: requirements(options.scope, options.anyScope),
+          public: options.public,
+          timeoutMs: options.timeout,
+          maxBodyBytes: options.maxBody,
+        });
+        const data = routeJson(route);
+        return { data, text: () => fields(data) };
+      }),
+    );
+
+  routes
+    .command("list")
+    .description("list routes")
+    .option("--api <identifier>", "only the routes of this API")
+    .action((options: { api?: string }, command: Command) =>
+      run(command, async ({ services }) => {
+        if (options.api) await services.apis.get(options.api);
+        const data = (await services.routes.list(options.api)).map(routeJson);
+        return { data, text: () => table(data, ["id", "api", "host", "path_prefix", "methods", "upstream", "public"]) };
+      }),
+    );
+
+  routes
+    .command("delete <id>")
+    .description("delete a route")
+    .action((id: string, _options, command: Command) =>
+      run(command, async ({ services }) => {
+        await services.routes.delete(id);
+        return { data: { deleted: id }, text: () => `route ${id} deleted` };
+      }),
+    );
+}
