@@ -1,5 +1,5 @@
 // oidc-provider configuration: every protocol decision Gatehouse makes about the provider, in one place.
-import { errors, type Configuration, type KoaContextWithOIDC, type Provider, type ResponseType, type SigningAlgorithm } from "oidc-provider";
+import { errors, type Configuration, type KoaContextWithOIDC, type Provider, type SigningAlgorithm } from "oidc-provider";
 import type { Config } from "../config/env.ts";
 import type { Storage } from "../storage/index.ts";
 import type { Catalog } from "./catalog.ts";
@@ -53,7 +53,7 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
       introspectionSigningAlgValues: algs,
       authorizationSigningAlgValues: algs,
     },
-    responseTypes: ["code", "none", ...(config.ENABLE_IMPLICIT ? (["id_token", "id_token token"] as ResponseType[]) : [])],
+    responseTypes: ["code", "none"],
     pkce: { required: () => true },
     routes: {
       authorization: "/authorize",

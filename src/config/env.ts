@@ -65,9 +65,6 @@ const schema = z.object({
   MAX_BODY_BYTES: z.coerce.number().int().positive().default(64 * 1024),
   /** Trust X-Forwarded-* headers (set when behind a reverse proxy). */
   TRUST_PROXY: bool.default(false),
-  /** Opt-in legacy grants. */
-  ENABLE_IMPLICIT: bool.default(false),
-  ENABLE_PASSWORD_GRANT: bool.default(false),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
 });
 
