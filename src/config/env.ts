@@ -18,6 +18,8 @@ const schema = z.object({
   ISSUER: z.url().refine((u) => !u.endsWith("/"), "must not end with /").optional(),
   /** Port of the API gateway. */
   GATEWAY_PORT: port.default(8080),
+  /** Server processes: a number, or "auto" for one per CPU. Each serves both ports (node:cluster). */
+  WORKERS: z.union([z.literal("auto"), z.coerce.number().int().min(1).max(64)]).default(1),
   /** What this process runs: both servers (default), or one of them for scaling them separately. */
   ROLE: z.enum(["all", "authorization-server", "gateway"]).default("all"),
   /** Clock skew the gateway tolerates on exp, nbf and iat, in seconds. */

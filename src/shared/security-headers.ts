@@ -77,6 +77,7 @@ export function securityHeaders(): Middleware {
     ctx.set(HEADER, basePolicy);
     await next();
     const header = ctx.response.get(HEADER);
-    if (header && !ctx.headerSent) ctx.set(HEADER, serialize(withoutStaleNone(parse(header))));
+    // Only a policy something added to (oidc-provider's script hashes, form targets) needs tidying.
+    if (header && header !== basePolicy && !ctx.headerSent) ctx.set(HEADER, serialize(withoutStaleNone(parse(header))));
   };
 }

@@ -40,6 +40,7 @@ const { values: options } = parseArgs({
     warmup: { type: "string", default: "10" },
     profile: { type: "string" },
     queries: { type: "boolean", default: false },
+    workers: { type: "string", default: "1" },
   },
 });
 
@@ -52,6 +53,7 @@ const connections = positiveInteger("connections");
 const duration = positiveInteger("duration");
 const rounds = positiveInteger("rounds");
 const warmup = positiveInteger("warmup");
+const workers = positiveInteger("workers");
 const profileDir = options.profile ? path.resolve(options.profile) : undefined;
 
 type QueryCounts = Record<string, number>;
@@ -93,11 +95,25 @@ function machineCpuSeconds(): number {
   return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS_PER_SECOND;
 }
 
-/** CPU seconds a live process has used so far (user + system). */
-function cpuSeconds(pid: number): number {
+function statFields(pid: number | string): string[] {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+}
+
+/** CPU seconds a live process and its live children (Gatehouse's WORKERS) have used so far (user + system). */
+function cpuSeconds(pid: number): number {
+  const children = fs.readdirSync("/proc").filter((entry) => {
+    if (!/^\d+$/.test(entry)) return false;
+    try {
+      return Number(statFields(entry)[1]) === pid;
+    } catch {
+      return false;
+    }
+  });
+  return [pid, ...children.map(Number)].reduce((total, id) => {
+    const fields = statFields(id);
+    return total + (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+  }, 0);
 }
 
 async function waitUntilReady(name: string, issuer: string, child: ChildProcess, output: () => string): Promise<void> {
@@ -195,6 +211,7 @@ async function startGatehouse(): Promise<{ server: Server; clientId: string; cli
     HOST: "127.0.0.1",
     ISSUER: issuer,
     LOG_LEVEL: "warn",
+    WORKERS: String(workers),
   };
   const credentials = await seedGatehouse(`file:${path.join(dataDir, "gatehouse.db")}`, env.KEY_ENCRYPTION_SECRET);
   const preload = options.queries ? ["--import", pathToFileURL(path.resolve("test/bench/count-queries.ts")).href] : [];
@@ -365,7 +382,7 @@ async function main(): Promise<void> {
   };
 
   const cpu = os.cpus()[0]?.model ?? "unknown CPU";
-  console.log(`token benchmark: ${os.availableParallelism()} cores (${cpu}), node ${process.version}, ${connections} connections, ${rounds} x ${duration} s per server`);
+  console.log(`token benchmark: ${os.availableParallelism()} cores (${cpu}), node ${process.version}, ${connections} connections, ${rounds} x ${duration} s per server, Gatehouse WORKERS=${workers}`);
   for (const server of [gatehouse, bare]) await checkToken(server, request, clientId);
   for (const server of [gatehouse, bare]) await load(server, warmup, request);
 
