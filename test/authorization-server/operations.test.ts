@@ -132,3 +132,29 @@ describe.each(BACKENDS)("operations on %s", (backend) => {
     expect(await exit).toBe(0);
   });
 });
+
+describe("several server processes (WORKERS=2)", () => {
+  let db: FreshDatabase;
+  let gatehouse: RunningGatehouse;
+
+  beforeAll(async () => {
+    db = await freshDatabase("sqlite");
+    gatehouse = await startGatehouse(db, { WORKERS: "2", LOG_LEVEL: "info" });
+  });
+
+  afterAll(async () => {
+    await gatehouse?.stop();
+    await db?.drop();
+  });
+
+  test("every worker serves tokens, and SIGTERM stops them all with exit code 0", async () => {
+    const client = await seedClient(db);
+    await configPropagation();
+    const results = await Promise.all(Array.from({ length: 20 }, () => token(gatehouse, client)));
+    expect(results.map((r) => r.status)).toEqual(Array(20).fill(200));
+    const gateway = await fetch(`http://127.0.0.1:${gatehouse.env.GATEWAY_PORT}/none`);
+    expect(gateway.status).toBe(404);
+    expect(await gatehouse.stop("SIGTERM")).toBe(0);
+    expect(gatehouse.output().match(/"started workers","workers":2/)).not.toBeNull();
+  });
+});
