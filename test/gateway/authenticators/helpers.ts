@@ -1,4 +1,5 @@
 // Real keys, real signed tokens and real local HTTP servers for the authenticator tests.
+import { apiRecord as baseApiRecord } from "../../helpers/records.ts";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from "jose";
@@ -42,20 +43,7 @@ export function accessToken(key: SigningKey, claims: JWTPayload = {}, header: Re
 }
 
 export function apiRecord(overrides: Partial<ApiRecord> = {}): ApiRecord {
-  return {
-    identifier: API,
-    name: "Test API",
-    tokenFormat: "jwt",
-    accessTokenTtl: 300,
-    scopes: ["read", "write"],
-    tokenCheck: "jwt",
-    trustedIssuers: [],
-    allowQueryToken: false,
-    claimHeaders: {},
-    forwardToken: "none",
-    outboundOAuth: null,
-    ...overrides,
-  };
+  return baseApiRecord({ identifier: API, name: "Test API", accessTokenTtl: 300, scopes: ["read", "write"], ...overrides });
 }
 
 export interface TestServer {

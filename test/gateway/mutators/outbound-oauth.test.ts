@@ -1,5 +1,6 @@
 // Outbound OAuth against a real token endpoint on 127.0.0.1: client authentication, parameters,
 // caching and expiry (frozen clock), single flight, identity-provider failures, ${NAME} references.
+import { apiRecord } from "../../helpers/records.ts";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { BadGateway } from "../../../src/gateway/errors.ts";
@@ -58,17 +59,8 @@ async function startTokenEndpoint(): Promise<TokenEndpoint> {
 }
 
 function apiWith(outbound: Partial<OutboundOAuth> & { tokenUrl: string }, identifier = "https://orders.example/api"): ApiRecord {
-  return {
+  return apiRecord({
     identifier,
-    name: "Orders",
-    tokenFormat: "jwt",
-    accessTokenTtl: 3600,
-    scopes: [],
-    tokenCheck: "jwt",
-    trustedIssuers: [],
-    allowQueryToken: false,
-    claimHeaders: {},
-    forwardToken: "none",
     outboundOAuth: {
       clientId: "gatehouse-client",
       clientSecretSealed: seal(SECRET, KEK, "outbound-client-secret"),
@@ -79,7 +71,7 @@ function apiWith(outbound: Partial<OutboundOAuth> & { tokenUrl: string }, identi
       removeHeaders: [],
       ...outbound,
     },
-  };
+  });
 }
 
 /** Runs fn with everything the logger writes captured. */

@@ -1,20 +1,9 @@
 // Routes and APIs built in memory for the rule tests; each test states only what it is about.
 import type { ApiRecord, RouteRecord } from "../../../src/storage/index.ts";
+import { apiRecord } from "../../helpers/records.ts";
 import type { CompiledRoute } from "../../../src/gateway/types.ts";
 
-export const ORDERS_API: ApiRecord = {
-  identifier: "https://api.example.com/orders",
-  name: "Orders",
-  tokenFormat: "jwt",
-  accessTokenTtl: 3600,
-  scopes: [],
-  tokenCheck: "jwt",
-  trustedIssuers: [],
-  allowQueryToken: false,
-  claimHeaders: {},
-  forwardToken: "none",
-  outboundOAuth: null,
-};
+export const ORDERS_API: ApiRecord = apiRecord();
 
 export function routeRecord(fields: Partial<RouteRecord> & { id: string }): RouteRecord {
   return {
