@@ -70,6 +70,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   const stages = createStages({
     routes: () => table,
     authenticate: (token, api) => authenticatorFor(api, { jwt, introspection })(token, api),
+    cachedPrincipal: (token, api) => (api.tokenCheck === "jwt" ? jwt.cached(token, api) : undefined),
     minter: new SignedTokenMinter({ issuer: config.ISSUER, ttlSeconds: config.GATEWAY_SIGNED_TOKEN_TTL, activeKey: () => keys.active }),
     outbound: new OutboundTokenProvider({ keyEncryptionSecret: deps.keyEncryptionSecret, env: process.env }),
   });
@@ -77,11 +78,18 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
 
   const app = new Koa();
   app.silent = true;
-  app.use(async (ctx, next) => {
+  // One middleware: the stages run in order (pipeline.ts), awaiting only where one has to.
+  app.use(async (ctx) => {
+    const gw: GatewayContext = { stage: "match", request: undefined as unknown as GatewayContext["request"] };
     try {
-      await next();
+      gw.request = gatewayRequest(ctx.req);
+      const deciding = stages.decide(gw);
+      if (deciding) await deciding;
+      gw.stage = "forward";
+      ctx.respond = false;
+      await forwarder.web(ctx.req, ctx.res, gw.target!);
     } catch (error) {
-      logDenial(ctx.state.gateway as GatewayContext | undefined, error, ctx.req);
+      logDenial(gw, error, ctx.req);
       const response = errorResponse(REALM, error);
       ctx.respond = true;
       ctx.status = response.status;
@@ -89,41 +97,12 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       ctx.body = response.body;
     }
   });
-  app.use(async (ctx, next) => {
-    ctx.state.gateway = { stage: "match", request: gatewayRequest(ctx.req) } satisfies GatewayContext;
-    await next();
-  });
-  app.use(async (ctx, next) => {
-    stages.match(ctx.state.gateway);
-    await next();
-  });
-  app.use(async (ctx, next) => {
-    await stages.authenticate(ctx.state.gateway);
-    await next();
-  });
-  app.use(async (ctx, next) => {
-    stages.authorize(ctx.state.gateway);
-    await next();
-  });
-  app.use(async (ctx, next) => {
-    await stages.mutate(ctx.state.gateway);
-    await next();
-  });
-  app.use(async (ctx) => {
-    const gw = ctx.state.gateway as GatewayContext;
-    gw.stage = "forward";
-    ctx.respond = false;
-    await forwarder.web(ctx.req, ctx.res, gw.target!);
-  });
 
   async function upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    let gw: GatewayContext | undefined;
+    const gw: GatewayContext = { stage: "match", request: undefined as unknown as GatewayContext["request"] };
     try {
-      gw = { stage: "match", request: gatewayRequest(req) };
-      stages.match(gw);
-      await stages.authenticate(gw);
-      stages.authorize(gw);
-      await stages.mutate(gw);
+      gw.request = gatewayRequest(req);
+      await stages.decide(gw);
       gw.stage = "forward";
       await forwarder.ws(req, socket, head, gw.target!);
     } catch (error) {

@@ -31,6 +31,8 @@ export interface GatewayContext {
 export interface PipelineDeps {
   routes: () => RouteTable;
   authenticate: (token: string, api: ApiRecord) => Promise<Principal>;
+  /** The principal of a token already verified for this API, without awaiting; undefined otherwise. */
+  cachedPrincipal: (token: string, api: ApiRecord) => Principal | undefined;
   minter: SignedTokenMinter;
   outbound: OutboundTokenProvider;
 }
@@ -51,21 +53,26 @@ export function gatewayRequest(req: IncomingMessage): GatewayRequest {
 }
 
 export function createStages(deps: PipelineDeps) {
-  return {
+  const stages = {
     match(gw: GatewayContext): void {
       gw.stage = "match";
       gw.compiled = deps.routes().match(gw.request.host, gw.request.method, gw.request.path);
       if (!gw.compiled) throw new NoRoute();
     },
 
-    async authenticate(gw: GatewayContext): Promise<void> {
+    /** Synchronous for a token verified before (the common case); a promise when it must be checked. */
+    authenticate(gw: GatewayContext): void | Promise<void> {
       gw.stage = "authenticate";
       const { route, api } = gw.compiled!;
       const found = extractBearerToken(gw.request, api.allowQueryToken);
       if (found) gw.request.query = found.query;
       if (route.public) return;
       if (!found) throw new MissingToken();
-      gw.principal = await deps.authenticate(found.token, api);
+      gw.principal = deps.cachedPrincipal(found.token, api);
+      if (gw.principal) return;
+      return deps.authenticate(found.token, api).then((principal) => {
+        gw.principal = principal;
+      });
     },
 
     authorize(gw: GatewayContext): void {
@@ -73,37 +80,53 @@ export function createStages(deps: PipelineDeps) {
       if (gw.principal) authorizeScopes(gw.compiled!.route, gw.request.method, gw.principal);
     },
 
-    async mutate(gw: GatewayContext): Promise<void> {
+    /** Synchronous unless the API needs a signed identity token or an outbound OAuth token. */
+    mutate(gw: GatewayContext): void | Promise<void> {
       gw.stage = "mutate";
       const { route, api } = gw.compiled!;
-      const removeHeaders = spoofableHeaders(api);
+      const removeHeaders = [...spoofableHeaders(api)];
       if (api.forwardToken !== "original") removeHeaders.push("authorization");
       const setHeaders: Record<string, string> = gw.principal ? identityHeaders(api, gw.principal) : {};
-      if (gw.principal && api.forwardToken === "signed") setHeaders["x-gatehouse-token"] = await deps.minter.mint(api, gw.principal);
-      let retryOnUnauthorized: ForwardTarget["retryOnUnauthorized"];
-      if (api.outboundOAuth) {
-        const outbound = await deps.outbound.headersFor(api);
-        Object.assign(setHeaders, outbound.set);
-        removeHeaders.push(...outbound.remove);
-        // One refresh however many requests the upstream rejects with the same token.
-        const retry = deps.outbound.retryFor(api, outbound);
-        retryOnUnauthorized = async () => {
-          const fresh = await retry();
-          return fresh && { ...setHeaders, ...fresh };
-        };
-      }
       const { origin, path } = joinUpstream(route.upstream, upstreamPath(route, gw.request.path));
-      gw.target = {
+      const target: ForwardTarget = {
         origin,
         path: gw.request.query ? `${path}?${gw.request.query}` : path,
         timeoutMs: route.timeoutMs,
         maxBodyBytes: route.maxBodyBytes,
         setHeaders,
         removeHeaders,
-        ...(retryOnUnauthorized ? { retryOnUnauthorized } : {}),
       };
+      gw.target = target;
+      const signed = gw.principal && api.forwardToken === "signed";
+      if (!signed && !api.outboundOAuth) return;
+      return (async () => {
+        if (signed) setHeaders["x-gatehouse-token"] = await deps.minter.mint(api, gw.principal!);
+        if (api.outboundOAuth) {
+          const outbound = await deps.outbound.headersFor(api);
+          Object.assign(setHeaders, outbound.set);
+          removeHeaders.push(...outbound.remove);
+          // One refresh however many requests the upstream rejects with the same token.
+          const retry = deps.outbound.retryFor(api, outbound);
+          target.retryOnUnauthorized = async () => {
+            const fresh = await retry();
+            return fresh && { ...setHeaders, ...fresh };
+          };
+        }
+      })();
+    },
+
+    /** Every stage before forwarding, awaiting only where a stage has to. */
+    decide(gw: GatewayContext): void | Promise<void> {
+      stages.match(gw);
+      const authenticating = stages.authenticate(gw);
+      const rest = () => {
+        stages.authorize(gw);
+        return stages.mutate(gw);
+      };
+      return authenticating ? authenticating.then(rest) : rest();
     },
   };
+  return stages;
 }
 
 /** Logs a refusal with everything needed to explain it, and nothing secret. */
@@ -114,7 +137,7 @@ export function logDenial(gw: GatewayContext | undefined, error: unknown, req: I
     api: gw?.compiled?.api.identifier,
     route: gw?.compiled?.route.id,
     method: req.method,
-    path: gw?.request.path,
+    path: gw?.request?.path,
     ...(authorization ? { token: tokenHash(authorization) } : {}),
   };
   if (error instanceof GatewayError) {

