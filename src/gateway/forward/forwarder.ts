@@ -4,7 +4,7 @@ import http from "node:http";
 import https from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
-import type { Upstream } from "./proxy.ts";
+import { Proxy, type Upstream } from "./proxy.ts";
 import { forwardWeb } from "./web.ts";
 import { forwardWebSocket } from "./websocket.ts";
 
@@ -43,6 +43,7 @@ export class Forwarder {
   readonly #options: ForwarderOptions;
   readonly #upstreams = new Map<string, Upstream>();
   readonly #tunnels = new Set<Duplex>();
+  readonly #proxy = new Proxy();
 
   constructor(options: ForwarderOptions = {}) {
     this.#options = options;
@@ -54,7 +55,7 @@ export class Forwarder {
    * any response was written, for the caller to render. Rewrites req.url and req.headers.
    */
   async web(req: IncomingMessage, res: ServerResponse, target: ForwardTarget): Promise<void> {
-    return forwardWeb(req, res, target, this.#upstream(target.origin), this.#options.trustProxy ?? false);
+    return forwardWeb(this.#proxy, req, res, target, this.#upstream(target.origin), this.#options.trustProxy ?? false);
   }
 
   /**
@@ -62,7 +63,7 @@ export class Forwarder {
    * the socket itself (502, or 504 when the upstream does not complete the handshake in time).
    */
   async ws(req: IncomingMessage, socket: Duplex, head: Buffer, target: ForwardTarget): Promise<void> {
-    return forwardWebSocket(req, socket, head, target, this.#upstream(target.origin), this.#options.trustProxy ?? false, (client, upstream) => {
+    return forwardWebSocket(this.#proxy, req, socket, head, target, this.#upstream(target.origin), this.#options.trustProxy ?? false, (client, upstream) => {
       for (const end of [client, upstream]) {
         this.#tunnels.add(end);
         end.once("close", () => this.#tunnels.delete(end));

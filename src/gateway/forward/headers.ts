@@ -4,7 +4,7 @@
 import type { IncomingHttpHeaders } from "node:http";
 
 /** Headers that describe one connection, never the message (plus the non-standard Proxy-Connection). */
-const HOP_BY_HOP = ["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"];
+const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"]);
 
 /** What the upstream request is built from, besides the client's headers. */
 export interface UpstreamHeaderContext {
@@ -21,20 +21,19 @@ export interface UpstreamHeaderContext {
 }
 
 /** The names the Connection header lists, which are hop-by-hop too. */
-function connectionTokens(headers: IncomingHttpHeaders): string[] {
-  const value = headers.connection;
-  if (!value) return [];
-  return value.split(",").map((token) => token.trim().toLowerCase()).filter(Boolean);
+function connectionTokens(value: string): string[] {
+  const tokens: string[] = [];
+  for (const token of value.split(",")) {
+    const name = token.trim().toLowerCase();
+    if (name) tokens.push(name);
+  }
+  return tokens;
 }
 
-function withoutHopByHop(headers: IncomingHttpHeaders, keep: string[]): IncomingHttpHeaders {
-  const drop = new Set([...HOP_BY_HOP, ...connectionTokens(headers)]);
-  for (const name of keep) drop.delete(name);
-  const result: IncomingHttpHeaders = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value !== undefined && !drop.has(name)) result[name] = value;
-  }
-  return result;
+/** Whether a header name is among the (case-insensitive) names listed. */
+function listed(names: string[], name: string): boolean {
+  for (const entry of names) if (entry === name || entry.toLowerCase() === name) return true;
+  return false;
 }
 
 function appendList(existing: string | string[] | undefined, value: string): string {
@@ -47,10 +46,22 @@ function appendList(existing: string | string[] | undefined, value: string): str
  * the way the client did; Expect is dropped because the gateway has already answered it.
  */
 export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, context: UpstreamHeaderContext): IncomingHttpHeaders {
-  const headers = withoutHopByHop(incoming, context.upgrade ? ["transfer-encoding", "upgrade"] : ["transfer-encoding"]);
-  delete headers.expect;
-  if (context.upgrade) headers.connection = "Upgrade";
-  for (const name of context.removeHeaders) delete headers[name.toLowerCase()];
+  const upgrade = context.upgrade;
+  const tokens = incoming.connection ? connectionTokens(incoming.connection) : undefined;
+  const remove = context.removeHeaders;
+  const headers: IncomingHttpHeaders = {};
+  // One pass: hop-by-hop (Transfer-Encoding, and Upgrade for a WebSocket, excepted), the names
+  // Connection lists, Expect and the target's removals stay behind.
+  for (const name of Object.keys(incoming)) {
+    const value = incoming[name];
+    if (value === undefined) continue;
+    if (HOP_BY_HOP.has(name)) {
+      if (name !== "transfer-encoding" && !(upgrade && name === "upgrade")) continue;
+    } else if (name === "expect" || (tokens !== undefined && tokens.includes(name))) continue;
+    if (remove.length !== 0 && listed(remove, name)) continue;
+    headers[name] = value;
+  }
+  if (upgrade && !listed(remove, "connection")) headers.connection = "Upgrade";
 
   if (context.remoteAddress) headers["x-forwarded-for"] = appendList(headers["x-forwarded-for"], context.remoteAddress);
   if (!context.trustProxy || !headers["x-forwarded-proto"]) headers["x-forwarded-proto"] = context.encrypted ? "https" : "http";
@@ -69,5 +80,27 @@ export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, context: U
  * framing; a 101 keeps Connection and Upgrade, which complete the handshake.
  */
 export function downstreamResponseHeaders(incoming: IncomingHttpHeaders, upgrade = false): IncomingHttpHeaders {
-  return withoutHopByHop(incoming, upgrade ? ["connection", "upgrade"] : []);
+  const tokens = incoming.connection ? connectionTokens(incoming.connection) : undefined;
+  const names = Object.keys(incoming);
+  // Most responses carry Connection and Keep-Alive; the rare one without anything to drop is passed as is.
+  let clean = true;
+  for (const name of names) {
+    if (dropsFromResponse(name, incoming[name], tokens, upgrade)) {
+      clean = false;
+      break;
+    }
+  }
+  if (clean) return incoming;
+  const headers: IncomingHttpHeaders = {};
+  for (const name of names) {
+    const value = incoming[name];
+    if (!dropsFromResponse(name, value, tokens, upgrade)) headers[name] = value;
+  }
+  return headers;
+}
+
+function dropsFromResponse(name: string, value: unknown, tokens: string[] | undefined, upgrade: boolean): boolean {
+  if (value === undefined) return true;
+  if (upgrade && (name === "connection" || name === "upgrade")) return false;
+  return HOP_BY_HOP.has(name) || (tokens !== undefined && tokens.includes(name));
 }

@@ -1,7 +1,11 @@
-// The one place http-proxy is configured. Each forwarding attempt gets its own proxy instance so
-// its events (proxyReq, proxyRes, proxyReqWs) belong to that attempt alone.
+// The one place http-proxy is configured. One proxy instance serves every request of a Forwarder;
+// what differs per request (upstream, agent, timeout, body) is passed to each web()/ws() call, and
+// its events (proxyReq, proxyRes, proxyReqWs) reach the request's own handlers through a WeakMap
+// keyed by the client request.
 import type http from "node:http";
 import type https from "node:https";
+import type { ClientRequest, IncomingMessage, ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
 import httpProxy from "http-proxy";
 
 /** An upstream origin, parsed once, with its shared keep-alive agent. */
@@ -13,35 +17,67 @@ export interface Upstream {
   agent: http.Agent | https.Agent;
 }
 
-export interface AttemptOptions {
+export interface WebOptions {
   upstream: Upstream;
   /** Idle time on the upstream socket (no bytes either way) before giving up. */
-  idleTimeoutMs?: number;
+  idleTimeoutMs: number;
   /** The stream the upstream request body is read from, instead of the client request. */
   body?: NodeJS.ReadableStream;
-  websocket?: boolean;
 }
+
+/** One forwarding attempt's listeners; a later attempt for the same request replaces them. */
+export interface WebHandlers {
+  proxyReq(proxyReq: ClientRequest): void;
+  proxyRes(proxyRes: IncomingMessage): void;
+}
+
+type ProxyCallback = (error: Error) => void;
 
 /**
  * The request line is taken verbatim from req.url (toProxy), which the caller has set to the
  * target path; http-proxy's urlJoin still rewrites the path part (see ForwardTarget.path), never the query.
  * Headers are taken from req.headers as the caller prepared them: no xfwd, no changeOrigin.
  */
-export function createProxy(options: AttemptOptions): httpProxy {
-  const proxy = httpProxy.createProxyServer({
-    target: options.upstream.target,
+export class Proxy {
+  readonly #proxy: httpProxy;
+  readonly #web = new WeakMap<IncomingMessage, WebHandlers>();
+  readonly #ws = new WeakMap<IncomingMessage, (proxyReq: ClientRequest) => void>();
+
+  constructor() {
+    this.#proxy = httpProxy.createProxyServer({
+      toProxy: true,
+      prependPath: false,
+      xfwd: false,
+      changeOrigin: false,
+      selfHandleResponse: true,
+    });
+    dropDeleteLengthPass(this.#proxy);
+    this.#proxy.on("proxyReq", (proxyReq, req) => this.#web.get(req)?.proxyReq(proxyReq));
+    this.#proxy.on("proxyRes", (proxyRes, req) => this.#web.get(req)?.proxyRes(proxyRes));
+    this.#proxy.on("proxyReqWs", (proxyReq, req) => this.#ws.get(req)?.(proxyReq));
+  }
+
+  web(req: IncomingMessage, res: ServerResponse, options: WebOptions, handlers: WebHandlers, callback: ProxyCallback): void {
+    this.#web.set(req, handlers);
+    this.#proxy.web(
+      req,
+      res,
+      {
+        target: options.upstream.target,
+        agent: options.upstream.agent,
+        proxyTimeout: options.idleTimeoutMs,
+        buffer: options.body as never,
+      },
+      callback,
+    );
+  }
+
+  /** These listeners run before http-proxy's own, which write the upstream's answer to the client socket. */
+  ws(req: IncomingMessage, socket: Duplex, head: Buffer, upstream: Upstream, onProxyReq: (proxyReq: ClientRequest) => void, callback: ProxyCallback): void {
+    this.#ws.set(req, onProxyReq);
     // A WebSocket takes its connection over for good; only plain requests go back to the pool.
-    agent: options.websocket ? false : options.upstream.agent,
-    toProxy: true,
-    prependPath: false,
-    xfwd: false,
-    changeOrigin: false,
-    selfHandleResponse: true,
-    proxyTimeout: options.idleTimeoutMs,
-    buffer: options.body as never,
-  });
-  dropDeleteLengthPass(proxy);
-  return proxy;
+    this.#proxy.ws(req, socket, head, { target: upstream.target, agent: false }, callback);
+  }
 }
 
 /**

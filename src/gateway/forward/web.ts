@@ -3,18 +3,27 @@
 // client connection is cut, since a status line has already gone out.
 import type { ClientRequest, IncomingMessage, ServerResponse } from "node:http";
 import type { TLSSocket } from "node:tls";
-import { pipeline } from "node:stream";
 import { BadGateway, GatewayTimeout, PayloadTooLarge } from "../errors.ts";
 import { log } from "../../shared/logger.ts";
 import { BodyLimit } from "./body-limit.ts";
 import type { ForwardTarget } from "./forwarder.ts";
 import { downstreamResponseHeaders, upstreamRequestHeaders } from "./headers.ts";
-import { createProxy, type Upstream } from "./proxy.ts";
+import type { Proxy, Upstream, WebHandlers } from "./proxy.ts";
 
 /** Methods whose request may be sent twice; only those without a body are retried. */
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "DELETE"]);
 
-export function forwardWeb(req: IncomingMessage, res: ServerResponse, target: ForwardTarget, upstream: Upstream, trustProxy: boolean): Promise<void> {
+const ignore = (): void => undefined;
+
+/**
+ * Whether a request can wait for a free pooled connection (a per-origin or total limit); without
+ * one, a request either reuses an idle socket at once or opens a new one.
+ */
+function mayQueue(agent: Upstream["agent"]): boolean {
+  return agent.maxSockets !== Infinity || agent.maxTotalSockets !== Infinity;
+}
+
+export function forwardWeb(proxy: Proxy, req: IncomingMessage, res: ServerResponse, target: ForwardTarget, upstream: Upstream, trustProxy: boolean): Promise<void> {
   const declaredLength = Number(req.headers["content-length"] ?? 0);
   if (declaredLength > target.maxBodyBytes) {
     // The body stays unread: close the connection after the 413 instead of draining it.
@@ -28,7 +37,9 @@ export function forwardWeb(req: IncomingMessage, res: ServerResponse, target: Fo
   return new Promise((resolve, reject) => {
     let settled = false;
     let current: ClientRequest | undefined;
-    // The idle timeout only starts once connected: this one covers waiting for a pooled socket and connecting.
+    let relayed: IncomingMessage | undefined;
+    // The idle timeout only starts once connected: this one covers waiting for a pooled socket and
+    // connecting. It is not armed for an idle pooled socket that is reused.
     let connectTimer: NodeJS.Timeout | undefined;
 
     const settle = (error?: unknown) => {
@@ -52,7 +63,10 @@ export function forwardWeb(req: IncomingMessage, res: ServerResponse, target: Fo
 
     res.once("finish", () => settle());
     res.once("close", () => {
-      if (!res.writableFinished) current?.destroy();
+      if (!res.writableFinished) {
+        relayed?.destroy();
+        current?.destroy();
+      }
       settle();
     });
 
@@ -78,9 +92,15 @@ export function forwardWeb(req: IncomingMessage, res: ServerResponse, target: Fo
         fail(error);
         return;
       }
-      pipeline(proxyRes, res, (error) => {
-        if (error) current?.destroy();
+      relayed = proxyRes;
+      // Ended with its whole body, or cut short (an error, the upstream connection closing, or
+      // destroyed here when the client is gone, by which time web() has settled).
+      proxyRes.once("close", () => {
+        if (!proxyRes.complete || proxyRes.errored) fail(proxyRes.errored ?? new BadGateway("the upstream closed the connection", "upstream_unreachable"));
       });
+      // Node does not emit errors on a ServerResponse in use; this keeps pipe() from rethrowing one if it did.
+      res.on("error", ignore);
+      proxyRes.pipe(res);
     };
 
     const retry = async (proxyRes: IncomingMessage, proxyReq: ClientRequest) => {
@@ -120,41 +140,47 @@ export function forwardWeb(req: IncomingMessage, res: ServerResponse, target: Fo
       });
       req.url = target.path;
 
-      const proxy = createProxy({ upstream, idleTimeoutMs: target.timeoutMs, body });
-      const timer = setTimeout(() => fail(new GatewayTimeout()), target.timeoutMs);
-      connectTimer = timer;
+      let timer: NodeJS.Timeout | undefined;
+      const armTimer = () => {
+        timer = setTimeout(() => fail(new GatewayTimeout()), target.timeoutMs);
+        connectTimer = timer;
+      };
+      if (mayQueue(upstream.agent)) armTimer();
       let superseded = false;
 
-      proxy.on("proxyReq", (proxyReq) => {
-        if (settled) {
-          proxyReq.destroy();
-          return;
-        }
-        current = proxyReq;
-        proxyReq.on("timeout", () => {
-          if (!superseded) fail(new GatewayTimeout());
-        });
-        const socket = proxyReq.socket;
-        if (socket?.connecting) socket.once("connect", () => clearTimeout(timer));
-        else clearTimeout(timer);
-      });
-
-      proxy.on("proxyRes", (proxyRes) => {
-        clearTimeout(timer);
-        // Its errors are seen by pipeline() when relayed, or as proxyRes.destroyed when a held 401 is.
-        proxyRes.on("error", () => undefined);
-        if (settled) {
-          proxyRes.destroy();
-          return;
-        }
-        if (mayRetry && proxyRes.statusCode === 401 && current) {
-          superseded = true;
-          void retry(proxyRes, current);
-        } else relay(proxyRes);
-      });
+      const handlers: WebHandlers = {
+        proxyReq: (proxyReq) => {
+          if (settled) {
+            proxyReq.destroy();
+            return;
+          }
+          current = proxyReq;
+          proxyReq.on("timeout", () => {
+            if (!superseded) fail(new GatewayTimeout());
+          });
+          const socket = proxyReq.socket;
+          if (socket?.connecting) {
+            if (timer === undefined) armTimer();
+            socket.once("connect", () => clearTimeout(timer));
+          } else clearTimeout(timer);
+        },
+        proxyRes: (proxyRes) => {
+          clearTimeout(timer);
+          // Its errors are seen by relay() when relayed, or as proxyRes.destroyed when a held 401 is.
+          proxyRes.on("error", ignore);
+          if (settled) {
+            proxyRes.destroy();
+            return;
+          }
+          if (mayRetry && proxyRes.statusCode === 401 && current) {
+            superseded = true;
+            void retry(proxyRes, current);
+          } else relay(proxyRes);
+        },
+      };
 
       try {
-        proxy.web(req, res, {}, (error) => {
+        proxy.web(req, res, { upstream, idleTimeoutMs: target.timeoutMs, body }, handlers, (error) => {
           clearTimeout(timer);
           if (superseded) return;
           log.warn("upstream connection failed", { upstream: upstream.origin, code: (error as NodeJS.ErrnoException).code ?? error.name });

@@ -7,7 +7,7 @@ import { BadGateway, GatewayTimeout, InvalidRequest, type GatewayError } from ".
 import { log } from "../../shared/logger.ts";
 import type { ForwardTarget } from "./forwarder.ts";
 import { downstreamResponseHeaders, upstreamRequestHeaders } from "./headers.ts";
-import { createProxy, type Upstream } from "./proxy.ts";
+import type { Proxy, Upstream } from "./proxy.ts";
 import { errorBody, writeSocketError } from "./socket-error.ts";
 
 /** Called with both sockets of an established tunnel, so the forwarder can close them on shutdown. */
@@ -17,7 +17,7 @@ function isWebSocketUpgrade(req: IncomingMessage): boolean {
   return req.method === "GET" && req.headers.upgrade?.toLowerCase() === "websocket";
 }
 
-export function forwardWebSocket(req: IncomingMessage, socket: Duplex, head: Buffer, target: ForwardTarget, upstream: Upstream, trustProxy: boolean, track: TrackTunnel): Promise<void> {
+export function forwardWebSocket(proxy: Proxy, req: IncomingMessage, socket: Duplex, head: Buffer, target: ForwardTarget, upstream: Upstream, trustProxy: boolean, track: TrackTunnel): Promise<void> {
   return new Promise((resolve) => {
     let settled = false;
     let upgraded = false;
@@ -58,10 +58,9 @@ export function forwardWebSocket(req: IncomingMessage, socket: Duplex, head: Buf
     });
     req.url = target.path;
 
-    const proxy = createProxy({ upstream, websocket: true });
     // These listeners run before http-proxy's own, which write the upstream's answer to the client
     // as they find it: strip what belongs to the upstream connection first.
-    proxy.on("proxyReqWs", (proxyReq) => {
+    const onProxyReq = (proxyReq: ClientRequest) => {
       current = proxyReq;
       proxyReq.on("upgrade", (proxyRes: IncomingMessage, proxySocket: Duplex) => {
         if (settled) {
@@ -82,10 +81,10 @@ export function forwardWebSocket(req: IncomingMessage, socket: Duplex, head: Buf
         proxyRes.headers = { ...downstreamResponseHeaders(proxyRes.headers), connection: "close" };
         settle();
       });
-    });
+    };
 
     try {
-      proxy.ws(req, socket, head, {}, (error) => {
+      proxy.ws(req, socket, head, upstream, onProxyReq, (error) => {
         if (upgraded) {
           socket.destroy();
           return;

@@ -75,6 +75,10 @@ describe("Forwarder.web", () => {
         });
         res.end("hop");
       },
+      "/drip": (_req, res) => {
+        res.writeHead(200, { "content-type": "application/octet-stream" });
+        res.write(bytes(1000));
+      },
       "/cut": (_req, res) => {
         res.writeHead(200, { "content-length": 10_000 });
         res.write(bytes(1000));
@@ -280,6 +284,32 @@ describe("Forwarder.web", () => {
     expect(outcome).toEqual({ status: 200, received: 1000, aborted: true });
     await waitFor(() => gateway.settled.length === 1);
     expect(gateway.settled).toEqual(["resolved"]);
+  });
+
+  test("a client gone mid-response aborts the upstream request; web() resolves", async () => {
+    await new Promise<void>((resolve) => {
+      const req = http.get({ host: "127.0.0.1", port: gateway.port, path: "/drip", agent: false }, (res) => {
+        res.once("data", () => {
+          req.destroy();
+          resolve();
+        });
+        res.on("error", () => undefined);
+      });
+      req.on("error", () => undefined);
+    });
+    await within(2000, waitFor(() => upstream.received[0]?.closed === true), "the upstream request closing");
+    await within(2000, waitFor(() => gateway.settled.length === 1), "web() settling");
+    expect(gateway.settled).toEqual(["resolved"]);
+  });
+
+  test("a request on a reused keep-alive connection still times out when the upstream does not answer", async () => {
+    targetFor = (req) => target(upstream.origin, req.url!, { timeoutMs: 300 });
+    expect((await send(gateway.port, { path: "/hop" })).status).toBe(200);
+    const started = Date.now();
+    const reply = await send(gateway.port, { path: "/slow" });
+    expect(reply.status).toBe(504);
+    expect(Date.now() - started).toBeLessThan(1300);
+    expect(upstream.connections()).toBe(1);
   });
 
   describe("401 from the upstream with retryOnUnauthorized", () => {
