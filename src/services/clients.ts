@@ -95,7 +95,8 @@ export class ClientService {
   /** Registers a client. The secret is returned once, here, and stored only as an argon2id hash. */
   async create(input: ClientSpec, { secret }: { secret?: string } = {}): Promise<{ client: ClientView; clientSecret?: string }> {
     const spec = parseInput(clientSchema, input);
-    const clientId = spec.clientId ?? crypto.randomBytes(16).toString("base64url");
+    // Hex, so an id never starts with "-" (a command line would read it as an option).
+    const clientId = spec.clientId ?? crypto.randomBytes(16).toString("hex");
     if (await this.storage.clients.find(clientId)) throw new ValidationError(`clientId: ${clientId} already exists`);
     const data = normalize(spec);
     const clientSecret = needsSecret(data.tokenEndpointAuthMethod) ? (secret ?? generateSecret()) : undefined;
