@@ -14,7 +14,6 @@ export class Catalog {
   private scopeList: ScopeRecord[] = [];
   private version = -1;
   private scopeNameList: string[] = [...STANDARD_SCOPES];
-  private readonly listeners: Array<() => void> = [];
 
   constructor(storage: Storage) {
     this.storage = storage;
@@ -37,9 +36,6 @@ export class Catalog {
     return [...this.apisById.values()];
   }
 
-  scopes(): ScopeRecord[] {
-    return this.scopeList;
-  }
 
   /** Every scope name Gatehouse knows: standard OIDC ones, registered ones, and those of APIs. */
   scopeNames(): string[] {
@@ -50,9 +46,6 @@ export class Catalog {
     return this.scopeList.find((s) => s.name === name)?.description;
   }
 
-  onChange(listener: () => void): void {
-    this.listeners.push(listener);
-  }
 
   /** Reloads when the stored revision differs from the loaded one (or always, with force). */
   /** Reloads when the stored revision (read here unless the change feed already did) differs from the loaded one. */
@@ -68,7 +61,6 @@ export class Catalog {
     this.scopeNameList = [...new Set([...STANDARD_SCOPES, ...scopes.map((s) => s.name), ...apis.flatMap((a) => a.scopes)])].sort();
     this.version = version;
     log.debug("catalog loaded", { version, clients: clients.length, apis: apis.length, scopes: scopes.length });
-    for (const listener of this.listeners) listener();
     return true;
   }
 }

@@ -38,8 +38,4 @@ export class ClientSecretVerifier {
     this.entries.set(clientId, { storedHash, digest, expiresAt: now + this.ttlMs });
     return true;
   }
-
-  forget(clientId: string): void {
-    this.entries.delete(clientId);
-  }
 }

@@ -54,6 +54,24 @@ export function viewApi(api: ApiRecord): ApiView {
   return { ...api, outboundOAuth: { ...outbound, hasClientSecret: true } };
 }
 
+/** The input that reproduces a stored API; the outbound secret is left out, so the stored one is kept. */
+export function specOfApi(view: ApiView): ApiSpec {
+  const { outboundOAuth: out, trustedIssuers, ...settings } = view;
+  return {
+    ...settings,
+    trustedIssuers: trustedIssuers.map((t) => ({ ...t, algorithms: t.algorithms as (typeof ASYMMETRIC_ALGS)[number][] })),
+    outboundOAuth: out && {
+      tokenUrl: out.tokenUrl,
+      clientId: out.clientId,
+      authMethod: out.authMethod,
+      scope: out.scope,
+      resource: out.resource,
+      header: out.header,
+      removeHeaders: out.removeHeaders,
+    },
+  };
+}
+
 export class ApiService {
   private readonly storage: Storage;
   private readonly secret: string;

@@ -1,6 +1,6 @@
 // `gatehouse api ...`: resource servers (audiences) tokens are issued for, and how the gateway protects them.
 import { Option, type Command } from "commander";
-import type { ApiSpec, ApiView } from "../../services/apis.ts";
+import { specOfApi, type ApiSpec, type ApiView } from "../../services/apis.ts";
 import { ValidationError } from "../../services/errors.ts";
 import { collected, pair, positiveInteger, scopeList } from "../option-parsers.ts";
 import { fields, table } from "../output.ts";
@@ -10,7 +10,6 @@ import { apiJson } from "../views.ts";
 
 type TrustedIssuer = { issuer: string; jwksUri: string };
 type Outbound = NonNullable<ApiSpec["outboundOAuth"]>;
-type Algorithms = NonNullable<ApiSpec["trustedIssuers"]>[number]["algorithms"];
 
 /** An option's value: false (its `--no-` form) gives `none`, not given keeps `kept`. */
 const pick = <T>(value: T | false | undefined, kept: T, none: T): T => (value === false ? none : (value ?? kept));
@@ -136,32 +135,6 @@ async function outbound(current: Outbound | null, options: ApiOptions): Promise<
   };
 }
 
-/** What is stored, as the service takes it: the outbound secret left out, so the stored one is kept. */
-function currentSpec(view: ApiView): ApiSpec {
-  const out = view.outboundOAuth;
-  return {
-    identifier: view.identifier,
-    name: view.name,
-    tokenFormat: view.tokenFormat,
-    accessTokenTtl: view.accessTokenTtl,
-    scopes: view.scopes,
-    tokenCheck: view.tokenCheck,
-    trustedIssuers: view.trustedIssuers.map((t) => ({ ...t, algorithms: t.algorithms as Algorithms })),
-    allowQueryToken: view.allowQueryToken,
-    claimHeaders: view.claimHeaders,
-    forwardToken: view.forwardToken,
-    outboundOAuth: out && {
-      tokenUrl: out.tokenUrl,
-      clientId: out.clientId,
-      authMethod: out.authMethod,
-      scope: out.scope,
-      resource: out.resource,
-      header: out.header,
-      removeHeaders: out.removeHeaders,
-    },
-  };
-}
-
 /** `current` with the options given laid over it; a repeatable option given replaces the whole list. */
 async function withOptions(current: ApiSpec, options: ApiOptions): Promise<ApiSpec> {
   return {
@@ -219,7 +192,7 @@ export function apiCommands(program: Command): void {
     true,
   ).action((identifier: string, options: ApiOptions, command: Command) =>
     run(command, async ({ services }) => {
-      const current = currentSpec(await services.apis.get(identifier));
+      const current = specOfApi(await services.apis.get(identifier));
       const { api } = await services.apis.upsert(await withOptions(current, options));
       return shown(api);
     }),
