@@ -34,7 +34,7 @@ export function buildProvider(deps: ProviderDeps): Provider {
   let provider: Provider | undefined;
   const configuration = buildConfiguration({ ...deps, provider: () => provider! });
   provider = new Provider(config.ISSUER, configuration);
-  provider.proxy = config.TRUST_PROXY;
+  provider.proxy = config.TRUST_PROXY > 0;
   // Behind one reverse proxy, only the address it appended to X-Forwarded-For can be trusted: a
   // client could put anything in front of it (and dodge the per-address sign-in throttling).
   provider.maxIpsCount = 1;

@@ -7,7 +7,11 @@ import { z } from "zod";
 
 const port = z.coerce.number().int().min(0).max(65535);
 const seconds = z.coerce.number().int().positive();
-const bool = z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1");
+const milliseconds = z.coerce.number().int().positive();
+/** "false" (the edge: trust no forwarding header), "true" (one proxy in front) or the number of proxies in front. */
+const proxyHops = z
+  .union([z.enum(["true", "false"]), z.coerce.number().int().min(0).max(10)])
+  .transform((v) => (v === "true" ? 1 : v === "false" ? 0 : v));
 
 const schema = z.object({
   /** Port of the authorization server. */
@@ -65,8 +69,20 @@ const schema = z.object({
   LOGIN_LOCK_SECONDS: seconds.default(300),
   /** Largest request body accepted, in bytes. */
   MAX_BODY_BYTES: z.coerce.number().int().positive().default(64 * 1024),
-  /** Trust X-Forwarded-* headers (set when behind a reverse proxy). */
-  TRUST_PROXY: bool.default(false),
+  /**
+   * Reverse proxies in front of Gatehouse whose forwarding headers are trusted: "false" (0, Gatehouse is
+   * the edge: X-Forwarded-*, Forwarded and X-Real-IP from clients are dropped and rebuilt from the
+   * socket), "true" (1) or a number of hops. The client address is the one the outermost trusted hop saw.
+   */
+  TRUST_PROXY: proxyHops.default(0),
+  /** Gateway: longest time a client may take to send the request headers, in milliseconds (then 408). */
+  GATEWAY_HEADERS_TIMEOUT_MS: milliseconds.default(10_000),
+  /** Gateway: longest time a client may take to send a whole request, body included, in milliseconds (then 408). */
+  GATEWAY_REQUEST_TIMEOUT_MS: milliseconds.default(60_000),
+  /** Gateway: how long an idle keep-alive connection from a client stays open, in milliseconds. */
+  GATEWAY_IDLE_TIMEOUT_MS: milliseconds.default(65_000),
+  /** Gateway: most simultaneous connections from one source address (0: no limit). */
+  GATEWAY_MAX_CONNECTIONS_PER_ADDRESS: z.coerce.number().int().min(0).default(256),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
 });
 
