@@ -10,6 +10,7 @@ import type { Services } from "../services/index.ts";
 import type { Storage } from "../storage/index.ts";
 import type { ChangeFeed } from "../shared/change-feed.ts";
 import { log } from "../shared/logger.ts";
+import { RemoteKeySets } from "../shared/remote-key-sets.ts";
 import type { RevocationList } from "../shared/revocation-list.ts";
 import { authenticatorFor } from "./authenticators/index.ts";
 import { IntrospectionAuthenticator } from "./authenticators/introspection.ts";
@@ -56,7 +57,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     issuer: config.ISSUER,
     ownKeys: () => keys.publicJwks,
     clockToleranceSeconds: config.GATEWAY_CLOCK_SKEW,
-    jwksCooldownSeconds: config.GATEWAY_JWKS_COOLDOWN,
+    remoteKeySets: new RemoteKeySets({ cooldownSeconds: config.GATEWAY_JWKS_COOLDOWN }),
     isRevoked: (kind: "jti" | "grant", id: string) => revocations.isRevoked(kind, id),
   });
   const credentials = gatewayClientCredentials(config);

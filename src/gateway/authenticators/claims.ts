@@ -1,12 +1,19 @@
 // Reading access-token claims the same way whether they come from a JWT or an introspection answer.
 import { InvalidToken } from "../errors.ts";
 
-/** RFC 9068 "scope" (space separated), or the "scp" array some issuers use instead. */
+/**
+ * The token's scopes, the one way every authenticator reads them: "scope" (RFC 9068 §2.2.3, RFC 7662
+ * §2.2) when present, else "scp" (an array at Okta and Ory, a space-separated string at Microsoft Entra
+ * ID). Either claim may be a space-separated string or an array of strings.
+ */
 export function scopesOf(claims: Record<string, unknown>): Set<string> {
-  const { scope, scp } = claims;
-  if (typeof scope === "string") return new Set(scope.split(" ").filter(Boolean));
-  if (Array.isArray(scp)) return new Set(scp.filter((value): value is string => typeof value === "string"));
-  return new Set();
+  return scopeSet(claims.scope) ?? scopeSet(claims.scp) ?? new Set();
+}
+
+function scopeSet(claim: unknown): Set<string> | undefined {
+  if (typeof claim === "string") return new Set(claim.split(" ").filter(Boolean));
+  if (Array.isArray(claim)) return new Set(claim.filter((value): value is string => typeof value === "string"));
+  return undefined;
 }
 
 export function audienceIncludes(aud: unknown, identifier: string): boolean {

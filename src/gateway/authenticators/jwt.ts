@@ -1,10 +1,11 @@
 // Authenticator "jwt": JWT access tokens (RFC 9068) checked in-process. The unverified "iss" only
 // picks the keys: Gatehouse's own (in memory) or, for an API that trusts another issuer, that
-// issuer's JWKS fetched over HTTP and cached. Then jose verifies signature, algorithm, typ, iss, aud
+// issuer's JWKS (shared/remote-key-sets.ts). Then jose verifies signature, algorithm, typ, iss, aud
 // and the times; a verified token is cached per API until it expires, while the revocation list is
 // consulted on every request so a revoked token is refused as soon as this instance learns of it.
-import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, errors, jwtVerify, type JSONWebKeySet, type JWTVerifyGetKey } from "jose";
+import { createLocalJWKSet, decodeJwt, jwtVerify, type JSONWebKeySet, type JWTVerifyGetKey } from "jose";
 import { log } from "../../shared/logger.ts";
+import { jwtFailure, KeySetUnavailable, type JwtFailureReason, type RemoteKeySets } from "../../shared/remote-key-sets.ts";
 import type { ApiRecord } from "../../storage/repositories/apis.ts";
 import { BadGateway, GatewayError, InvalidToken } from "../errors.ts";
 import type { Principal } from "../types.ts";
@@ -20,10 +21,8 @@ export interface JwtAuthenticatorOptions {
   /** Default ["ES256", "RS256", "EdDSA"]. */
   ownAlgorithms?: string[];
   clockToleranceSeconds: number;
-  /** Least time between two fetches of a remote JWKS caused by an unknown kid. */
-  jwksCooldownSeconds: number;
-  /** Default 5000. */
-  jwksTimeoutMs?: number;
+  /** Where the JWKS of the issuers APIs trust come from. */
+  remoteKeySets: RemoteKeySets;
   /** Gatehouse's revocation list: by token id ("jti") and by grant id ("gid"). */
   isRevoked: (kind: "jti" | "grant", id: string) => boolean;
   /** Default: a cache of 10,000 tokens kept at most one hour. */
@@ -43,7 +42,6 @@ export class JwtAuthenticator {
   private readonly options: JwtAuthenticatorOptions;
   private readonly ownAlgorithms: string[];
   private readonly cache: VerifiedTokenCache;
-  private readonly remoteKeys = new Map<string, JWTVerifyGetKey>();
   private own: { source: JSONWebKeySet; keys: JWTVerifyGetKey } | undefined;
   private verifications = 0;
   private cacheHits = 0;
@@ -54,7 +52,6 @@ export class JwtAuthenticator {
       throw new TypeError(`JwtAuthenticator: ownAlgorithms must be asymmetric signature algorithms, got [${ownAlgorithms.join(", ")}]`);
     }
     if (!(options.clockToleranceSeconds >= 0)) throw new RangeError("JwtAuthenticator: clockToleranceSeconds must be zero or more");
-    if (!(options.jwksCooldownSeconds >= 0)) throw new RangeError("JwtAuthenticator: jwksCooldownSeconds must be zero or more");
     this.options = options;
     this.ownAlgorithms = ownAlgorithms;
     this.cache = options.cache ?? new VerifiedTokenCache({ maxTtlSeconds: 3600 });
@@ -140,7 +137,7 @@ export class JwtAuthenticator {
     if (issuer === this.options.issuer) return { keys: this.ownKeySet(), algorithms: this.ownAlgorithms };
     const trusted = api.trustedIssuers.find((candidate) => candidate.issuer === issuer);
     if (!trusted) throw new InvalidToken("the access token's issuer is not trusted by this API", "issuer_untrusted");
-    return { keys: this.remoteKeySet(trusted.jwksUri), algorithms: trusted.algorithms.filter((alg) => !FORBIDDEN_ALGORITHMS.test(alg)) };
+    return { keys: this.options.remoteKeySets.resolver(trusted.jwksUri), algorithms: trusted.algorithms.filter((alg) => !FORBIDDEN_ALGORITHMS.test(alg)) };
   }
 
   /** Rebuilt only when ownKeys() hands back a different object, i.e. after a key rotation. */
@@ -148,27 +145,6 @@ export class JwtAuthenticator {
     const source = this.options.ownKeys();
     if (this.own?.source !== source) this.own = { source, keys: createLocalJWKSet(source) };
     return this.own.keys;
-  }
-
-  private remoteKeySet(jwksUri: string): JWTVerifyGetKey {
-    let keys = this.remoteKeys.get(jwksUri);
-    if (!keys) {
-      const remote = createRemoteJWKSet(new URL(jwksUri), {
-        cooldownDuration: this.options.jwksCooldownSeconds * 1000,
-        timeoutDuration: this.options.jwksTimeoutMs ?? 5000,
-      });
-      keys = async (header, token) => {
-        try {
-          return await remote(header, token);
-        } catch (error) {
-          if (error instanceof errors.JWKSNoMatchingKey || error instanceof errors.JWKSMultipleMatchingKeys || error instanceof errors.JOSENotSupported) throw error;
-          log.warn("jwks unavailable", { jwksUri, error: describeFailure(error) });
-          throw new BadGateway("the token issuer's keys could not be fetched", "jwks_unavailable");
-        }
-      };
-      this.remoteKeys.set(jwksUri, keys);
-    }
-    return keys;
   }
 
   /** The revocation list is Gatehouse's: it names Gatehouse's tokens and grants only. */
@@ -190,26 +166,30 @@ function unverifiedIssuer(token: string): string {
   return iss;
 }
 
-/** jose's failure → the gateway's refusal, with a stable reason id. */
+/** What the caller is told for each of jose's refusals. */
+const DESCRIPTIONS: Record<JwtFailureReason, string> = {
+  token_expired: "the access token has expired",
+  token_not_yet_valid: "the access token is not valid yet",
+  typ_mismatch: "the token is not an access token",
+  audience_mismatch: "the access token is not meant for this API",
+  issuer_untrusted: "the access token's issuer is not trusted by this API",
+  claim_missing: "the access token lacks a required claim",
+  token_malformed: "malformed access token",
+  algorithm_not_allowed: "the access token's signing algorithm is not accepted",
+  signature_invalid: "the access token's signature is invalid",
+  kid_unknown: "the access token's signing key is unknown",
+  kid_ambiguous: "the access token does not name its signing key",
+};
+
+/** A verification failure → the gateway's refusal, with a stable reason id. */
 function refusal(error: unknown): unknown {
   if (error instanceof GatewayError) return error;
-  if (error instanceof errors.JWTExpired) return new InvalidToken("the access token has expired", "token_expired");
-  if (error instanceof errors.JWTClaimValidationFailed) return claimRefusal(error);
-  if (error instanceof errors.JOSEAlgNotAllowed || error instanceof errors.JOSENotSupported) {
-    return new InvalidToken("the access token's signing algorithm is not accepted", "algorithm_not_allowed");
+  if (error instanceof KeySetUnavailable) {
+    log.warn("jwks unavailable", { jwksUri: error.jwksUri, error: describeFailure(error.cause) });
+    return new BadGateway("the token issuer's keys could not be fetched", "jwks_unavailable");
   }
-  if (error instanceof errors.JWSSignatureVerificationFailed) return new InvalidToken("the access token's signature is invalid", "signature_invalid");
-  if (error instanceof errors.JWKSNoMatchingKey) return new InvalidToken("the access token's signing key is unknown", "kid_unknown");
-  if (error instanceof errors.JWKSMultipleMatchingKeys) return new InvalidToken("the access token does not name its signing key", "kid_ambiguous");
-  if (error instanceof errors.JWSInvalid || error instanceof errors.JWTInvalid) return new InvalidToken("malformed access token", "token_malformed");
-  return error;
-}
-
-function claimRefusal(error: errors.JWTClaimValidationFailed): InvalidToken {
-  if (error.claim === "typ") return new InvalidToken("the token is not an access token", "typ_not_access_token");
-  if (error.claim === "aud") return new InvalidToken("the access token is not meant for this API", "audience_mismatch");
-  if (error.claim === "iss") return new InvalidToken("the access token's issuer is not trusted by this API", "issuer_untrusted");
-  if (error.claim === "nbf") return new InvalidToken("the access token is not valid yet", "token_not_yet_valid");
-  if (error.reason === "missing") return new InvalidToken(`the access token has no "${error.claim}" claim`, "claim_missing");
-  return new InvalidToken("malformed access token", "token_malformed");
+  const failure = jwtFailure(error);
+  if (!failure) return error;
+  const description = failure.reason === "claim_missing" && failure.claim ? `the access token has no "${failure.claim}" claim` : DESCRIPTIONS[failure.reason];
+  return new InvalidToken(description, failure.reason);
 }

@@ -1,9 +1,10 @@
 // The JWT authenticator with an issuer an API trusts: its JWKS served by a real local HTTP server
-// that counts fetches, refetched on an unknown kid at most once per cooldown.
+// that counts fetches, refetched on an unknown kid at once, then at most once per cooldown.
 import type http from "node:http";
 import { JwtAuthenticator } from "../../../src/gateway/authenticators/jwt.ts";
 import { BadGateway } from "../../../src/gateway/errors.ts";
 import { setLogLevel } from "../../../src/shared/logger.ts";
+import { RemoteKeySets } from "../../../src/shared/remote-key-sets.ts";
 import type { TrustedIssuer } from "../../../src/storage/repositories/apis.ts";
 import { accessToken, apiRecord, ISSUER, rejection, signingKey, sleep, startServer, type SigningKey, type TestServer } from "./helpers.ts";
 
@@ -49,8 +50,7 @@ function authenticator(cooldownSeconds = 30, jwksTimeoutMs?: number): JwtAuthent
     issuer: ISSUER,
     ownKeys: () => ({ keys: [own.jwk] }),
     clockToleranceSeconds: 30,
-    jwksCooldownSeconds: cooldownSeconds,
-    jwksTimeoutMs,
+    remoteKeySets: new RemoteKeySets({ cooldownSeconds, timeoutMs: jwksTimeoutMs }),
     isRevoked: () => true, // Gatehouse's revocation list never applies to another issuer's tokens
   });
 }
@@ -103,7 +103,24 @@ describe("JwtAuthenticator: a trusted issuer", () => {
     expect((await rejection(jwt.authenticate(forged, apiRecord({ trustedIssuers: [trusted({ algorithms: ["ES256", "RS256"] })] })))).reason).toBe("kid_unknown");
   });
 
-  test("an unknown kid refetches the JWKS at most once per cooldown", async () => {
+  test("a key the issuer rotates to right after the first fetch is accepted at once: the cooldown counts kid misses only", async () => {
+    const jwt = authenticator(30);
+    const api = apiRecord({ trustedIssuers: [trusted()] });
+    await jwt.authenticate(await partnerToken(), api);
+    expect(fetches).toBe(1);
+
+    const rotated = await signingKey("RS256", "partner-2");
+    served = { keys: [partnerKey.jwk, rotated.jwk] };
+    await expect(jwt.authenticate(await partnerToken(rotated), api)).resolves.toMatchObject({ issuer: PARTNER });
+    expect(fetches).toBe(2);
+
+    // That refetch starts the cooldown: the next unknown kid within it costs no fetch.
+    const unknown = await signingKey("RS256", "partner-x");
+    expect((await rejection(jwt.authenticate(await partnerToken(unknown), api))).reason).toBe("kid_unknown");
+    expect(fetches).toBe(2);
+  });
+
+  test("an unknown kid refetches the JWKS at once, then at most once per cooldown", async () => {
     const jwt = authenticator(0.5);
     const api = apiRecord({ trustedIssuers: [trusted()] });
     const [rotated, unknown] = await Promise.all([signingKey("RS256", "partner-2"), signingKey("RS256", "partner-x")]);
@@ -111,23 +128,37 @@ describe("JwtAuthenticator: a trusted issuer", () => {
     await jwt.authenticate(await partnerToken(), api);
     expect(fetches).toBe(1);
 
-    // Within the cooldown: unknown kids are refused without a fetch.
+    // The first unknown kid refetches; still unknown.
+    expect((await rejection(jwt.authenticate(unknownToken, api))).reason).toBe("kid_unknown");
+    expect(fetches).toBe(2);
+
+    // Within the cooldown of that refetch: unknown kids are refused without a fetch.
     served = { keys: [partnerKey.jwk, rotated.jwk] };
     expect((await rejection(jwt.authenticate(rotatedToken, api))).reason).toBe("kid_unknown");
-    expect(fetches).toBe(1);
+    expect(fetches).toBe(2);
 
     // After it: one refetch finds the rotated key.
     await sleep(600);
     await expect(jwt.authenticate(rotatedToken, api)).resolves.toBeDefined();
-    expect(fetches).toBe(2);
+    expect(fetches).toBe(3);
 
     // A flood of unknown kids costs no fetch within the cooldown, and one after it.
     const flood = async () => new Set(await Promise.all(Array.from({ length: 20 }, async () => (await rejection(jwt.authenticate(unknownToken, api))).reason)));
     expect(await flood()).toEqual(new Set(["kid_unknown"]));
-    expect(fetches).toBe(2);
+    expect(fetches).toBe(3);
     await sleep(600);
     expect(await flood()).toEqual(new Set(["kid_unknown"]));
-    expect(fetches).toBe(3);
+    expect(fetches).toBe(4);
+  });
+
+  test('scopes in "scp" as a space-separated string (Microsoft Entra ID) or an array; "scope" wins when both are there', async () => {
+    const jwt = authenticator();
+    const api = apiRecord({ trustedIssuers: [trusted()] });
+    const scopes = async (claims: Record<string, unknown>) => [...(await jwt.authenticate(await partnerToken(partnerKey, claims), api)).scopes];
+    expect(await scopes({ scope: undefined, scp: "orders:read orders:write" })).toEqual(["orders:read", "orders:write"]);
+    expect(await scopes({ scope: undefined, scp: ["orders:read", 7] })).toEqual(["orders:read"]);
+    expect(await scopes({ scope: "a", scp: "orders:read" })).toEqual(["a"]);
+    expect(await scopes({ scope: undefined })).toEqual([]);
   });
 
   test("JWKS unavailable (HTTP 500, closed port, timeout) → 502 jwks_unavailable, quickly", async () => {

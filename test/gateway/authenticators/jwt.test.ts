@@ -3,6 +3,7 @@
 import { base64url, exportSPKI, SignJWT, type JSONWebKeySet } from "jose";
 import { JwtAuthenticator, type JwtAuthenticatorOptions } from "../../../src/gateway/authenticators/jwt.ts";
 import { InvalidToken } from "../../../src/gateway/errors.ts";
+import { RemoteKeySets } from "../../../src/shared/remote-key-sets.ts";
 import { accessToken, API, apiRecord, ISSUER, now, rejection, signingKey, type SigningKey } from "./helpers.ts";
 
 let es: SigningKey;
@@ -27,7 +28,7 @@ function setup(overrides: Partial<JwtAuthenticatorOptions> = {}): Setup {
     issuer: ISSUER,
     ownKeys: () => keys.current,
     clockToleranceSeconds: 30,
-    jwksCooldownSeconds: 30,
+    remoteKeySets: new RemoteKeySets({ cooldownSeconds: 30 }),
     isRevoked: (kind, id) => revoked.has(`${kind}:${id}`),
     ...overrides,
   });
@@ -138,9 +139,9 @@ describe("JwtAuthenticator: refusals", () => {
     for (const ownAlgorithms of [["ES256", "HS256"], ["none"], []]) expect(() => setup({ ownAlgorithms })).toThrow(TypeError);
   });
 
-  test("an ID token (typ JWT, or no typ) → typ_not_access_token", async () => {
-    expect(await reasonFor(await accessToken(es, { nonce: "n" }, { typ: "JWT" }))).toBe("typ_not_access_token");
-    expect(await reasonFor(await accessToken(es, {}, { typ: undefined }))).toBe("typ_not_access_token");
+  test("an ID token (typ JWT, or no typ) → typ_mismatch", async () => {
+    expect(await reasonFor(await accessToken(es, { nonce: "n" }, { typ: "JWT" }))).toBe("typ_mismatch");
+    expect(await reasonFor(await accessToken(es, {}, { typ: undefined }))).toBe("typ_mismatch");
   });
 
   test("an opaque string (e.g. a refresh token) or garbage → token_malformed", async () => {
