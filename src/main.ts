@@ -56,13 +56,15 @@ async function serve(config: Config, storage: Storage): Promise<() => Promise<vo
   };
 }
 
+/** Purges expired records now, then every PURGE_INTERVAL seconds. */
 function purgeOnSchedule(config: Config, storage: Storage): NodeJS.Timeout {
-  const timer = setInterval(() => {
-    storage.purgeExpired().then(
+  const purge = () =>
+    storage.purgeExpired({ throttleIdleSeconds: config.LOGIN_FAILURE_RESET }).then(
       (counts) => log.debug("purged expired records", counts),
       (error: unknown) => log.warn("purge failed", { error: String(error) }),
     );
-  }, config.PURGE_INTERVAL * 1000);
+  void purge();
+  const timer = setInterval(purge, config.PURGE_INTERVAL * 1000);
   timer.unref();
   return timer;
 }

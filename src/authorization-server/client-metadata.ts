@@ -15,6 +15,7 @@ export function clientMetadata(client: ClientRecord | undefined): AdapterPayload
     grant_types: client.grantTypes,
     response_types: client.responseTypes,
     token_endpoint_auth_method: client.tokenEndpointAuthMethod,
+    application_type: client.applicationType,
     scope: [...new Set([...STANDARD_SCOPES, ...client.scopes])].join(" "),
   };
   if (client.secretHash) metadata.client_secret = client.secretHash;

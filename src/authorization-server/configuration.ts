@@ -4,7 +4,9 @@ import type { Config } from "../config/env.ts";
 import type { Storage } from "../storage/index.ts";
 import type { Catalog } from "./catalog.ts";
 import { accountFinder, CLAIMS_BY_SCOPE } from "./accounts.ts";
+import { mayIntrospect } from "./introspection-policy.ts";
 import { renderError, logoutSource, postLogoutSuccessSource } from "./pages.ts";
+import { checkBeforeRotation } from "./refresh-token-checks.ts";
 
 export interface ConfigurationDeps {
   config: Config;
@@ -69,7 +71,10 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
-      introspection: { enabled: true },
+      introspection: {
+        enabled: true,
+        allowedPolicy: async (_ctx, client, token) => mayIntrospect(catalog, client.clientId, token.clientId, (token as { aud?: unknown }).aud),
+      },
       revocation: { enabled: true },
       userinfo: { enabled: true },
       rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
@@ -112,7 +117,7 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
       await grant.save();
       return grant;
     },
-    rotateRefreshToken: true,
+    rotateRefreshToken: checkBeforeRotation(catalog),
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed("refresh_token"),
     ttl: {
       AccessToken: (_ctx, token, client) => accessTokenTtl(deps, token, client?.clientId),

@@ -7,9 +7,11 @@ import { log } from "../shared/logger.ts";
 import { securityHeaders } from "../shared/security-headers.ts";
 import type { Catalog } from "./catalog.ts";
 import type { ClientSecretVerifier } from "./client-secrets.ts";
+import type { PasswordCredentials } from "./credentials/password-check.ts";
 import { buildConfiguration } from "./configuration.ts";
 import { interactionRoutes } from "./interactions/index.ts";
 import { protocolHardening } from "./hardening.ts";
+import { protocolCorrections } from "./protocol-corrections.ts";
 import type { RevocationList } from "../shared/revocation-list.ts";
 import { structuredTokenEndpoints } from "./structured-tokens.ts";
 
@@ -18,6 +20,7 @@ export interface ProviderDeps {
   storage: Storage;
   catalog: Catalog;
   secrets: ClientSecretVerifier;
+  credentials: PasswordCredentials;
   revocations: RevocationList;
   jwks: { keys: Record<string, unknown>[]; activeAlg: string };
   cookieKeys: string[];
@@ -30,13 +33,13 @@ function publicJwks(keys: Record<string, unknown>[]) {
 }
 
 export function buildProvider(deps: ProviderDeps): Provider {
-  const { config, storage, catalog, secrets, revocations } = deps;
+  const { config, storage, catalog, secrets, credentials, revocations } = deps;
   let provider: Provider | undefined;
   const configuration = buildConfiguration({ ...deps, provider: () => provider! });
   provider = new Provider(config.ISSUER, configuration);
-  provider.proxy = config.TRUST_PROXY > 0;
-  // Behind one reverse proxy, only the address it appended to X-Forwarded-For can be trusted: a
-  // client could put anything in front of it (and dodge the per-address sign-in throttling).
+  // The outer app (server.ts, request-hygiene.ts) replaced Host and X-Forwarded-* with the issuer's host
+  // and scheme and the one client address worth believing: every URL the provider builds is the issuer's.
+  provider.proxy = true;
   provider.maxIpsCount = 1;
 
   // Secrets are stored as argon2id hashes: compare through the verifier and its cache.
@@ -56,7 +59,8 @@ export function buildProvider(deps: ProviderDeps): Provider {
 
   provider.use(securityHeaders());
   provider.use(protocolHardening(config));
-  provider.use(structuredTokenEndpoints({ issuer: config.ISSUER, publicJwks: publicJwks(deps.jwks.keys), revocations }));
-  provider.use(interactionRoutes({ provider, storage, catalog, config }));
+  provider.use(protocolCorrections);
+  provider.use(structuredTokenEndpoints({ issuer: config.ISSUER, publicJwks: publicJwks(deps.jwks.keys), revocations, catalog }));
+  provider.use(interactionRoutes({ provider, storage, catalog, config, credentials }));
   return provider;
 }

@@ -1,9 +1,11 @@
-// The authorization server's HTTP listener. It serves the current oidc-provider instance and keeps
-// the in-memory state fresh: the catalog (clients, APIs, scopes), the revocation list and, when the
-// signing keys (`gatehouse keys rotate`) or the set of scope names change, a rebuilt provider that is
-// swapped in without a restart (oidc-provider fixes both at construction).
+// The authorization server's HTTP listener: an outer Koa app (request hygiene, then Gatehouse's own
+// routes, then the current oidc-provider instance). It keeps the in-memory state fresh: the catalog
+// (clients, APIs, scopes), the revocation list and, when the signing keys (`gatehouse keys rotate`) or
+// the set of scope names change, a rebuilt provider that is swapped in without a restart (oidc-provider
+// fixes both at construction). The outer app is built once and never rebuilt.
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import Koa from "koa";
 import type Provider from "oidc-provider";
 import type { Config } from "../config/env.ts";
 import type { Services } from "../services/index.ts";
@@ -13,7 +15,9 @@ import { log } from "../shared/logger.ts";
 import type { RevocationList } from "../shared/revocation-list.ts";
 import { Catalog } from "./catalog.ts";
 import { ClientSecretVerifier } from "./client-secrets.ts";
+import { PasswordCredentials } from "./credentials/password-check.ts";
 import { buildProvider } from "./provider.ts";
+import { requestHygiene } from "./request-hygiene.ts";
 
 export interface AuthorizationServerDeps {
   config: Config;
@@ -40,12 +44,24 @@ export async function createAuthorizationServer(deps: AuthorizationServerDeps): 
   const maxAccessTokenTtl = () =>
     Math.max(config.ACCESS_TOKEN_TTL, ...catalog.apis().map((a) => a.accessTokenTtl));
 
-  const build = async () => buildProvider({ ...deps, catalog, secrets, revocations, jwks: await services.keys.privateJwks(), maxAccessTokenTtl });
+  const credentials = new PasswordCredentials(storage, config);
+  const build = async () => buildProvider({ ...deps, catalog, secrets, credentials, revocations, jwks: await services.keys.privateJwks(), maxAccessTokenTtl });
   let keysVersion = (await storage.revisions.read()).keys;
   let scopeNames = catalog.scopeNames().join(" ");
   let provider = await build();
   let handle = provider.callback();
-  const server = http.createServer((req, res) => handle(req, res));
+
+  const app = new Koa();
+  app.silent = true;
+  // requestHygiene leaves exactly one trustworthy X-Forwarded-For/-Proto/-Host, built from ISSUER and TRUST_PROXY.
+  app.proxy = true;
+  app.maxIpsCount = 1;
+  app.use(requestHygiene(config.ISSUER, config.TRUST_PROXY));
+  app.use(async function provide(ctx) {
+    ctx.respond = false;
+    await handle(ctx.req, ctx.res);
+  });
+  const server = http.createServer(app.callback());
   server.requestTimeout = 30_000;
   server.headersTimeout = 10_000;
 

@@ -5,14 +5,17 @@
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet, type JWTPayload } from "jose";
 import type { KoaContextWithOIDC } from "oidc-provider";
 import type { RevocationList } from "../shared/revocation-list.ts";
+import type { Catalog } from "./catalog.ts";
+import { mayIntrospect } from "./introspection-policy.ts";
 
 export interface StructuredTokenOptions {
   issuer: string;
   publicJwks: JSONWebKeySet;
   revocations: RevocationList;
+  catalog: Catalog;
 }
 
-export function structuredTokenEndpoints({ issuer, publicJwks, revocations }: StructuredTokenOptions) {
+export function structuredTokenEndpoints({ issuer, publicJwks, revocations, catalog }: StructuredTokenOptions) {
   const keys = createLocalJWKSet(publicJwks);
 
   async function verify(token: string): Promise<JWTPayload | undefined> {
@@ -22,10 +25,6 @@ export function structuredTokenEndpoints({ issuer, publicJwks, revocations }: St
     } catch {
       return undefined;
     }
-  }
-
-  function isRevoked(payload: JWTPayload): boolean {
-    return (!!payload.jti && revocations.isRevoked("jti", payload.jti)) || (typeof payload.gid === "string" && revocations.isRevoked("grant", payload.gid));
   }
 
   return async function handleStructuredTokens(ctx: KoaContextWithOIDC, next: () => Promise<unknown>): Promise<void> {
@@ -40,7 +39,7 @@ export function structuredTokenEndpoints({ issuer, publicJwks, revocations }: St
     const payload = await verify(token);
     ctx.status = 200;
     if (route === "introspection") {
-      const visible = payload && !isRevoked(payload) && (client.clientAuthMethod !== "none" || payload.client_id === client.clientId);
+      const visible = payload && !revocations.refuses(payload) && mayIntrospect(catalog, client.clientId, payload.client_id, payload.aud);
       ctx.body = visible ? { ...payload, active: true, token_type: "Bearer" } : { active: false };
       return;
     }

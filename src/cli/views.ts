@@ -38,7 +38,6 @@ export function userJson(view: UserView) {
     claims: view.claims,
     roles: view.roles,
     enabled: view.enabled,
-    locked_until: iso(view.lockedUntil),
     created_at: iso(view.createdAt),
     updated_at: iso(view.updatedAt),
   };

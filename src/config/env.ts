@@ -64,9 +64,22 @@ const schema = z.object({
   CONFIG_POLL_MS: z.coerce.number().int().min(50).default(500),
   /** How often expired artifacts and revocations are purged, in seconds. */
   PURGE_INTERVAL: seconds.default(300),
-  /** Sign-in throttling: failures allowed per window, per account and per source address. */
+  /**
+   * Password throttling (the login page and every grant that checks a password), after Keycloak's brute
+   * force detection. Attempts per account *and* source address: LOGIN_MAX_FAILURES are free, then each
+   * further one waits LOGIN_WAIT_INCREMENT seconds, doubling up to LOGIN_MAX_WAIT; two failures closer than
+   * LOGIN_QUICK_FAILURE_MS lock for LOGIN_WAIT_INCREMENT at once. So a stranger's guesses slow the stranger.
+   */
   LOGIN_MAX_FAILURES: z.coerce.number().int().positive().default(5),
-  LOGIN_LOCK_SECONDS: seconds.default(300),
+  LOGIN_WAIT_INCREMENT: seconds.default(60),
+  LOGIN_MAX_WAIT: seconds.default(900),
+  LOGIN_QUICK_FAILURE_MS: z.coerce.number().int().min(0).default(1000),
+  /** Failures of one account from all addresses before it locks for LOGIN_MAX_WAIT (distributed guessing). */
+  LOGIN_ACCOUNT_MAX_FAILURES: z.coerce.number().int().positive().default(50),
+  /** Failures from one address across all accounts before it locks for LOGIN_MAX_WAIT (credential stuffing). */
+  LOGIN_ADDRESS_MAX_FAILURES: z.coerce.number().int().positive().default(100),
+  /** Seconds without an attempt after which a counter starts from zero again. */
+  LOGIN_FAILURE_RESET: seconds.default(12 * 3600),
   /** Largest request body accepted, in bytes. */
   MAX_BODY_BYTES: z.coerce.number().int().positive().default(64 * 1024),
   /**
@@ -128,4 +141,10 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, { dotenv = t
     DATABASE_URL,
     databaseKind: DATABASE_URL.startsWith("file:") ? "sqlite" : "postgresql",
   });
+}
+
+/** The default lifetimes, for code that runs without a loaded configuration (tests, tools). */
+export function defaultLifetimes(): Pick<Config, "ACCESS_TOKEN_TTL" | "ID_TOKEN_TTL"> {
+  const { ACCESS_TOKEN_TTL, ID_TOKEN_TTL } = schema.shape;
+  return { ACCESS_TOKEN_TTL: ACCESS_TOKEN_TTL.parse(undefined), ID_TOKEN_TTL: ID_TOKEN_TTL.parse(undefined) };
 }

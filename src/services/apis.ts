@@ -40,6 +40,8 @@ export const apiSchema = z
     claimHeaders: z.record(z.string().min(1), headerName).default({}),
     forwardToken: z.enum(["none", "original", "signed"]).default("none"),
     outboundOAuth: outboundOAuthSchema.nullable().default(null),
+    /** Clients that act as this API's resource server: besides a token's own client and the gateway, only they may introspect its tokens. */
+    introspectionClients: z.array(z.string().min(1).max(128)).default([]),
   })
   .strict();
 

@@ -3,26 +3,33 @@ import crypto from "node:crypto";
 import { z } from "zod";
 import type { Storage, ClientRecord, ClientInput } from "../storage/index.ts";
 import { NotFoundError, ValidationError, parseInput } from "./errors.ts";
+import { endIssued, type EndedIssuance } from "./issued-tokens.ts";
 import { generateSecret, hashSecret, verifySecret } from "./passwords.ts";
+import { checkRedirectUris } from "./redirect-uris.ts";
 import { sameJson } from "./same-json.ts";
+import type { TokenLifetimes } from "./token-lifetimes.ts";
 
 /** The grants the authorization server issues tokens for today. */
 export const GRANT_TYPES = ["authorization_code", "refresh_token", "client_credentials"] as const;
 
 export const AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"] as const;
 
+export const APPLICATION_TYPES = ["web", "native"] as const;
+
 const scopeName = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, "invalid scope name");
-const redirectUri = z.url().refine((u) => !u.includes("#"), "must not contain a fragment");
 const ttl = z.number().int().positive().max(365 * 24 * 3600).nullable();
 
 export const clientSchema = z
   .object({
     clientId: z.string().regex(/^[A-Za-z0-9._~-]{3,128}$/, "3-128 characters of A-Z a-z 0-9 . _ ~ -").optional(),
     name: z.string().min(1).max(200),
-    public: z.boolean().default(false),
+    /** "native" (RFC 8252): a public app on a device; loopback redirect URIs match on any port. */
+    applicationType: z.enum(APPLICATION_TYPES).default("web"),
+    /** Default: true for a native app, false for a web app. */
+    public: z.boolean().optional(),
     grantTypes: z.array(z.enum(GRANT_TYPES)).min(1).default(["authorization_code", "refresh_token"]),
-    redirectUris: z.array(redirectUri).default([]),
-    postLogoutRedirectUris: z.array(redirectUri).default([]),
+    redirectUris: z.array(z.string()).default([]),
+    postLogoutRedirectUris: z.array(z.string()).default([]),
     scopes: z.array(scopeName).default([]),
     tokenEndpointAuthMethod: z.enum(AUTH_METHODS).optional(),
     jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())).min(1) }).nullable().default(null),
@@ -32,7 +39,21 @@ export const clientSchema = z
     refreshTokenTtl: ttl.default(null),
     enabled: z.boolean().default(true),
   })
-  .strict();
+  .strict()
+  .superRefine((spec, ctx) => {
+    checkRedirectUris(spec.redirectUris, spec.applicationType, "redirectUris", ctx);
+    checkRedirectUris(spec.postLogoutRedirectUris, spec.applicationType, "postLogoutRedirectUris", ctx);
+  });
+
+/**
+ * RFC 6749 Appendix A.2: a client secret is printable ASCII (%x20-7E). Anything else cannot travel in
+ * HTTP Basic authentication, so it would be accepted here and then fail every token request.
+ */
+export const clientSecretSchema = z
+  .string()
+  .min(32, "must be at least 32 characters")
+  .max(512, "must be at most 512 characters")
+  .regex(/^[\x20-\x7E]+$/, "must be printable ASCII (RFC 6749 Appendix A.2), e.g. from `openssl rand -base64 32`");
 
 export type ClientSpec = z.input<typeof clientSchema>;
 
@@ -45,7 +66,7 @@ export function viewClient(client: ClientRecord): ClientView {
 }
 
 function normalize(spec: z.infer<typeof clientSchema>): Omit<ClientInput, "clientId" | "secretHash"> {
-  const confidential = !spec.public;
+  const confidential = !(spec.public ?? spec.applicationType === "native");
   const method = spec.tokenEndpointAuthMethod ?? (confidential ? (spec.jwks || spec.jwksUri ? "private_key_jwt" : "client_secret_basic") : "none");
   if (!confidential && method !== "none") throw new ValidationError("tokenEndpointAuthMethod: a public client authenticates with none");
   if (confidential && method === "none") throw new ValidationError("tokenEndpointAuthMethod: a confidential client cannot use none");
@@ -58,6 +79,7 @@ function normalize(spec: z.infer<typeof clientSchema>): Omit<ClientInput, "clien
   return {
     name: spec.name,
     confidential,
+    applicationType: spec.applicationType,
     redirectUris: spec.redirectUris,
     postLogoutRedirectUris: spec.postLogoutRedirectUris,
     grantTypes: spec.grantTypes,
@@ -73,15 +95,21 @@ function normalize(spec: z.infer<typeof clientSchema>): Omit<ClientInput, "clien
   };
 }
 
+function parseSecret(secret: string): string {
+  return parseInput(clientSecretSchema, secret, "secret");
+}
+
 function needsSecret(method: string): boolean {
   return method === "client_secret_basic" || method === "client_secret_post";
 }
 
 export class ClientService {
   private readonly storage: Storage;
+  private readonly lifetimes: TokenLifetimes;
 
-  constructor(storage: Storage) {
+  constructor(storage: Storage, lifetimes: TokenLifetimes) {
     this.storage = storage;
+    this.lifetimes = lifetimes;
   }
 
   async list(): Promise<ClientView[]> {
@@ -99,8 +127,7 @@ export class ClientService {
     const clientId = spec.clientId ?? crypto.randomBytes(16).toString("hex");
     if (await this.storage.clients.find(clientId)) throw new ValidationError(`clientId: ${clientId} already exists`);
     const data = normalize(spec);
-    const clientSecret = needsSecret(data.tokenEndpointAuthMethod) ? (secret ?? generateSecret()) : undefined;
-    if (clientSecret !== undefined && clientSecret.length < 32) throw new ValidationError("secret: must be at least 32 characters");
+    const clientSecret = needsSecret(data.tokenEndpointAuthMethod) ? (secret === undefined ? generateSecret() : parseSecret(secret)) : undefined;
     const record = await this.storage.clients.create({
       ...data,
       clientId,
@@ -117,6 +144,7 @@ export class ClientService {
     let secretHash = current.secretHash;
     if (!needsSecret(data.tokenEndpointAuthMethod)) secretHash = null;
     else if (secret !== undefined) {
+      parseSecret(secret);
       if (!secretHash || !(await verifySecret(secretHash, secret))) secretHash = await hashSecret(secret);
     } else if (!secretHash) throw new ValidationError("secret: this client needs a secret");
     const changed =
@@ -137,17 +165,31 @@ export class ClientService {
     return { client: viewClient(record), clientSecret };
   }
 
+  /** Disabling ends everything the client was issued (see revokeTokens); enabling does not bring it back. */
   async setEnabled(clientId: string, enabled: boolean): Promise<ClientView> {
     await this.require(clientId);
     const record = await this.storage.clients.update(clientId, { enabled });
     await this.storage.revisions.bump("config");
+    if (!enabled) await endIssued(this.storage, this.lifetimes, { client: clientId });
     return viewClient(record);
   }
 
+  /** Deletes the client, the consents given to it and everything it was issued. */
   async delete(clientId: string): Promise<void> {
     if (!(await this.storage.clients.delete(clientId))) throw new NotFoundError(`client ${clientId} not found`);
     await this.storage.consents.deleteForClient(clientId);
     await this.storage.revisions.bump("config");
+    await endIssued(this.storage, this.lifetimes, { client: clientId });
+  }
+
+  /**
+   * Ends every grant, code and token the client holds, keeping the client: refresh and opaque access
+   * tokens are deleted, JWT access tokens issued until now are refused (one-second resolution: wait a
+   * second before asking for a new token). Consents stay.
+   */
+  async revokeTokens(clientId: string): Promise<EndedIssuance> {
+    await this.require(clientId);
+    return endIssued(this.storage, this.lifetimes, { client: clientId });
   }
 
   private async require(clientId: string): Promise<ClientRecord> {

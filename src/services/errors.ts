@@ -8,11 +8,15 @@ export class NotFoundError extends Error {
 
 import type { z } from "zod";
 
-/** Parses input with a schema, failing with every bad field's path and reason. */
-export function parseInput<T extends z.ZodType>(schema: T, input: unknown): z.infer<T> {
+/**
+ * Parses input with a schema, failing with every bad field's path and reason.
+ * @param field the name to report for a value that is not an object (e.g. "secret")
+ * @throws ValidationError
+ */
+export function parseInput<T extends z.ZodType>(schema: T, input: unknown, field = "input"): z.infer<T> {
   const result = schema.safeParse(input);
   if (!result.success) {
-    throw new ValidationError(result.error.issues.map((i) => `${i.path.join(".") || "input"}: ${i.message}`).join("; "));
+    throw new ValidationError(result.error.issues.map((i) => `${i.path.join(".") || field}: ${i.message}`).join("; "));
   }
   return result.data;
 }

@@ -1,10 +1,12 @@
 // The services every front end shares: CLI, declarative file, admin API and console.
+import { defaultLifetimes } from "../config/env.ts";
 import type { Storage } from "../storage/index.ts";
 import { ApiService } from "./apis.ts";
 import { ClientService } from "./clients.ts";
 import { KeyService } from "./keys.ts";
 import { RouteService } from "./routes.ts";
 import { ScopeService } from "./scopes.ts";
+import { TokenLifetimes, type LifetimeDefaults } from "./token-lifetimes.ts";
 import { UserService } from "./users.ts";
 
 export interface Services {
@@ -14,15 +16,19 @@ export interface Services {
   routes: RouteService;
   users: UserService;
   keys: KeyService;
+  lifetimes: TokenLifetimes;
 }
 
-export function createServices(storage: Storage, keyEncryptionSecret: string): Services {
+/** @param defaults the server-wide token lifetimes (ACCESS_TOKEN_TTL, ID_TOKEN_TTL); the documented defaults when omitted. */
+export function createServices(storage: Storage, keyEncryptionSecret: string, defaults: LifetimeDefaults = defaultLifetimes()): Services {
+  const lifetimes = new TokenLifetimes(storage, defaults);
   return {
-    clients: new ClientService(storage),
+    lifetimes,
+    clients: new ClientService(storage, lifetimes),
     scopes: new ScopeService(storage),
     apis: new ApiService(storage, keyEncryptionSecret),
     routes: new RouteService(storage),
-    users: new UserService(storage),
+    users: new UserService(storage, lifetimes),
     keys: new KeyService(storage, keyEncryptionSecret),
   };
 }

@@ -2,8 +2,11 @@ import crypto from "node:crypto";
 import { z } from "zod";
 import type { Storage, UserRecord } from "../storage/index.ts";
 import { NotFoundError, ValidationError, parseInput } from "./errors.ts";
+import { throttleKeys } from "../shared/throttle-keys.ts";
+import { endIssued, type EndedIssuance } from "./issued-tokens.ts";
 import { hashSecret, verifySecret } from "./passwords.ts";
 import { sameJson } from "./same-json.ts";
+import type { TokenLifetimes } from "./token-lifetimes.ts";
 
 export const passwordSchema = z.string().min(12, "must be at least 12 characters").max(1024);
 
@@ -27,9 +30,11 @@ export function viewUser(user: UserRecord): UserView {
 
 export class UserService {
   private readonly storage: Storage;
+  private readonly lifetimes: TokenLifetimes;
 
-  constructor(storage: Storage) {
+  constructor(storage: Storage, lifetimes: TokenLifetimes) {
     this.storage = storage;
+    this.lifetimes = lifetimes;
   }
 
   async list(): Promise<UserView[]> {
@@ -67,20 +72,50 @@ export class UserService {
       if (!sameJson(spec[key], current[key])) (changes as Record<string, unknown>)[key] = spec[key];
     }
     if (Object.keys(changes).length === 0) return { user: viewUser(current), changed: false };
-    return { user: viewUser(await this.storage.users.update(current.id, changes)), changed: true };
+    const user = await this.storage.users.update(current.id, changes);
+    if (changes.passwordHash || changes.enabled === false) await this.revokeSessions(user.username);
+    return { user: viewUser(user), changed: true };
   }
 
+  /** A new password ends every session and token of the user (someone else may have known the old one) and lifts throttling. */
   async setPassword(username: string, password: string): Promise<void> {
     const user = await this.require(username);
-    const value = parseInput(passwordSchema, password);
+    const value = parseInput(passwordSchema, password, "password");
     await this.storage.users.update(user.id, { passwordHash: await hashSecret(value) });
-    await this.storage.users.recordSuccessfulLogin(user.id);
+    await this.revokeSessions(username);
+    await this.unlock(username);
   }
 
+  /** Disabling ends every session and token of the user; enabling does not bring them back. */
+  async setEnabled(username: string, enabled: boolean): Promise<UserView> {
+    const user = await this.require(username);
+    const updated = await this.storage.users.update(user.id, { enabled });
+    if (!enabled) await this.revokeSessions(username);
+    return viewUser(updated);
+  }
+
+  /**
+   * Signs the user out everywhere and ends what they granted: sessions, grants, codes, refresh and opaque
+   * access tokens deleted; JWT access tokens issued until now refused. Consents stay.
+   */
+  async revokeSessions(username: string): Promise<EndedIssuance> {
+    const user = await this.require(username);
+    return endIssued(this.storage, this.lifetimes, { user: user.id });
+  }
+
+  /** Lifts every password-attempt lock on the account (all source addresses). Returns how many counters were cleared. */
+  async unlock(username: string): Promise<number> {
+    await this.require(username);
+    await this.storage.throttles.clear(throttleKeys.account(username));
+    return this.storage.throttles.clearPrefix(throttleKeys.pairsOf(username));
+  }
+
+  /** Deletes the user with their consents, sessions and tokens. */
   async delete(username: string): Promise<void> {
     const user = await this.require(username);
     await this.storage.users.delete(username);
     await this.storage.consents.deleteForUser(user.id);
+    await endIssued(this.storage, this.lifetimes, { user: user.id });
   }
 
   private async require(username: string): Promise<UserRecord> {

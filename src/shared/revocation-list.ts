@@ -1,24 +1,61 @@
-// Revoked JWT access tokens (by jti) and revoked grants (by grant id), held in memory for the
-// introspection endpoint and the gateway. Entries live in the database until the tokens they refuse
-// have expired; each instance loads new ones every CONFIG_POLL_MS, and this process adds its own at once.
+// Gatehouse's revoked JWT access tokens, held in memory for the introspection endpoint and the gateway:
+// single tokens (by jti), grants (by grant id, the token's gid claim), and "not before" marks for a
+// client or a user (their tokens issued before the mark). Entries live in the database until the tokens
+// they refuse have expired; each instance loads new ones every CONFIG_POLL_MS, and this process adds its
+// own at once.
 import type { Storage, RevocationKind } from "../storage/index.ts";
+
+/** The claims of a Gatehouse access token that a revocation can name. */
+export interface RevocableClaims {
+  jti?: unknown;
+  gid?: unknown;
+  client_id?: unknown;
+  sub?: unknown;
+  /** Issued at, in seconds. */
+  iat?: unknown;
+}
+
+interface Entry {
+  /** Epoch ms after which the entry is forgotten. */
+  expiresAt: number;
+  /** Epoch ms; "client" and "subject" entries only. */
+  notBefore: number;
+}
 
 export class RevocationList {
   private readonly storage: Storage;
-  private readonly entries = new Map<string, number>();
+  private readonly entries = new Map<string, Entry>();
   private loadedUntil = new Date(0);
 
   constructor(storage: Storage) {
     this.storage = storage;
   }
 
-  isRevoked(kind: RevocationKind, id: string, now = Date.now()): boolean {
-    const expiresAt = this.entries.get(`${kind}:${id}`);
-    return expiresAt !== undefined && expiresAt > now;
+  isRevoked(kind: "jti" | "grant", id: string, now = Date.now()): boolean {
+    const entry = this.entries.get(`${kind}:${id}`);
+    return entry !== undefined && entry.expiresAt > now;
   }
 
-  async revoke(kind: RevocationKind, id: string, expiresAt: Date): Promise<void> {
-    this.entries.set(`${kind}:${id}`, expiresAt.getTime());
+  /**
+   * Whether a Gatehouse access token with these claims is revoked: its jti, its grant, or a not-before
+   * mark of its client or user later than its iat. iat has one-second resolution, so a token issued in
+   * the same second as the mark, even just after it, is refused too.
+   */
+  refuses(claims: RevocableClaims, now = Date.now()): boolean {
+    if (typeof claims.jti === "string" && this.isRevoked("jti", claims.jti, now)) return true;
+    if (typeof claims.gid === "string" && this.isRevoked("grant", claims.gid, now)) return true;
+    const issuedAt = typeof claims.iat === "number" ? claims.iat * 1000 : 0;
+    return this.issuedBeforeMark("client", claims.client_id, issuedAt, now) || this.issuedBeforeMark("subject", claims.sub, issuedAt, now);
+  }
+
+  private issuedBeforeMark(kind: "client" | "subject", id: unknown, issuedAt: number, now: number): boolean {
+    if (typeof id !== "string") return false;
+    const entry = this.entries.get(`${kind}:${id}`);
+    return entry !== undefined && entry.expiresAt > now && issuedAt < entry.notBefore;
+  }
+
+  async revoke(kind: "jti" | "grant", id: string, expiresAt: Date): Promise<void> {
+    this.entries.set(`${kind}:${id}`, { expiresAt: expiresAt.getTime(), notBefore: 0 });
     await this.storage.revocations.add({ kind, id, expiresAt });
   }
 
@@ -26,9 +63,11 @@ export class RevocationList {
   async sync(now = new Date()): Promise<void> {
     const since = new Date(this.loadedUntil.getTime() - 5000);
     for (const entry of await this.storage.revocations.listSince(since, now)) {
-      this.entries.set(`${entry.kind}:${entry.id}`, entry.expiresAt.getTime());
+      this.entries.set(`${entry.kind}:${entry.id}`, { expiresAt: entry.expiresAt.getTime(), notBefore: entry.notBefore?.getTime() ?? 0 });
     }
     this.loadedUntil = now;
-    for (const [key, expiresAt] of this.entries) if (expiresAt <= now.getTime()) this.entries.delete(key);
+    for (const [key, entry] of this.entries) if (entry.expiresAt <= now.getTime()) this.entries.delete(key);
   }
 }
+
+export type { RevocationKind };

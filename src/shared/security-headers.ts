@@ -53,7 +53,8 @@ export function sourceFor(uri: string): string | undefined {
   } catch {
     return undefined;
   }
-  if (url.protocol === "https:" || url.protocol === "http:") return url.origin;
+  // A host a CSP source expression would read as a pattern ("*.example.com") or anything else unusual admits nothing.
+  if (url.protocol === "https:" || url.protocol === "http:") return /^([a-z0-9-]+\.)*[a-z0-9-]+$|^\[[0-9a-f:.]+\]$/.test(url.hostname) ? url.origin : undefined;
   return /^[a-z][a-z0-9+.-]*:$/.test(url.protocol) ? url.protocol : undefined;
 }
 

@@ -12,7 +12,7 @@ import { SigningKeyRepository } from "./repositories/keys.ts";
 import { RevocationRepository } from "./repositories/revocations.ts";
 import { RevisionRepository } from "./repositories/revisions.ts";
 import { ThrottleRepository } from "./repositories/throttles.ts";
-import { createOidcAdapter, purgeExpiredArtifacts, type AdapterOptions } from "./oidc-adapter.ts";
+import { createOidcAdapter, purgeExpiredArtifacts, revokeAccountArtifacts, revokeClientArtifacts, type AdapterOptions } from "./oidc-adapter.ts";
 
 export interface Storage {
   kind: DatabaseKind;
@@ -27,7 +27,13 @@ export interface Storage {
   revisions: RevisionRepository;
   throttles: ThrottleRepository;
   oidcAdapter(options: AdapterOptions): ReturnType<typeof createOidcAdapter>;
-  purgeExpired(): Promise<{ artifacts: number; revocations: number; keys: number; throttles: number }>;
+  /** oidc-provider's artifacts by owner: ending what a client or a user was issued. */
+  artifacts: {
+    revokeForClient(clientId: string): Promise<number>;
+    revokeForAccount(accountId: string): Promise<number>;
+  };
+  /** Deletes what has expired; password-attempt counters idle for throttleIdleSeconds (and not locked) too. */
+  purgeExpired(options: { throttleIdleSeconds: number }): Promise<{ artifacts: number; revocations: number; keys: number; throttles: number }>;
   /** Cheap round trip used by health checks. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -54,14 +60,18 @@ export async function openStorage(url: string, { migrate: runMigrations = true }
     keys: new SigningKeyRepository(db),
     revocations: new RevocationRepository(db),
     revisions: new RevisionRepository(db),
-    throttles: new ThrottleRepository(db),
+    throttles: new ThrottleRepository(db, kind),
     oidcAdapter: (options) => createOidcAdapter(db, options),
-    async purgeExpired() {
+    artifacts: {
+      revokeForClient: (clientId) => revokeClientArtifacts(db, clientId),
+      revokeForAccount: (accountId) => revokeAccountArtifacts(db, accountId),
+    },
+    async purgeExpired({ throttleIdleSeconds }) {
       return {
         artifacts: await purgeExpiredArtifacts(db),
         revocations: await storage.revocations.purgeExpired(),
         keys: await storage.keys.purgeExpired(),
-        throttles: await storage.throttles.purge(),
+        throttles: await storage.throttles.purge(throttleIdleSeconds),
       };
     },
     async ping() {

@@ -13,6 +13,25 @@ const directories: Record<DatabaseKind, string> = {
   postgresql: path.join(root, "prisma/postgresql/migrations"),
 };
 
+/**
+ * Data a schema migration cannot express (the migration files are Prisma's own output, checked for drift
+ * by `npm run db:check`): run once, in the same transaction, right after the migration whose name (without
+ * its timestamp) is the key.
+ */
+const DATA_STEPS: Record<string, Record<DatabaseKind, string[]>> = {
+  security_hardening: {
+    // Artifacts written before the owner columns existed; counters of the former throttling scheme.
+    sqlite: [
+      `UPDATE "OidcArtifact" SET "clientId" = json_extract("payload", '$.clientId'), "accountId" = json_extract("payload", '$.accountId')`,
+      `DELETE FROM "LoginThrottle"`,
+    ],
+    postgresql: [
+      `UPDATE "OidcArtifact" SET "clientId" = "payload"::jsonb->>'clientId', "accountId" = "payload"::jsonb->>'accountId'`,
+      `DELETE FROM "LoginThrottle"`,
+    ],
+  },
+};
+
 /** Splits a migration script into statements (Prisma's scripts end each statement with ";\n"). */
 function statements(sql: string): string[] {
   return sql
@@ -43,6 +62,7 @@ export async function migrate(db: Database, kind: DatabaseKind): Promise<string[
       for (const statement of statements(fs.readFileSync(path.join(dir, name, "migration.sql"), "utf8"))) {
         await tx.$executeRawUnsafe(statement);
       }
+      for (const statement of DATA_STEPS[name.replace(/^\d+_/, "")]?.[kind] ?? []) await tx.$executeRawUnsafe(statement);
       await tx.$executeRawUnsafe(
         `INSERT INTO "_gatehouse_migrations" ("name", "appliedAt") VALUES ($1, $2)`,
         name,

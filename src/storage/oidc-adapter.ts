@@ -5,6 +5,8 @@ import type { Database } from "./database.ts";
 
 export type AdapterPayload = Record<string, unknown> & {
   grantId?: string;
+  clientId?: string;
+  accountId?: string;
   userCode?: string;
   uid?: string;
   consumed?: number;
@@ -33,6 +35,8 @@ export function createOidcAdapter(db: Database, options: AdapterOptions) {
       const data = {
         payload: JSON.stringify(payload),
         grantId: payload.grantId ?? null,
+        clientId: typeof payload.clientId === "string" ? payload.clientId : null,
+        accountId: typeof payload.accountId === "string" ? payload.accountId : null,
         userCode: payload.userCode ?? null,
         uid: payload.uid ?? null,
         expiresAt,
@@ -81,6 +85,20 @@ export function createOidcAdapter(db: Database, options: AdapterOptions) {
       return payload;
     }
   };
+}
+
+/**
+ * Ends everything issued to a client: its grants, codes, refresh and opaque access tokens, device codes.
+ * Sessions are the user's, not the client's: they stay (their entry for this client points at a grant
+ * that no longer exists). Returns how many artifacts were deleted.
+ */
+export async function revokeClientArtifacts(db: Database, clientId: string): Promise<number> {
+  return (await db.oidcArtifact.deleteMany({ where: { clientId, model: { not: "Session" } } })).count;
+}
+
+/** Ends everything issued to a user: sessions (signed out everywhere), grants, codes and tokens. */
+export async function revokeAccountArtifacts(db: Database, accountId: string): Promise<number> {
+  return (await db.oidcArtifact.deleteMany({ where: { accountId } })).count;
 }
 
 /** Deletes expired artifacts; run on a schedule. */

@@ -1,14 +1,11 @@
-// The interaction building blocks on their own: CSRF tokens, form parsing, sign-in throttling and password
-// checks against a real SQLite database, the consent page's contents, remembered consent, and the
-// security headers (served by a bare Koa app).
+// The interaction building blocks on their own: CSRF tokens, form parsing, the consent page's contents,
+// remembered consent against a real SQLite database, and the security headers (served by a bare Koa app).
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import Koa from "koa";
 import type { Grant } from "oidc-provider";
 import { CsrfTokens } from "../../src/authorization-server/interactions/csrf.ts";
 import { parseForm } from "../../src/authorization-server/interactions/form.ts";
-import { LoginThrottle, type SignInAttempt } from "../../src/authorization-server/interactions/throttle.ts";
-import { authenticate } from "../../src/authorization-server/interactions/credentials.ts";
 import { consentRequest, promptDetails } from "../../src/authorization-server/interactions/consent-details.ts";
 import { rememberConsent } from "../../src/authorization-server/interactions/consent.ts";
 import { InteractionError } from "../../src/authorization-server/interactions/errors.ts";
@@ -71,11 +68,10 @@ describe("form parsing", () => {
   });
 });
 
-describe("sign-in throttling and passwords on SQLite", () => {
+describe("remembered consent on SQLite", () => {
   let db: FreshDatabase;
   let storage: Storage;
   let services: Services;
-  const limits = { maxFailures: 3, lockSeconds: 60 };
 
   beforeAll(async () => {
     db = await freshDatabase("sqlite");
@@ -92,54 +88,6 @@ describe("sign-in throttling and passwords on SQLite", () => {
     await services.users.create({ username, password: `${username}-password-123`, enabled });
     return (await storage.users.findByUsername(username))!;
   }
-
-  test("an account locks after maxFailures from different addresses, and unlocks after the window", async () => {
-    const throttle = new LoginThrottle(storage, limits);
-    const bob = await user("bob");
-    const now = new Date();
-    for (let i = 0; i < 3; i++) {
-      const attempt: SignInAttempt = { ip: `10.0.0.${i}`, username: "bob", user: await storage.users.findByUsername("bob") };
-      expect(await throttle.lockedUntil(attempt, now)).toBeNull();
-      await throttle.recordFailure(attempt, now);
-    }
-    const attempt = { ip: "10.0.0.99", username: "bob", user: await storage.users.findByUsername("bob") };
-    expect(await throttle.lockedUntil(attempt, now)).toEqual(new Date(now.getTime() + 60_000));
-    expect(await throttle.lockedUntil(attempt, new Date(now.getTime() + 61_000))).toBeNull();
-    expect(bob.id).toBe(attempt.user!.id);
-  });
-
-  test("an unknown username locks exactly like an account", async () => {
-    const throttle = new LoginThrottle(storage, limits);
-    const now = new Date();
-    for (let i = 0; i < 3; i++) await throttle.recordFailure({ ip: `10.1.0.${i}`, username: "ghost", user: null }, now);
-    expect(await throttle.lockedUntil({ ip: "10.1.0.99", username: "ghost", user: null }, now)).not.toBeNull();
-    expect(await throttle.lockedUntil({ ip: "10.1.0.99", username: "ghost2", user: null }, now)).toBeNull();
-  });
-
-  test("an address locks after maxFailures on any usernames; success clears it and the account", async () => {
-    const throttle = new LoginThrottle(storage, limits);
-    const carol = await user("carol");
-    const now = new Date();
-    await throttle.recordFailure({ ip: "10.2.0.1", username: "carol", user: carol }, now);
-    await throttle.recordFailure({ ip: "10.2.0.1", username: "x1", user: null }, now);
-    await throttle.recordFailure({ ip: "10.2.0.1", username: "x2", user: null }, now);
-    expect(await throttle.lockedUntil({ ip: "10.2.0.1", username: "x3", user: null }, now)).not.toBeNull();
-    expect(await throttle.lockedUntil({ ip: "10.2.0.2", username: "x3", user: null }, now)).toBeNull();
-
-    await throttle.recordSuccess("10.2.0.1", carol);
-    const after = (await storage.users.findByUsername("carol"))!;
-    expect(after.failedLoginCount).toBe(0);
-    expect(await throttle.lockedUntil({ ip: "10.2.0.1", username: "carol", user: after }, now)).toBeNull();
-  });
-
-  test("authenticate: right password, wrong password, unknown and disabled accounts", async () => {
-    const dave = await user("dave");
-    const erin = await user("erin", false);
-    expect((await authenticate(dave, "dave-password-123"))?.id).toBe(dave.id);
-    expect(await authenticate(dave, "wrong")).toBeNull();
-    expect(await authenticate(null, "dave-password-123")).toBeNull();
-    expect(await authenticate(erin, "erin-password-123")).toBeNull();
-  });
 
   test("remembered consent merges with what was granted before", async () => {
     const frank = await user("frank");

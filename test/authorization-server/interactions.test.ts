@@ -14,8 +14,10 @@ import { UserAgent } from "../helpers/user-agent.ts";
 const API = "https://orders.example.com";
 const CLIENT_NAME = "<script>window.pwned = true</script> Evil & Co";
 const GENERIC = "Invalid username or password.";
-const LOCKED = "Too many attempts, try again later.";
+const LOCKED = /Too many attempts\. Try again in \d+ (seconds|minutes)\./;
 const MAX_FAILURES = 3;
+const ACCOUNT_MAX_FAILURES = 6;
+const ADDRESS_MAX_FAILURES = 5;
 const password = (username: string) => `${username}-password-123`;
 
 /** The client's side: records what reaches its redirect URIs. */
@@ -56,13 +58,20 @@ interface Fixture {
   userIds: Record<string, string>;
 }
 
-const USERS = ["alice", "bob", "carol", "dave", "erin", "frank"];
+const USERS = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"];
 
 async function setUp(backend: (typeof BACKENDS)[number]): Promise<Fixture> {
   const db = await freshDatabase(backend);
   const client = await clientApp();
   // TRUST_PROXY lets each test sign in from its own X-Forwarded-For address.
-  const gatehouse = await startGatehouse(db, { LOGIN_MAX_FAILURES: String(MAX_FAILURES), TRUST_PROXY: "true" });
+  // Quick-failure locking is off so that concurrent attempts are counted exactly (credentials.test.ts covers it).
+  const gatehouse = await startGatehouse(db, {
+    LOGIN_MAX_FAILURES: String(MAX_FAILURES),
+    LOGIN_ACCOUNT_MAX_FAILURES: String(ACCOUNT_MAX_FAILURES),
+    LOGIN_ADDRESS_MAX_FAILURES: String(ADDRESS_MAX_FAILURES),
+    LOGIN_QUICK_FAILURE_MS: "0",
+    TRUST_PROXY: "true",
+  });
   const seeded = await withServices(db, async (services) => {
     await services.scopes.upsert({ name: "orders:read", description: "Read your orders" });
     await services.apis.upsert({ identifier: API, name: "Orders API", scopes: ["orders:read"] });
@@ -200,33 +209,76 @@ describe.each(BACKENDS)("interactions over HTTP on %s", (backend) => {
     expect(alert(wrong.page!.html)).toBe(alert(unknown.page!.html));
   });
 
-  test("locks an account after LOGIN_MAX_FAILURES failures from any addresses, without checking the password", async () => {
+  test("a stranger's failed guesses lock the stranger's address for that account, not the owner", async () => {
+    const issuer = fixture.gatehouse.issuer;
+    // Two strangers: one guesses carol's password, one an unknown username's.
+    const strangers = [new RemoteUserAgent(nextAddress()), new RemoteUserAgent(nextAddress())];
+    const pages = [(await loginPage(strangers[0]!)).page, (await loginPage(strangers[1]!)).page];
     for (let i = 0; i < MAX_FAILURES; i++) {
-      const ua = new RemoteUserAgent(nextAddress());
-      const { page } = await loginPage(ua);
-      for (const username of ["carol", "ghost-user"]) {
-        const failed = await ua.submit(page, { username, password: "not-the-password" }, fixture.gatehouse.issuer);
-        expect(failed.page?.status).toBe(400);
+      for (const [index, username] of ["carol", "ghost-user"].entries()) {
+        expect((await strangers[index]!.submit(pages[index]!, { username, password: "not-the-password" }, issuer)).page?.status).toBe(400);
       }
     }
-    const ua = new RemoteUserAgent(nextAddress());
-    const { page } = await loginPage(ua);
-    const locked = await ua.submit(page, { username: "carol", password: password("carol") }, fixture.gatehouse.issuer);
+    // The stranger now waits, even with the right password: it is not checked.
+    const locked = await strangers[0]!.submit(pages[0]!, { username: "carol", password: password("carol") }, issuer);
     expect(locked.page?.status).toBe(429);
-    expect(locked.page!.html).toContain(GENERIC);
-    expect(locked.page!.html).toContain(LOCKED);
+    expect(Number(locked.page!.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect(locked.page!.html).toMatch(LOCKED);
+    expect(locked.page!.html).not.toContain(GENERIC);
     // An unknown username that failed as often reads exactly the same.
-    const ghost = await ua.submit(page, { username: "ghost-user", password: "whatever" }, fixture.gatehouse.issuer);
+    const ghost = await strangers[1]!.submit(pages[1]!, { username: "ghost-user", password: "whatever" }, issuer);
     expect(ghost.page?.status).toBe(429);
-    expect(ghost.page!.html.replace(/ghost-user/g, "carol")).toBe(locked.page!.html);
+    const normalized = (html: string) => html.replace(/ghost-user/g, "carol").replace(/\/interaction\/[^/"]+/g, "/interaction/UID").replace(/name="csrf" value="[^"]*"/g, "");
+    expect(normalized(ghost.page!.html)).toBe(normalized(locked.page!.html));
+    // Carol, from her own address, is not slowed at all.
+    const owner = new RemoteUserAgent(nextAddress());
+    const own = await loginPage(owner);
+    expect((await owner.submit(own.page, { username: "carol", password: password("carol") }, issuer)).page?.html).toContain("Allow access?");
   });
 
-  test("locks a source address after LOGIN_MAX_FAILURES failures across usernames", async () => {
+  test("30 simultaneous guesses check exactly LOGIN_MAX_FAILURES passwords; the right one, sent 16th, is refused", async () => {
+    const issuer = fixture.gatehouse.issuer;
+    const ua = new RemoteUserAgent(nextAddress());
+    const { uid, page } = await loginPage(ua);
+    const csrf = /name="csrf" value="([^"]+)"/.exec(page.html)![1]!;
+    const attempts = Array.from({ length: 30 }, (_, i) =>
+      ua.request(`${issuer}/interaction/${uid}/login`, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ csrf, username: "grace", password: i === 15 ? password("grace") : `wrong-${i}` }),
+      }),
+    );
+    const statuses = (await Promise.all(attempts)).map((r) => r.status);
+    expect(statuses.filter((s) => s === 400)).toHaveLength(MAX_FAILURES);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(30 - MAX_FAILURES);
+    expect(statuses[15]).toBe(429);
+  });
+
+  test("guesses spread over many addresses reach the account ceiling, which locks every address", async () => {
+    const issuer = fixture.gatehouse.issuer;
+    let failures = 0;
+    while (failures < ACCOUNT_MAX_FAILURES) {
+      const ua = new RemoteUserAgent(nextAddress());
+      const { page } = await loginPage(ua);
+      for (let i = 0; i < MAX_FAILURES - 1 && failures < ACCOUNT_MAX_FAILURES; i++, failures++) {
+        expect((await ua.submit(page, { username: "heidi", password: "not-the-password" }, issuer)).page?.status).toBe(400);
+      }
+    }
+    const owner = new RemoteUserAgent(nextAddress());
+    const { page } = await loginPage(owner);
+    const locked = await owner.submit(page, { username: "heidi", password: password("heidi") }, issuer);
+    expect(locked.page?.status).toBe(429);
+    // An administrator lifts it.
+    await withServices(fixture.db, (services) => services.users.unlock("heidi"));
+    expect((await owner.submit(page, { username: "heidi", password: password("heidi") }, issuer)).page?.html).toContain("Allow access?");
+  });
+
+  test("a source address reaches its ceiling across usernames; other addresses are not affected", async () => {
     const address = nextAddress();
     const ua = new RemoteUserAgent(address);
     const { page } = await loginPage(ua);
-    for (let i = 0; i < MAX_FAILURES; i++) {
-      await ua.submit(page, { username: `unknown-${i}`, password: "not-the-password" }, fixture.gatehouse.issuer);
+    for (let i = 0; i < ADDRESS_MAX_FAILURES; i++) {
+      expect((await ua.submit(page, { username: `unknown-${i}`, password: "not-the-password" }, fixture.gatehouse.issuer)).page?.status).toBe(400);
     }
     const locked = await ua.submit(page, { username: "dave", password: password("dave") }, fixture.gatehouse.issuer);
     expect(locked.page?.status).toBe(429);
@@ -319,8 +371,9 @@ describe("interactions in Chromium", () => {
     await tearDown(fixture ?? {});
   });
 
-  async function newPage(): Promise<Page> {
-    const context = await browser.newContext({ extraHTTPHeaders: { "x-forwarded-for": nextAddress() } });
+  /** A page in a browser of its own, at a source address of its own unless one is given. */
+  async function newPage(address = nextAddress()): Promise<Page> {
+    const context = await browser.newContext({ extraHTTPHeaders: { "x-forwarded-for": address } });
     contexts.push(context);
     return context.newPage();
   }
@@ -360,23 +413,24 @@ describe("interactions in Chromium", () => {
     expect(await forged.text()).toContain("Something went wrong");
   });
 
-  test("a wrong password shows the generic message, and the account locks after LOGIN_MAX_FAILURES", async () => {
+  test("a wrong password shows the generic message; after LOGIN_MAX_FAILURES the page says when to try again", async () => {
+    const address = nextAddress();
     for (let i = 0; i < MAX_FAILURES; i++) {
-      const page = await newPage();
+      const page = await newPage(address);
       await page.goto(authorization(fixture).url);
       const response = await signIn(page, "bob", "not-the-password");
       expect(response?.status()).toBe(400);
       await expect(page.getByRole("alert").textContent()).resolves.toContain(GENERIC);
-      await expect(page.getByRole("alert").textContent()).resolves.not.toContain(LOCKED);
+      await expect(page.getByRole("alert").textContent()).resolves.not.toMatch(LOCKED);
       expect(await page.getByLabel("Username").inputValue()).toBe("bob");
     }
-    const page = await newPage();
+    const page = await newPage(address);
     await page.goto(authorization(fixture).url);
     const response = await signIn(page, "bob");
     expect(response?.status()).toBe(429);
     const alert = await page.getByRole("alert").textContent();
-    expect(alert).toContain(GENERIC);
-    expect(alert).toContain(LOCKED);
+    expect(alert).toMatch(LOCKED);
+    await page.screenshot({ path: "/tmp/gatehouse-login-locked.png", fullPage: true });
   });
 
   test("consent lists scope descriptions, escapes the client name and returns a code for the user's id", async () => {

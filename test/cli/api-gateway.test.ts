@@ -18,6 +18,7 @@ describe.each(BACKENDS)("gatehouse api gateway settings (%s)", (backend) => {
       "--outbound-client-secret", OUTBOUND_SECRET, "--outbound-auth", "body",
       "--outbound-scope", "inventory.read inventory.write", "--outbound-resource", "https://inventory.example",
       "--outbound-header", "X-Partner-Token", "--outbound-remove-header", "Cookie", "--outbound-remove-header", "X-Debug",
+      "--introspection-client", "orders-resource-server",
     );
     expect(created).toEqual({
       identifier: "https://orders.example",
@@ -41,6 +42,7 @@ describe.each(BACKENDS)("gatehouse api gateway settings (%s)", (backend) => {
         remove_headers: ["Cookie", "X-Debug"],
         has_client_secret: true,
       },
+      introspection_clients: ["orders-resource-server"],
     });
     expect(await t.gatehouse.json("api", "show", "https://orders.example")).toEqual(created);
 
@@ -102,6 +104,8 @@ describe.each(BACKENDS)("gatehouse api gateway settings (%s)", (backend) => {
       trusted_issuers: [],
       outbound_oauth: null,
     });
+    expect(await t.gatehouse.json("api", "update", "https://inventory.example", "--introspection-client", "a", "--introspection-client", "b")).toMatchObject({ introspection_clients: ["a", "b"] });
+    expect(await t.gatehouse.json("api", "update", "https://inventory.example", "--no-introspection-client")).toMatchObject({ introspection_clients: [] });
   });
 
   test("bad gateway options exit 1 naming the field or option", async () => {

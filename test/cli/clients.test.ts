@@ -78,4 +78,29 @@ describe.each(BACKENDS)("gatehouse client (%s)", (backend) => {
     expect(again.code).toBe(1);
     expect(JSON.parse(again.stdout)).toEqual({ error: `client ${client_id} not found` });
   });
+
+  test("--native registers a public native app; unsafe redirect URIs are refused with the reason", async () => {
+    const native = await t.gatehouse.json(
+      "client", "create", "--name", "Phone", "--native", "--grant", "authorization_code",
+      "--redirect-uri", "com.example.phone:/callback", "--redirect-uri", "http://127.0.0.1/callback",
+    );
+    expect(native).toMatchObject({ application_type: "native", public: true, token_endpoint_auth_method: "none", has_secret: false });
+    for (const [uri, reason] of [
+      ["javascript:alert(1)", "must not use the javascript scheme"],
+      ["http://web.example/cb", "must use https"],
+      ["https://*.web.example/cb", "must not contain wildcards"],
+      ["com.example.phone:/cb", "private-use schemes are for native apps only"],
+    ]) {
+      const refused = await t.gatehouse("client", "create", "--name", "Web", "--grant", "authorization_code", "--redirect-uri", uri!, "--json");
+      expect(refused.code).toBe(1);
+      expect(JSON.parse(refused.stdout).error).toContain(`redirect_uris[0]: ${uri}: ${reason}`);
+    }
+  });
+
+  test("revoke-tokens ends what a client holds and keeps the client", async () => {
+    const { client_id } = await createWorker();
+    const revoked = await t.gatehouse.json("client", "revoke-tokens", client_id);
+    expect(revoked).toMatchObject({ client_id, artifacts_revoked: 0, not_before: expect.any(String) });
+    expect(await t.gatehouse.json("client", "show", client_id)).toMatchObject({ enabled: true });
+  });
 });

@@ -14,7 +14,7 @@ describe.each(BACKENDS)("gatehouse reports bad input in one line with exit code 
 
   test("an invalid redirect URI", async () => {
     const result = await t.gatehouse("client", "create", "--name", "Web", "--grant", "authorization_code", "--redirect-uri", "not a url");
-    expectCleanFailure(result, "redirect_uris[0]: Invalid URL");
+    expectCleanFailure(result, "redirect_uris[0]: not a url: must not contain wildcards or spaces");
     expect(result.stdout).toBe("");
   });
 
@@ -44,6 +44,12 @@ describe.each(BACKENDS)("gatehouse reports bad input in one line with exit code 
     expect(await t.gatehouse.json("scope", "list")).toEqual([]);
   });
 
+  test("apply refuses a client secret outside printable ASCII, naming the entry", async () => {
+    const file = writeFile("secret.yaml", "clients:\n  - { client_id: svc, client_name: Svc, grant_types: [client_credentials], client_secret: ${S} }\n");
+    const result = await t.gatehouse.with({ env: { S: "pässwörd-0123456789abcdefghijklmnopqrstuv" } }, "apply", file);
+    expectCleanFailure(result, /clients\[0\]\.client_secret: must be printable ASCII/);
+  });
+
   test("apply with bad fields gives the path of each bad value", async () => {
     const file = writeFile(
       "bad.yaml",
@@ -60,7 +66,7 @@ describe.each(BACKENDS)("gatehouse reports bad input in one line with exit code 
       ].join("\n"),
     );
     const result = await t.gatehouse("apply", file);
-    expectCleanFailure(result, "clients[2].redirect_uris[0]: Invalid URL");
+    expectCleanFailure(result, "clients[2].redirect_uris[0]: not-a-url: must be an absolute URI");
     expect(result.stderr).toMatch(/clients\[2\]: Unrecognized key: "colour"/);
   });
 

@@ -30,6 +30,7 @@ describe.each(BACKENDS)("gatehouse scope, api and user (%s)", (backend) => {
       claim_headers: {},
       forward_token: "none",
       outbound_oauth: null,
+      introspection_clients: [],
     };
     const created = await t.gatehouse.json(
       "api", "create", "--identifier", api.identifier, "--name", api.name,
@@ -72,5 +73,14 @@ describe.each(BACKENDS)("gatehouse scope, api and user (%s)", (backend) => {
     expect(shown.stdout).not.toContain(bob.password);
     const reset = await t.gatehouse.json("user", "set-password", "bob");
     expect(reset.password).not.toBe(bob.password);
+  });
+
+  test("user disable, enable, revoke-sessions and unlock", async () => {
+    await t.gatehouse.json("user", "create", "carol", "--password", "correct horse battery staple");
+    expect(await t.gatehouse.json("user", "disable", "carol")).toMatchObject({ username: "carol", enabled: false });
+    expect(await t.gatehouse.json("user", "enable", "carol")).toMatchObject({ username: "carol", enabled: true });
+    expect(await t.gatehouse.json("user", "revoke-sessions", "carol")).toMatchObject({ username: "carol", artifacts_revoked: 0, not_before: expect.any(String) });
+    expect(await t.gatehouse.json("user", "unlock", "carol")).toEqual({ username: "carol", counters_cleared: 0 });
+    expectCleanFailure(await t.gatehouse("user", "unlock", "nobody"), "user nobody not found");
   });
 });

@@ -15,6 +15,7 @@ export function apiRecord(overrides: Partial<ApiRecord> = {}): ApiRecord {
     claimHeaders: {},
     forwardToken: "none",
     outboundOAuth: null,
+    introspectionClients: [],
     ...overrides,
   };
 }

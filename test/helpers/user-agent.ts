@@ -19,13 +19,13 @@ export class UserAgent {
   }
 
   /** Follows redirects until one leaves `origin` (returned as the final Location) or a page is returned. */
-  async follow(url: string, origin: string, init: RequestInit = {}): Promise<{ page?: { url: string; status: number; html: string }; redirect?: string }> {
+  async follow(url: string, origin: string, init: RequestInit = {}): Promise<{ page?: { url: string; status: number; html: string; headers: Headers }; redirect?: string }> {
     let response = await this.request(url, init);
     let current = url;
     for (let hops = 0; hops < 20; hops++) {
       const location = response.headers.get("location");
       if (!location || response.status < 300 || response.status >= 400) {
-        return { page: { url: current, status: response.status, html: await response.text() } };
+        return { page: { url: current, status: response.status, html: await response.text(), headers: response.headers } };
       }
       const next = new URL(location, current).href;
       if (!next.startsWith(origin)) return { redirect: next };

@@ -2,7 +2,6 @@
 // Each route lists its steps in order; mount with provider.use(interactionRoutes(...)).
 import Router from "@koa/router";
 import type { Middleware } from "koa";
-import { dummyPasswordHash } from "../../services/passwords.ts";
 import { serveAssets } from "../pages.ts";
 import { abort } from "./abort.ts";
 import { confirmConsent } from "./consent.ts";
@@ -33,8 +32,6 @@ export function interactionRoutes(deps: InteractionDeps): Middleware {
   // The provider's cookie secrets (configuration cookies.keys) also key the CSRF tokens.
   const csrf = new CsrfTokens(Array.isArray(provider.keys) ? provider.keys : []);
   const pageDeps = { ...deps, csrf };
-  // Computed now, so the first sign-in with an unknown username costs no more than any other.
-  void dummyPasswordHash();
 
   const page = [handleErrors, loadInteraction(deps)];
   const form = [handleErrors, checkOrigin(config.ISSUER), loadInteraction(deps), readForm(), checkCsrf(csrf)];

@@ -5,12 +5,15 @@ import type { Interaction } from "oidc-provider";
 import type { Config } from "../../config/env.ts";
 import type { Storage } from "../../storage/index.ts";
 import type { Catalog } from "../catalog.ts";
+import type { PasswordCredentials } from "../credentials/password-check.ts";
 
 export interface InteractionDeps {
   provider: Provider;
   storage: Storage;
   catalog: Catalog;
   config: Config;
+  /** Password checks, throttled; shared with the password grant. */
+  credentials: PasswordCredentials;
 }
 
 export type FormFields = Readonly<Record<string, string>>;

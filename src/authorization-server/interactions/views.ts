@@ -22,7 +22,6 @@ function common(ctx: Context, deps: PageDeps, interaction: Interaction) {
 export interface LoginPageOptions {
   username?: string;
   error?: string;
-  locked?: boolean;
   status?: number;
 }
 
@@ -37,7 +36,6 @@ export async function showLogin(ctx: Context, deps: PageDeps, interaction: Inter
       clientName: await clientName(deps, String(interaction.params.client_id)),
       username: options.username ?? (typeof hint === "string" ? hint : ""),
       error: options.error ?? "",
-      locked: options.locked ?? false,
     },
     options.status ?? 200,
   );

@@ -36,6 +36,7 @@ interface ApiOptions {
   outboundResource?: string | false;
   outboundHeader?: string;
   outboundRemoveHeader?: string[] | false;
+  introspectionClient?: string[] | false;
 }
 
 function trustedIssuer(value: string, previous?: TrustedIssuer[] | false): TrustedIssuer[] {
@@ -48,6 +49,7 @@ function claimHeader(value: string, previous?: Record<string, string> | false): 
   return { ...collected(previous, {}), [claim]: header };
 }
 
+/** A repeatable option's values in order (header names, client ids). */
 function headerList(value: string, previous?: string[] | false): string[] {
   return [...collected(previous, []), value];
 }
@@ -73,7 +75,8 @@ function withGatewayOptions(command: Command, update: boolean): Command {
     .option("--outbound-scope <scope>", "scope to request, space-separated")
     .option("--outbound-resource <uri>", "resource indicator to request (RFC 8707)")
     .option("--outbound-header <name>", "header the outbound token is sent in (default Authorization)")
-    .option("--outbound-remove-header <name>", "header removed from requests to the backend; repeatable", headerList);
+    .option("--outbound-remove-header <name>", "header removed from requests to the backend; repeatable", headerList)
+    .option("--introspection-client <client_id>", "a client acting as this API's resource server, allowed to introspect its tokens; repeatable", headerList);
   if (update) {
     command
       .option("--no-allow-query-token", "accept access tokens only in the Authorization header")
@@ -82,7 +85,8 @@ function withGatewayOptions(command: Command, update: boolean): Command {
       .option("--no-outbound-oauth", "remove the outbound OAuth settings")
       .option("--no-outbound-scope", "request no scope")
       .option("--no-outbound-resource", "request no resource")
-      .option("--no-outbound-remove-header", "remove no headers");
+      .option("--no-outbound-remove-header", "remove no headers")
+      .option("--no-introspection-client", "no client but each token's own and the gateway may introspect");
   }
   return command.addHelpText("after", REFERENCES_NOTE);
 }
@@ -149,6 +153,7 @@ async function withOptions(current: ApiSpec, options: ApiOptions): Promise<ApiSp
     claimHeaders: pick(options.claimHeader, current.claimHeaders, {}),
     forwardToken: options.forwardToken ?? current.forwardToken,
     outboundOAuth: await outbound(current.outboundOAuth ?? null, options),
+    introspectionClients: pick(options.introspectionClient, current.introspectionClients ?? [], []),
   };
 }
 

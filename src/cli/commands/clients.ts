@@ -15,6 +15,7 @@ interface CreateOptions {
   postLogoutRedirectUri?: string[];
   scope?: string[];
   public?: boolean;
+  native?: boolean;
   authMethod?: ClientSpec["tokenEndpointAuthMethod"];
   jwksFile?: string;
   jwksUri?: string;
@@ -35,6 +36,7 @@ async function toSpec(options: CreateOptions): Promise<ClientSpec> {
     name: options.name,
     clientId: options.clientId,
     public: options.public,
+    applicationType: options.native ? "native" : undefined,
     grantTypes: options.grant,
     redirectUris: options.redirectUri,
     postLogoutRedirectUris: options.postLogoutRedirectUri,
@@ -59,7 +61,8 @@ export function clientCommands(program: Command): void {
     .option("--redirect-uri <uri>", "redirect URI, repeatable", repeatable)
     .option("--post-logout-redirect-uri <uri>", "post-logout redirect URI, repeatable", repeatable)
     .option("--scope <scopes>", "allowed scopes, space-separated, repeatable", scopeList)
-    .option("--public", "a public client (no secret, e.g. a single-page or native app)")
+    .option("--public", "a public client (no secret, e.g. a single-page app)")
+    .option("--native", "a native app (RFC 8252): public, private-use scheme or loopback redirect URIs, any loopback port")
     .addOption(new Option("--auth-method <method>", "token endpoint authentication method").choices(AUTH_METHODS))
     .option("--jwks-file <file>", "JSON Web Key Set file for private_key_jwt")
     .option("--jwks-uri <uri>", "JSON Web Key Set URL for private_key_jwt")
@@ -108,7 +111,7 @@ export function clientCommands(program: Command): void {
   for (const [name, enabled] of [["enable", true], ["disable", false]] as const) {
     clients
       .command(`${name} <client_id>`)
-      .description(enabled ? "allow a disabled client again" : "stop a client from obtaining tokens, keeping its settings")
+      .description(enabled ? "allow a disabled client again" : "stop a client from obtaining tokens and end those it holds, keeping its settings")
       .action((clientId: string, _options, command: Command) =>
         run(command, async ({ services }) => {
           const data = clientJson(await services.clients.setEnabled(clientId, enabled));
@@ -118,8 +121,19 @@ export function clientCommands(program: Command): void {
   }
 
   clients
+    .command("revoke-tokens <client_id>")
+    .description("end every grant, code and token the client holds, keeping the client")
+    .action((clientId: string, _options, command: Command) =>
+      run(command, async ({ services }) => {
+        const ended = await services.clients.revokeTokens(clientId);
+        const data = { client_id: clientId, artifacts_revoked: ended.artifacts, not_before: ended.notBefore.toISOString() };
+        return { data, text: () => `ended ${ended.artifacts} grants and tokens of ${clientId}; JWT access tokens issued before ${data.not_before} are refused` };
+      }),
+    );
+
+  clients
     .command("delete <client_id>")
-    .description("delete a client and the consents given to it")
+    .description("delete a client, the consents given to it and everything it was issued")
     .action((clientId: string, _options, command: Command) =>
       run(command, async ({ services }) => {
         await services.clients.delete(clientId);

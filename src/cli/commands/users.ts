@@ -69,11 +69,13 @@ export function userCommands(program: Command): void {
     .action((_options, command: Command) =>
       run(command, async ({ services }) => {
         const data = (await services.users.list()).map(userJson);
-        return { data, text: () => table(data, ["username", "email", "roles", "enabled", "locked_until"]) };
+        return { data, text: () => table(data, ["username", "email", "roles", "enabled"]) };
       }),
     );
 
-  withPasswordOptions(users.command("set-password <username>").description("replace a user's password and lift a sign-in lock"))
+  withPasswordOptions(
+    users.command("set-password <username>").description("replace a user's password: signs them out everywhere, ends their tokens and lifts sign-in locks"),
+  )
     .action((username: string, options: PasswordOptions, command: Command) =>
       run(command, async ({ services }) => {
         const { password, generated } = await choosePassword(options);
@@ -83,9 +85,42 @@ export function userCommands(program: Command): void {
       }),
     );
 
+  for (const [name, enabled] of [["enable", true], ["disable", false]] as const) {
+    users
+      .command(`${name} <username>`)
+      .description(enabled ? "allow a disabled user to sign in again" : "stop a user from signing in: ends their sessions and tokens")
+      .action((username: string, _options, command: Command) =>
+        run(command, async ({ services }) => {
+          const data = userJson(await services.users.setEnabled(username, enabled));
+          return { data, text: () => `user ${username} ${name}d` };
+        }),
+      );
+  }
+
+  users
+    .command("revoke-sessions <username>")
+    .description("sign a user out everywhere and end their grants and tokens, keeping the account and its consents")
+    .action((username: string, _options, command: Command) =>
+      run(command, async ({ services }) => {
+        const ended = await services.users.revokeSessions(username);
+        const data = { username, artifacts_revoked: ended.artifacts, not_before: ended.notBefore.toISOString() };
+        return { data, text: () => `ended ${ended.artifacts} sessions, grants and tokens of ${username}; JWT access tokens issued before ${data.not_before} are refused` };
+      }),
+    );
+
+  users
+    .command("unlock <username>")
+    .description("lift the password-attempt locks on an account, from every source address")
+    .action((username: string, _options, command: Command) =>
+      run(command, async ({ services }) => {
+        const cleared = await services.users.unlock(username);
+        return { data: { username, counters_cleared: cleared }, text: () => `${username} unlocked` };
+      }),
+    );
+
   users
     .command("delete <username>")
-    .description("delete a user and the consents they gave")
+    .description("delete a user, the consents they gave, their sessions and tokens")
     .action((username: string, _options, command: Command) =>
       run(command, async ({ services }) => {
         await services.users.delete(username);

@@ -2,7 +2,8 @@
 // field validated by the very schema the services use, so the file accepts exactly what they accept.
 import { z } from "zod";
 import { apiSchema, outboundOAuthSchema, type ApiSpec, type ApiView } from "../../services/apis.ts";
-import { clientSchema, type ClientSpec, type ClientView } from "../../services/clients.ts";
+import { clientSchema, clientSecretSchema, type ClientSpec, type ClientView } from "../../services/clients.ts";
+import { checkRedirectUris } from "../../services/redirect-uris.ts";
 import { routeSchema, type RouteSpec } from "../../services/routes.ts";
 import { scopeSchema } from "../../services/scopes.ts";
 import { userSchema } from "../../services/users.ts";
@@ -23,7 +24,8 @@ export const fileClientSchema = z
   .object({
     client_id: client.clientId.unwrap(),
     client_name: client.name,
-    client_secret: z.string().min(32, "must be at least 32 characters").optional(),
+    client_secret: clientSecretSchema.optional(),
+    application_type: client.applicationType,
     public: client.public,
     grant_types: client.grantTypes,
     redirect_uris: client.redirectUris,
@@ -37,7 +39,11 @@ export const fileClientSchema = z
     refresh_token_ttl: client.refreshTokenTtl,
     enabled: client.enabled,
   })
-  .strict();
+  .strict()
+  .superRefine((entry, ctx) => {
+    checkRedirectUris(entry.redirect_uris, entry.application_type, "redirect_uris", ctx);
+    checkRedirectUris(entry.post_logout_redirect_uris, entry.application_type, "post_logout_redirect_uris", ctx);
+  });
 
 /**
  * A list whose entries must differ in `keys` (taken together): a repeated entry would make every apply
@@ -112,6 +118,7 @@ export const fileApiSchema = z
     claim_headers: api.claimHeaders,
     forward_token: api.forwardToken,
     outbound_oauth: fileOutboundOAuthSchema.nullable().default(null),
+    introspection_clients: api.introspectionClients,
     routes: uniqueList(fileRouteSchema, "path_prefix", "host"),
   })
   .strict();
@@ -139,6 +146,7 @@ export function clientToEntry(view: ClientView): Omit<FileClient, "client_secret
   return {
     client_id: view.clientId,
     client_name: view.name,
+    application_type: view.applicationType,
     public: !view.confidential,
     grant_types: view.grantTypes as FileClient["grant_types"],
     redirect_uris: view.redirectUris,
@@ -158,6 +166,7 @@ export function entryToClientSpec(entry: FileClient): ClientSpec {
   return {
     clientId: entry.client_id,
     name: entry.client_name,
+    applicationType: entry.application_type,
     public: entry.public,
     grantTypes: entry.grant_types,
     redirectUris: entry.redirect_uris,
@@ -189,6 +198,7 @@ export function apiToEntry(view: ApiView): Omit<FileApi, "routes" | "outbound_oa
     allow_query_token: view.allowQueryToken,
     claim_headers: view.claimHeaders,
     forward_token: view.forwardToken,
+    introspection_clients: view.introspectionClients,
     outbound_oauth: out && {
       token_url: out.tokenUrl,
       client_id: out.clientId,
@@ -214,6 +224,7 @@ export function entryToApiSpec(entry: FileApi): ApiSpec {
     allowQueryToken: entry.allow_query_token,
     claimHeaders: entry.claim_headers,
     forwardToken: entry.forward_token,
+    introspectionClients: entry.introspection_clients,
     outboundOAuth: out && {
       tokenUrl: out.token_url,
       clientId: out.client_id,

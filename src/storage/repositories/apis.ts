@@ -33,6 +33,8 @@ export interface ApiRecord {
   claimHeaders: Record<string, string>;
   forwardToken: "none" | "original" | "signed";
   outboundOAuth: OutboundOAuth | null;
+  /** Clients that may introspect this API's access tokens besides each token's own client and the gateway. */
+  introspectionClients: string[];
 }
 
 function toRecord(row: Row): ApiRecord {
@@ -48,6 +50,7 @@ function toRecord(row: Row): ApiRecord {
     claimHeaders: record(row.claimHeaders) as Record<string, string>,
     forwardToken: row.forwardToken === "original" || row.forwardToken === "signed" ? row.forwardToken : "none",
     outboundOAuth: row.outboundOAuth ? (record(row.outboundOAuth) as unknown as OutboundOAuth) : null,
+    introspectionClients: stringList(row.introspectionClients),
   };
 }
 

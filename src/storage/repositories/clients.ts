@@ -13,6 +13,7 @@ export interface ClientRecord {
   responseTypes: string[];
   scopes: string[];
   tokenEndpointAuthMethod: string;
+  applicationType: "web" | "native";
   jwks: { keys: Record<string, unknown>[] } | null;
   jwksUri: string | null;
   accessTokenTtl: number | null;
@@ -28,6 +29,7 @@ export type ClientInput = Omit<ClientRecord, "createdAt" | "updatedAt">;
 function toRecord(row: Row): ClientRecord {
   return {
     ...row,
+    applicationType: row.applicationType === "native" ? "native" : "web",
     redirectUris: stringList(row.redirectUris),
     postLogoutRedirectUris: stringList(row.postLogoutRedirectUris),
     grantTypes: stringList(row.grantTypes),

@@ -1,12 +1,19 @@
 import type { Database } from "../database.ts";
 
-/** "jti": a revoked JWT access token; "grant": a revoked grant whose JWT access tokens are all refused. */
-export type RevocationKind = "jti" | "grant";
+/**
+ * "jti": one revoked JWT access token; "grant": a revoked grant, all of whose JWT access tokens are
+ * refused; "client" / "subject": every JWT access token of that client or user issued before notBefore
+ * is refused (a disabled or deleted client or user, a password change, "revoke tokens").
+ */
+export type RevocationKind = "jti" | "grant" | "client" | "subject";
 
 export interface RevocationRecord {
   kind: RevocationKind;
   id: string;
+  /** When the entry may be forgotten: the tokens it refuses have all expired by then. */
   expiresAt: Date;
+  /** For "client" and "subject": tokens issued before this instant are refused. */
+  notBefore?: Date | null;
 }
 
 export class RevocationRepository {
@@ -16,20 +23,18 @@ export class RevocationRepository {
     this.db = db;
   }
 
+  /** Adds an entry, or moves an existing one's expiry and notBefore forward. */
   async add(entry: RevocationRecord): Promise<void> {
     const { kind, id, expiresAt } = entry;
-    await this.db.revocation.upsert({ where: { kind_id: { kind, id } }, create: entry, update: { expiresAt } });
+    const notBefore = entry.notBefore ?? null;
+    const row = { expiresAt, notBefore, createdAt: new Date() };
+    await this.db.revocation.upsert({ where: { kind_id: { kind, id } }, create: { kind, id, ...row }, update: row });
   }
 
-  async has(kind: RevocationKind, id: string, now = new Date()): Promise<boolean> {
-    const row = await this.db.revocation.findUnique({ where: { kind_id: { kind, id } } });
-    return !!row && row.expiresAt > now;
-  }
-
-  /** Entries created after `since` (for the in-memory revocation list every instance keeps). */
+  /** Entries written after `since` (for the in-memory revocation list every instance keeps). */
   async listSince(since: Date, now = new Date()): Promise<RevocationRecord[]> {
     const rows = await this.db.revocation.findMany({ where: { createdAt: { gte: since }, expiresAt: { gt: now } } });
-    return rows.map((r) => ({ kind: r.kind as RevocationKind, id: r.id, expiresAt: r.expiresAt }));
+    return rows.map((r) => ({ kind: r.kind as RevocationKind, id: r.id, expiresAt: r.expiresAt, notBefore: r.notBefore }));
   }
 
   async purgeExpired(now = new Date()): Promise<number> {

@@ -10,9 +10,6 @@ export interface UserRecord {
   claims: Record<string, unknown>;
   roles: string[];
   enabled: boolean;
-  failedLoginCount: number;
-  lastFailedLoginAt: Date | null;
-  lockedUntil: Date | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -58,25 +55,5 @@ export class UserRepository {
 
   async delete(username: string): Promise<boolean> {
     return (await this.db.user.deleteMany({ where: { username } })).count > 0;
-  }
-
-  /** Counts one failed sign-in; locks the account for lockSeconds once maxFailures is reached within that window. */
-  async recordFailedLogin(id: string, maxFailures: number, lockSeconds: number, now = new Date()): Promise<void> {
-    const user = await this.db.user.findUnique({ where: { id }, select: { failedLoginCount: true, lastFailedLoginAt: true } });
-    if (!user) return;
-    const windowStart = new Date(now.getTime() - lockSeconds * 1000);
-    const count = user.lastFailedLoginAt && user.lastFailedLoginAt > windowStart ? user.failedLoginCount + 1 : 1;
-    await this.db.user.update({
-      where: { id },
-      data: {
-        failedLoginCount: count,
-        lastFailedLoginAt: now,
-        lockedUntil: count >= maxFailures ? new Date(now.getTime() + lockSeconds * 1000) : null,
-      },
-    });
-  }
-
-  async recordSuccessfulLogin(id: string): Promise<void> {
-    await this.db.user.update({ where: { id }, data: { failedLoginCount: 0, lastFailedLoginAt: null, lockedUntil: null } });
   }
 }
