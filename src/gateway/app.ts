@@ -75,7 +75,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     minter: new SignedTokenMinter({ issuer: config.ISSUER, ttlSeconds: config.GATEWAY_SIGNED_TOKEN_TTL, activeKey: () => keys.active }),
     outbound: new OutboundTokenProvider({ keyEncryptionSecret: deps.keyEncryptionSecret, env: process.env }),
   });
-  const forwarder = new Forwarder({ trustProxy: config.TRUST_PROXY > 0 });
+  const forwarder = new Forwarder({ trustedHops: config.TRUST_PROXY });
 
   const app = new Koa();
   app.silent = true;

@@ -9,10 +9,13 @@ import { extractBearerToken } from "./authenticators/bearer-token.ts";
 import { authorizeScopes } from "./authorizers/scopes.ts";
 import { GatewayError, MissingToken, NoRoute } from "./errors.ts";
 import type { ForwardTarget } from "./forward/forwarder.ts";
-import { identityHeaders, spoofableHeaders } from "./mutators/identity-headers.ts";
+import { identityHeaders } from "./mutators/identity-headers.ts";
 import type { OutboundTokenProvider } from "./mutators/outbound-oauth.ts";
+import { ownedHeaders } from "./mutators/owned-headers.ts";
 import type { SignedTokenMinter } from "./mutators/signed-token.ts";
+import { withoutMethodOverride } from "./rules/method-override.ts";
 import { normalizePath } from "./rules/normalize-path.ts";
+import { refuseRepeatedHeaders } from "./rules/repeated-headers.ts";
 import { joinUpstream, upstreamPath } from "./rules/rewrite-path.ts";
 import type { RouteTable } from "./rules/route-table.ts";
 import type { CompiledRoute, GatewayRequest, Principal } from "./types.ts";
@@ -37,15 +40,20 @@ export interface PipelineDeps {
   outbound: OutboundTokenProvider;
 }
 
-/** Reads what the pipeline needs from the raw request; the path is normalized here, once. */
+/**
+ * Reads what the pipeline needs from the raw request: the path is normalized here, once, and the
+ * query loses its method overrides. Throws InvalidRequest for a repeated Host, Content-Length or
+ * Authorization header.
+ */
 export function gatewayRequest(req: IncomingMessage): GatewayRequest {
+  refuseRepeatedHeaders(req.rawHeaders);
   const url = req.url ?? "/";
   const queryAt = url.indexOf("?");
   const rawPath = queryAt === -1 ? url : url.slice(0, queryAt);
   return {
     method: (req.method ?? "GET").toUpperCase(),
     path: normalizePath(rawPath),
-    query: queryAt === -1 ? "" : url.slice(queryAt + 1),
+    query: queryAt === -1 ? "" : withoutMethodOverride(url.slice(queryAt + 1)),
     host: (req.headers.host ?? "").replace(/:\d+$/, "").toLowerCase(),
     headers: req.headers,
     remoteAddress: req.socket.remoteAddress ?? "",
@@ -84,8 +92,6 @@ export function createStages(deps: PipelineDeps) {
     mutate(gw: GatewayContext): void | Promise<void> {
       gw.stage = "mutate";
       const { route, api } = gw.compiled!;
-      const removeHeaders = [...spoofableHeaders(api)];
-      if (api.forwardToken !== "original") removeHeaders.push("authorization");
       const setHeaders: Record<string, string> = gw.principal ? identityHeaders(api, gw.principal) : {};
       const { origin, path } = joinUpstream(route.upstream, upstreamPath(route, gw.request.path));
       const target: ForwardTarget = {
@@ -94,7 +100,7 @@ export function createStages(deps: PipelineDeps) {
         timeoutMs: route.timeoutMs,
         maxBodyBytes: route.maxBodyBytes,
         setHeaders,
-        removeHeaders,
+        removeHeaders: ownedHeaders(api),
       };
       gw.target = target;
       const signed = gw.principal && api.forwardToken === "signed";
@@ -104,7 +110,6 @@ export function createStages(deps: PipelineDeps) {
         if (api.outboundOAuth) {
           const outbound = await deps.outbound.headersFor(api);
           Object.assign(setHeaders, outbound.set);
-          removeHeaders.push(...outbound.remove);
           // One refresh however many requests the upstream rejects with the same token.
           const retry = deps.outbound.retryFor(api, outbound);
           target.retryOnUnauthorized = async () => {

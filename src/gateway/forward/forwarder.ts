@@ -23,8 +23,8 @@ export interface ForwardTarget {
   maxBodyBytes: number;
   /** Added to (or replacing) the client's headers; names are case-insensitive. */
   setHeaders: Record<string, string>;
-  /** Lower-case names of client headers not to forward. */
-  removeHeaders: string[];
+  /** Client headers not to forward, by headerKey() (header-names.ts): every spelling of each is dropped. */
+  removeHeaders: ReadonlySet<string>;
   /**
    * Outbound OAuth: called once when the upstream answers 401 to a GET, HEAD, OPTIONS or DELETE
    * without a body; returns headers to send the request again with, or undefined to pass the 401 on.
@@ -35,8 +35,11 @@ export interface ForwardTarget {
 export interface ForwarderOptions {
   /** Connections per upstream origin (default: unlimited). */
   maxSockets?: number;
-  /** Keep X-Forwarded-Proto and X-Forwarded-Host from a trusted proxy in front (TRUST_PROXY). */
-  trustProxy?: boolean;
+  /**
+   * Reverse proxies in front of the gateway whose X-Forwarded-For entries, X-Forwarded-Proto and
+   * X-Forwarded-Host are trusted (TRUST_PROXY); default 0: the gateway is the edge (forwarded.ts).
+   */
+  trustedHops?: number;
 }
 
 export class Forwarder {
@@ -55,7 +58,7 @@ export class Forwarder {
    * any response was written, for the caller to render. Rewrites req.url and req.headers.
    */
   async web(req: IncomingMessage, res: ServerResponse, target: ForwardTarget): Promise<void> {
-    return forwardWeb(this.#proxy, req, res, target, this.#upstream(target.origin), this.#options.trustProxy ?? false);
+    return forwardWeb(this.#proxy, req, res, target, this.#upstream(target.origin), this.#options.trustedHops ?? 0);
   }
 
   /**
@@ -63,7 +66,7 @@ export class Forwarder {
    * the socket itself (502, or 504 when the upstream does not complete the handshake in time).
    */
   async ws(req: IncomingMessage, socket: Duplex, head: Buffer, target: ForwardTarget): Promise<void> {
-    return forwardWebSocket(this.#proxy, req, socket, head, target, this.#upstream(target.origin), this.#options.trustProxy ?? false, (client, upstream) => {
+    return forwardWebSocket(this.#proxy, req, socket, head, target, this.#upstream(target.origin), this.#options.trustedHops ?? 0, (client, upstream) => {
       for (const end of [client, upstream]) {
         this.#tunnels.add(end);
         end.once("close", () => this.#tunnels.delete(end));

@@ -1,22 +1,26 @@
 // Which headers cross the gateway: hop-by-hop headers (RFC 9110 §7.6.1) stay on their own
-// connection, X-Forwarded-* tell the upstream who called, and the route's own additions and
-// removals come last.
+// connection, the gateway's own forwarding headers replace the client's, method overrides never
+// pass, and the route's own additions and removals come last. Every name is compared by headerKey(),
+// so no spelling a backend reads as the same header ("X_Forwarded_For") slips through.
 import type { IncomingHttpHeaders } from "node:http";
+import { headerKey } from "../header-names.ts";
+import { REQUEST_OVERRIDE_HEADERS } from "../rules/method-override.ts";
+import { FORWARDING_HEADERS, setForwardingHeaders, type Arrival } from "./forwarded.ts";
 
 /** Headers that describe one connection, never the message (plus the non-standard Proxy-Connection). */
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"]);
 
+/** Headers only the gateway writes: a client's copy never passes, whatever the route. */
+const GATEWAY_WRITTEN = new Set(["expect", ...FORWARDING_HEADERS, ...REQUEST_OVERRIDE_HEADERS]);
+
 /** What the upstream request is built from, besides the client's headers. */
-export interface UpstreamHeaderContext {
+export interface UpstreamHeaderContext extends Arrival {
   /** Host header for the upstream (its own host, so virtual hosts and TLS names match). */
-  host: string;
-  remoteAddress: string | undefined;
-  encrypted: boolean;
+  upstreamHost: string;
   /** Keep the Upgrade handshake headers (WebSocket). */
   upgrade: boolean;
-  /** Keep X-Forwarded-Proto/-Host set by a trusted proxy in front of the gateway. */
-  trustProxy: boolean;
-  removeHeaders: string[];
+  /** headerKey() names of client headers not to forward. */
+  removeHeaders: ReadonlySet<string>;
   setHeaders: Record<string, string>;
 }
 
@@ -24,26 +28,16 @@ export interface UpstreamHeaderContext {
 function connectionTokens(value: string): string[] {
   const tokens: string[] = [];
   for (const token of value.split(",")) {
-    const name = token.trim().toLowerCase();
+    const name = headerKey(token.trim());
     if (name) tokens.push(name);
   }
   return tokens;
 }
 
-/** Whether a header name is among the (case-insensitive) names listed. */
-function listed(names: string[], name: string): boolean {
-  for (const entry of names) if (entry === name || entry.toLowerCase() === name) return true;
-  return false;
-}
-
-function appendList(existing: string | string[] | undefined, value: string): string {
-  const previous = Array.isArray(existing) ? existing.join(", ") : existing;
-  return previous ? `${previous}, ${value}` : value;
-}
-
 /**
- * The headers the upstream receives. Transfer-Encoding is kept so Node frames the streamed body
- * the way the client did; Expect is dropped because the gateway has already answered it.
+ * The headers the upstream receives. Transfer-Encoding is kept (under its own spelling only) so
+ * Node frames the streamed body the way the client did; Expect is dropped because the gateway has
+ * already answered it.
  */
 export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, context: UpstreamHeaderContext): IncomingHttpHeaders {
   const upgrade = context.upgrade;
@@ -51,25 +45,20 @@ export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, context: U
   const remove = context.removeHeaders;
   const headers: IncomingHttpHeaders = {};
   // One pass: hop-by-hop (Transfer-Encoding, and Upgrade for a WebSocket, excepted), the names
-  // Connection lists, Expect and the target's removals stay behind.
+  // Connection lists, what only the gateway writes and the target's removals stay behind.
   for (const name of Object.keys(incoming)) {
     const value = incoming[name];
     if (value === undefined) continue;
-    if (HOP_BY_HOP.has(name)) {
+    const key = headerKey(name);
+    if (HOP_BY_HOP.has(key)) {
       if (name !== "transfer-encoding" && !(upgrade && name === "upgrade")) continue;
-    } else if (name === "expect" || (tokens !== undefined && tokens.includes(name))) continue;
-    if (remove.length !== 0 && listed(remove, name)) continue;
+    } else if (GATEWAY_WRITTEN.has(key) || remove.has(key) || (tokens !== undefined && tokens.includes(key))) continue;
     headers[name] = value;
   }
-  if (upgrade && !listed(remove, "connection")) headers.connection = "Upgrade";
+  if (upgrade && !remove.has("connection")) headers.connection = "Upgrade";
 
-  if (context.remoteAddress) headers["x-forwarded-for"] = appendList(headers["x-forwarded-for"], context.remoteAddress);
-  if (!context.trustProxy || !headers["x-forwarded-proto"]) headers["x-forwarded-proto"] = context.encrypted ? "https" : "http";
-  if (!context.trustProxy || !headers["x-forwarded-host"]) {
-    if (incoming.host) headers["x-forwarded-host"] = incoming.host;
-    else delete headers["x-forwarded-host"];
-  }
-  headers.host = context.host;
+  setForwardingHeaders(headers, incoming, context);
+  headers.host = context.upstreamHost;
 
   for (const [name, value] of Object.entries(context.setHeaders)) headers[name.toLowerCase()] = value;
   return headers;
@@ -102,5 +91,5 @@ export function downstreamResponseHeaders(incoming: IncomingHttpHeaders, upgrade
 function dropsFromResponse(name: string, value: unknown, tokens: string[] | undefined, upgrade: boolean): boolean {
   if (value === undefined) return true;
   if (upgrade && (name === "connection" || name === "upgrade")) return false;
-  return HOP_BY_HOP.has(name) || (tokens !== undefined && tokens.includes(name));
+  return HOP_BY_HOP.has(name) || (tokens !== undefined && tokens.includes(headerKey(name)));
 }

@@ -2,10 +2,12 @@
 // begins, every failure rejects with a GatewayError for the pipeline to render; after that the
 // client connection is cut, since a status line has already gone out.
 import type { ClientRequest, IncomingMessage, ServerResponse } from "node:http";
-import type { TLSSocket } from "node:tls";
+import type { Transform } from "node:stream";
 import { BadGateway, GatewayTimeout, PayloadTooLarge } from "../errors.ts";
 import { log } from "../../shared/logger.ts";
 import { BodyLimit } from "./body-limit.ts";
+import { formGuard } from "./form-guard.ts";
+import { arrivalOf } from "./forwarded.ts";
 import type { ForwardTarget } from "./forwarder.ts";
 import { downstreamResponseHeaders, upstreamRequestHeaders } from "./headers.ts";
 import type { Proxy, Upstream, WebHandlers } from "./proxy.ts";
@@ -23,7 +25,7 @@ function mayQueue(agent: Upstream["agent"]): boolean {
   return agent.maxSockets !== Infinity || agent.maxTotalSockets !== Infinity;
 }
 
-export function forwardWeb(proxy: Proxy, req: IncomingMessage, res: ServerResponse, target: ForwardTarget, upstream: Upstream, trustProxy: boolean): Promise<void> {
+export function forwardWeb(proxy: Proxy, req: IncomingMessage, res: ServerResponse, target: ForwardTarget, upstream: Upstream, trustedHops: number): Promise<void> {
   const declaredLength = Number(req.headers["content-length"] ?? 0);
   if (declaredLength > target.maxBodyBytes) {
     // The body stays unread: close the connection after the 413 instead of draining it.
@@ -33,6 +35,7 @@ export function forwardWeb(proxy: Proxy, req: IncomingMessage, res: ServerRespon
   const chunked = req.headers["transfer-encoding"] !== undefined;
   const retryable = target.retryOnUnauthorized !== undefined && IDEMPOTENT.has(req.method ?? "") && !chunked && declaredLength === 0;
   const incoming = req.headers;
+  const arrival = arrivalOf(req, trustedHops);
 
   return new Promise((resolve, reject) => {
     let settled = false;
@@ -70,15 +73,19 @@ export function forwardWeb(proxy: Proxy, req: IncomingMessage, res: ServerRespon
       settle();
     });
 
-    let body: BodyLimit | undefined;
-    if (chunked) {
-      body = new BodyLimit(target.maxBodyBytes);
-      body.once("error", (error) => {
+    // A body streams through its checks, each able to refuse it before the upstream has it all.
+    let body: Transform | undefined;
+    const check = (stage: Transform) => {
+      stage.once("error", (error) => {
         if (!res.headersSent) res.setHeader("connection", "close");
         fail(error);
       });
-      req.pipe(body);
-    }
+      (body ?? req).pipe(stage);
+      body = stage;
+    };
+    if (chunked) check(new BodyLimit(target.maxBodyBytes));
+    const guard = chunked || declaredLength > 0 ? formGuard(incoming["content-type"]) : undefined;
+    if (guard) check(guard);
 
     const relay = (proxyRes: IncomingMessage) => {
       if (proxyRes.destroyed) {
@@ -130,11 +137,9 @@ export function forwardWeb(proxy: Proxy, req: IncomingMessage, res: ServerRespon
 
     const attempt = (setHeaders: Record<string, string>, mayRetry: boolean) => {
       req.headers = upstreamRequestHeaders(incoming, {
-        host: upstream.host,
-        remoteAddress: req.socket.remoteAddress,
-        encrypted: Boolean((req.socket as TLSSocket).encrypted),
+        ...arrival,
+        upstreamHost: upstream.host,
         upgrade: false,
-        trustProxy,
         removeHeaders: target.removeHeaders,
         setHeaders,
       });

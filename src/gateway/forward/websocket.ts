@@ -2,9 +2,9 @@
 // timeout; once the upstream answers 101 the two sockets are joined and live on their own.
 import type { ClientRequest, IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
-import type { TLSSocket } from "node:tls";
 import { BadGateway, GatewayTimeout, InvalidRequest, type GatewayError } from "../errors.ts";
 import { log } from "../../shared/logger.ts";
+import { arrivalOf } from "./forwarded.ts";
 import type { ForwardTarget } from "./forwarder.ts";
 import { downstreamResponseHeaders, upstreamRequestHeaders } from "./headers.ts";
 import type { Proxy, Upstream } from "./proxy.ts";
@@ -17,7 +17,7 @@ function isWebSocketUpgrade(req: IncomingMessage): boolean {
   return req.method === "GET" && req.headers.upgrade?.toLowerCase() === "websocket";
 }
 
-export function forwardWebSocket(proxy: Proxy, req: IncomingMessage, socket: Duplex, head: Buffer, target: ForwardTarget, upstream: Upstream, trustProxy: boolean, track: TrackTunnel): Promise<void> {
+export function forwardWebSocket(proxy: Proxy, req: IncomingMessage, socket: Duplex, head: Buffer, target: ForwardTarget, upstream: Upstream, trustedHops: number, track: TrackTunnel): Promise<void> {
   return new Promise((resolve) => {
     let settled = false;
     let upgraded = false;
@@ -48,11 +48,9 @@ export function forwardWebSocket(proxy: Proxy, req: IncomingMessage, socket: Dup
     }
 
     req.headers = upstreamRequestHeaders(req.headers, {
-      host: upstream.host,
-      remoteAddress: req.socket.remoteAddress,
-      encrypted: Boolean((req.socket as TLSSocket).encrypted),
+      ...arrivalOf(req, trustedHops),
+      upstreamHost: upstream.host,
       upgrade: true,
-      trustProxy,
       removeHeaders: target.removeHeaders,
       setHeaders: target.setHeaders,
     });

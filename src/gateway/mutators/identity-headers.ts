@@ -1,5 +1,5 @@
 // Tells the backend who is calling. Every header the gateway may set is first removed from the
-// incoming request, so a client can never supply its own identity.
+// incoming request (owned-headers.ts), so a client can never supply its own identity.
 import type { ApiRecord } from "../../storage/index.ts";
 import type { Principal } from "../types.ts";
 
@@ -10,18 +10,6 @@ export const IDENTITY_HEADERS = {
   issuer: "x-gatehouse-issuer",
   token: "x-gatehouse-token",
 } as const;
-
-const spoofable = new WeakMap<ApiRecord, readonly string[]>();
-
-/** Header names that must never come from the client for this API (computed once per loaded API). */
-export function spoofableHeaders(api: ApiRecord): readonly string[] {
-  let names = spoofable.get(api);
-  if (!names) {
-    names = [...Object.values(IDENTITY_HEADERS), ...Object.values(api.claimHeaders).map((h) => h.toLowerCase())];
-    spoofable.set(api, names);
-  }
-  return names;
-}
 
 function headerValue(value: unknown): string | undefined {
   if (value === undefined || value === null) return undefined;

@@ -46,8 +46,6 @@ export function resolveReferences(value: string, env: NodeJS.ProcessEnv): string
 export interface OutboundHeaders {
   /** Headers to add to the forwarded request. */
   set: Record<string, string>;
-  /** Lower-case names of client headers to drop (e.g. a subscription key meant for the gateway). */
-  remove: string[];
 }
 
 export interface OutboundTokenProviderOptions {
@@ -75,12 +73,14 @@ function headerName(config: OutboundOAuth): string {
   return config.header || DEFAULTS.header;
 }
 
+/** The client headers outbound OAuth takes over: the one carrying the token, and those to remove (e.g. a subscription key meant for the gateway). */
+export function outboundHeaderNames(config: OutboundOAuth): string[] {
+  return [headerName(config), ...config.removeHeaders];
+}
+
 function render(config: OutboundOAuth, accessToken: string): OutboundHeaders {
   const header = headerName(config);
-  return {
-    set: { [header]: header.toLowerCase() === "authorization" ? `Bearer ${accessToken}` : accessToken },
-    remove: config.removeHeaders.map((name) => name.toLowerCase()),
-  };
+  return { set: { [header]: header.toLowerCase() === "authorization" ? `Bearer ${accessToken}` : accessToken } };
 }
 
 const FAILURE = "could not obtain a token for the upstream from its identity provider";
@@ -111,7 +111,7 @@ export class OutboundTokenProvider {
    */
   async headersFor(api: ApiRecord, { forceRefresh = false }: { forceRefresh?: boolean } = {}): Promise<OutboundHeaders> {
     const config = api.outboundOAuth;
-    if (!config) return { set: {}, remove: [] };
+    if (!config) return { set: {} };
     if (forceRefresh) this.invalidate(api);
     return render(config, (await this.#token(api.identifier, config)).accessToken);
   }

@@ -137,7 +137,7 @@ export async function startGateway(forwarder: Forwarder, target: (req: http.Inco
 }
 
 export function target(origin: string, path: string, overrides: Partial<ForwardTarget> = {}): ForwardTarget {
-  return { origin, path, timeoutMs: 5000, maxBodyBytes: 10 * 1024 * 1024, setHeaders: {}, removeHeaders: [], ...overrides };
+  return { origin, path, timeoutMs: 5000, maxBodyBytes: 10 * 1024 * 1024, setHeaders: {}, removeHeaders: new Set(), ...overrides };
 }
 
 export interface Reply {

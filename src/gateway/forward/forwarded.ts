@@ -1,0 +1,111 @@
+// Who called, as the upstream learns it: X-Forwarded-For/-Proto/-Host, Forwarded (RFC 7239) and
+// X-Real-IP, always built by the gateway. Whatever a client sends under any forwarding name is
+// dropped first (headers.ts), since backends and their frameworks trust these headers for client
+// addresses, schemes and hosts. Behind TRUST_PROXY hops, each trusted proxy has appended the address
+// it saw to X-Forwarded-For: the last `hops` entries are theirs, the one `hops` from the right is the
+// client as the outermost trusted proxy saw it, and everything left of it was written by the client.
+import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
+import { isIPv6 } from "node:net";
+import type { TLSSocket } from "node:tls";
+import { headerKey } from "../header-names.ts";
+
+/** Every header (as headerKey() gives it) that tells a backend about the client, its scheme, host or certificate. */
+export const FORWARDING_HEADERS: readonly string[] = [
+  "Forwarded",
+  "X-Forwarded",
+  "Forwarded-For",
+  "X-Forwarded-For",
+  "X-Forwarded-Proto",
+  "X-Forwarded-Host",
+  "X-Forwarded-Port",
+  "X-Forwarded-Prefix",
+  "X-Forwarded-Server",
+  "X-Forwarded-By",
+  "X-Forwarded-Ssl",
+  "X-Forwarded-Scheme",
+  "X-Forwarded-Protocol",
+  "X-Forwarded-Client-Cert",
+  "X-Original-Forwarded-For",
+  "X-Original-Host",
+  "X-Host",
+  "X-Url-Scheme",
+  "Front-End-Https",
+  "X-Real-IP",
+  "X-Client-IP",
+  "True-Client-IP",
+  "CF-Connecting-IP",
+  "Fastly-Client-IP",
+  "X-Cluster-Client-IP",
+  "X-ProxyUser-Ip",
+].map(headerKey);
+
+/** What the gateway knows of the connection a request came in on. */
+export interface Arrival {
+  /** The socket's peer. */
+  remoteAddress: string | undefined;
+  /** TLS on the gateway's own socket. */
+  encrypted: boolean;
+  /** The Host header as received. */
+  host: string | undefined;
+  /** Trusted reverse proxies in front of the gateway (TRUST_PROXY): 0 at the edge. */
+  trustedHops: number;
+}
+
+/** The Arrival of req. */
+export function arrivalOf(req: IncomingMessage, trustedHops: number): Arrival {
+  return { remoteAddress: req.socket.remoteAddress, encrypted: Boolean((req.socket as TLSSocket).encrypted), host: req.headers.host, trustedHops };
+}
+
+/** RFC 7239 §6: an address as a node name, an IPv6 one bracketed (and so quoted). */
+function node(address: string): string {
+  // isIPv6 costs more than the rest of this file per request; an IPv4 address has no ":".
+  return address.includes(":") && isIPv6(address) ? `"[${address}]"` : value(address);
+}
+
+/** RFC 7239 §4: a token as is, anything else as a quoted-string. */
+function value(text: string): string {
+  return /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(text) ? text : `"${text.replace(/[\\"]/g, "\\$&")}"`;
+}
+
+/** The X-Forwarded-For entries appended by the trusted proxies, the client's first. */
+function trustedEntries(xForwardedFor: string | string[] | undefined, hops: number): string[] {
+  if (hops === 0 || xForwardedFor === undefined) return [];
+  const entries: string[] = [];
+  for (const entry of String(xForwardedFor).split(",")) {
+    const trimmed = entry.trim();
+    if (trimmed) entries.push(trimmed);
+  }
+  return entries.slice(Math.max(0, entries.length - hops));
+}
+
+/** The one header a trusted proxy set (only with hops > 0), or undefined. */
+function fromTrustedProxy(incoming: IncomingHttpHeaders, name: string, hops: number): string | undefined {
+  const header = hops > 0 ? incoming[name] : undefined;
+  return typeof header === "string" && header !== "" ? header : undefined;
+}
+
+/**
+ * Writes the forwarding headers for the upstream into headers (lower-case names). The chain of
+ * addresses is the trusted X-Forwarded-For entries plus the socket's peer; its first is the client
+ * (X-Real-IP). Scheme and host are the gateway's own unless a trusted proxy (hops > 0) stated them.
+ */
+export function setForwardingHeaders(headers: IncomingHttpHeaders, incoming: IncomingHttpHeaders, arrival: Arrival): void {
+  const chain = trustedEntries(incoming["x-forwarded-for"], arrival.trustedHops);
+  if (arrival.remoteAddress) chain.push(arrival.remoteAddress);
+  const proto = fromTrustedProxy(incoming, "x-forwarded-proto", arrival.trustedHops) ?? (arrival.encrypted ? "https" : "http");
+  const host = fromTrustedProxy(incoming, "x-forwarded-host", arrival.trustedHops) ?? arrival.host;
+
+  headers["x-forwarded-proto"] = proto;
+  if (host) headers["x-forwarded-host"] = host;
+  // The first element describes the request as the client made it; each later one a trusted hop.
+  let first = `proto=${value(proto)}`;
+  if (host) first += `;host=${value(host)}`;
+  if (chain.length !== 0) {
+    headers["x-forwarded-for"] = chain.join(", ");
+    headers["x-real-ip"] = chain[0]!;
+    first = `for=${node(chain[0]!)};${first}`;
+  }
+  let forwarded = first;
+  for (let i = 1; i < chain.length; i++) forwarded += `, for=${node(chain[i]!)}`;
+  headers.forwarded = forwarded;
+}

@@ -1,0 +1,160 @@
+// A `_method` field in a streamed form body (urlencoded, multipart, or a body without a Content-Type)
+// is refused with 400 before the upstream has the whole body; any other body streams through intact.
+import http from "node:http";
+import { InvalidRequest } from "../../../src/gateway/errors.ts";
+import { Forwarder } from "../../../src/gateway/forward/forwarder.ts";
+import { setLogLevel } from "../../../src/shared/logger.ts";
+import { json, send, startGateway, startUpstream, target, type Reply, type TestGateway, type TestUpstream } from "./servers.ts";
+
+beforeAll(() => setLogLevel("silent"));
+afterAll(() => setLogLevel("info"));
+
+const URLENCODED = "application/x-www-form-urlencoded";
+const BOUNDARY = "----gatehouse-test-boundary";
+const MULTIPART = `multipart/form-data; boundary=${BOUNDARY}`;
+
+/** A multipart/form-data body with one part per header block given, each with the same small content. */
+function multipart(...dispositions: string[]): string {
+  return dispositions.map((disposition) => `--${BOUNDARY}\r\n${disposition}\r\n\r\nDELETE\r\n`).join("") + `--${BOUNDARY}--\r\n`;
+}
+
+async function waitFor(condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 2000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error("condition not met within 2 s");
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** Sends body in the pieces given, 30 ms apart (chunked unless contentLength says otherwise). */
+function sendInPieces(port: number, headers: http.OutgoingHttpHeaders, pieces: string[]): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: "127.0.0.1", port, method: "POST", path: "/form", headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (chunk: Buffer) => chunks.push(chunk));
+      res.on("end", () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
+    });
+    req.on("error", reject);
+    let next = 0;
+    const write = () => {
+      if (next === pieces.length) {
+        req.end();
+        return;
+      }
+      req.write(pieces[next++]);
+      setTimeout(write, 30);
+    };
+    write();
+  });
+}
+
+describe("form bodies with a method override", () => {
+  let upstream: TestUpstream;
+  let forwarder: Forwarder;
+  let gateway: TestGateway;
+
+  beforeEach(async () => {
+    upstream = await startUpstream();
+    forwarder = new Forwarder();
+    gateway = await startGateway(forwarder, (req) => target(upstream.origin, req.url!));
+  });
+
+  afterEach(async () => {
+    await gateway.close();
+    forwarder.close();
+    await upstream.close();
+  });
+
+  /** The refusal, and no upstream request that got its whole body. */
+  async function expectRefused(reply: Reply): Promise<void> {
+    expect(reply.status).toBe(400);
+    expect(json(reply)).toEqual({ error: "invalid_request", error_description: "method overrides are not accepted: the form body has a _method field" });
+    expect((gateway.settled.at(-1) as InvalidRequest).reason).toBe("method_override");
+    await waitFor(() => upstream.received.every((request) => request.closed));
+    expect(upstream.received.filter((request) => request.complete)).toEqual([]);
+  }
+
+  test.each([
+    ["urlencoded", URLENCODED, "_method=DELETE"],
+    ["urlencoded, after other fields", `${URLENCODED}; charset=utf-8`, "a=1&b=2&_method=DELETE"],
+    ["urlencoded, percent-encoded name", URLENCODED, "a=1&%5Fmethod=DELETE"],
+    ["urlencoded, upper case", "Application/X-WWW-Form-Urlencoded", "_METHOD=DELETE"],
+    ["urlencoded, as PHP reads it", URLENCODED, "a=1&.method=DELETE"],
+    ["urlencoded, the last field without a value", URLENCODED, "a=1&_method"],
+    ["urlencoded, ; separator", URLENCODED, "a=1;_method=DELETE"],
+    ["no Content-Type (Rack reads a POST without one as a form)", undefined, "_method=DELETE"],
+    ["multipart, quoted name", MULTIPART, multipart('Content-Disposition: form-data; name="a"', 'Content-Disposition: form-data; name="_method"')],
+    ["multipart, token name and header case", MULTIPART, multipart("content-disposition: form-data; NAME=_method")],
+    ["multipart, single quotes (PHP)", MULTIPART, multipart("Content-Disposition: form-data; name='_method'")],
+    ["multipart, RFC 8187 extended name", MULTIPART, multipart("Content-Disposition: form-data; name*=UTF-8''%5Fmethod")],
+    ["multipart, folded header", MULTIPART, multipart('Content-Disposition: form-data;\r\n name="_method"')],
+    ["multipart, name first (PHP)", MULTIPART, multipart('Content-Disposition: name="_method"')],
+    ["multipart, a mismatched boundary parameter", `multipart/form-data; boundary="other"; boundary=${BOUNDARY}`, multipart('Content-Disposition: form-data; name="_method"')],
+    ["multipart/mixed", `multipart/mixed; boundary=${BOUNDARY}`, multipart('Content-Disposition: form-data; name="_method"')],
+  ])("%s: 400 method_override with Content-Length", async (_case, contentType, body) => {
+    await expectRefused(await send(gateway.port, { method: "POST", path: "/form", headers: contentType ? { "content-type": contentType } : {}, body }));
+  });
+
+  test("the field name split across chunks (chunked body): the upstream has the first piece only", async () => {
+    const reply = await sendInPieces(gateway.port, { "content-type": URLENCODED }, ["a=1&b=2&_me", "thod=DE", "LETE"]);
+    await expectRefused(reply);
+    expect(upstream.received[0]?.body.toString() ?? "").not.toContain("thod");
+  });
+
+  test("a multipart header split across chunks (Content-Length body)", async () => {
+    const body = multipart('Content-Disposition: form-data; name="_method"');
+    const at = body.indexOf("_met");
+    await expectRefused(await sendInPieces(gateway.port, { "content-type": MULTIPART, "content-length": Buffer.byteLength(body) }, [body.slice(0, at), body.slice(at)]));
+  });
+
+  test("the override as the very last bytes: the upstream never gets the body's last byte", async () => {
+    const reply = await sendInPieces(gateway.port, { "content-type": URLENCODED, "content-length": 11 }, ["a=1&_metho", "d"]);
+    await expectRefused(reply);
+    expect(upstream.received[0]?.body.toString() ?? "").toBe("a=1&_metho".slice(0, upstream.received[0]?.body.length));
+  });
+
+  test("an overlong part header is refused unread (form_header_too_long)", async () => {
+    const body = multipart(`Content-Disposition: form-data; filename="${"x".repeat(20_000)}"; name="_method"`);
+    const reply = await send(gateway.port, { method: "POST", path: "/form", headers: { "content-type": MULTIPART }, body });
+    expect(reply.status).toBe(400);
+    expect((gateway.settled.at(-1) as InvalidRequest).reason).toBe("form_header_too_long");
+  });
+});
+
+describe("form bodies without one", () => {
+  let upstream: TestUpstream;
+  let forwarder: Forwarder;
+  let gateway: TestGateway;
+
+  beforeAll(async () => {
+    upstream = await startUpstream();
+    forwarder = new Forwarder();
+    gateway = await startGateway(forwarder, (req) => target(upstream.origin, req.url!));
+  });
+
+  afterAll(async () => {
+    await gateway.close();
+    forwarder.close();
+    await upstream.close();
+  });
+
+  test.each([
+    ["urlencoded", URLENCODED, "method=DELETE&x_method=1&_methods=2&a=_method&b=%26_method%3D"],
+    ["multipart with other names and _method in the content", MULTIPART, multipart('Content-Disposition: form-data; name="x_method"', 'Content-Disposition: form-data; name="file"; filename="_method"')],
+    ["JSON (no backend reads form fields from it)", "application/json", JSON.stringify({ _method: "DELETE" })],
+    ["a large urlencoded body", URLENCODED, `a=${"x".repeat(300_000)}&b=${"y".repeat(300_000)}`],
+  ])("%s: forwarded intact", async (_case, contentType, body) => {
+    const before = upstream.received.length;
+    const reply = await send(gateway.port, { method: "POST", path: "/form", headers: { "content-type": contentType }, body });
+    expect(reply.status).toBe(200);
+    expect(upstream.received[before]!.body.toString()).toBe(body);
+    expect(upstream.received[before]!.complete).toBe(true);
+  });
+
+  test("chunked, cut in many pieces", async () => {
+    const pieces = ["a=1&_", "metho", "ds=2&", "x=_method", "&y=3"];
+    const reply = await sendInPieces(gateway.port, { "content-type": URLENCODED }, pieces);
+    expect(reply.status).toBe(200);
+    expect(upstream.received.at(-1)!.body.toString()).toBe(pieces.join(""));
+  });
+});

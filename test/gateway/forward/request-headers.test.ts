@@ -1,0 +1,186 @@
+// What the upstream learns from the request's headers: forwarding headers built by the gateway alone
+// (at the edge and behind trusted proxies), and every spelling of a header the gateway owns, strips or
+// writes dropped ("_" for "-", any case): method and path overrides, hop-by-hop, the target's removals.
+import { Forwarder } from "../../../src/gateway/forward/forwarder.ts";
+import { setLogLevel } from "../../../src/shared/logger.ts";
+import { send, startGateway, startUpstream, target, type TestGateway, type TestUpstream } from "./servers.ts";
+
+beforeAll(() => setLogLevel("silent"));
+afterAll(() => setLogLevel("info"));
+
+/** Every forwarding header a client may try, in its usual and its underscore spelling. */
+const SPOOFED_FORWARDING: Record<string, string> = {
+  "x-forwarded-for": "6.6.6.6",
+  x_forwarded_for: "6.6.6.6",
+  "X_Forwarded-For": "6.6.6.6",
+  forwarded: "for=6.6.6.6;proto=https",
+  "x-real-ip": "6.6.6.6",
+  x_real_ip: "6.6.6.6",
+  "x-client-ip": "6.6.6.6",
+  "true-client-ip": "6.6.6.6",
+  "cf-connecting-ip": "6.6.6.6",
+  cf_connecting_ip: "6.6.6.6",
+  "fastly-client-ip": "6.6.6.6",
+  "x-cluster-client-ip": "6.6.6.6",
+  "x-original-forwarded-for": "6.6.6.6",
+  "x-forwarded-port": "443",
+  "x-forwarded-prefix": "/admin",
+  "x-forwarded-server": "evil",
+  "x-forwarded-ssl": "on",
+  "x-forwarded-scheme": "https",
+  "x-url-scheme": "https",
+  "front-end-https": "on",
+  "x-forwarded-client-cert": "Hash=abc;Subject=\"CN=admin\"",
+  "x-original-host": "admin.internal",
+  "x-host": "admin.internal",
+  x_forwarded_host: "admin.internal",
+  x_forwarded_proto: "https",
+};
+
+/** The names the gateway writes itself; everything else of SPOOFED_FORWARDING must be gone. */
+const WRITTEN = ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded", "x-real-ip"];
+
+describe("forwarding headers", () => {
+  let upstream: TestUpstream;
+  const gateways: Array<{ gateway: TestGateway; forwarder: Forwarder }> = [];
+
+  async function gatewayWith(trustedHops?: number): Promise<TestGateway> {
+    const forwarder = new Forwarder(trustedHops === undefined ? {} : { trustedHops });
+    const gateway = await startGateway(forwarder, (req) => target(upstream.origin, req.url!));
+    gateways.push({ gateway, forwarder });
+    return gateway;
+  }
+
+  async function seenBehind(trustedHops: number | undefined, headers: Record<string, string>) {
+    await send((await gatewayWith(trustedHops)).port, { headers: { host: "api.example.test", ...headers } });
+    return upstream.received.at(-1)!.headers;
+  }
+
+  beforeEach(async () => {
+    upstream = await startUpstream();
+  });
+
+  afterEach(async () => {
+    for (const { gateway, forwarder } of gateways.splice(0)) {
+      await gateway.close();
+      forwarder.close();
+    }
+    await upstream.close();
+  });
+
+  test("at the edge (no trusted hop) the client's forwarding headers, in every spelling, are replaced by the socket's truth", async () => {
+    const seen = await seenBehind(undefined, { ...SPOOFED_FORWARDING, "x-forwarded-proto": "https", "x-forwarded-host": "spoofed.test" });
+    expect(seen).toMatchObject({
+      "x-forwarded-for": "127.0.0.1",
+      "x-forwarded-proto": "http",
+      "x-forwarded-host": "api.example.test",
+      "x-real-ip": "127.0.0.1",
+      forwarded: "for=127.0.0.1;proto=http;host=api.example.test",
+    });
+    const others = Object.keys(SPOOFED_FORWARDING).map((name) => name.toLowerCase()).filter((name) => !WRITTEN.includes(name));
+    for (const name of others) expect([name, seen[name]]).toEqual([name, undefined]);
+    expect(JSON.stringify(seen)).not.toContain("6.6.6.6");
+  });
+
+  test("TRUST_PROXY hops 0 is the edge too", async () => {
+    expect((await seenBehind(0, { "x-forwarded-for": "6.6.6.6" }))["x-forwarded-for"]).toBe("127.0.0.1");
+  });
+
+  test("behind one trusted proxy: its X-Forwarded-For entry is the client, entries left of it are dropped; its proto and host are kept", async () => {
+    const seen = await seenBehind(1, {
+      ...SPOOFED_FORWARDING,
+      "x-forwarded-for": "6.6.6.6, 203.0.113.7",
+      "x-forwarded-proto": "https",
+      "x-forwarded-host": "api.example.com",
+    });
+    expect(seen).toMatchObject({
+      "x-forwarded-for": "203.0.113.7, 127.0.0.1",
+      "x-forwarded-proto": "https",
+      "x-forwarded-host": "api.example.com",
+      "x-real-ip": "203.0.113.7",
+      forwarded: "for=203.0.113.7;proto=https;host=api.example.com, for=127.0.0.1",
+    });
+    for (const name of ["x_forwarded_for", "x-client-ip", "true-client-ip", "x-forwarded-port", "x-forwarded-prefix"]) expect(seen[name]).toBeUndefined();
+  });
+
+  test("behind two trusted proxies: the entry two from the right; fewer entries than hops: the first; IPv6 quoted in Forwarded", async () => {
+    expect(await seenBehind(2, { "x-forwarded-for": "6.6.6.6, 198.51.100.1,10.0.0.2" })).toMatchObject({
+      "x-forwarded-for": "198.51.100.1, 10.0.0.2, 127.0.0.1",
+      "x-real-ip": "198.51.100.1",
+      forwarded: "for=198.51.100.1;proto=http;host=api.example.test, for=10.0.0.2, for=127.0.0.1",
+    });
+    expect(await seenBehind(2, { "x-forwarded-for": "2001:db8::1" })).toMatchObject({
+      "x-forwarded-for": "2001:db8::1, 127.0.0.1",
+      "x-real-ip": "2001:db8::1",
+      forwarded: 'for="[2001:db8::1]";proto=http;host=api.example.test, for=127.0.0.1',
+    });
+  });
+
+  test("behind a trusted proxy that sent no X-Forwarded-For, the socket's peer is the client; no proto or host from it: the gateway's own", async () => {
+    expect(await seenBehind(1, {})).toMatchObject({ "x-forwarded-for": "127.0.0.1", "x-real-ip": "127.0.0.1", "x-forwarded-proto": "http", "x-forwarded-host": "api.example.test" });
+  });
+});
+
+describe("header spellings", () => {
+  let upstream: TestUpstream;
+  let forwarder: Forwarder;
+  let gateway: TestGateway;
+
+  beforeEach(async () => {
+    upstream = await startUpstream();
+    forwarder = new Forwarder();
+    gateway = await startGateway(forwarder, (req) =>
+      target(upstream.origin, req.url!, { removeHeaders: new Set(["x-subscription-key", "x-gatehouse-subject"]), setHeaders: { "x-gatehouse-subject": "alice" } }),
+    );
+  });
+
+  afterEach(async () => {
+    await gateway.close();
+    forwarder.close();
+    await upstream.close();
+  });
+
+  test("method and path overrides never pass, in any case or with underscores", async () => {
+    const overrides = {
+      "X-HTTP-Method-Override": "DELETE",
+      x_http_method_override: "DELETE",
+      "X-HTTP-Method": "DELETE",
+      X_HTTP_Method: "DELETE",
+      "X-Method-Override": "DELETE",
+      "x_method-override": "DELETE",
+      "X-Original-URL": "/admin",
+      "X-Rewrite-URL": "/admin",
+      x_rewrite_url: "/admin",
+    };
+    await send(gateway.port, { headers: overrides });
+    const seen = upstream.received[0]!.headers;
+    for (const name of Object.keys(overrides)) expect([name, seen[name.toLowerCase()]]).toEqual([name, undefined]);
+    expect(upstream.received[0]!.method).toBe("GET");
+  });
+
+  test("a header the target removes or sets is dropped under every spelling; hop-by-hop ones too; unrelated underscore headers pass", async () => {
+    await send(gateway.port, {
+      headers: {
+        "X-Gatehouse-Subject": "admin",
+        X_Gatehouse_Subject: "admin",
+        x_gatehouse_subject: "admin",
+        "X_Subscription-Key": "for-the-gateway",
+        keep_alive: "timeout=5",
+        proxy_authorization: "Basic eDp5",
+        transfer_encoding: "chunked",
+        x_custom_thing: "kept",
+      },
+    });
+    const seen = upstream.received[0]!.headers;
+    expect(seen["x-gatehouse-subject"]).toBe("alice");
+    for (const name of ["x_gatehouse_subject", "x_subscription-key", "keep_alive", "proxy_authorization", "transfer_encoding"]) expect([name, seen[name]]).toEqual([name, undefined]);
+    expect(seen.x_custom_thing).toBe("kept");
+  });
+
+  test("Connection-listed names are compared the same way", async () => {
+    await send(gateway.port, { headers: { connection: "X_Hop", "x-hop": "1", x_hop: "1" } });
+    const seen = upstream.received[0]!.headers;
+    expect(seen["x-hop"]).toBeUndefined();
+    expect(seen.x_hop).toBeUndefined();
+  });
+});
