@@ -13,6 +13,7 @@ import { log } from "../shared/logger.ts";
 import { RemoteKeySets } from "../shared/remote-key-sets.ts";
 import type { RevocationList } from "../shared/revocation-list.ts";
 import { authenticatorFor } from "./authenticators/index.ts";
+import { applyClientLimits, timeoutOptions, type ClientLimits } from "./client-limits.ts";
 import { IntrospectionAuthenticator } from "./authenticators/introspection.ts";
 import { JwtAuthenticator } from "./authenticators/jwt.ts";
 import { Forwarder, writeSocketError } from "./forward/forwarder.ts";
@@ -113,9 +114,15 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     }
   }
 
-  const server = http.createServer(app.callback());
+  const limits: ClientLimits = {
+    headersTimeoutMs: config.GATEWAY_HEADERS_TIMEOUT_MS,
+    requestTimeoutMs: config.GATEWAY_REQUEST_TIMEOUT_MS,
+    idleTimeoutMs: config.GATEWAY_IDLE_TIMEOUT_MS,
+    maxConnectionsPerAddress: config.GATEWAY_MAX_CONNECTIONS_PER_ADDRESS,
+  };
+  const server = http.createServer(timeoutOptions(limits), app.callback());
+  applyClientLimits(server, limits);
   server.on("upgrade", (req, socket, head) => void upgrade(req, socket, head));
-  server.keepAliveTimeout = 65_000;
 
   return {
     listen: () =>

@@ -9,13 +9,16 @@ export class GatewayError extends Error {
   readonly reason: string;
   /** Extra WWW-Authenticate parameters (e.g. scope). */
   readonly challenge: Record<string, string>;
+  /** Extra response headers (e.g. Allow). */
+  readonly headers: Record<string, string>;
 
-  constructor(status: number, code: string, description: string, reason: string, challenge: Record<string, string> = {}) {
+  constructor(status: number, code: string, description: string, reason: string, challenge: Record<string, string> = {}, headers: Record<string, string> = {}) {
     super(description);
     this.status = status;
     this.code = code;
     this.reason = reason;
     this.challenge = challenge;
+    this.headers = headers;
   }
 }
 
@@ -50,6 +53,13 @@ export class InsufficientScope extends GatewayError {
 export class NoRoute extends GatewayError {
   constructor() {
     super(404, "not_found", "no route matches this request", "no_route");
+  }
+}
+
+/** 405: routes own the path but none accepts the method (RFC 9110 §15.5.6: Allow lists those that would be). */
+export class MethodNotAllowed extends GatewayError {
+  constructor(allow: readonly string[]) {
+    super(405, "method_not_allowed", "the route does not accept this method", "method_not_allowed", {}, { allow: allow.join(", ") });
   }
 }
 

@@ -7,7 +7,7 @@ import type { ApiRecord } from "../storage/index.ts";
 import { log, tokenHash } from "../shared/logger.ts";
 import { extractBearerToken } from "./authenticators/bearer-token.ts";
 import { authorizeScopes } from "./authorizers/scopes.ts";
-import { GatewayError, MissingToken, NoRoute } from "./errors.ts";
+import { GatewayError, MethodNotAllowed, MissingToken, NoRoute } from "./errors.ts";
 import type { ForwardTarget } from "./forward/forwarder.ts";
 import { identityHeaders } from "./mutators/identity-headers.ts";
 import type { OutboundTokenProvider } from "./mutators/outbound-oauth.ts";
@@ -62,10 +62,15 @@ export function gatewayRequest(req: IncomingMessage): GatewayRequest {
 
 export function createStages(deps: PipelineDeps) {
   const stages = {
+    /** 404 when no route owns the path; 405 when the routes that own it do not accept the method. */
     match(gw: GatewayContext): void {
       gw.stage = "match";
-      gw.compiled = deps.routes().match(gw.request.host, gw.request.method, gw.request.path);
-      if (!gw.compiled) throw new NoRoute();
+      const { host, method, path } = gw.request;
+      const routes = deps.routes();
+      gw.compiled = routes.match(host, method, path);
+      if (gw.compiled) return;
+      const allow = routes.allowedMethods(host, path);
+      throw allow.length === 0 ? new NoRoute() : new MethodNotAllowed(allow);
     },
 
     /** Synchronous for a token verified before (the common case); a promise when it must be checked. */

@@ -23,7 +23,7 @@ export function errorResponse(realm: string, error: unknown): ErrorResponse {
   if (!(error instanceof GatewayError)) {
     return { status: 500, headers: { "cache-control": "no-store" }, body: { error: "server_error", error_description: "the gateway failed to handle the request" } };
   }
-  const headers: Record<string, string> = { "cache-control": "no-store" };
+  const headers: Record<string, string> = { "cache-control": "no-store", ...error.headers };
   const challenge = wwwAuthenticate(realm, error);
   if (challenge) headers["www-authenticate"] = challenge;
   const body: ErrorResponse["body"] = { error: error.code, error_description: error.message };

@@ -28,7 +28,7 @@ interface AddOptions {
 
 const METHOD_PREFIX = /^([A-Za-z]+|\*)=(.*)$/s;
 
-/** `--scope "GET=a b"` for one method, `--scope "a b"` for all of them; repeatable. */
+/** `--scope "GET=a b"` for one method, `--scope "*=a b"` or `--scope "a b"` for the default rule; repeatable. */
 function methodScopes(value: string, previous: MethodScopes = {}): MethodScopes {
   const prefixed = METHOD_PREFIX.exec(value);
   const method = prefixed?.[1]!.toUpperCase();
@@ -45,9 +45,11 @@ function requirements(allOf: MethodScopes = {}, anyOf: MethodScopes = {}): Route
 }
 
 const SCOPES_NOTE = `
---scope "orders:read" requires orders:read of every request; --scope "POST=orders:write" requires
-orders:write of POST requests instead (HEAD requests take GET's requirement). --any-scope takes the same
-form and requires at least one of its scopes.`;
+--scope "POST=orders:write" requires orders:write of POST requests (HEAD requests take GET's rule).
+--scope "*=orders:read" (or just --scope "orders:read") is the default rule, for every method without a
+rule of its own. Once a route has a rule for some method, a method with neither its own rule nor a default
+one is refused with 405 (OPTIONS too, unless it has a rule). --any-scope takes the same forms and requires
+at least one of its scopes.`;
 
 export function routeCommands(program: Command): void {
   const routes = program.command("route").description("manage the gateway routes of APIs");
@@ -61,8 +63,8 @@ export function routeCommands(program: Command): void {
     .option("--host <host>", "match only requests for this Host (without port)")
     .option("--method <method>", `match only this method, repeatable (${ROUTE_METHODS.join(", ")}); default any`, repeatableChoice(ROUTE_METHODS))
     .option("--rewrite <rewrite>", 'what the backend sees of the path: "strip" the prefix (default), "keep" it, or a /path replacing it')
-    .option("--scope <[METHOD=]scopes>", "scopes a request needs all of, space-separated; repeatable", methodScopes)
-    .option("--any-scope <[METHOD=]scopes>", "scopes a request needs one of, space-separated; repeatable", methodScopes)
+    .option("--scope <[METHOD=|*=]scopes>", "scopes a request needs all of, space-separated, for one method or by default; repeatable", methodScopes)
+    .option("--any-scope <[METHOD=|*=]scopes>", "scopes a request needs one of, space-separated, for one method or by default; repeatable", methodScopes)
     .option("--public", "requests need no access token")
     .option("--timeout <ms>", "how long the backend may take to answer (default 30000)", positiveInteger)
     .option("--max-body <bytes>", "largest request body accepted (default 1048576)", nonNegativeInteger)

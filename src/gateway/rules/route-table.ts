@@ -1,5 +1,6 @@
 // The whole routing table in memory, indexed so that matching a request costs a few map lookups
 // (one per path segment) and no database query.
+import type { RouteRecord } from "../../storage/index.ts";
 import type { CompiledRoute } from "../types.ts";
 import { canonicalRoute } from "./canonical-route.ts";
 
@@ -36,12 +37,25 @@ function hostName(host: string): string {
   return host.slice(0, end).toLowerCase();
 }
 
-function methodSet(methods: string[]): ReadonlySet<string> | null {
-  if (methods.length === 0) return null;
+/** The methods given, with HEAD where GET is: a HEAD is a GET without the body (RFC 9110 §9.3.2). */
+function withHead(methods: readonly string[]): Set<string> {
   const set = new Set(methods);
-  // A HEAD is a GET without the body (RFC 9110 §9.3.2).
   if (set.has("GET")) set.add("HEAD");
   return set;
+}
+
+/**
+ * The methods a route accepts, or null for any. Its `methods` restrict it, and so do its scope
+ * rules: once a route states rules for some methods, a method with no rule of its own is refused
+ * (405) instead of passing with any valid token, unless the route has a default rule ("*").
+ * OPTIONS is not implied by any rule: a route that serves it states a rule for it, or a default.
+ */
+function methodSet(route: RouteRecord): ReadonlySet<string> | null {
+  const declared = route.methods.length === 0 ? null : withHead(route.methods);
+  const rules = Object.keys(route.scopes);
+  const ruled = rules.length === 0 || rules.includes("*") ? null : withHead(rules);
+  if (!declared || !ruled) return declared ?? ruled;
+  return new Set([...declared].filter((method) => ruled.has(method)));
 }
 
 function addTo(index: PrefixIndex, prefix: string, candidate: Candidate): void {
@@ -90,7 +104,7 @@ export class RouteTable {
         index = this.byHost.get(host) ?? new Map();
         this.byHost.set(host, index);
       }
-      addTo(index, route.pathPrefix, { compiled, methods: methodSet(route.methods) });
+      addTo(index, route.pathPrefix, { compiled, methods: methodSet(route) });
     }
     this.count = routes.length;
   }

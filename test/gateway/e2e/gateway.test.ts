@@ -63,6 +63,9 @@ describe.each(BACKENDS)("gateway on %s", (backend) => {
       await services.routes.upsert({ apiIdentifier: ORDERS, pathPrefix: "/down", upstream: "http://127.0.0.1:9" });
       await services.routes.upsert({ ...orders, pathPrefix: "/socket" });
       await services.routes.upsert({ ...orders, pathPrefix: "/upload", maxBodyBytes: 1000 });
+      await services.routes.upsert({ ...orders, pathPrefix: "/readonly", methods: ["GET"] });
+      const read = { allOf: ["orders:read"], anyOf: [] };
+      await services.routes.upsert({ ...orders, pathPrefix: "/defaulted", scopes: { GET: read, "*": { allOf: ["orders:write"], anyOf: [] } } });
       await services.apis.upsert({ identifier: OPAQUE, name: "Opaque", tokenFormat: "opaque", tokenCheck: "introspection", scopes: ["orders:read"] });
       await services.routes.upsert({ apiIdentifier: OPAQUE, pathPrefix: "/opaque", upstream: upstream.url, rewrite: "keep" });
       await services.apis.upsert({ identifier: SHORT, name: "Short", accessTokenTtl: 1, scopes: ["orders:read"] });
@@ -170,6 +173,23 @@ describe.each(BACKENDS)("gateway on %s", (backend) => {
     }
     expect(upstream.received.length).toBe(before);
     expect(gatehouse.output()).toContain('"reason":"method_override"');
+  });
+
+  test("a method without a scope rule on a route with rules is 405 with Allow; so is one the route's methods exclude", async () => {
+    const access = await token(ORDERS);
+    for (const method of ["DELETE", "PUT", "PATCH", "OPTIONS"]) {
+      const response = await call("/orders/1", { method, token: access });
+      expect([method, response.status, response.headers.get("allow")]).toEqual([method, 405, "GET, HEAD, POST"]);
+      expect(await response.json()).toEqual({ error: "method_not_allowed", error_description: "the route does not accept this method" });
+    }
+    expect((await call("/orders/1", { method: "HEAD", token: access })).status).toBe(200);
+    const readonly = await call("/readonly/1", { method: "POST", token: access, body: "{}" });
+    expect([readonly.status, readonly.headers.get("allow")]).toEqual([405, "GET, HEAD"]);
+    // A default rule ("*") covers the methods without their own.
+    const defaulted = await call("/defaulted/1", { method: "DELETE", token: access });
+    expect(defaulted.status).toBe(403);
+    expect(await defaulted.json()).toMatchObject({ error: "insufficient_scope", scope: "orders:write" });
+    expect((await call("/defaulted/1", { token: access })).status).toBe(200);
   });
 
   test("a repeated Host, Authorization or Content-Length is 400", async () => {

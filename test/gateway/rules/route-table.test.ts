@@ -158,6 +158,39 @@ describe("RouteTable", () => {
     });
   });
 
+  describe("methods by scope rules", () => {
+    const rule = { allOf: ["orders:read"], anyOf: [] };
+
+    test("a route with per-method rules accepts only the methods that have one (HEAD with GET)", () => {
+      const ruled = table({ id: "orders", pathPrefix: "/orders", scopes: { GET: rule, POST: { allOf: ["orders:write"], anyOf: [] } } });
+      for (const method of ["GET", "HEAD", "POST"]) expect(matchedId(ruled, "/orders/1", { method })).toBe("orders");
+      for (const method of ["PUT", "PATCH", "DELETE", "OPTIONS", "PROPFIND"]) expect(matchedId(ruled, "/orders/1", { method })).toBeUndefined();
+      expect(ruled.allowedMethods("gateway.example.com", "/orders/1")).toEqual(["GET", "HEAD", "POST"]);
+    });
+
+    test("a default rule (\"*\") accepts every method; no rules at all, too", () => {
+      const defaulted = table({ id: "d", pathPrefix: "/d", scopes: { GET: rule, "*": rule } }, { id: "open", pathPrefix: "/open" });
+      for (const method of ["GET", "DELETE", "OPTIONS", "PATCH"]) {
+        expect(matchedId(defaulted, "/d/1", { method })).toBe("d");
+        expect(matchedId(defaulted, "/open/1", { method })).toBe("open");
+      }
+    });
+
+    test("with methods too, a route accepts the methods both allow", () => {
+      const both = table({ id: "both", pathPrefix: "/b", methods: ["GET", "DELETE"], scopes: { GET: rule, POST: rule } });
+      expect(matchedId(both, "/b", { method: "GET" })).toBe("both");
+      expect(matchedId(both, "/b", { method: "HEAD" })).toBe("both");
+      for (const method of ["POST", "DELETE"]) expect(matchedId(both, "/b", { method })).toBeUndefined();
+      expect(both.allowedMethods("gateway.example.com", "/b")).toEqual(["GET", "HEAD"]);
+    });
+
+    test("a method refused by the rules does not fall through to a shorter prefix either", () => {
+      const guarded = table({ id: "root", pathPrefix: "/", public: true }, { id: "orders", pathPrefix: "/orders", scopes: { GET: rule } });
+      expect(matchedId(guarded, "/orders/1", { method: "DELETE" })).toBeUndefined();
+      expect(guarded.allowedMethods("gateway.example.com", "/orders/1")).toEqual(["GET", "HEAD"]);
+    });
+  });
+
   test("among routes at the same prefix and host, the first given that accepts the method wins", () => {
     const routes = table({ id: "first", pathPrefix: "/orders", apiIdentifier: "urn:gatehouse:a" }, { id: "second", pathPrefix: "/orders", apiIdentifier: "urn:gatehouse:b" });
     expect(matchedId(routes, "/orders")).toBe("first");

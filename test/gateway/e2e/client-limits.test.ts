@@ -1,0 +1,148 @@
+// A real Gatehouse with small client limits and one trusted proxy hop: slow headers and slow bodies
+// get 408, idle keep-alive connections close, one address cannot hold more connections than allowed,
+// and TRUST_PROXY's hop count reaches the forwarding headers. One backend suffices: none of this
+// touches the database.
+import net from "node:net";
+import { freshDatabase, type FreshDatabase } from "../../helpers/databases.ts";
+import { startGatehouse, type RunningGatehouse } from "../../helpers/gatehouse.ts";
+import { withServices } from "../../helpers/seed.ts";
+import { startUpstream, type Upstream } from "../../helpers/upstream.ts";
+
+const LIMITS = {
+  GATEWAY_HEADERS_TIMEOUT_MS: "500",
+  GATEWAY_REQUEST_TIMEOUT_MS: "1000",
+  GATEWAY_IDLE_TIMEOUT_MS: "600",
+  GATEWAY_MAX_CONNECTIONS_PER_ADDRESS: "4",
+  TRUST_PROXY: "1",
+  LOG_LEVEL: "info",
+};
+
+interface Connection {
+  socket: net.Socket;
+  /** Everything the gateway sent. */
+  received: () => string;
+  /** Resolves with the milliseconds from connecting to the connection closing. */
+  closed: Promise<number>;
+}
+
+describe("gateway client limits", () => {
+  let db: FreshDatabase;
+  let gatehouse: RunningGatehouse;
+  let upstream: Upstream;
+  const open: net.Socket[] = [];
+
+  function connect(): Promise<Connection> {
+    return new Promise((resolve, reject) => {
+      const started = Date.now();
+      const socket = net.connect(Number(gatehouse.env.GATEWAY_PORT), "127.0.0.1");
+      open.push(socket);
+      let data = "";
+      socket.on("data", (chunk: Buffer) => (data += chunk.toString()));
+      const closed = new Promise<number>((done) => socket.on("close", () => done(Date.now() - started)));
+      socket.once("error", reject);
+      socket.once("connect", () => resolve({ socket, received: () => data, closed }));
+    });
+  }
+
+  /** Writes text one character every intervalMs until the socket closes. */
+  function dribble(socket: net.Socket, text: string, intervalMs: number): void {
+    let at = 0;
+    const timer = setInterval(() => {
+      if (socket.destroyed || at === text.length) clearInterval(timer);
+      else socket.write(text[at++]!);
+    }, intervalMs);
+    socket.once("close", () => clearInterval(timer));
+  }
+
+  beforeAll(async () => {
+    db = await freshDatabase("sqlite");
+    upstream = await startUpstream();
+    await withServices(db, async (services) => {
+      await services.apis.upsert({ identifier: "https://limits.example.com", name: "Limits", scopes: [] });
+      await services.routes.upsert({ apiIdentifier: "https://limits.example.com", pathPrefix: "/pub", upstream: upstream.url, public: true });
+    });
+    gatehouse = await startGatehouse(db, LIMITS);
+  });
+
+  afterEach(() => {
+    for (const socket of open.splice(0)) socket.destroy();
+  });
+
+  afterAll(async () => {
+    await gatehouse?.stop();
+    await upstream?.close();
+    await db?.drop();
+  });
+
+  test("headers sent a byte at a time: 408 and closed once GATEWAY_HEADERS_TIMEOUT_MS has passed", async () => {
+    const { socket, received, closed } = await connect();
+    socket.write("GET /pub/slow-headers HTTP/1.1\r\nHost: gateway\r\n");
+    dribble(socket, "X-Slow: " + "a".repeat(100), 100);
+    const after = await closed;
+    expect(received()).toMatch(/^HTTP\/1\.1 408 /);
+    expect(after).toBeGreaterThanOrEqual(450);
+    expect(after).toBeLessThan(2500);
+  });
+
+  test("a connection that sends nothing is closed too", async () => {
+    const { closed } = await connect();
+    expect(await closed).toBeLessThan(2500);
+  });
+
+  test("a body sent a byte at a time: 408 once GATEWAY_REQUEST_TIMEOUT_MS has passed, and the upstream never gets it whole", async () => {
+    const { socket, received, closed } = await connect();
+    socket.write("POST /pub/slow-body HTTP/1.1\r\nHost: gateway\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\n");
+    dribble(socket, "b".repeat(100), 100);
+    const after = await closed;
+    expect(received()).toMatch(/^HTTP\/1\.1 408 /);
+    expect(after).toBeGreaterThanOrEqual(950);
+    expect(after).toBeLessThan(3000);
+    expect(upstream.received.some((request) => request.url.includes("slow-body"))).toBe(false);
+  });
+
+  test("an idle keep-alive connection is closed after GATEWAY_IDLE_TIMEOUT_MS", async () => {
+    const { socket, received, closed } = await connect();
+    socket.write("GET /pub/idle HTTP/1.1\r\nHost: gateway\r\n\r\n");
+    const answeredAt = Date.now();
+    while (!received().includes("\r\n\r\n")) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(received()).toMatch(/^HTTP\/1\.1 200 /);
+    await closed;
+    const idle = Date.now() - answeredAt;
+    expect(idle).toBeGreaterThanOrEqual(500);
+    expect(idle).toBeLessThan(2500);
+  });
+
+  test("one address may hold GATEWAY_MAX_CONNECTIONS_PER_ADDRESS connections; the next gets 503 and is closed; a freed slot is usable again", async () => {
+    const held = [];
+    for (let i = 0; i < 4; i++) held.push(await connect());
+    const extra = await connect();
+    await extra.closed;
+    expect(extra.received()).toMatch(/^HTTP\/1\.1 503 /);
+    expect(extra.received()).toContain('"error":"temporarily_unavailable"');
+    for (const { socket } of held) expect(socket.destroyed).toBe(false);
+
+    held[0]!.socket.destroy();
+    await held[0]!.closed;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const again = await connect();
+    again.socket.write("GET /pub/again HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\n\r\n");
+    await again.closed;
+    expect(again.received()).toMatch(/^HTTP\/1\.1 200 /);
+    expect(gatehouse.output()).toContain('"reason":"connection_limit"');
+  });
+
+  test("TRUST_PROXY=1: the client is the proxy's X-Forwarded-For entry; what the client wrote left of it is dropped", async () => {
+    const response = await fetch(`http://127.0.0.1:${gatehouse.env.GATEWAY_PORT}/pub/hop`, {
+      headers: { "x-forwarded-for": "6.6.6.6, 203.0.113.7", "x-forwarded-proto": "https", "x-forwarded-host": "api.example.com", "x-real-ip": "6.6.6.6" },
+    });
+    expect(response.status).toBe(200);
+    const seen = upstream.received.find((request) => request.url.includes("/hop"))!.headers;
+    expect(seen).toMatchObject({
+      "x-forwarded-for": "203.0.113.7, 127.0.0.1",
+      "x-real-ip": "203.0.113.7",
+      "x-forwarded-proto": "https",
+      "x-forwarded-host": "api.example.com",
+      forwarded: "for=203.0.113.7;proto=https;host=api.example.com, for=127.0.0.1",
+    });
+  });
+});
