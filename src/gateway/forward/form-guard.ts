@@ -2,6 +2,7 @@
 // streams to the upstream: bodies are never buffered, so the check runs on each chunk before it is
 // passed on, and the body's last byte is held back until the whole body has been read. A refused
 // body therefore never reaches the upstream complete, and the forwarder aborts the upstream request.
+import type { IncomingHttpHeaders } from "node:http";
 import { Transform, type TransformCallback } from "node:stream";
 import { InvalidRequest } from "../errors.ts";
 import { MethodFieldScanner } from "../rules/method-override.ts";
@@ -40,8 +41,7 @@ class MultipartScanner implements FieldScanner {
         if (this.#lineEnded) {
           this.#lineEnded = false;
           if (code === 0x20 || code === 0x09) continue;
-          this.#mode = "line";
-          this.#matched = 0;
+          this.#newLine();
         } else if (code === LF) {
           this.#lineEnded = true;
           this.#found = namesMethod(this.#header);
@@ -56,17 +56,24 @@ class MultipartScanner implements FieldScanner {
         const end = chunk.indexOf(LF, i);
         if (end === -1) break;
         i = end;
-        this.#mode = "line";
-        this.#matched = 0;
-      } else if (this.#matched < DISPOSITION.length) {
-        if ((code | 0x20) === DISPOSITION.charCodeAt(this.#matched)) this.#matched++;
-        else this.#mode = code === LF ? "line" : "skip";
-      } else if (code === COLON) {
+        this.#newLine();
+      } else if (this.#matched < DISPOSITION.length && (code | 0x20) === DISPOSITION.charCodeAt(this.#matched)) {
+        this.#matched++;
+      } else if (this.#matched === DISPOSITION.length && code === COLON) {
         this.#mode = "header";
         this.#header = "";
-      } else if (code !== 0x20 && code !== 0x09) this.#mode = code === LF ? "line" : "skip";
+      } else if (this.#matched < DISPOSITION.length || (code !== 0x20 && code !== 0x09)) {
+        // Not a Content-Disposition line (spaces may stand between the name and the colon).
+        if (code === LF) this.#newLine();
+        else this.#mode = "skip";
+      }
     }
     return this.#found;
+  }
+
+  #newLine(): void {
+    this.#mode = "line";
+    this.#matched = 0;
   }
 
   end(): boolean {
@@ -121,14 +128,19 @@ function* parameters(header: string): Generator<[string, string]> {
   }
 }
 
+/** The media type of a Content-Type, lower case; "" when there is none. */
+function mediaType(contentType: string | undefined): string {
+  if (contentType === undefined) return "";
+  const semicolon = contentType.indexOf(";");
+  return (semicolon === -1 ? contentType : contentType.slice(0, semicolon)).trim().toLowerCase();
+}
+
 /**
- * The scanner for a body of this Content-Type, or undefined for a body no backend reads fields from:
+ * The scanner for a body of this media type, or undefined for a body no backend reads fields from:
  * application/x-www-form-urlencoded, multipart/* (form-data, and mixed, which Rack parses too), and no
  * Content-Type at all (Rack reads a POST without one as a form).
  */
-function scannerFor(contentType: string | undefined): FieldScanner | undefined {
-  const semicolon = contentType?.indexOf(";") ?? -1;
-  const type = (semicolon === -1 ? (contentType ?? "") : contentType!.slice(0, semicolon)).trim().toLowerCase();
+function scannerFor(type: string): FieldScanner | undefined {
   if (type === "" || type === "application/x-www-form-urlencoded") return new MethodFieldScanner();
   if (type.startsWith("multipart/")) return new MultipartScanner();
   return undefined;
@@ -164,8 +176,17 @@ class FormGuard extends Transform {
   }
 }
 
-/** A Transform refusing a `_method` field in a body of this Content-Type, or undefined when there is nothing to look for. */
-export function formGuard(contentType: string | undefined): Transform | undefined {
-  const scanner = scannerFor(contentType);
-  return scanner && new FormGuard(scanner);
+/**
+ * A Transform refusing a `_method` field in a body with these headers, or undefined when there is
+ * nothing to look for. Throws InvalidRequest ("form_encoded") for a compressed form (a form type and a
+ * Content-Encoding other than identity): its fields cannot be read on the way, and Express's form
+ * parsers inflate it. (Rack, which reads a body without a Content-Type as a form, inflates nothing.)
+ */
+export function formGuard(headers: IncomingHttpHeaders): Transform | undefined {
+  const type = mediaType(headers["content-type"]);
+  const scanner = scannerFor(type);
+  if (!scanner) return undefined;
+  const encoding = headers["content-encoding"]?.trim().toLowerCase();
+  if (type !== "" && encoding && encoding !== "identity") throw new InvalidRequest("a form body must not have a Content-Encoding", "form_encoded");
+  return new FormGuard(scanner);
 }

@@ -33,6 +33,13 @@ export function forwardWeb(proxy: Proxy, req: IncomingMessage, res: ServerRespon
     return Promise.reject(new PayloadTooLarge(target.maxBodyBytes));
   }
   const chunked = req.headers["transfer-encoding"] !== undefined;
+  let guard: Transform | undefined;
+  try {
+    guard = chunked || declaredLength > 0 ? formGuard(req.headers) : undefined;
+  } catch (error) {
+    res.setHeader("connection", "close");
+    return Promise.reject(error);
+  }
   const retryable = target.retryOnUnauthorized !== undefined && IDEMPOTENT.has(req.method ?? "") && !chunked && declaredLength === 0;
   const incoming = req.headers;
   const arrival = arrivalOf(req, trustedHops);
@@ -84,7 +91,6 @@ export function forwardWeb(proxy: Proxy, req: IncomingMessage, res: ServerRespon
       body = stage;
     };
     if (chunked) check(new BodyLimit(target.maxBodyBytes));
-    const guard = chunked || declaredLength > 0 ? formGuard(incoming["content-type"]) : undefined;
     if (guard) check(guard);
 
     const relay = (proxyRes: IncomingMessage) => {

@@ -2,6 +2,7 @@
 // is refused with 400 before the upstream has the whole body; any other body streams through intact.
 import http from "node:http";
 import { InvalidRequest } from "../../../src/gateway/errors.ts";
+import { formGuard } from "../../../src/gateway/forward/form-guard.ts";
 import { Forwarder } from "../../../src/gateway/forward/forwarder.ts";
 import { setLogLevel } from "../../../src/shared/logger.ts";
 import { json, send, startGateway, startUpstream, target, type Reply, type TestGateway, type TestUpstream } from "./servers.ts";
@@ -113,6 +114,15 @@ describe("form bodies with a method override", () => {
     expect(upstream.received[0]?.body.toString() ?? "").toBe("a=1&_metho".slice(0, upstream.received[0]?.body.length));
   });
 
+  test("a compressed form (Content-Encoding other than identity) is refused before the upstream is contacted (form_encoded)", async () => {
+    for (const [contentType, encoding] of [[URLENCODED, "gzip"], [MULTIPART, "deflate"], [URLENCODED, " BR "]]) {
+      const reply = await send(gateway.port, { method: "POST", path: "/form", headers: { "content-type": contentType!, "content-encoding": encoding! }, body: "\x1f\x8b compressed" });
+      expect(reply.status).toBe(400);
+      expect((gateway.settled.at(-1) as InvalidRequest).reason).toBe("form_encoded");
+    }
+    expect(upstream.received).toEqual([]);
+  });
+
   test("an overlong part header is refused unread (form_header_too_long)", async () => {
     const body = multipart(`Content-Disposition: form-data; filename="${"x".repeat(20_000)}"; name="_method"`);
     const reply = await send(gateway.port, { method: "POST", path: "/form", headers: { "content-type": MULTIPART }, body });
@@ -139,13 +149,15 @@ describe("form bodies without one", () => {
   });
 
   test.each([
-    ["urlencoded", URLENCODED, "method=DELETE&x_method=1&_methods=2&a=_method&b=%26_method%3D"],
-    ["multipart with other names and _method in the content", MULTIPART, multipart('Content-Disposition: form-data; name="x_method"', 'Content-Disposition: form-data; name="file"; filename="_method"')],
-    ["JSON (no backend reads form fields from it)", "application/json", JSON.stringify({ _method: "DELETE" })],
-    ["a large urlencoded body", URLENCODED, `a=${"x".repeat(300_000)}&b=${"y".repeat(300_000)}`],
-  ])("%s: forwarded intact", async (_case, contentType, body) => {
+    ["urlencoded", { "content-type": URLENCODED }, "method=DELETE&x_method=1&_methods=2&a=_method&b=%26_method%3D"],
+    ["multipart with other names and _method in the content", { "content-type": MULTIPART }, multipart('Content-Disposition: form-data; name="x_method"', 'Content-Disposition: form-data; name="file"; filename="_method"')],
+    ["JSON (no backend reads form fields from it)", { "content-type": "application/json" }, JSON.stringify({ _method: "DELETE" })],
+    ["urlencoded with Content-Encoding identity", { "content-type": URLENCODED, "content-encoding": "identity" }, "a=1"],
+    ["compressed without a Content-Type (nothing inflates and parses it as a form)", { "content-encoding": "gzip" }, "\x1f\x8b compressed"],
+    ["a large urlencoded body", { "content-type": URLENCODED }, `a=${"x".repeat(300_000)}&b=${"y".repeat(300_000)}`],
+  ])("%s: forwarded intact", async (_case, headers, body) => {
     const before = upstream.received.length;
-    const reply = await send(gateway.port, { method: "POST", path: "/form", headers: { "content-type": contentType }, body });
+    const reply = await send(gateway.port, { method: "POST", path: "/form", headers, body });
     expect(reply.status).toBe(200);
     expect(upstream.received[before]!.body.toString()).toBe(body);
     expect(upstream.received[before]!.complete).toBe(true);
@@ -156,5 +168,38 @@ describe("form bodies without one", () => {
     const reply = await sendInPieces(gateway.port, { "content-type": URLENCODED }, pieces);
     expect(reply.status).toBe(200);
     expect(upstream.received.at(-1)!.body.toString()).toBe(pieces.join(""));
+  });
+});
+
+describe("formGuard, fed one byte at a time", () => {
+  /** Whether the guard refuses body, given byte by byte. */
+  async function refuses(contentType: string, body: string): Promise<boolean> {
+    const guard = formGuard({ "content-type": contentType })!;
+    const refused = new Promise<boolean>((resolve) => {
+      guard.once("error", () => resolve(true));
+      guard.once("end", () => resolve(false));
+    });
+    guard.resume();
+    for (const byte of Buffer.from(body)) guard.write(Buffer.of(byte));
+    guard.end();
+    return refused;
+  }
+
+  test.each([
+    ['Content-Disposition : form-data; name="_method"', true],
+    ['Content-Disposition: form-data; name="a";\r\n\tname="_method"', true],
+    ['Content-Disposition: form-data; name="a"\r\nX-Note: name="_method"', false],
+    ['Content-Disposition: form-data; name="__method"', false],
+  ])("multipart %j → refused: %s", async (disposition, expected) => {
+    expect(await refuses(MULTIPART, multipart(disposition))).toBe(expected);
+  });
+
+  test("a line cut before its colon is not a Content-Disposition header", async () => {
+    expect(await refuses(MULTIPART, `--${BOUNDARY}\r\ncontent\r\n-disposition: form-data; name="_method"\r\n\r\nx\r\n--${BOUNDARY}--\r\n`)).toBe(false);
+  });
+
+  test("urlencoded", async () => {
+    expect(await refuses(URLENCODED, "a=1&b=%5F&%5Fmethod=PUT")).toBe(true);
+    expect(await refuses(URLENCODED, "a=1&b=_method")).toBe(false);
   });
 });
