@@ -5,7 +5,7 @@
 import type http from "node:http";
 import type { Socket } from "node:net";
 import { log } from "../shared/logger.ts";
-import { GatewayError } from "./errors.ts";
+import { TooManyConnections } from "./errors.ts";
 import { errorBody, writeSocketError } from "./forward/forwarder.ts";
 
 export interface ClientLimits {
@@ -13,17 +13,14 @@ export interface ClientLimits {
   headersTimeoutMs: number;
   /** Longest time for the whole request, body included, in ms; then 408, or the connection is cut once a response has begun. */
   requestTimeoutMs: number;
-  /** How long a keep-alive connection may sit idle between requests, in ms; then it is closed. */
+  /**
+   * How long a keep-alive connection may sit idle between requests, in ms; then it is closed. Node
+   * advertises it in Keep-Alive: timeout=… and closes a second later (keepAliveTimeoutBuffer), so the
+   * client is the one to close first.
+   */
   idleTimeoutMs: number;
-  /** Most connections open at once from one source address; 0: no limit. */
+  /** Most connections open at once from one socket peer address (behind TRUST_PROXY: the proxy's); 0: no limit. */
   maxConnectionsPerAddress: number;
-}
-
-/** 503 for a connection over its address's limit. */
-class TooManyConnections extends GatewayError {
-  constructor() {
-    super(503, "temporarily_unavailable", "too many connections from this address", "connection_limit", {}, { "retry-after": "1" });
-  }
 }
 
 /** Options for http.createServer. Throws when the headers may take longer than the whole request. */

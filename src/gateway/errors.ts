@@ -69,6 +69,13 @@ export class PayloadTooLarge extends GatewayError {
   }
 }
 
+/** 503: a connection over its source address's limit (GATEWAY_MAX_CONNECTIONS_PER_ADDRESS), answered before any request. */
+export class TooManyConnections extends GatewayError {
+  constructor() {
+    super(503, "temporarily_unavailable", "too many connections from this address", "connection_limit", {}, { "retry-after": "1" });
+  }
+}
+
 export class BadGateway extends GatewayError {
   constructor(description: string, reason: string) {
     super(502, "bad_gateway", description, reason);
