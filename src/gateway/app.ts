@@ -59,7 +59,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     ownKeys: () => keys.publicJwks,
     clockToleranceSeconds: config.GATEWAY_CLOCK_SKEW,
     remoteKeySets: new RemoteKeySets({ cooldownSeconds: config.GATEWAY_JWKS_COOLDOWN }),
-    isRevoked: (kind: "jti" | "grant", id: string) => revocations.isRevoked(kind, id),
+    isRevoked: (claims) => revocations.refuses(claims),
   });
   const credentials = gatewayClientCredentials(config);
   const introspection = new IntrospectionAuthenticator({

@@ -23,8 +23,8 @@ export interface JwtAuthenticatorOptions {
   clockToleranceSeconds: number;
   /** Where the JWKS of the issuers APIs trust come from. */
   remoteKeySets: RemoteKeySets;
-  /** Gatehouse's revocation list: by token id ("jti") and by grant id ("gid"). */
-  isRevoked: (kind: "jti" | "grant", id: string) => boolean;
+  /** Gatehouse's revocation list (shared/revocation-list.ts): whether one of its tokens with these claims is revoked. */
+  isRevoked: (claims: Record<string, unknown>) => boolean;
   /** Default: a cache of 10,000 tokens kept at most one hour. */
   cache?: VerifiedTokenCache;
 }
@@ -149,9 +149,7 @@ export class JwtAuthenticator {
 
   /** The revocation list is Gatehouse's: it names Gatehouse's tokens and grants only. */
   private isRevoked(principal: Principal): boolean {
-    if (principal.issuer !== this.options.issuer) return false;
-    const { jti, gid } = principal.claims;
-    return (typeof jti === "string" && this.options.isRevoked("jti", jti)) || (typeof gid === "string" && this.options.isRevoked("grant", gid));
+    return principal.issuer === this.options.issuer && this.options.isRevoked(principal.claims);
   }
 }
 

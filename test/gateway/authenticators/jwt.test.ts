@@ -29,7 +29,7 @@ function setup(overrides: Partial<JwtAuthenticatorOptions> = {}): Setup {
     ownKeys: () => keys.current,
     clockToleranceSeconds: 30,
     remoteKeySets: new RemoteKeySets({ cooldownSeconds: 30 }),
-    isRevoked: (kind, id) => revoked.has(`${kind}:${id}`),
+    isRevoked: (claims) => revoked.has(`jti:${String(claims.jti)}`) || revoked.has(`grant:${String(claims.gid)}`),
     ...overrides,
   });
   return { authenticator, revoked, keys };
