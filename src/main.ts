@@ -7,7 +7,7 @@ import os from "node:os";
 import { ConfigError, loadConfig, type Config } from "./config/env.ts";
 import { cookieSecrets, keyEncryptionSecret } from "./config/secrets.ts";
 import { createServices } from "./services/index.ts";
-import { openStorage, type Storage } from "./storage/index.ts";
+import { isDatabaseUnavailable, MissingDatabase, openStorage, type Storage, type StorageOptions } from "./storage/index.ts";
 import { ChangeFeed } from "./shared/change-feed.ts";
 import { log, setLogLevel } from "./shared/logger.ts";
 import { RevocationList } from "./shared/revocation-list.ts";
@@ -16,11 +16,32 @@ import { createAuthorizationServer } from "./authorization-server/server.ts";
 import { createGateway } from "./gateway/app.ts";
 import { ensureGatewayClient } from "./gateway/internal-client.ts";
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Opens storage, waiting for a database that cannot be reached yet (it may be starting too): retries
+ * with a delay doubling from 1 s to 30 s, one log line per attempt. Anything else (a missing database
+ * that could not be created, bad credentials) ends the start at once with its message.
+ */
+async function openStorageWhenReachable(config: Config, options: Omit<StorageOptions, "timeouts"> = {}): Promise<Storage> {
+  const timeouts = { connectMs: config.DB_CONNECT_TIMEOUT_MS, queryMs: config.DB_QUERY_TIMEOUT_MS };
+  for (let attempt = 1, delayMs = 1000; ; attempt++, delayMs = Math.min(delayMs * 2, 30_000)) {
+    try {
+      return await openStorage(config.DATABASE_URL, { ...options, timeouts });
+    } catch (error) {
+      if (error instanceof MissingDatabase || !isDatabaseUnavailable(error)) throw error;
+      const target = config.databaseKind === "postgresql" ? new URL(config.DATABASE_URL).host : config.DATABASE_URL;
+      log.warn("database unreachable; retrying", { database: target, attempt, retryInSeconds: delayMs / 1000, error: (error as Error).message });
+      await sleep(delayMs);
+    }
+  }
+}
+
 /** Runs once per deployment start, before anything serves. */
 async function prepare(config: Config): Promise<Storage> {
-  const storage = await openStorage(config.DATABASE_URL);
+  const storage = await openStorageWhenReachable(config);
   cookieSecrets(config); // generated here, once, if the embedded default needs it: workers only read it
-  const services = createServices(storage, keyEncryptionSecret(config));
+  const services = createServices(storage, keyEncryptionSecret(config), config);
   if (await services.keys.ensure(config.SIGNING_ALG)) log.info("generated signing keys", { alg: config.SIGNING_ALG });
   await bootstrapAdmin(config, storage, services);
   await ensureGatewayClient(config, services);
@@ -30,8 +51,8 @@ async function prepare(config: Config): Promise<Storage> {
 /** Starts the servers of this process; resolves to a function that stops them. */
 async function serve(config: Config, storage: Storage): Promise<() => Promise<void>> {
   const secret = keyEncryptionSecret(config);
-  const services = createServices(storage, secret);
-  const feed = new ChangeFeed(storage, config.CONFIG_POLL_MS);
+  const services = createServices(storage, secret, config);
+  const feed = new ChangeFeed(storage, config.CONFIG_POLL_MS, config.DB_QUERY_TIMEOUT_MS * 2);
   const revocations = new RevocationList(storage);
   await revocations.sync();
   feed.subscribe("revocations", () => revocations.sync());
@@ -94,7 +115,7 @@ async function main(): Promise<void> {
 
   if (cluster.isWorker) {
     // The primary prepared storage; a worker only serves.
-    const storage = await openStorage(config.DATABASE_URL, { migrate: false });
+    const storage = await openStorageWhenReachable(config, { migrate: false });
     const stop = await serve(config, storage);
     onSignal(async () => {
       await stop();
@@ -115,13 +136,22 @@ async function main(): Promise<void> {
     return;
   }
 
+  // A worker that dies soon after it started (its database is down, say) is replaced after a delay that
+  // doubles from 0.5 s to 30 s with each such death in a row, not at once.
   let stopping = false;
-  const fork = () =>
+  let quickDeaths = 0;
+  const fork = () => {
+    const startedAt = Date.now();
     cluster.fork().on("exit", (code, signal) => {
       if (stopping) return;
-      log.error("worker exited; starting another", { code, signal });
-      fork();
+      quickDeaths = Date.now() - startedAt < 10_000 ? quickDeaths + 1 : 0;
+      const delayMs = quickDeaths === 0 ? 0 : Math.min(500 * 2 ** (quickDeaths - 1), 30_000);
+      log.error("worker exited; starting another", { code, signal, inSeconds: delayMs / 1000 });
+      setTimeout(() => {
+        if (!stopping) fork();
+      }, delayMs);
     });
+  };
   for (let i = 0; i < workers; i++) fork();
   log.info("started workers", { workers });
   onSignal(async (signal) => {

@@ -1,6 +1,9 @@
-// The in-memory read model of clients, APIs and scopes. Token requests never query the database for
-// them: the catalog loads everything once and reloads when the "config" revision moves (checked every
-// CONFIG_POLL_MS, and at once after a change made by this process).
+// The in-memory read model of clients, APIs and scopes. Token requests do not query the database for
+// them: the catalog loads everything once and reloads when the "config" revision moves (announced by
+// whoever wrote it, and checked every CONFIG_POLL_MS). A client_id or resource it does not know yet is
+// looked up in the database once before it is refused (read-your-writes for a client created a moment
+// ago by the CLI), and an unknown one is remembered for a few seconds, so unknown ids cannot be used to
+// make the server query the database for every request.
 import type { Storage, ClientRecord, ApiRecord, ScopeRecord, AdapterPayload } from "../storage/index.ts";
 import { clientMetadata } from "./client-metadata.ts";
 import { STANDARD_SCOPES } from "../services/scopes.ts";
@@ -14,6 +17,12 @@ export class Catalog {
   private scopeList: ScopeRecord[] = [];
   private version = -1;
   private scopeNameList: string[] = [...STANDARD_SCOPES];
+  /** Ids recently looked up and not found: "client:<id>" or "api:<identifier>" -> until (epoch ms). */
+  private readonly unknown = new Map<string, number>();
+
+  /** How long an id not found in the database is not looked up again, in milliseconds. */
+  static readonly NEGATIVE_CACHE_MS = 5000;
+  private static readonly NEGATIVE_CACHE_ENTRIES = 10_000;
 
   constructor(storage: Storage) {
     this.storage = storage;
@@ -26,6 +35,35 @@ export class Catalog {
   /** The client as oidc-provider sees it; undefined when unknown or disabled. */
   clientMetadata(clientId: string): AdapterPayload | undefined {
     return this.metadataById.get(clientId);
+  }
+
+  /** clientMetadata, looking a client this catalog has not loaded yet up in the database first. */
+  async findClientMetadata(clientId: string): Promise<AdapterPayload | undefined> {
+    if (this.clientsById.has(clientId)) return this.metadataById.get(clientId);
+    const client = await this.lookUp(`client:${clientId}`, () => this.storage.clients.find(clientId));
+    if (!client) return undefined;
+    this.clientsById.set(clientId, client);
+    this.metadataById.set(clientId, clientMetadata(client));
+    return this.metadataById.get(clientId);
+  }
+
+  /** api(), looking an API this catalog has not loaded yet up in the database first. */
+  async findApi(identifier: string): Promise<ApiRecord | undefined> {
+    const known = this.apisById.get(identifier);
+    if (known) return known;
+    const api = await this.lookUp(`api:${identifier}`, () => this.storage.apis.find(identifier));
+    if (api) this.apisById.set(identifier, api);
+    return api ?? undefined;
+  }
+
+  private async lookUp<T>(key: string, find: () => Promise<T | null>): Promise<T | undefined> {
+    const now = Date.now();
+    if ((this.unknown.get(key) ?? 0) > now) return undefined;
+    const found = await find();
+    if (found) return found;
+    if (this.unknown.size >= Catalog.NEGATIVE_CACHE_ENTRIES) this.unknown.delete(this.unknown.keys().next().value as string);
+    this.unknown.set(key, now + Catalog.NEGATIVE_CACHE_MS);
+    return undefined;
   }
 
   api(identifier: string): ApiRecord | undefined {
@@ -59,6 +97,7 @@ export class Catalog {
     this.apisById = new Map(apis.map((a) => [a.identifier, a]));
     this.scopeList = scopes;
     this.scopeNameList = [...new Set([...STANDARD_SCOPES, ...scopes.map((s) => s.name), ...apis.flatMap((a) => a.scopes)])].sort();
+    this.unknown.clear();
     this.version = version;
     log.debug("catalog loaded", { version, clients: clients.length, apis: apis.length, scopes: scopes.length });
     return true;

@@ -4,6 +4,7 @@ import type { Config } from "../config/env.ts";
 import type { Storage } from "../storage/index.ts";
 import type { Catalog } from "./catalog.ts";
 import { accountFinder, CLAIMS_BY_SCOPE } from "./accounts.ts";
+import { defaultResource } from "./default-resource.ts";
 import { mayIntrospect } from "./introspection-policy.ts";
 import { renderError, logoutSource, postLogoutSuccessSource } from "./pages.ts";
 import { checkBeforeRotation } from "./refresh-token-checks.ts";
@@ -29,8 +30,9 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
 
   return {
     adapter: storage.oidcAdapter({
-      findClient: (id) => catalog.clientMetadata(id),
+      findClient: (id) => catalog.findClientMetadata(id),
       alreadyConsumed: () => new errors.InvalidGrant("grant request is invalid"),
+      refreshTokenReuseGrace: (clientId) => catalog.client(clientId)?.refreshTokenReuseGrace ?? config.REFRESH_TOKEN_REUSE_GRACE,
     }) as unknown as Configuration["adapter"],
     clients: [],
     jwks: deps.jwks as Configuration["jwks"],
@@ -80,10 +82,12 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
       rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
       resourceIndicators: {
         enabled: true,
-        defaultResource: (_ctx, _client, oneOf) => (oneOf?.length === 1 ? oneOf[0]! : (oneOf ?? undefined)) as string,
-        useGrantedResource: () => true,
-        getResourceServerInfo: (_ctx, indicator) => {
-          const api = catalog.api(indicator);
+        defaultResource: defaultResource(catalog) as never,
+        // Without `resource`, a token request whose grant includes openid gets a token for userinfo; one
+        // without openid gets the granted API's token. Ask for an API's token with resource=<identifier>.
+        useGrantedResource: () => false,
+        getResourceServerInfo: async (_ctx, indicator) => {
+          const api = await catalog.findApi(indicator);
           if (!api) throw new errors.InvalidTarget("unknown resource indicator");
           return {
             scope: api.scopes.join(" "),

@@ -12,6 +12,7 @@ import { buildConfiguration } from "./configuration.ts";
 import { interactionRoutes } from "./interactions/index.ts";
 import { protocolHardening } from "./hardening.ts";
 import { protocolCorrections } from "./protocol-corrections.ts";
+import { logRevocations, logSecurityEvents } from "./security-events.ts";
 import type { RevocationList } from "../shared/revocation-list.ts";
 import { structuredTokenEndpoints } from "./structured-tokens.ts";
 
@@ -45,7 +46,10 @@ export function buildProvider(deps: ProviderDeps): Provider {
   // Secrets are stored as argon2id hashes: compare through the verifier and its cache.
   const ClientClass = provider.Client as unknown as { prototype: { compareClientSecret(actual: string): Promise<boolean> } };
   ClientClass.prototype.compareClientSecret = async function (this: { clientId: string; clientSecret: string }, actual: string) {
-    return secrets.verify(this.clientId, this.clientSecret, actual);
+    // During a rotation's grace period the previous secret is accepted too.
+    const client = catalog.client(this.clientId);
+    const previous = client?.previousSecretHash && client.previousSecretExpiresAt && client.previousSecretExpiresAt.getTime() > Date.now() ? [client.previousSecretHash] : [];
+    return secrets.verify(this.clientId, [this.clientSecret, ...previous], actual);
   };
 
   provider.on("grant.revoked", (_ctx, grantId: string) => {
@@ -56,10 +60,12 @@ export function buildProvider(deps: ProviderDeps): Provider {
   provider.on("server_error", (ctx, error) => {
     ctx.state.serverError = error;
   });
+  logSecurityEvents(provider);
 
   provider.use(securityHeaders());
   provider.use(protocolHardening(config));
   provider.use(protocolCorrections);
+  provider.use(logRevocations);
   provider.use(structuredTokenEndpoints({ issuer: config.ISSUER, publicJwks: publicJwks(deps.jwks.keys), revocations, catalog }));
   provider.use(interactionRoutes({ provider, storage, catalog, config, credentials }));
   return provider;

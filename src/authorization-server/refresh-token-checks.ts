@@ -9,6 +9,7 @@ import type { Catalog } from "./catalog.ts";
 interface RefreshTokenLike {
   resource?: string | string[];
   resourceIndicators: Set<string>;
+  scopes: Set<string>;
 }
 
 /**
@@ -21,6 +22,10 @@ export function checkBeforeRotation(catalog: Catalog) {
     const token = ctx.oidc.entities.RefreshToken as unknown as RefreshTokenLike | undefined;
     if (!token) return true;
     const requested = ctx.oidc.params?.resource as string | string[] | undefined;
+    // As configuration.ts decides: no resource and openid among the scopes means a token for userinfo.
+    const scopeParam = ctx.oidc.params?.scope;
+    const scopes = typeof scopeParam === "string" ? new Set(scopeParam.split(" ")) : token.scopes;
+    if (requested === undefined && scopes.has("openid")) return true;
     const resources = requested === undefined ? token.resource : requested;
     const list = resources === undefined ? [] : Array.isArray(resources) ? resources : [resources];
     if (list.length > 1) throw new errors.InvalidTarget("several resources were granted: name one with the resource parameter");
@@ -29,7 +34,7 @@ export function checkBeforeRotation(catalog: Catalog) {
     if (requested !== undefined && !token.resourceIndicators.has(resource)) {
       throw new errors.InvalidTarget("the resource was not granted to this refresh token");
     }
-    if (!catalog.api(resource)) throw new errors.InvalidTarget("unknown resource indicator");
+    if (!(await catalog.findApi(resource))) throw new errors.InvalidTarget("unknown resource indicator");
     return true;
   };
 }

@@ -9,9 +9,10 @@ import Koa from "koa";
 import type Provider from "oidc-provider";
 import type { Config } from "../config/env.ts";
 import type { Services } from "../services/index.ts";
+import { longestAccessTokenOf } from "../services/token-lifetimes.ts";
 import type { Storage } from "../storage/index.ts";
 import type { ChangeFeed } from "../shared/change-feed.ts";
-import { log } from "../shared/logger.ts";
+import { log, securityEvent } from "../shared/logger.ts";
 import type { RevocationList } from "../shared/revocation-list.ts";
 import { Catalog } from "./catalog.ts";
 import { ClientSecretVerifier } from "./client-secrets.ts";
@@ -41,8 +42,7 @@ export async function createAuthorizationServer(deps: AuthorizationServerDeps): 
   const secrets = new ClientSecretVerifier(config.CLIENT_SECRET_CACHE_TTL);
   await catalog.refresh({ force: true });
 
-  const maxAccessTokenTtl = () =>
-    Math.max(config.ACCESS_TOKEN_TTL, ...catalog.apis().map((a) => a.accessTokenTtl));
+  const maxAccessTokenTtl = () => longestAccessTokenOf(config, catalog.apis());
 
   const credentials = new PasswordCredentials(storage, config);
   const build = async () => buildProvider({ ...deps, catalog, secrets, credentials, revocations, jwks: await services.keys.privateJwks(), maxAccessTokenTtl });
@@ -71,6 +71,7 @@ export async function createAuthorizationServer(deps: AuthorizationServerDeps): 
     provider = await build();
     handle = provider.callback();
     log.info("provider rebuilt", { keysChanged: version !== keysVersion, scopesChanged: names !== scopeNames });
+    if (version !== keysVersion) securityEvent("signing_keys_changed", { kids: (await services.keys.list()).filter((k) => k.status !== "retired").map((k) => `${k.kid}:${k.status}`) });
     keysVersion = version;
     scopeNames = names;
   }

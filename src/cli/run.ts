@@ -3,7 +3,7 @@
 import type { Command } from "commander";
 import { loadConfig, type Config } from "../config/env.ts";
 import { keyEncryptionSecret } from "../config/secrets.ts";
-import { setLogLevel } from "../shared/logger.ts";
+import { logToStderr, setLogLevel } from "../shared/logger.ts";
 import { ValidationError } from "../services/errors.ts";
 import { createServices, type Services } from "../services/index.ts";
 import { openStorage, type Storage } from "../storage/index.ts";
@@ -25,11 +25,13 @@ export async function run(command: Command, body: (context: Context) => Promise<
   let storage: Storage | undefined;
   try {
     const config = loadConfig();
-    // The logger writes debug and info lines to stdout, which belongs to the command's result.
-    if (config.LOG_LEVEL === "debug" || config.LOG_LEVEL === "info") setLogLevel("warn");
-    const secret = keyEncryptionSecret(config);
+    // stdout belongs to the command's result; log lines (warnings only, unless LOG_LEVEL says otherwise) go to stderr.
+    logToStderr();
+    setLogLevel(process.env.LOG_LEVEL ? config.LOG_LEVEL : "warn");
     storage = await openStorage(config.DATABASE_URL);
-    printResult(await body({ config, services: createServices(storage, secret) }), json);
+    // Only commands that seal or unseal (signing keys, outbound OAuth secrets) need KEY_ENCRYPTION_SECRET.
+    const services = createServices(storage, () => keyEncryptionSecret(config), config);
+    printResult(await body({ config, services }), json);
   } catch (error) {
     printError(describe(error), json);
     process.exitCode = 1;

@@ -14,6 +14,7 @@ export function clientJson(view: ClientView) {
     ...clientToEntry(view),
     response_types: view.responseTypes,
     has_secret: view.hasSecret,
+    previous_secret_expires_at: iso(view.previousSecretExpiresAt),
     created_at: iso(view.createdAt),
     updated_at: iso(view.updatedAt),
   };

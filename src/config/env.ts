@@ -41,6 +41,13 @@ const schema = z.object({
     .string()
     .regex(/^(file:|postgres(ql)?:\/\/)/, "must start with file: or postgresql://")
     .optional(),
+  /** PostgreSQL: longest wait for a new connection, in milliseconds. */
+  DB_CONNECT_TIMEOUT_MS: milliseconds.default(3000),
+  /**
+   * PostgreSQL: longest wait for any query, in milliseconds (client side, and statement_timeout on the
+   * server). A request that needs an unresponsive database gets 503 within about this long.
+   */
+  DB_QUERY_TIMEOUT_MS: milliseconds.default(5000),
   /** Directory for the embedded database, the generated key-encryption secret and other local state. */
   DATA_DIR: z.string().default("data"),
   /** Secret (at least 32 characters) that encrypts signing keys at rest. Generated and kept in DATA_DIR if unset. */
@@ -57,6 +64,12 @@ const schema = z.object({
   ID_TOKEN_TTL: seconds.default(3600),
   REFRESH_TOKEN_TTL: seconds.default(14 * 24 * 3600),
   AUTHORIZATION_CODE_TTL: seconds.default(60),
+  /**
+   * Seconds during which a just-rotated refresh token may be presented once more and still get tokens
+   * (its response was lost); after that, presenting it is reuse and revokes the grant. 0: no grace.
+   * A client's own setting wins.
+   */
+  REFRESH_TOKEN_REUSE_GRACE: z.coerce.number().int().min(0).max(300).default(10),
   SESSION_TTL: seconds.default(14 * 24 * 3600),
   /** How long a verified client secret is remembered in memory, so argon2 does not run per token request. */
   CLIENT_SECRET_CACHE_TTL: seconds.default(300),

@@ -76,9 +76,10 @@ export function specOfApi(view: ApiView): ApiSpec {
 
 export class ApiService {
   private readonly storage: Storage;
-  private readonly secret: string;
+  /** KEY_ENCRYPTION_SECRET, asked for only when something is sealed or unsealed. */
+  private readonly secret: () => string;
 
-  constructor(storage: Storage, keyEncryptionSecret: string) {
+  constructor(storage: Storage, keyEncryptionSecret: () => string) {
     this.storage = storage;
     this.secret = keyEncryptionSecret;
   }
@@ -111,8 +112,8 @@ export class ApiService {
     if (!spec) return null;
     const { clientSecret, ...rest } = spec;
     let clientSecretSealed = current?.clientSecretSealed;
-    if (clientSecret !== undefined && (!clientSecretSealed || unseal(clientSecretSealed, this.secret, "outbound-client-secret") !== clientSecret)) {
-      clientSecretSealed = seal(clientSecret, this.secret, "outbound-client-secret");
+    if (clientSecret !== undefined && (!clientSecretSealed || unseal(clientSecretSealed, this.secret(), "outbound-client-secret") !== clientSecret)) {
+      clientSecretSealed = seal(clientSecret, this.secret(), "outbound-client-secret");
     }
     if (!clientSecretSealed) throw new ValidationError("outboundOAuth.clientSecret: required");
     return { ...rest, clientSecretSealed };

@@ -5,7 +5,9 @@ import type { Storage, ClientRecord, ClientInput } from "../storage/index.ts";
 import { NotFoundError, ValidationError, parseInput } from "./errors.ts";
 import { endIssued, type EndedIssuance } from "./issued-tokens.ts";
 import { generateSecret, hashSecret, verifySecret } from "./passwords.ts";
+import { knownScopes, requireKnown } from "./known-scopes.ts";
 import { checkRedirectUris } from "./redirect-uris.ts";
+import { securityEvent } from "../shared/logger.ts";
 import { sameJson } from "./same-json.ts";
 import type { TokenLifetimes } from "./token-lifetimes.ts";
 
@@ -37,6 +39,8 @@ export const clientSchema = z
     accessTokenTtl: ttl.default(null),
     idTokenTtl: ttl.default(null),
     refreshTokenTtl: ttl.default(null),
+    /** Seconds a just-rotated refresh token may be presented once more (a lost response); null: REFRESH_TOKEN_REUSE_GRACE. */
+    refreshTokenReuseGrace: z.number().int().min(0).max(300).nullable().default(null),
     enabled: z.boolean().default(true),
   })
   .strict()
@@ -57,15 +61,15 @@ export const clientSecretSchema = z
 
 export type ClientSpec = z.input<typeof clientSchema>;
 
-/** A client as shown to administrators: never the secret or its hash. */
-export type ClientView = Omit<ClientRecord, "secretHash"> & { hasSecret: boolean };
+/** A client as shown to administrators: never a secret or a hash. */
+export type ClientView = Omit<ClientRecord, "secretHash" | "previousSecretHash"> & { hasSecret: boolean };
 
 export function viewClient(client: ClientRecord): ClientView {
-  const { secretHash, ...rest } = client;
-  return { ...rest, hasSecret: !!secretHash };
+  const { secretHash, previousSecretHash, ...rest } = client;
+  return { ...rest, hasSecret: !!secretHash, previousSecretExpiresAt: previousSecretHash ? rest.previousSecretExpiresAt : null };
 }
 
-function normalize(spec: z.infer<typeof clientSchema>): Omit<ClientInput, "clientId" | "secretHash"> {
+function normalize(spec: z.infer<typeof clientSchema>): Omit<ClientInput, "clientId" | "secretHash" | "previousSecretHash" | "previousSecretExpiresAt"> {
   const confidential = !(spec.public ?? spec.applicationType === "native");
   const method = spec.tokenEndpointAuthMethod ?? (confidential ? (spec.jwks || spec.jwksUri ? "private_key_jwt" : "client_secret_basic") : "none");
   if (!confidential && method !== "none") throw new ValidationError("tokenEndpointAuthMethod: a public client authenticates with none");
@@ -91,6 +95,7 @@ function normalize(spec: z.infer<typeof clientSchema>): Omit<ClientInput, "clien
     accessTokenTtl: spec.accessTokenTtl,
     idTokenTtl: spec.idTokenTtl,
     refreshTokenTtl: spec.refreshTokenTtl,
+    refreshTokenReuseGrace: spec.refreshTokenReuseGrace,
     enabled: spec.enabled,
   };
 }
@@ -127,11 +132,14 @@ export class ClientService {
     const clientId = spec.clientId ?? crypto.randomBytes(16).toString("hex");
     if (await this.storage.clients.find(clientId)) throw new ValidationError(`clientId: ${clientId} already exists`);
     const data = normalize(spec);
+    requireKnown("scopes", data.scopes, await knownScopes(this.storage));
     const clientSecret = needsSecret(data.tokenEndpointAuthMethod) ? (secret === undefined ? generateSecret() : parseSecret(secret)) : undefined;
     const record = await this.storage.clients.create({
       ...data,
       clientId,
       secretHash: clientSecret ? await hashSecret(clientSecret) : null,
+      previousSecretHash: null,
+      previousSecretExpiresAt: null,
     });
     await this.storage.revisions.bump("config");
     return { client: viewClient(record), ...(clientSecret ? { clientSecret } : {}) };
@@ -141,6 +149,7 @@ export class ClientService {
   async replace(clientId: string, input: ClientSpec, { secret }: { secret?: string } = {}): Promise<{ client: ClientView; changed: boolean }> {
     const current = await this.require(clientId);
     const data = normalize(parseInput(clientSchema, { ...input, clientId }));
+    requireKnown("scopes", data.scopes, await knownScopes(this.storage));
     let secretHash = current.secretHash;
     if (!needsSecret(data.tokenEndpointAuthMethod)) secretHash = null;
     else if (secret !== undefined) {
@@ -153,15 +162,27 @@ export class ClientService {
     if (!changed) return { client: viewClient(current), changed };
     const record = await this.storage.clients.update(clientId, { ...data, secretHash });
     await this.storage.revisions.bump("config");
+    if (current.enabled && !record.enabled) await endIssued(this.storage, this.lifetimes, { client: clientId }, "client_disabled");
     return { client: viewClient(record), changed };
   }
 
-  async rotateSecret(clientId: string): Promise<{ client: ClientView; clientSecret: string }> {
+  /**
+   * Gives the client a new secret, returned once. With graceSeconds, the old secret keeps working that
+   * long beside the new one (so the client's deployments can switch without downtime), then stops.
+   * @param graceSeconds 0 (the old secret stops at once) to 30 days
+   */
+  async rotateSecret(clientId: string, { graceSeconds = 0 }: { graceSeconds?: number } = {}): Promise<{ client: ClientView; clientSecret: string }> {
     const current = await this.require(clientId);
     if (!needsSecret(current.tokenEndpointAuthMethod)) throw new ValidationError(`client ${clientId} does not authenticate with a secret`);
+    const grace = parseInput(z.number().int().min(0).max(30 * 24 * 3600), graceSeconds, "grace");
     const clientSecret = generateSecret();
-    const record = await this.storage.clients.update(clientId, { secretHash: await hashSecret(clientSecret) });
+    const record = await this.storage.clients.update(clientId, {
+      secretHash: await hashSecret(clientSecret),
+      previousSecretHash: grace > 0 ? current.secretHash : null,
+      previousSecretExpiresAt: grace > 0 ? new Date(Date.now() + grace * 1000) : null,
+    });
     await this.storage.revisions.bump("config");
+    securityEvent("client_secret_rotated", { client_id: clientId, grace_seconds: grace });
     return { client: viewClient(record), clientSecret };
   }
 
@@ -170,7 +191,7 @@ export class ClientService {
     await this.require(clientId);
     const record = await this.storage.clients.update(clientId, { enabled });
     await this.storage.revisions.bump("config");
-    if (!enabled) await endIssued(this.storage, this.lifetimes, { client: clientId });
+    if (!enabled) await endIssued(this.storage, this.lifetimes, { client: clientId }, "client_disabled");
     return viewClient(record);
   }
 
@@ -179,7 +200,7 @@ export class ClientService {
     if (!(await this.storage.clients.delete(clientId))) throw new NotFoundError(`client ${clientId} not found`);
     await this.storage.consents.deleteForClient(clientId);
     await this.storage.revisions.bump("config");
-    await endIssued(this.storage, this.lifetimes, { client: clientId });
+    await endIssued(this.storage, this.lifetimes, { client: clientId }, "client_deleted");
   }
 
   /**
@@ -189,7 +210,7 @@ export class ClientService {
    */
   async revokeTokens(clientId: string): Promise<EndedIssuance> {
     await this.require(clientId);
-    return endIssued(this.storage, this.lifetimes, { client: clientId });
+    return endIssued(this.storage, this.lifetimes, { client: clientId }, "client_tokens_revoked");
   }
 
   private async require(clientId: string): Promise<ClientRecord> {

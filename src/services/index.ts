@@ -19,16 +19,21 @@ export interface Services {
   lifetimes: TokenLifetimes;
 }
 
-/** @param defaults the server-wide token lifetimes (ACCESS_TOKEN_TTL, ID_TOKEN_TTL); the documented defaults when omitted. */
-export function createServices(storage: Storage, keyEncryptionSecret: string, defaults: LifetimeDefaults = defaultLifetimes()): Services {
+/**
+ * @param keyEncryptionSecret the secret itself, or a function giving it: then it is asked for only by
+ *   operations that seal or unseal (signing keys, outbound OAuth secrets), so reading needs none
+ * @param defaults the server-wide token lifetimes (ACCESS_TOKEN_TTL, ID_TOKEN_TTL); the documented defaults when omitted
+ */
+export function createServices(storage: Storage, keyEncryptionSecret: string | (() => string), defaults: LifetimeDefaults = defaultLifetimes()): Services {
   const lifetimes = new TokenLifetimes(storage, defaults);
+  const secret = typeof keyEncryptionSecret === "function" ? keyEncryptionSecret : () => keyEncryptionSecret;
   return {
     lifetimes,
     clients: new ClientService(storage, lifetimes),
     scopes: new ScopeService(storage),
-    apis: new ApiService(storage, keyEncryptionSecret),
+    apis: new ApiService(storage, secret),
     routes: new RouteService(storage),
     users: new UserService(storage, lifetimes),
-    keys: new KeyService(storage, keyEncryptionSecret),
+    keys: new KeyService(storage, secret),
   };
 }

@@ -4,6 +4,7 @@
 // Private keys are stored encrypted with AES-256-GCM under a key derived from KEY_ENCRYPTION_SECRET.
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from "jose";
 import type { Storage, SigningKeyRecord } from "../storage/index.ts";
+import { securityEvent } from "../shared/logger.ts";
 import { ValidationError } from "./errors.ts";
 import { seal, unseal } from "./sealing.ts";
 
@@ -26,9 +27,10 @@ export type KeyView = Omit<SigningKeyRecord, "privateKeyEncrypted">;
 
 export class KeyService {
   private readonly storage: Storage;
-  private readonly secret: string;
+  /** KEY_ENCRYPTION_SECRET, asked for only when something is sealed or unsealed. */
+  private readonly secret: () => string;
 
-  constructor(storage: Storage, keyEncryptionSecret: string) {
+  constructor(storage: Storage, keyEncryptionSecret: () => string) {
     this.storage = storage;
     this.secret = keyEncryptionSecret;
   }
@@ -65,6 +67,7 @@ export class KeyService {
     await this.storage.keys.rotate(active?.kid ?? null, next.kid, new Date(Date.now() + maxTokenLifetime * 1000));
     const created = await this.create(alg ?? (next.alg as SigningAlg), "next");
     await this.storage.revisions.bump("keys");
+    securityEvent("signing_key_rotated", { active: next.kid, next: created, retired: active?.kid ?? null, retired_published_for_seconds: maxTokenLifetime });
     return { active: next.kid, next: created, retired: active?.kid ?? null };
   }
 
@@ -80,7 +83,7 @@ export class KeyService {
     return {
       activeAlg: active.alg,
       keys: ordered.map((k) => {
-        const jwk = { ...decryptPrivateKey(k.privateKeyEncrypted, this.secret), kid: k.kid, alg: k.alg, use: "sig" };
+        const jwk = { ...decryptPrivateKey(k.privateKeyEncrypted, this.secret()), kid: k.kid, alg: k.alg, use: "sig" };
         return k.status === "active" ? jwk : { ...jwk, key_ops: ["verify"] };
       }),
     };
@@ -97,7 +100,7 @@ export class KeyService {
       alg,
       status,
       publicJwk: { ...publicJwk, kid, alg, use: "sig" },
-      privateKeyEncrypted: encryptPrivateKey(privateJwk, this.secret),
+      privateKeyEncrypted: encryptPrivateKey(privateJwk, this.secret()),
       ...(status === "active" ? { activatedAt: new Date() } : {}),
     });
     return kid;

@@ -4,6 +4,7 @@ import crypto from "node:crypto";
 import { z } from "zod";
 import type { Storage, RouteRecord } from "../storage/index.ts";
 import { NotFoundError, ValidationError, parseInput } from "./errors.ts";
+import { requireKnown } from "./known-scopes.ts";
 import { sameJson } from "./same-json.ts";
 
 const METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] as const;
@@ -50,9 +51,16 @@ export class RouteService {
   /** Creates a route, or updates the one with the same API, path prefix and host (so `apply` is idempotent). */
   async upsert(input: RouteSpec): Promise<{ route: RouteRecord; changed: boolean }> {
     const spec = parseInput(routeSchema, input) as Omit<RouteRecord, "id">;
-    if (!(await this.storage.apis.find(spec.apiIdentifier))) throw new NotFoundError(`api ${spec.apiIdentifier} not found`);
+    const api = await this.storage.apis.find(spec.apiIdentifier);
+    if (!api) throw new NotFoundError(`api ${spec.apiIdentifier} not found`);
     if (spec.public && Object.values(spec.scopes).some((r) => r.allOf.length || r.anyOf.length)) {
       throw new ValidationError("scopes: a public route requires no scopes");
+    }
+    // A route may require the API's own scopes and registered ones (say, a scope shared by several APIs).
+    const known = new Set([...api.scopes, ...(await this.storage.scopes.list()).map((s) => s.name)]);
+    for (const [method, requirement] of Object.entries(spec.scopes)) {
+      requireKnown(`scopes.${method}.allOf`, requirement.allOf, known);
+      requireKnown(`scopes.${method}.anyOf`, requirement.anyOf, known);
     }
     const existing = (await this.storage.routes.list(spec.apiIdentifier)).find((r) => r.pathPrefix === spec.pathPrefix && r.host === spec.host);
     const route: RouteRecord = { id: existing?.id ?? crypto.randomUUID(), ...spec };

@@ -5,6 +5,14 @@ import type { Storage } from "../storage/index.ts";
 
 export type LifetimeDefaults = Pick<Config, "ACCESS_TOKEN_TTL" | "ID_TOKEN_TTL">;
 
+/**
+ * Seconds: the longest a JWT access token can live. A JWT's audience is always an API, whose own
+ * lifetime applies (clients' lifetimes apply to opaque tokens only); the default is kept as a floor.
+ */
+export function longestAccessTokenOf(defaults: LifetimeDefaults, apis: ReadonlyArray<{ accessTokenTtl: number }>): number {
+  return Math.max(defaults.ACCESS_TOKEN_TTL, ...apis.map((a) => a.accessTokenTtl));
+}
+
 export class TokenLifetimes {
   private readonly storage: Storage;
   private readonly defaults: LifetimeDefaults;
@@ -14,14 +22,12 @@ export class TokenLifetimes {
     this.defaults = defaults;
   }
 
-  /** Seconds: the longest an access token can live (a JWT's audience is an API, with its own lifetime). */
+  /** Seconds: the longest a JWT access token can live (see longestAccessTokenOf). */
   async longestAccessToken(): Promise<number> {
-    const apis = await this.storage.apis.list();
-    const clients = await this.storage.clients.list();
-    return Math.max(this.defaults.ACCESS_TOKEN_TTL, ...apis.map((a) => a.accessTokenTtl), ...clients.map((c) => c.accessTokenTtl ?? 0));
+    return longestAccessTokenOf(this.defaults, await this.storage.apis.list());
   }
 
-  /** Seconds: the longest any token signed with the active key can live (access and ID tokens). */
+  /** Seconds: the longest any token signed with the active key can live (JWT access tokens and ID tokens). */
   async longestSigned(): Promise<number> {
     const clients = await this.storage.clients.list();
     return Math.max(await this.longestAccessToken(), this.defaults.ID_TOKEN_TTL, ...clients.map((c) => c.idTokenTtl ?? 0));

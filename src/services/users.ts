@@ -3,7 +3,7 @@ import { z } from "zod";
 import type { Storage, UserRecord } from "../storage/index.ts";
 import { NotFoundError, ValidationError, parseInput } from "./errors.ts";
 import { throttleKeys } from "../shared/throttle-keys.ts";
-import { endIssued, type EndedIssuance } from "./issued-tokens.ts";
+import { endIssued, type EndReason, type EndedIssuance } from "./issued-tokens.ts";
 import { hashSecret, verifySecret } from "./passwords.ts";
 import { sameJson } from "./same-json.ts";
 import type { TokenLifetimes } from "./token-lifetimes.ts";
@@ -73,7 +73,8 @@ export class UserService {
     }
     if (Object.keys(changes).length === 0) return { user: viewUser(current), changed: false };
     const user = await this.storage.users.update(current.id, changes);
-    if (changes.passwordHash || changes.enabled === false) await this.revokeSessions(user.username);
+    if (changes.enabled === false) await this.endSessions(user, "user_disabled");
+    else if (changes.passwordHash) await this.endSessions(user, "user_password_changed");
     return { user: viewUser(user), changed: true };
   }
 
@@ -82,7 +83,7 @@ export class UserService {
     const user = await this.require(username);
     const value = parseInput(passwordSchema, password, "password");
     await this.storage.users.update(user.id, { passwordHash: await hashSecret(value) });
-    await this.revokeSessions(username);
+    await this.endSessions(user, "user_password_changed");
     await this.unlock(username);
   }
 
@@ -90,7 +91,7 @@ export class UserService {
   async setEnabled(username: string, enabled: boolean): Promise<UserView> {
     const user = await this.require(username);
     const updated = await this.storage.users.update(user.id, { enabled });
-    if (!enabled) await this.revokeSessions(username);
+    if (!enabled) await this.endSessions(user, "user_disabled");
     return viewUser(updated);
   }
 
@@ -99,8 +100,11 @@ export class UserService {
    * access tokens deleted; JWT access tokens issued until now refused. Consents stay.
    */
   async revokeSessions(username: string): Promise<EndedIssuance> {
-    const user = await this.require(username);
-    return endIssued(this.storage, this.lifetimes, { user: user.id });
+    return this.endSessions(await this.require(username), "user_sessions_revoked");
+  }
+
+  private endSessions(user: UserRecord, reason: EndReason): Promise<EndedIssuance> {
+    return endIssued(this.storage, this.lifetimes, { user: user.id }, reason);
   }
 
   /** Lifts every password-attempt lock on the account (all source addresses). Returns how many counters were cleared. */
@@ -115,7 +119,7 @@ export class UserService {
     const user = await this.require(username);
     await this.storage.users.delete(username);
     await this.storage.consents.deleteForUser(user.id);
-    await endIssued(this.storage, this.lifetimes, { user: user.id });
+    await this.endSessions(user, "user_deleted");
   }
 
   private async require(username: string): Promise<UserRecord> {

@@ -5,6 +5,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { PrismaLibSQL } from "@prisma/adapter-libsql";
 import { PrismaPg } from "@prisma/adapter-pg";
+import pg from "pg";
 import { PrismaClient } from "./generated/sqlite/client.ts";
 import { PrismaClient as PgPrismaClient } from "./generated/postgresql/client.ts";
 
@@ -15,12 +16,79 @@ export function databaseKind(url: string): DatabaseKind {
   return url.startsWith("file:") ? "sqlite" : "postgresql";
 }
 
-export function openDatabase(url: string): Database {
+/** Milliseconds; only PostgreSQL, over the network, needs them (SQLite waits busy_timeout for its lock). */
+export interface DatabaseTimeouts {
+  /** Longest wait for a new connection. */
+  connectMs: number;
+  /** Longest wait for a query, client side and server side (statement_timeout). */
+  queryMs: number;
+}
+
+export const DEFAULT_TIMEOUTS: DatabaseTimeouts = { connectMs: 3000, queryMs: 5000 };
+
+/**
+ * Opens the database. On PostgreSQL every wait is bounded, so a database that stops answering (a
+ * network that drops or holds packets) fails requests within the bound instead of hanging them, and a
+ * connection that timed out is discarded rather than reused (pg-pool drops a client released with an error).
+ */
+export function openDatabase(url: string, timeouts: DatabaseTimeouts = DEFAULT_TIMEOUTS): Database {
   if (databaseKind(url) === "sqlite") {
     const file = url.slice("file:".length);
     fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
     return new PrismaClient({ adapter: new PrismaLibSQL({ url }) });
   }
-  const pg = new PgPrismaClient({ adapter: new PrismaPg({ connectionString: url, max: 10 }) });
+  const pool = {
+    connectionString: url,
+    max: 10,
+    connectionTimeoutMillis: timeouts.connectMs,
+    query_timeout: timeouts.queryMs,
+    statement_timeout: timeouts.queryMs,
+    idle_in_transaction_session_timeout: timeouts.queryMs * 2,
+    idleTimeoutMillis: 30_000,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+  };
+  const pg = new PgPrismaClient({ adapter: new PrismaPg(pool) });
   return pg as unknown as Database;
+}
+
+/** The PostgreSQL database DATABASE_URL names does not exist, and could not be created. */
+export class MissingDatabase extends Error {
+  override name = "MissingDatabase";
+}
+
+/**
+ * Makes sure the PostgreSQL database exists: when it does not (SQLSTATE 3D000), creates it through the
+ * server's `postgres` database if the role may, and otherwise throws MissingDatabase saying how to.
+ * Connection failures are thrown as they are (see isDatabaseUnavailable), for the caller to retry.
+ * @returns true when the database was created
+ */
+export async function ensureDatabase(url: string, timeouts: DatabaseTimeouts = DEFAULT_TIMEOUTS): Promise<boolean> {
+  const probe = new pg.Client({ connectionString: url, connectionTimeoutMillis: timeouts.connectMs });
+  try {
+    await probe.connect();
+    return false;
+  } catch (error) {
+    if ((error as { code?: string }).code !== "3D000") throw error;
+  } finally {
+    await probe.end().catch(() => undefined);
+  }
+  const target = new URL(url);
+  const name = decodeURIComponent(target.pathname.slice(1));
+  const maintenance = new URL(url);
+  maintenance.pathname = "/postgres";
+  const admin = new pg.Client({ connectionString: maintenance.href, connectionTimeoutMillis: timeouts.connectMs });
+  try {
+    await admin.connect();
+    await admin.query(`CREATE DATABASE "${name.replace(/"/g, '""')}"`);
+    return true;
+  } catch (error) {
+    const user = decodeURIComponent(target.username) || "the configured role";
+    throw new MissingDatabase(
+      `database "${name}" does not exist on ${target.hostname} and ${user} could not create it (${(error as Error).message}): ` +
+        `create it with  createdb -h ${target.hostname} -p ${target.port || 5432} -U <a role that may> -O ${user} ${name}`,
+    );
+  } finally {
+    await admin.end().catch(() => undefined);
+  }
 }

@@ -1,6 +1,7 @@
 // The storage layer's one way in: opens the database, migrates it and hands out repositories.
 // Nothing outside src/storage imports Prisma.
-import { openDatabase, databaseKind, type Database, type DatabaseKind } from "./database.ts";
+import { ensureDatabase, openDatabase, databaseKind, DEFAULT_TIMEOUTS, type Database, type DatabaseKind, type DatabaseTimeouts } from "./database.ts";
+import { log } from "../shared/logger.ts";
 import { migrate } from "./migrate.ts";
 import { ClientRepository } from "./repositories/clients.ts";
 import { ScopeRepository } from "./repositories/scopes.ts";
@@ -12,6 +13,7 @@ import { SigningKeyRepository } from "./repositories/keys.ts";
 import { RevocationRepository } from "./repositories/revocations.ts";
 import { RevisionRepository } from "./repositories/revisions.ts";
 import { ThrottleRepository } from "./repositories/throttles.ts";
+import { changeNotifications, type ChangeNotifications, type ChangeTopic } from "./change-notifications.ts";
 import { createOidcAdapter, purgeExpiredArtifacts, revokeAccountArtifacts, revokeClientArtifacts, type AdapterOptions } from "./oidc-adapter.ts";
 
 export interface Storage {
@@ -26,6 +28,8 @@ export interface Storage {
   revocations: RevocationRepository;
   revisions: RevisionRepository;
   throttles: ThrottleRepository;
+  /** Announces and receives changes across every process using this database. */
+  changes: ChangeNotifications;
   oidcAdapter(options: AdapterOptions): ReturnType<typeof createOidcAdapter>;
   /** oidc-provider's artifacts by owner: ending what a client or a user was issued. */
   artifacts: {
@@ -39,16 +43,39 @@ export interface Storage {
   close(): Promise<void>;
 }
 
-export async function openStorage(url: string, { migrate: runMigrations = true } = {}): Promise<Storage> {
+/** Migrations may hold a lock while another instance migrates, or rebuild a large table: they get their own, patient connection. */
+const MIGRATION_TIMEOUTS: DatabaseTimeouts = { connectMs: 10_000, queryMs: 600_000 };
+
+export interface StorageOptions {
+  /** Apply pending migrations first (default true). */
+  migrate?: boolean;
+  timeouts?: DatabaseTimeouts;
+}
+
+/**
+ * Opens (and by default migrates) the database.
+ * @throws DatabaseUnavailable-like errors (see isDatabaseUnavailable) when it cannot be reached, MissingDatabase when it does not exist
+ */
+export async function openStorage(url: string, { migrate: runMigrations = true, timeouts = DEFAULT_TIMEOUTS }: StorageOptions = {}): Promise<Storage> {
   const kind = databaseKind(url);
-  const db: Database = openDatabase(url);
+  if (runMigrations && kind === "postgresql") {
+    if (await ensureDatabase(url, timeouts)) log.info("created the database", { database: new URL(url).pathname.slice(1) });
+    const migrating = openDatabase(url, MIGRATION_TIMEOUTS);
+    try {
+      await migrate(migrating, kind);
+    } finally {
+      await migrating.$disconnect();
+    }
+  }
+  const db: Database = openDatabase(url, timeouts);
   if (kind === "sqlite") {
     // The CLI and the server share the file: WAL lets readers and one writer proceed together, and
     // a writer waits for the lock instead of failing with SQLITE_BUSY.
     await db.$queryRawUnsafe("PRAGMA journal_mode = WAL");
     await db.$queryRawUnsafe("PRAGMA busy_timeout = 5000");
   }
-  if (runMigrations) await migrate(db, kind);
+  if (runMigrations && kind === "sqlite") await migrate(db, kind);
+  const changes = changeNotifications(kind, url, db, timeouts.connectMs);
   const storage: Storage = {
     kind,
     clients: new ClientRepository(db),
@@ -58,9 +85,10 @@ export async function openStorage(url: string, { migrate: runMigrations = true }
     users: new UserRepository(db),
     consents: new ConsentRepository(db),
     keys: new SigningKeyRepository(db),
-    revocations: new RevocationRepository(db),
-    revisions: new RevisionRepository(db),
+    revocations: new RevocationRepository(db, changes),
+    revisions: new RevisionRepository(db, changes),
     throttles: new ThrottleRepository(db, kind),
+    changes,
     oidcAdapter: (options) => createOidcAdapter(db, options),
     artifacts: {
       revokeForClient: (clientId) => revokeClientArtifacts(db, clientId),
@@ -90,5 +118,7 @@ export type { UserRecord } from "./repositories/users.ts";
 export type { ConsentRecord } from "./repositories/consents.ts";
 export type { SigningKeyRecord, KeyStatus } from "./repositories/keys.ts";
 export type { RevocationKind } from "./repositories/revocations.ts";
+export type { ChangeNotifications, ChangeTopic };
 export type { AdapterPayload } from "./oidc-adapter.ts";
 export { isDatabaseUnavailable } from "./errors.ts";
+export { MissingDatabase, type DatabaseTimeouts } from "./database.ts";

@@ -1,6 +1,10 @@
 // oidc-provider's storage contract (its seven-method Adapter) over the OidcArtifact table. Every
 // lookup it makes is indexed (model+id primary key, uid, userCode, grantId); consume is a single
-// conditional UPDATE, so of two concurrent code exchanges exactly one wins.
+// conditional UPDATE, so of two concurrent code exchanges exactly one wins. A refresh token consumed
+// less than its client's reuse grace period ago reads as unused once more, and may be consumed once
+// more (a client that lost the response of its refresh retries with the same token); after that, or
+// later, presenting it is reuse, which oidc-provider answers by revoking the grant.
+import { securityEvent } from "../shared/logger.ts";
 import type { Database } from "./database.ts";
 
 export type AdapterPayload = Record<string, unknown> & {
@@ -17,6 +21,11 @@ export interface AdapterOptions {
   findClient: (clientId: string) => AdapterPayload | undefined | Promise<AdapterPayload | undefined>;
   /** Raised when a second consume of the same artifact loses the race (turned into invalid_grant). */
   alreadyConsumed: () => Error;
+  /**
+   * Seconds during which a consumed refresh token of this client may be presented once more: find()
+   * hands it out as unused, and consume() lets that one extra rotation through (a lost response).
+   */
+  refreshTokenReuseGrace: (clientId: string) => number;
 }
 
 /** Artifacts that belong to a grant and die with it (the Grant record itself is destroyed by oidc-provider). */
@@ -62,11 +71,28 @@ export function createOidcAdapter(db: Database, options: AdapterOptions) {
     }
 
     async consume(id: string): Promise<void> {
+      const now = new Date();
       const { count } = await db.oidcArtifact.updateMany({
         where: { model: this.model, id, consumedAt: null },
-        data: { consumedAt: new Date() },
+        data: { consumedAt: now },
       });
-      if (count === 0) throw options.alreadyConsumed();
+      if (count > 0) return;
+      // A refresh token find() handed out within its grace period: one extra rotation, and only one.
+      if (this.model === "RefreshToken") {
+        const row = await db.oidcArtifact.findUnique({ where: { model_id: { model: this.model, id } }, select: { clientId: true } });
+        const graceMs = row?.clientId ? options.refreshTokenReuseGrace(row.clientId) * 1000 : 0;
+        if (graceMs > 0) {
+          const { count: graced } = await db.oidcArtifact.updateMany({
+            where: { model: this.model, id, graceUsedAt: null, consumedAt: { gt: new Date(now.getTime() - graceMs) } },
+            data: { graceUsedAt: now },
+          });
+          if (graced > 0) {
+            securityEvent("refresh_token_reused_within_grace", { client_id: row!.clientId, grace_seconds: graceMs / 1000 });
+            return;
+          }
+        }
+      }
+      throw options.alreadyConsumed();
     }
 
     async destroy(id: string): Promise<void> {
@@ -79,10 +105,17 @@ export function createOidcAdapter(db: Database, options: AdapterOptions) {
 
     async #load(where: { model: string; id?: string; uid?: string; userCode?: string }): Promise<AdapterPayload | undefined> {
       const row = await db.oidcArtifact.findFirst({ where });
-      if (!row || (row.expiresAt && row.expiresAt.getTime() <= Date.now())) return undefined;
+      const now = Date.now();
+      if (!row || (row.expiresAt && row.expiresAt.getTime() <= now)) return undefined;
       const payload = JSON.parse(row.payload) as AdapterPayload;
-      if (row.consumedAt) payload.consumed = Math.floor(row.consumedAt.getTime() / 1000);
+      if (row.consumedAt && !this.#withinGrace(row, now)) payload.consumed = Math.floor(row.consumedAt.getTime() / 1000);
       return payload;
+    }
+
+    /** A consumed refresh token still within its client's reuse grace period, not yet presented again. */
+    #withinGrace(row: { clientId: string | null; consumedAt: Date | null; graceUsedAt: Date | null }, now: number): boolean {
+      if (this.model !== "RefreshToken" || !row.clientId || !row.consumedAt || row.graceUsedAt) return false;
+      return now - row.consumedAt.getTime() < options.refreshTokenReuseGrace(row.clientId) * 1000;
     }
   };
 }

@@ -86,7 +86,8 @@ describe.each(BACKENDS)("security hardening of the authorization server on %s", 
         users[username] = (await services.users.create({ username, password: PASSWORD })).id;
       }
     });
-    gatehouse = await startGatehouse(db);
+    // No reuse grace here: the refresh tests below count on strict reuse detection.
+    gatehouse = await startGatehouse(db, { REFRESH_TOKEN_REUSE_GRACE: "0" });
     gatewayUrl = `http://127.0.0.1:${gatehouse.env.GATEWAY_PORT}`;
   });
 
@@ -113,7 +114,7 @@ describe.each(BACKENDS)("security hardening of the authorization server on %s", 
     const start = await agent.follow(url.href, gatehouse.issuer);
     let result = await agent.submit(start.page!, { username, password: PASSWORD }, gatehouse.issuer);
     if (result.page && /Allow access/.test(result.page.html)) result = await agent.submit(result.page, {}, gatehouse.issuer);
-    const tokens = await oidc.authorizationCodeGrant(web, new URL(result.redirect!), { pkceCodeVerifier: verifier });
+    const tokens = await oidc.authorizationCodeGrant(web, new URL(result.redirect!), { pkceCodeVerifier: verifier }, { resource: API });
     return { web, tokens, agent };
   }
 
@@ -224,7 +225,7 @@ describe.each(BACKENDS)("security hardening of the authorization server on %s", 
     ])("invalid_target for %s, then the same refresh token still works", async (_label, resource) => {
       const { web, tokens } = await codeFlow(await newUser(`refresher-${Object.keys(users).length}`));
       await expect(oidc.refreshTokenGrant(web, tokens.refresh_token!, { resource })).rejects.toMatchObject({ error: "invalid_target" });
-      const refreshed = await oidc.refreshTokenGrant(web, tokens.refresh_token!);
+      const refreshed = await oidc.refreshTokenGrant(web, tokens.refresh_token!, { resource: API });
       expect(refreshed.access_token).toEqual(expect.any(String));
       expect(decodeJwt(refreshed.access_token).aud).toBe(API);
       // And the rotated token is the one that works now: reuse detection is intact.

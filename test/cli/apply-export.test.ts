@@ -120,7 +120,7 @@ scopes:
 apis:
   - identifier: https://orders.example
     name: Orders
-    scopes: [orders:read, orders:write]
+    scopes: [orders:read, orders:write, orders:admin, orders:clerk]
     trusted_issuers:
       - issuer: https://login.partner.example
         jwks_uri: https://login.partner.example/jwks

@@ -4,6 +4,10 @@ import { freshGatehouse } from "./gatehouse.ts";
 describe.each(BACKENDS)("gatehouse client (%s)", (backend) => {
   const t = freshGatehouse(backend);
 
+  beforeAll(async () => {
+    await t.gatehouse.json("api", "create", "--identifier", "https://orders.example", "--name", "Orders", "--scope", "orders:read orders:write");
+  });
+
   async function createWorker(): Promise<{ client_id: string; client_secret: string }> {
     return t.gatehouse.json("client", "create", "--name", "Worker", "--grant", "client_credentials", "--scope", "orders:read orders:write");
   }
@@ -89,12 +93,29 @@ describe.each(BACKENDS)("gatehouse client (%s)", (backend) => {
       ["javascript:alert(1)", "must not use the javascript scheme"],
       ["http://web.example/cb", "must use https"],
       ["https://*.web.example/cb", "must not contain wildcards"],
-      ["com.example.phone:/cb", "private-use schemes are for native apps only"],
+      ["com.example.phone:/cb", "must use https (or http on loopback); private-use schemes are for native apps only"],
     ]) {
       const refused = await t.gatehouse("client", "create", "--name", "Web", "--grant", "authorization_code", "--redirect-uri", uri!, "--json");
       expect(refused.code).toBe(1);
       expect(JSON.parse(refused.stdout).error).toContain(`redirect_uris[0]: ${uri}: ${reason}`);
     }
+  });
+
+  test("a scope that is neither registered nor an API's is refused, with the known ones", async () => {
+    const result = await t.gatehouse("client", "create", "--name", "Typo", "--grant", "client_credentials", "--scope", "orders:read nonexistent:scope");
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/scopes\[1\]: unknown scope "nonexistent:scope" \(known scopes: address, email, offline_access, openid, orders:read, orders:write, phone, profile\)/);
+  });
+
+  test("rotate-secret --grace keeps the old secret working beside the new one until the given time", async () => {
+    const { client_id } = await createWorker();
+    const rotated = await t.gatehouse.json("client", "rotate-secret", client_id, "--grace", "600");
+    const expires = Date.parse(rotated.previous_secret_expires_at);
+    expect(expires - Date.now()).toBeGreaterThan(590_000);
+    expect(expires - Date.now()).toBeLessThanOrEqual(600_000);
+    expect(await t.gatehouse.json("client", "show", client_id)).toMatchObject({ previous_secret_expires_at: rotated.previous_secret_expires_at });
+    const immediate = await t.gatehouse.json("client", "rotate-secret", client_id);
+    expect(immediate.previous_secret_expires_at).toBeNull();
   });
 
   test("revoke-tokens ends what a client holds and keeps the client", async () => {

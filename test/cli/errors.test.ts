@@ -45,7 +45,7 @@ describe.each(BACKENDS)("gatehouse reports bad input in one line with exit code 
   });
 
   test("apply refuses a client secret outside printable ASCII, naming the entry", async () => {
-    const file = writeFile("secret.yaml", "clients:\n  - { client_id: svc, client_name: Svc, grant_types: [client_credentials], client_secret: ${S} }\n");
+    const file = writeFile("secret.yaml", "clients:\n  - client_id: svc\n    client_name: Svc\n    grant_types: [client_credentials]\n    client_secret: ${S}\n");
     const result = await t.gatehouse.with({ env: { S: "pässwörd-0123456789abcdefghijklmnopqrstuv" } }, "apply", file);
     expectCleanFailure(result, /clients\[0\]\.client_secret: must be printable ASCII/);
   });

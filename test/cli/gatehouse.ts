@@ -51,6 +51,11 @@ function gatehouseFor(env: Record<string, string>, cwd: string): Gatehouse {
   return gatehouse;
 }
 
+/** The `gatehouse` command against an existing test database (say, one a running server uses). */
+export function gatehouseCli(db: FreshDatabase, env: Record<string, string> = {}): Gatehouse {
+  return gatehouseFor({ ...db.env, ...env }, db.dataDir);
+}
+
 /** A failure as the CLI must report it: exit code 1, one `error:` line and no stack trace. */
 export function expectCleanFailure(result: CliResult, message: string | RegExp): void {
   expect(result.code).toBe(1);

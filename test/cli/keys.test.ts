@@ -27,10 +27,13 @@ describe.each(BACKENDS)("gatehouse keys (%s)", (backend) => {
     expect(JSON.stringify(after)).not.toMatch(/"d"|privateKey/);
   });
 
-  test("the retired key stays published for the longest configured token lifetime", async () => {
+  test("the retired key stays published for the longest lifetime of a token it can have signed", async () => {
     await t.gatehouse.json("api", "create", "--identifier", "https://long.example", "--name", "Long", "--ttl", "7200");
     expect((await t.gatehouse.json("keys", "rotate")).retired_published_for_seconds).toBe(7200);
-    await t.gatehouse.json("client", "create", "--name", "Slow", "--grant", "client_credentials", "--access-token-ttl", "20000");
+    // A client's own access token lifetime applies to opaque tokens only, which are not signed.
+    await t.gatehouse.json("client", "create", "--name", "Slow", "--grant", "client_credentials", "--access-token-ttl", "50000");
+    expect((await t.gatehouse.json("keys", "rotate")).retired_published_for_seconds).toBe(7200);
+    await t.gatehouse.json("api", "update", "https://long.example", "--ttl", "20000");
     const rotated = await t.gatehouse.json("keys", "rotate");
     expect(rotated.retired_published_for_seconds).toBe(20000);
     const retired = ((await t.gatehouse.json("keys", "list")) as Key[]).find((k) => k.kid === rotated.retired)!;

@@ -7,7 +7,7 @@ describe.each(BACKENDS)("gatehouse route (%s)", (backend) => {
   const t = freshGatehouse(backend);
 
   beforeAll(async () => {
-    await t.gatehouse.json("api", "create", "--identifier", API, "--name", "Orders", "--scope", "orders:read orders:write");
+    await t.gatehouse.json("api", "create", "--identifier", API, "--name", "Orders", "--scope", "orders:read orders:write orders:admin orders:clerk");
   });
 
   test("add prints the route as the file writes it, plus its id and API; list finds it and delete removes it", async () => {
@@ -73,6 +73,12 @@ describe.each(BACKENDS)("gatehouse route (%s)", (backend) => {
     expectCleanFailure(await add("--path", "/orders", "--upstream", "http://127.0.0.1:9000", "--rewrite", "drop"), /^error: rewrite: /);
     expectCleanFailure(await add("--path", "/orders", "--upstream", "http://127.0.0.1:9000", "--scope", 'GET=bad"scope'), "scopes.GET.all_of[0]: invalid scope name");
     expectCleanFailure(await add("--path", "/orders", "--upstream", "http://127.0.0.1:9000", "--public", "--scope", "orders:read"), "scopes: a public route requires no scopes");
+    // Typos: a method that does not exist, a scope neither registered nor the API's.
+    expectCleanFailure(await add("--path", "/orders", "--upstream", "http://127.0.0.1:9000", "--scope", "GTE=orders:read"), /Unknown method GTE: one of GET, HEAD, POST/);
+    expectCleanFailure(
+      await add("--path", "/orders", "--upstream", "http://127.0.0.1:9000", "--scope", "GET=orders:raed"),
+      /scopes\.GET\.all_of\[0\]: unknown scope "orders:raed" \(known scopes: orders:admin, orders:clerk, orders:read, orders:write\)/,
+    );
     expectCleanFailure(await add("--path", "/orders", "--upstream", "http://127.0.0.1:9000", "--timeout", "10"), /^error: timeout_ms: Too small/);
     expectCleanFailure(await add("--path", "/orders", "--upstream", "http://127.0.0.1:9000", "--method", "get"), /argument 'get' is invalid/);
 

@@ -9,6 +9,8 @@ export const NODE = path.resolve("node_modules/.bin/node");
 export interface RunningGatehouse {
   issuer: string;
   port: number;
+  /** The server's (primary) process id. */
+  pid: number;
   env: Record<string, string>;
   output(): string;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
@@ -62,6 +64,7 @@ export async function startGatehouse(db: FreshDatabase, extraEnv: Record<string,
   return {
     issuer,
     port,
+    pid: child.pid!,
     env,
     output,
     stop: (signal = "SIGTERM") =>

@@ -57,7 +57,7 @@ describe.each(BACKENDS)("storage on %s", (backend) => {
   });
 
   test("the adapter consumes an artifact exactly once under concurrency", async () => {
-    const Adapter = storage.oidcAdapter({ findClient: () => undefined, alreadyConsumed: () => new Error("already consumed") });
+    const Adapter = storage.oidcAdapter({ findClient: () => undefined, alreadyConsumed: () => new Error("already consumed"), refreshTokenReuseGrace: () => 0 });
     const codes = new Adapter("AuthorizationCode");
     await codes.upsert("code-1", { grantId: "g1", kind: "AuthorizationCode" }, 60);
     const results = await Promise.allSettled(Array.from({ length: 8 }, () => codes.consume("code-1")));
@@ -65,8 +65,27 @@ describe.each(BACKENDS)("storage on %s", (backend) => {
     expect((await codes.find("code-1"))!.consumed).toEqual(expect.any(Number));
   });
 
+  test("a consumed refresh token reads as unused once more within its client's grace period, and only once", async () => {
+    const Adapter = storage.oidcAdapter({
+      findClient: () => undefined,
+      alreadyConsumed: () => new Error("already consumed"),
+      refreshTokenReuseGrace: (clientId) => (clientId === "graceful" ? 30 : 0),
+    });
+    const tokens = new Adapter("RefreshToken");
+    await tokens.upsert("rt-graceful", { grantId: "g9", clientId: "graceful", kind: "RefreshToken" }, 60);
+    await tokens.upsert("rt-strict", { grantId: "g9", clientId: "strict", kind: "RefreshToken" }, 60);
+    for (const id of ["rt-graceful", "rt-strict"]) await tokens.consume(id);
+    expect((await tokens.find("rt-strict"))!.consumed).toEqual(expect.any(Number));
+    await expect(tokens.consume("rt-strict")).rejects.toThrow("already consumed");
+    // Within the grace period: unused once more, and of concurrent second rotations exactly one passes.
+    expect((await tokens.find("rt-graceful"))!.consumed).toBeUndefined();
+    const results = await Promise.allSettled(Array.from({ length: 5 }, () => tokens.consume("rt-graceful")));
+    expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+    expect((await tokens.find("rt-graceful"))!.consumed).toEqual(expect.any(Number));
+  });
+
   test("the adapter finds by uid and user code, revokes by grant and hides expired records", async () => {
-    const Adapter = storage.oidcAdapter({ findClient: () => undefined, alreadyConsumed: () => new Error("x") });
+    const Adapter = storage.oidcAdapter({ findClient: () => undefined, alreadyConsumed: () => new Error("x"), refreshTokenReuseGrace: () => 0 });
     const interactions = new Adapter("Interaction");
     const tokens = new Adapter("RefreshToken");
     const devices = new Adapter("DeviceCode");

@@ -1,6 +1,6 @@
 // POST /interaction/:uid/login: checks the password (throttled, see credentials/) and finishes the login
 // step with the user's id. Every refusal reads the same whether or not the username exists.
-import { log } from "../../shared/logger.ts";
+import { log, securityEvent } from "../../shared/logger.ts";
 import { showLogin, type PageDeps } from "./views.ts";
 import type { InteractionDeps, Step } from "./types.ts";
 
@@ -21,7 +21,7 @@ export function login(deps: PageDeps & Pick<InteractionDeps, "credentials">): St
     const check = await credentials.check({ username, address: ctx.ip }, form.password ?? "");
 
     if (check.outcome === "throttled") {
-      log.info("sign-in refused", { reason: "throttled", counter: check.counter, ip: ctx.ip, interaction: interaction.uid });
+      securityEvent("login_throttled", { counter: check.counter, address: ctx.ip, retry_after: check.retryAfterSeconds, interaction: interaction.uid });
       ctx.set("Retry-After", String(check.retryAfterSeconds));
       return showLogin(ctx, deps, interaction, { username, error: tooManyAttempts(check.retryAfterSeconds), status: 429 });
     }

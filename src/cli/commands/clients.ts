@@ -3,7 +3,7 @@ import fs from "node:fs/promises";
 import { Option, type Command } from "commander";
 import { AUTH_METHODS, GRANT_TYPES, type ClientSpec } from "../../services/clients.ts";
 import { ValidationError } from "../../services/errors.ts";
-import { positiveInteger, repeatable, repeatableChoice, scopeList } from "../option-parsers.ts";
+import { nonNegativeInteger, positiveInteger, repeatable, repeatableChoice, scopeList } from "../option-parsers.ts";
 import { fields, table } from "../output.ts";
 import { run } from "../run.ts";
 import { clientJson } from "../views.ts";
@@ -21,6 +21,7 @@ interface CreateOptions {
   jwksUri?: string;
   clientId?: string;
   accessTokenTtl?: number;
+  refreshTokenReuseGrace?: number;
 }
 
 async function readJwks(file: string): Promise<ClientSpec["jwks"]> {
@@ -45,6 +46,7 @@ async function toSpec(options: CreateOptions): Promise<ClientSpec> {
     jwks: options.jwksFile ? await readJwks(options.jwksFile) : undefined,
     jwksUri: options.jwksUri,
     accessTokenTtl: options.accessTokenTtl,
+    refreshTokenReuseGrace: options.refreshTokenReuseGrace,
   };
 }
 
@@ -68,6 +70,7 @@ export function clientCommands(program: Command): void {
     .option("--jwks-uri <uri>", "JSON Web Key Set URL for private_key_jwt")
     .option("--client-id <id>", "client_id to use instead of a generated one")
     .option("--access-token-ttl <seconds>", "access token lifetime", positiveInteger)
+    .option("--refresh-token-reuse-grace <seconds>", "how long a just-rotated refresh token may be presented once more (default REFRESH_TOKEN_REUSE_GRACE)", nonNegativeInteger)
     .action((options: CreateOptions, command: Command) =>
       run(command, async ({ services }) => {
         const { client, clientSecret } = await services.clients.create(await toSpec(options));
@@ -99,11 +102,12 @@ export function clientCommands(program: Command): void {
 
   clients
     .command("rotate-secret <client_id>")
-    .description("replace a client's secret; the new one is printed once and the old one stops working")
-    .action((clientId: string, _options, command: Command) =>
+    .description("replace a client's secret; the new one is printed once and the old one stops working (after --grace)")
+    .option("--grace <seconds>", "keep the old secret working this long beside the new one (default 0)", nonNegativeInteger)
+    .action((clientId: string, options: { grace?: number }, command: Command) =>
       run(command, async ({ services }) => {
-        const { clientSecret } = await services.clients.rotateSecret(clientId);
-        const data = { client_id: clientId, client_secret: clientSecret };
+        const { client, clientSecret } = await services.clients.rotateSecret(clientId, { graceSeconds: options.grace ?? 0 });
+        const data = { client_id: clientId, client_secret: clientSecret, previous_secret_expires_at: client.previousSecretExpiresAt?.toISOString() ?? null };
         return { data, text: () => fields(data) + SECRET_NOTE };
       }),
     );

@@ -1,27 +1,9 @@
 // `gatehouse keys ...`: the signing keys behind every issued token and the published JWKS.
 import { Option, type Command } from "commander";
-import type { Config } from "../../config/env.ts";
-import type { Services } from "../../services/index.ts";
 import { SIGNING_ALGS, type SigningAlg } from "../../services/keys.ts";
 import { fields, table } from "../output.ts";
 import { run } from "../run.ts";
 import { keyJson } from "../views.ts";
-
-/**
- * The longest any token signed by the current key can live: the retired key must stay published that long.
- * Every configured lifetime counts, the server-wide defaults and each API's and client's own.
- */
-async function maxTokenLifetime(config: Config, services: Services): Promise<number> {
-  const apis = await services.apis.list();
-  const clients = await services.clients.list();
-  const lifetimes = [
-    config.ACCESS_TOKEN_TTL,
-    config.ID_TOKEN_TTL,
-    ...apis.map((a) => a.accessTokenTtl),
-    ...clients.flatMap((c) => [c.accessTokenTtl, c.idTokenTtl]),
-  ];
-  return Math.max(...lifetimes.filter((ttl): ttl is number => ttl !== null));
-}
 
 export function keyCommands(program: Command): void {
   const keys = program.command("keys").description("manage token signing keys");
@@ -44,7 +26,7 @@ export function keyCommands(program: Command): void {
       run(command, async ({ config, services }) => {
         // A database the server has never started on has no keys yet: create them as the server would.
         await services.keys.ensure(config.SIGNING_ALG);
-        const lifetime = await maxTokenLifetime(config, services);
+        const lifetime = await services.lifetimes.longestSigned();
         const rotated = await services.keys.rotate(lifetime, options.alg);
         const data = { ...rotated, retired_published_for_seconds: rotated.retired ? lifetime : null };
         return { data, text: () => fields(data) };

@@ -32,9 +32,12 @@ const METHOD_PREFIX = /^([A-Za-z]+|\*)=(.*)$/s;
 function methodScopes(value: string, previous: MethodScopes = {}): MethodScopes {
   const prefixed = METHOD_PREFIX.exec(value);
   const method = prefixed?.[1]!.toUpperCase();
-  const isMethod = method === "*" || (ROUTE_METHODS as readonly string[]).includes(method ?? "");
-  const key = isMethod ? method! : "*";
-  const scopes = (isMethod ? prefixed![2]! : value).split(/\s+/).filter(Boolean);
+  // WORD= is always read as a method, so a typo (GTE=) is refused instead of becoming a scope named "GTE=...".
+  if (method !== undefined && method !== "*" && !(ROUTE_METHODS as readonly string[]).includes(method)) {
+    throw new InvalidArgumentError(`Unknown method ${prefixed![1]}: one of ${ROUTE_METHODS.join(", ")}, or * for the default rule.`);
+  }
+  const key = method ?? "*";
+  const scopes = (prefixed ? prefixed[2]! : value).split(/\s+/).filter(Boolean);
   if (!scopes.length) throw new InvalidArgumentError("Expected scopes, space-separated, optionally after METHOD=.");
   return { ...previous, [key]: [...(previous[key] ?? []), ...scopes] };
 }

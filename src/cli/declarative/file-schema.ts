@@ -37,6 +37,7 @@ export const fileClientSchema = z
     access_token_ttl: client.accessTokenTtl,
     id_token_ttl: client.idTokenTtl,
     refresh_token_ttl: client.refreshTokenTtl,
+    refresh_token_reuse_grace: client.refreshTokenReuseGrace,
     enabled: client.enabled,
   })
   .strict()
@@ -158,6 +159,7 @@ export function clientToEntry(view: ClientView): Omit<FileClient, "client_secret
     access_token_ttl: view.accessTokenTtl,
     id_token_ttl: view.idTokenTtl,
     refresh_token_ttl: view.refreshTokenTtl,
+    refresh_token_reuse_grace: view.refreshTokenReuseGrace,
     enabled: view.enabled,
   };
 }
@@ -178,6 +180,7 @@ export function entryToClientSpec(entry: FileClient): ClientSpec {
     accessTokenTtl: entry.access_token_ttl,
     idTokenTtl: entry.id_token_ttl,
     refreshTokenTtl: entry.refresh_token_ttl,
+    refreshTokenReuseGrace: entry.refresh_token_reuse_grace,
     enabled: entry.enabled,
   };
 }

@@ -7,6 +7,9 @@ export interface ClientRecord {
   name: string;
   confidential: boolean;
   secretHash: string | null;
+  /** After a rotation with a grace period: the previous secret's hash, accepted until previousSecretExpiresAt. */
+  previousSecretHash: string | null;
+  previousSecretExpiresAt: Date | null;
   redirectUris: string[];
   postLogoutRedirectUris: string[];
   grantTypes: string[];
@@ -19,6 +22,8 @@ export interface ClientRecord {
   accessTokenTtl: number | null;
   idTokenTtl: number | null;
   refreshTokenTtl: number | null;
+  /** Seconds a just-rotated refresh token may be presented once more; null: the server's default. */
+  refreshTokenReuseGrace: number | null;
   enabled: boolean;
   createdAt: Date;
   updatedAt: Date;

@@ -1,3 +1,4 @@
+import type { ChangeNotifications } from "../change-notifications.ts";
 import type { Database } from "../database.ts";
 
 /**
@@ -18,17 +19,20 @@ export interface RevocationRecord {
 
 export class RevocationRepository {
   private readonly db: Database;
+  private readonly changes: ChangeNotifications;
 
-  constructor(db: Database) {
+  constructor(db: Database, changes: ChangeNotifications) {
     this.db = db;
+    this.changes = changes;
   }
 
-  /** Adds an entry, or moves an existing one's expiry and notBefore forward. */
+  /** Adds an entry, or moves an existing one's expiry and notBefore forward, and tells every process. */
   async add(entry: RevocationRecord): Promise<void> {
     const { kind, id, expiresAt } = entry;
     const notBefore = entry.notBefore ?? null;
     const row = { expiresAt, notBefore, createdAt: new Date() };
     await this.db.revocation.upsert({ where: { kind_id: { kind, id } }, create: { kind, id, ...row }, update: row });
+    await this.changes.notify("revocations");
   }
 
   /** Entries written after `since` (for the in-memory revocation list every instance keeps). */
