@@ -7,8 +7,33 @@ export interface Result {
   text: () => string;
 }
 
-export function printResult(result: Result, json: boolean): void {
-  process.stdout.write(json ? JSON.stringify(result.data, null, 2) + "\n" : withNewline(result.text()));
+/** How a result is printed: JSON (--json), shell assignments (--env), or text for people. */
+export type OutputMode = { kind: "json" } | { kind: "env"; prefix: string } | { kind: "text" };
+
+export function printResult(result: Result, mode: OutputMode): void {
+  if (mode.kind === "json") process.stdout.write(JSON.stringify(result.data, null, 2) + "\n");
+  else if (mode.kind === "env") process.stdout.write(shellExports(result.data, mode.prefix));
+  else process.stdout.write(withNewline(result.text()));
+}
+
+/** POSIX shell single quotes: nothing inside is expanded; a quote is closed, escaped and reopened. */
+function shellQuote(value: string): string {
+  return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * `export PREFIX_FIELD='value'` for each top-level text, number or boolean field, for
+ * `eval "$(gatehouse client create ... --env WEB)"`; lists and objects are left out.
+ */
+export function shellExports(data: unknown, prefix: string): string {
+  if (!data || typeof data !== "object" || Array.isArray(data)) return "";
+  const lines: string[] = [];
+  for (const [field, value] of Object.entries(data)) {
+    if (typeof value !== "string" && typeof value !== "number" && typeof value !== "boolean") continue;
+    const name = `${prefix ? `${prefix}_` : ""}${field}`.toUpperCase().replace(/[^A-Z0-9_]/g, "_");
+    lines.push(`export ${name}=${shellQuote(String(value))}\n`);
+  }
+  return lines.join("");
 }
 
 /** One line on stderr, and `{"error": ...}` on stdout for scripts reading --json output. */

@@ -13,6 +13,7 @@ import { printError } from "./output.ts";
 const program = new Command("gatehouse")
   .description("administer a Gatehouse authorization server")
   .option("--json", "print machine-readable JSON on stdout (logs go to stderr)")
+  .option("--env [prefix]", "print the result as shell assignments, `export PREFIX_FIELD='value'`, for eval \"$(gatehouse ...)\"")
   .configureHelp({ showGlobalOptions: true })
   // Usage errors print like every other failure, and as JSON with --json; the parser decides the exit code.
   .configureOutput({ outputError: (message) => printError(message.replace(/^error: /, ""), process.argv.includes("--json")) });

@@ -8,7 +8,7 @@ import { ValidationError } from "../services/errors.ts";
 import { createServices, type Services } from "../services/index.ts";
 import { openStorage, type Storage } from "../storage/index.ts";
 import { snakeCaseFieldPaths } from "./field-names.ts";
-import { printError, printResult, type Result } from "./output.ts";
+import { printError, printResult, type OutputMode, type Result } from "./output.ts";
 
 export interface Context {
   config: Config;
@@ -21,7 +21,9 @@ function describe(error: unknown): string {
 }
 
 export async function run(command: Command, body: (context: Context) => Promise<Result>): Promise<void> {
-  const json = Boolean(command.optsWithGlobals().json);
+  const options = command.optsWithGlobals() as { json?: boolean; env?: string | true };
+  const json = Boolean(options.json);
+  const mode: OutputMode = json ? { kind: "json" } : options.env !== undefined ? { kind: "env", prefix: options.env === true ? "" : options.env } : { kind: "text" };
   let storage: Storage | undefined;
   try {
     const config = loadConfig();
@@ -31,7 +33,7 @@ export async function run(command: Command, body: (context: Context) => Promise<
     storage = await openStorage(config.DATABASE_URL);
     // Only commands that seal or unseal (signing keys, outbound OAuth secrets) need KEY_ENCRYPTION_SECRET.
     const services = createServices(storage, () => keyEncryptionSecret(config), config);
-    printResult(await body({ config, services }), json);
+    printResult(await body({ config, services }), mode);
   } catch (error) {
     printError(describe(error), json);
     process.exitCode = 1;

@@ -97,7 +97,7 @@ export class JwtAuthenticator {
   }
 
   private async verify(token: string, api: ApiRecord): Promise<Principal> {
-    const issuer = unverifiedIssuer(token);
+    const issuer = unverifiedIssuer(token, api);
     const source = this.keySource(issuer, api);
     const tolerance = this.options.clockToleranceSeconds;
     this.verifications++;
@@ -153,7 +153,11 @@ export class JwtAuthenticator {
   }
 }
 
-function unverifiedIssuer(token: string): string {
+function unverifiedIssuer(token: string, api: ApiRecord): string {
+  // An opaque token (no JWS compact form) is most often one requested without resource=<this API>.
+  if (token.split(".").length !== 3) {
+    throw new InvalidToken(`the access token is not a JWT, and this API accepts JWT access tokens: request it with resource=${api.identifier}`, "token_not_jwt");
+  }
   let iss: unknown;
   try {
     ({ iss } = decodeJwt(token));

@@ -144,8 +144,11 @@ describe("JwtAuthenticator: refusals", () => {
     expect(await reasonFor(await accessToken(es, {}, { typ: undefined }))).toBe("typ_mismatch");
   });
 
-  test("an opaque string (e.g. a refresh token) or garbage → token_malformed", async () => {
-    for (const token of ["2YotnFZFEjr1zCsicMWpAA", "a.b.c", "eyJhbGciOiJFUzI1NiJ9.e30"]) expect(await reasonFor(token)).toBe("token_malformed");
+  test("an opaque token is token_not_jwt, with the hint to ask for this API's token; three-part garbage is token_malformed", async () => {
+    for (const token of ["2YotnFZFEjr1zCsicMWpAA", "eyJhbGciOiJFUzI1NiJ9.e30"]) expect(await reasonFor(token)).toBe("token_not_jwt");
+    const error = await rejection(setup().authenticator.authenticate("2YotnFZFEjr1zCsicMWpAA", apiRecord()));
+    expect(error.message).toBe(`the access token is not a JWT, and this API accepts JWT access tokens: request it with resource=${apiRecord().identifier}`);
+    expect(await reasonFor("a.b.c")).toBe("token_malformed");
   });
 
   test("a sender-constrained token (cnf) → token_sender_constrained", async () => {
