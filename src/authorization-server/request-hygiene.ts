@@ -7,21 +7,10 @@
 //    oidc-provider and Koa, which read these headers, derive everything from the issuer.
 import type { Middleware } from "koa";
 import { clientAddress } from "../shared/forwarded.ts";
+import { FORWARDING_HEADERS, headerKey } from "../shared/header-names.ts";
+import { repeatedHeader } from "../shared/repeated-headers.ts";
 
-/** Headers that carry forwarding information in any spelling a backend or framework might read. */
-const FORWARDING = /^(x[-_]forwarded[-_].*|forwarded|x[-_]real[-_]ip|x[-_]client[-_]ip|true[-_]client[-_]ip|x[-_]original[-_](host|url|forwarded[-_]for))$/i;
-const SINGLE = new Set(["host", "content-length", "authorization"]);
-
-function repeatedHeader(rawHeaders: string[]): string | undefined {
-  const seen = new Set<string>();
-  for (let i = 0; i < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i]!.toLowerCase();
-    if (!SINGLE.has(name)) continue;
-    if (seen.has(name)) return name;
-    seen.add(name);
-  }
-  return undefined;
-}
+const FORWARDING = new Set(FORWARDING_HEADERS);
 
 /**
  * @param issuer the ISSUER URL; its host and scheme become the request's.
@@ -37,11 +26,11 @@ export function requestHygiene(issuer: string, trustedHops: number): Middleware 
       ctx.status = 400;
       ctx.set("Cache-Control", "no-store");
       ctx.set("Connection", "close");
-      ctx.body = { error: "invalid_request", error_description: `the ${repeated} header appears more than once` };
+      ctx.body = { error: "invalid_request", error_description: `the ${repeated.toLowerCase()} header appears more than once` };
       return;
     }
     const address = clientAddress(req.headers["x-forwarded-for"], req.socket.remoteAddress, trustedHops);
-    for (const name of Object.keys(req.headers)) if (FORWARDING.test(name)) delete req.headers[name];
+    for (const name of Object.keys(req.headers)) if (FORWARDING.has(headerKey(name))) delete req.headers[name];
     req.headers.host = host;
     req.headers["x-forwarded-host"] = host;
     req.headers["x-forwarded-proto"] = scheme;

@@ -110,6 +110,10 @@ const schema = z.object({
   /** Gateway: most simultaneous connections from one source address (0: no limit). */
   GATEWAY_MAX_CONNECTIONS_PER_ADDRESS: z.coerce.number().int().min(0).default(256),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
+}).superRefine((env, ctx) => {
+  if (env.GATEWAY_HEADERS_TIMEOUT_MS > env.GATEWAY_REQUEST_TIMEOUT_MS) {
+    ctx.addIssue({ code: "custom", path: ["GATEWAY_HEADERS_TIMEOUT_MS"], message: "must not exceed GATEWAY_REQUEST_TIMEOUT_MS" });
+  }
 });
 
 export type Env = z.infer<typeof schema>;

@@ -24,6 +24,10 @@ describe("configuration", () => {
     expect(() => loadConfig({ PORT: "70000", ISSUER: "http://x/" }, { dotenv: false })).toThrow(/PORT: .*\n.*ISSUER: must not end with \//);
     expect(() => loadConfig({ DATABASE_URL: "mysql://x" }, { dotenv: false })).toThrow(/DATABASE_URL: must start with file: or postgresql:\/\//);
     expect(() => loadConfig({ KEY_ENCRYPTION_SECRET: "short" }, { dotenv: false })).toThrow(/KEY_ENCRYPTION_SECRET: must be at least 32 characters/);
+    expect(() => loadConfig({ GATEWAY_HEADERS_TIMEOUT_MS: "70000" }, { dotenv: false })).toThrow(/GATEWAY_HEADERS_TIMEOUT_MS: must not exceed GATEWAY_REQUEST_TIMEOUT_MS/);
+    expect(loadConfig({ TRUST_PROXY: "true" }, { dotenv: false }).TRUST_PROXY).toBe(1);
+    expect(loadConfig({ TRUST_PROXY: "2" }, { dotenv: false }).TRUST_PROXY).toBe(2);
+    expect(() => loadConfig({ TRUST_PROXY: "yes" }, { dotenv: false })).toThrow(/TRUST_PROXY/);
   });
 
   test("the server refuses to start on a bad value with a one-line reason and exit code 1", () => {

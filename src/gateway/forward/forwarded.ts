@@ -7,37 +7,8 @@
 import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import { isIPv6 } from "node:net";
 import type { TLSSocket } from "node:tls";
-import { headerKey } from "../header-names.ts";
+import { forwardingChain } from "../../shared/forwarded.ts";
 
-/** Every header (as headerKey() gives it) that tells a backend about the client, its scheme, host or certificate. */
-export const FORWARDING_HEADERS: readonly string[] = [
-  "Forwarded",
-  "X-Forwarded",
-  "Forwarded-For",
-  "X-Forwarded-For",
-  "X-Forwarded-Proto",
-  "X-Forwarded-Host",
-  "X-Forwarded-Port",
-  "X-Forwarded-Prefix",
-  "X-Forwarded-Server",
-  "X-Forwarded-By",
-  "X-Forwarded-Ssl",
-  "X-Forwarded-Scheme",
-  "X-Forwarded-Protocol",
-  "X-Forwarded-Client-Cert",
-  "X-Original-Forwarded-For",
-  "X-Original-Host",
-  "X-Host",
-  "X-Url-Scheme",
-  "Front-End-Https",
-  "X-Real-IP",
-  "X-Client-IP",
-  "True-Client-IP",
-  "CF-Connecting-IP",
-  "Fastly-Client-IP",
-  "X-Cluster-Client-IP",
-  "X-ProxyUser-Ip",
-].map(headerKey);
 
 /** What the gateway knows of the connection a request came in on. */
 export interface Arrival {
@@ -67,17 +38,6 @@ function value(text: string): string {
   return /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(text) ? text : `"${text.replace(/[\\"]/g, "\\$&")}"`;
 }
 
-/** The X-Forwarded-For entries appended by the trusted proxies, the client's first. */
-function trustedEntries(xForwardedFor: string | string[] | undefined, hops: number): string[] {
-  if (hops === 0 || xForwardedFor === undefined) return [];
-  const entries: string[] = [];
-  for (const entry of String(xForwardedFor).split(",")) {
-    const trimmed = entry.trim();
-    if (trimmed) entries.push(trimmed);
-  }
-  return entries.slice(Math.max(0, entries.length - hops));
-}
-
 /** The one header a trusted proxy set (only with hops > 0), or undefined. */
 function fromTrustedProxy(incoming: IncomingHttpHeaders, name: string, hops: number): string | undefined {
   const header = hops > 0 ? incoming[name] : undefined;
@@ -90,8 +50,7 @@ function fromTrustedProxy(incoming: IncomingHttpHeaders, name: string, hops: num
  * (X-Real-IP). Scheme and host are the gateway's own unless a trusted proxy (hops > 0) stated them.
  */
 export function setForwardingHeaders(headers: IncomingHttpHeaders, incoming: IncomingHttpHeaders, arrival: Arrival): void {
-  const chain = trustedEntries(incoming["x-forwarded-for"], arrival.trustedHops);
-  if (arrival.remoteAddress) chain.push(arrival.remoteAddress);
+  const chain = forwardingChain(incoming["x-forwarded-for"], arrival.remoteAddress, arrival.trustedHops);
   const proto = fromTrustedProxy(incoming, "x-forwarded-proto", arrival.trustedHops) ?? (arrival.encrypted ? "https" : "http");
   const host = fromTrustedProxy(incoming, "x-forwarded-host", arrival.trustedHops) ?? arrival.host;
 

@@ -3,9 +3,9 @@
 // pass, and the route's own additions and removals come last. Every name is compared by headerKey(),
 // so no spelling a backend reads as the same header ("X_Forwarded_For") slips through.
 import type { IncomingHttpHeaders } from "node:http";
-import { headerKey } from "../header-names.ts";
+import { FORWARDING_HEADERS, headerKey } from "../../shared/header-names.ts";
 import { REQUEST_OVERRIDE_HEADERS } from "../rules/method-override.ts";
-import { FORWARDING_HEADERS, setForwardingHeaders, type Arrival } from "./forwarded.ts";
+import { setForwardingHeaders, type Arrival } from "./forwarded.ts";
 
 /** Headers that describe one connection, never the message (plus the non-standard Proxy-Connection). */
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"]);

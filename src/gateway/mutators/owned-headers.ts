@@ -3,7 +3,7 @@
 // forwarded, outbound OAuth's remove_headers). A client's copy never reaches the backend, under any
 // spelling the backend may read as the same header (headerKey: case, "_" for "-").
 import type { ApiRecord } from "../../storage/index.ts";
-import { headerKey } from "../header-names.ts";
+import { headerKey } from "../../shared/header-names.ts";
 import { IDENTITY_HEADERS } from "./identity-headers.ts";
 import { outboundHeaderNames } from "./outbound-oauth.ts";
 

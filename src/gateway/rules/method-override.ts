@@ -3,7 +3,7 @@
 // request's own method, so a GET with a read scope must not reach a backend as a DELETE. Hence: the
 // override headers are dropped under every spelling (forward/headers.ts), a `_method` query parameter
 // is removed here, and a form body with a `_method` field is refused (forward/form-guard.ts).
-import { headerKey } from "../header-names.ts";
+import { headerKey } from "../../shared/header-names.ts";
 
 /**
  * Header names (as headerKey() gives them) that override the method, plus the two that override the
