@@ -41,7 +41,7 @@ async function openStorageWhenReachable(config: Config, options: Omit<StorageOpt
 async function prepare(config: Config): Promise<Storage> {
   const storage = await openStorageWhenReachable(config);
   cookieSecrets(config); // generated here, once, if the embedded default needs it: workers only read it
-  const services = createServices(storage, keyEncryptionSecret(config), config);
+  const services = createServices(storage, { keyEncryptionSecret: keyEncryptionSecret(config), defaults: config });
   if (await services.keys.ensure(config.SIGNING_ALG)) log.info("generated signing keys", { alg: config.SIGNING_ALG });
   await bootstrapAdmin(config, storage, services);
   await ensureGatewayClient(config, services);
@@ -51,7 +51,7 @@ async function prepare(config: Config): Promise<Storage> {
 /** Starts the servers of this process; resolves to a function that stops them. */
 async function serve(config: Config, storage: Storage): Promise<() => Promise<void>> {
   const secret = keyEncryptionSecret(config);
-  const services = createServices(storage, secret, config);
+  const services = createServices(storage, { keyEncryptionSecret: secret, defaults: config });
   const feed = new ChangeFeed(storage, config.CONFIG_POLL_MS, config.DB_QUERY_TIMEOUT_MS * 2);
   const revocations = new RevocationList(storage);
   await revocations.sync();

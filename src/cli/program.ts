@@ -3,6 +3,7 @@
 import { Command } from "commander";
 import { apiCommands } from "./commands/apis.ts";
 import { applyCommands } from "./commands/apply.ts";
+import { auditCommands } from "./commands/audit.ts";
 import { clientCommands } from "./commands/clients.ts";
 import { keyCommands } from "./commands/keys.ts";
 import { routeCommands } from "./commands/routes.ts";
@@ -19,6 +20,6 @@ const program = new Command("gatehouse")
   .configureOutput({ outputError: (message) => printError(message.replace(/^error: /, ""), process.argv.includes("--json")) });
 
 // Registered after the settings above, which subcommands copy when they are created.
-for (const register of [clientCommands, scopeCommands, apiCommands, routeCommands, userCommands, keyCommands, applyCommands]) register(program);
+for (const register of [clientCommands, scopeCommands, apiCommands, routeCommands, userCommands, keyCommands, applyCommands, auditCommands]) register(program);
 
 await program.parseAsync();

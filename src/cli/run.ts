@@ -1,13 +1,13 @@
 // Runs one command against the same configuration, database and services the server uses, and turns
 // every failure into a one-line message and exit code 1.
+import os from "node:os";
 import type { Command } from "commander";
 import { loadConfig, type Config } from "../config/env.ts";
 import { keyEncryptionSecret } from "../config/secrets.ts";
 import { logToStderr, setLogLevel } from "../shared/logger.ts";
-import { ValidationError } from "../services/errors.ts";
+import type { Page } from "../services/paging.ts";
 import { createServices, type Services } from "../services/index.ts";
 import { openStorage, type Storage } from "../storage/index.ts";
-import { snakeCaseFieldPaths } from "./field-names.ts";
 import { printError, printResult, type OutputMode, type Result } from "./output.ts";
 
 export interface Context {
@@ -16,8 +16,18 @@ export interface Context {
 }
 
 function describe(error: unknown): string {
-  if (error instanceof ValidationError) return snakeCaseFieldPaths(error.message);
   return error instanceof Error ? error.message : String(error);
+}
+
+/** Every page of a paged list, for commands that print all of it. */
+export async function listAll<T>(list: (query: { offset: number; limit: number }) => Promise<Page<T>>): Promise<T[]> {
+  const items: T[] = [];
+  for (let offset = 0; ; ) {
+    const page = await list({ offset, limit: 500 });
+    items.push(...page.items);
+    offset += page.items.length;
+    if (page.items.length === 0 || offset >= page.total) return items;
+  }
 }
 
 export async function run(command: Command, body: (context: Context) => Promise<Result>): Promise<void> {
@@ -32,7 +42,11 @@ export async function run(command: Command, body: (context: Context) => Promise<
     setLogLevel(process.env.LOG_LEVEL ? config.LOG_LEVEL : "warn");
     storage = await openStorage(config.DATABASE_URL);
     // Only commands that seal or unseal (signing keys, outbound OAuth secrets) need KEY_ENCRYPTION_SECRET.
-    const services = createServices(storage, () => keyEncryptionSecret(config), config);
+    const services = createServices(storage, {
+      keyEncryptionSecret: () => keyEncryptionSecret(config),
+      defaults: config,
+      actor: { kind: "cli", name: os.userInfo().username },
+    });
     printResult(await body({ config, services }), mode);
   } catch (error) {
     printError(describe(error), json);

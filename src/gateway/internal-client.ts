@@ -5,7 +5,6 @@ import crypto from "node:crypto";
 import type { Config } from "../config/env.ts";
 import { keyEncryptionSecret } from "../config/secrets.ts";
 import type { Services } from "../services/index.ts";
-import { NotFoundError } from "../services/errors.ts";
 
 export const GATEWAY_CLIENT_ID = "gatehouse-gateway";
 
@@ -17,12 +16,10 @@ export function gatewayClientCredentials(config: Config): { clientId: string; cl
 /** Registers the gateway's client, or gives it the current secret; a no-op when nothing changed. */
 export async function ensureGatewayClient(config: Config, services: Services): Promise<void> {
   const { clientId, clientSecret } = gatewayClientCredentials(config);
-  const spec = { name: "Gatehouse gateway (internal: token introspection)", grantTypes: ["client_credentials" as const], scopes: [] };
-  try {
-    await services.clients.get(clientId);
-    await services.clients.replace(clientId, spec, { secret: clientSecret });
-  } catch (error) {
-    if (!(error instanceof NotFoundError)) throw error;
-    await services.clients.create({ ...spec, clientId }, { secret: clientSecret });
-  }
+  await services.clients.apply({
+    client_id: clientId,
+    client_name: "Gatehouse gateway (internal: token introspection)",
+    grant_types: ["client_credentials"],
+    client_secret: clientSecret,
+  });
 }

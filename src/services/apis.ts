@@ -1,7 +1,10 @@
-// APIs (resource servers) and how the gateway protects them.
+// APIs (resource servers): the audience of their access tokens, and how the gateway protects them.
 import { z } from "zod";
-import type { Storage, ApiRecord, OutboundOAuth } from "../storage/index.ts";
-import { NotFoundError, ValidationError, parseInput } from "./errors.ts";
+import type { ApiRecord, OutboundOAuth, Storage } from "../storage/index.ts";
+import { changedFields } from "./audit.ts";
+import type { ServiceContext } from "./context.ts";
+import { ConflictError, NotFoundError, ValidationError, parseInput } from "./errors.ts";
+import { checkIfMatch } from "./etag.ts";
 import { sameJson } from "./same-json.ts";
 import { seal, unseal } from "./sealing.ts";
 
@@ -11,112 +14,182 @@ const headerName = z.string().regex(/^[A-Za-z0-9-]{1,64}$/, "invalid header name
 const urlOrReference = z.string().refine((v) => /\$\{[A-Za-z_][A-Za-z0-9_]*\}/.test(v) || URL.canParse(v), "must be a URL or contain a ${NAME} reference");
 export const ASYMMETRIC_ALGS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"] as const;
 
+/**
+ * Client credentials the gateway uses at another identity provider. Its values may hold ${NAME}
+ * references, which are stored as written: the gateway resolves them at request time. client_secret is
+ * never shown back; omitted, the stored one is kept.
+ */
 export const outboundOAuthSchema = z
   .object({
-    tokenUrl: urlOrReference,
-    clientId: z.string().min(1),
-    /** Plaintext or a ${NAME} reference; sealed before it is stored, never shown back. Omit to keep the stored one. */
-    clientSecret: z.string().min(1).optional(),
-    authMethod: z.enum(["basic", "body"]).default("basic"),
+    token_url: urlOrReference,
+    client_id: z.string().min(1),
+    client_secret: z.string().min(1).optional(),
+    auth_method: z.enum(["basic", "body"]).default("basic"),
     scope: z.string().min(1).nullable().default(null),
     resource: z.string().min(1).nullable().default(null),
     header: headerName.default("Authorization"),
-    removeHeaders: z.array(headerName).default([]),
+    remove_headers: z.array(headerName).default([]),
   })
   .strict();
 
-export const apiSchema = z
+export const apiInputSchema = z
   .object({
     identifier: z.url({ protocol: /^(https?|urn)$/ }).or(z.string().regex(/^urn:[a-z0-9][a-z0-9-]{0,31}:\S+$/i)),
     name: z.string().min(1).max(200),
-    tokenFormat: z.enum(["jwt", "opaque"]).default("jwt"),
-    accessTokenTtl: z.number().int().positive().max(24 * 3600).default(3600),
+    token_format: z.enum(["jwt", "opaque"]).default("jwt"),
+    access_token_ttl: z.number().int().positive().max(24 * 3600).default(3600),
     scopes: z.array(scopeName).default([]),
-    tokenCheck: z.enum(["jwt", "introspection"]).default("jwt"),
-    trustedIssuers: z
-      .array(z.object({ issuer: z.url(), jwksUri: z.url(), algorithms: z.array(z.enum(ASYMMETRIC_ALGS)).min(1).default(["RS256", "ES256"]) }).strict())
+    token_check: z.enum(["jwt", "introspection"]).default("jwt"),
+    trusted_issuers: z
+      .array(z.object({ issuer: z.url(), jwks_uri: z.url(), algorithms: z.array(z.enum(ASYMMETRIC_ALGS)).min(1).default(["RS256", "ES256"]) }).strict())
       .default([]),
-    allowQueryToken: z.boolean().default(false),
-    claimHeaders: z.record(z.string().min(1), headerName).default({}),
-    forwardToken: z.enum(["none", "original", "signed"]).default("none"),
-    outboundOAuth: outboundOAuthSchema.nullable().default(null),
+    allow_query_token: z.boolean().default(false),
+    claim_headers: z.record(z.string().min(1), headerName).default({}),
+    forward_token: z.enum(["none", "original", "signed"]).default("none"),
+    outbound_oauth: outboundOAuthSchema.nullable().default(null),
     /** Clients that act as this API's resource server: besides a token's own client and the gateway, only they may introspect its tokens. */
-    introspectionClients: z.array(z.string().min(1).max(128)).default([]),
+    introspection_clients: z.array(z.string().min(1).max(128)).default([]),
   })
   .strict();
 
-export type ApiSpec = z.input<typeof apiSchema>;
+export type ApiInput = z.input<typeof apiInputSchema>;
+type ParsedApi = z.infer<typeof apiInputSchema>;
 
-/** An API as shown to administrators: the outbound client secret is never shown back. */
-export type ApiView = Omit<ApiRecord, "outboundOAuth"> & { outboundOAuth: (Omit<OutboundOAuth, "clientSecretSealed"> & { hasClientSecret: true }) | null };
+/** An API as every front end shows it: the outbound client secret never, sealed or not. */
+export type ApiResource = Omit<ParsedApi, "outbound_oauth"> & {
+  outbound_oauth: (Omit<NonNullable<ParsedApi["outbound_oauth"]>, "client_secret"> & { has_client_secret: true }) | null;
+};
 
-export function viewApi(api: ApiRecord): ApiView {
-  if (!api.outboundOAuth) return { ...api, outboundOAuth: null };
-  const { clientSecretSealed, ...outbound } = api.outboundOAuth;
-  return { ...api, outboundOAuth: { ...outbound, hasClientSecret: true } };
-}
-
-/** The input that reproduces a stored API; the outbound secret is left out, so the stored one is kept. */
-export function specOfApi(view: ApiView): ApiSpec {
-  const { outboundOAuth: out, trustedIssuers, ...settings } = view;
+export function apiResource(api: ApiRecord): ApiResource {
+  const out = api.outboundOAuth;
   return {
-    ...settings,
-    trustedIssuers: trustedIssuers.map((t) => ({ ...t, algorithms: t.algorithms as (typeof ASYMMETRIC_ALGS)[number][] })),
-    outboundOAuth: out && {
-      tokenUrl: out.tokenUrl,
-      clientId: out.clientId,
-      authMethod: out.authMethod,
+    identifier: api.identifier,
+    name: api.name,
+    token_format: api.tokenFormat,
+    access_token_ttl: api.accessTokenTtl,
+    scopes: api.scopes,
+    token_check: api.tokenCheck,
+    trusted_issuers: api.trustedIssuers.map((t) => ({ issuer: t.issuer, jwks_uri: t.jwksUri, algorithms: t.algorithms as (typeof ASYMMETRIC_ALGS)[number][] })),
+    allow_query_token: api.allowQueryToken,
+    claim_headers: api.claimHeaders,
+    forward_token: api.forwardToken,
+    outbound_oauth: out && {
+      token_url: out.tokenUrl,
+      client_id: out.clientId,
+      auth_method: out.authMethod,
       scope: out.scope,
       resource: out.resource,
       header: out.header,
-      removeHeaders: out.removeHeaders,
+      remove_headers: out.removeHeaders,
+      has_client_secret: true,
     },
+    introspection_clients: api.introspectionClients,
   };
+}
+
+/** The input that reproduces an API: the outbound secret left out, so the stored one is kept. */
+export function apiInputOf(resource: ApiResource): ParsedApi {
+  const { outbound_oauth: out, ...settings } = resource;
+  if (!out) return { ...settings, outbound_oauth: null };
+  const { has_client_secret, ...outbound } = out;
+  return { ...settings, outbound_oauth: outbound };
 }
 
 export class ApiService {
   private readonly storage: Storage;
-  /** KEY_ENCRYPTION_SECRET, asked for only when something is sealed or unsealed. */
-  private readonly secret: () => string;
+  private readonly context: ServiceContext;
 
-  constructor(storage: Storage, keyEncryptionSecret: () => string) {
-    this.storage = storage;
-    this.secret = keyEncryptionSecret;
+  constructor(context: ServiceContext) {
+    this.context = context;
+    this.storage = context.storage;
   }
 
-  async list(): Promise<ApiView[]> {
-    return (await this.storage.apis.list()).map(viewApi);
+  async list(): Promise<ApiResource[]> {
+    return (await this.storage.apis.list()).map(apiResource);
   }
 
-  async get(identifier: string): Promise<ApiView> {
-    return viewApi(await this.require(identifier));
+  async get(identifier: string): Promise<ApiResource> {
+    return apiResource(await this.require(identifier));
   }
 
-  async upsert(input: ApiSpec): Promise<{ api: ApiView; changed: boolean }> {
-    const spec = parseInput(apiSchema, input);
-    const existing = await this.storage.apis.find(spec.identifier);
-    const record: ApiRecord = { ...spec, outboundOAuth: this.outbound(spec.outboundOAuth, existing?.outboundOAuth ?? null) };
-    if (existing && sameJson(existing, record)) return { api: viewApi(existing), changed: false };
-    const api = await this.storage.apis.upsert(record);
-    await this.storage.revisions.bump("config");
-    return { api: viewApi(api), changed: true };
+  /** @throws ConflictError when an API with this identifier exists */
+  async create(input: ApiInput): Promise<ApiResource> {
+    const spec = parseInput(apiInputSchema, input);
+    if (await this.storage.apis.find(spec.identifier)) throw new ConflictError(`api ${spec.identifier} already exists`);
+    return (await this.save(null, spec)).api;
+  }
+
+  /** Changes the fields given, keeping the others; within outbound_oauth too, the secret included. */
+  async update(identifier: string, changes: Partial<ApiInput>, { ifMatch }: { ifMatch?: string } = {}): Promise<ApiResource> {
+    const current = await this.require(identifier);
+    const resource = apiResource(current);
+    checkIfMatch(resource, ifMatch);
+    const base = apiInputOf(resource);
+    const outbound =
+      changes.outbound_oauth === undefined ? base.outbound_oauth : changes.outbound_oauth && base.outbound_oauth ? { ...base.outbound_oauth, ...changes.outbound_oauth } : changes.outbound_oauth;
+    return (await this.save(current, parseInput(apiInputSchema, { ...base, ...changes, outbound_oauth: outbound, identifier }))).api;
+  }
+
+  /** Makes the API exactly what the input says, creating it when it does not exist (a declarative file). */
+  async apply(input: ApiInput): Promise<{ api: ApiResource; outcome: "created" | "updated" | "unchanged" }> {
+    const spec = parseInput(apiInputSchema, input);
+    return this.save(await this.storage.apis.find(spec.identifier), spec);
   }
 
   async delete(identifier: string): Promise<void> {
     if (!(await this.storage.apis.delete(identifier))) throw new NotFoundError(`api ${identifier} not found`);
     await this.storage.revisions.bump("config");
+    await this.context.audit.record("delete", "api", identifier);
+  }
+
+  private async save(current: ApiRecord | null, spec: ParsedApi): Promise<{ api: ApiResource; outcome: "created" | "updated" | "unchanged" }> {
+    const record: ApiRecord = {
+      identifier: spec.identifier,
+      name: spec.name,
+      tokenFormat: spec.token_format,
+      accessTokenTtl: spec.access_token_ttl,
+      scopes: spec.scopes,
+      tokenCheck: spec.token_check,
+      trustedIssuers: spec.trusted_issuers.map((t) => ({ issuer: t.issuer, jwksUri: t.jwks_uri, algorithms: t.algorithms })),
+      allowQueryToken: spec.allow_query_token,
+      claimHeaders: spec.claim_headers,
+      forwardToken: spec.forward_token,
+      outboundOAuth: this.outbound(spec.outbound_oauth, current?.outboundOAuth ?? null),
+      introspectionClients: spec.introspection_clients,
+    };
+    if (current && sameJson(current, record)) return { api: apiResource(current), outcome: "unchanged" };
+    const api = apiResource(await this.storage.apis.upsert(record));
+    await this.storage.revisions.bump("config");
+    if (current) {
+      const changes: Record<string, unknown> = changedFields(apiInputOf(apiResource(current)), apiInputOf(api));
+      if (current.outboundOAuth?.clientSecretSealed !== record.outboundOAuth?.clientSecretSealed && record.outboundOAuth) changes.outbound_client_secret = "changed";
+      await this.context.audit.record("update", "api", api.identifier, changes);
+    } else {
+      await this.context.audit.record("create", "api", api.identifier, { ...apiInputOf(api) });
+    }
+    return { api, outcome: current ? "updated" : "created" };
   }
 
   /** The stored outbound settings: the secret sealed, the stored one kept when it is unchanged or not given. */
-  private outbound(spec: z.infer<typeof outboundOAuthSchema> | null, current: OutboundOAuth | null): OutboundOAuth | null {
+  private outbound(spec: ParsedApi["outbound_oauth"], current: OutboundOAuth | null): OutboundOAuth | null {
     if (!spec) return null;
-    const { clientSecret, ...rest } = spec;
+    const { client_secret: clientSecret } = spec;
     let clientSecretSealed = current?.clientSecretSealed;
-    if (clientSecret !== undefined && (!clientSecretSealed || unseal(clientSecretSealed, this.secret(), "outbound-client-secret") !== clientSecret)) {
-      clientSecretSealed = seal(clientSecret, this.secret(), "outbound-client-secret");
+    const secret = this.context.secret;
+    if (clientSecret !== undefined && (!clientSecretSealed || unseal(clientSecretSealed, secret(), "outbound-client-secret") !== clientSecret)) {
+      clientSecretSealed = seal(clientSecret, secret(), "outbound-client-secret");
     }
-    if (!clientSecretSealed) throw new ValidationError("outboundOAuth.clientSecret: required");
-    return { ...rest, clientSecretSealed };
+    if (!clientSecretSealed) throw new ValidationError([{ field: "outbound_oauth.client_secret", message: "required" }]);
+    return {
+      tokenUrl: spec.token_url,
+      clientId: spec.client_id,
+      clientSecretSealed,
+      authMethod: spec.auth_method,
+      scope: spec.scope,
+      resource: spec.resource,
+      header: spec.header,
+      removeHeaders: spec.remove_headers,
+    };
   }
 
   private async require(identifier: string): Promise<ApiRecord> {

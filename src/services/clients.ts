@@ -1,53 +1,27 @@
-// Client registration: the one implementation behind the CLI, the declarative file and the admin console.
+// Client registration: the one implementation behind the CLI, the declarative file, the admin API and the
+// console. Input and output use OAuth's client metadata names (RFC 7591, snake_case).
 import crypto from "node:crypto";
 import { z } from "zod";
-import type { Storage, ClientRecord, ClientInput } from "../storage/index.ts";
-import { NotFoundError, ValidationError, parseInput } from "./errors.ts";
-import { endIssued, type EndedIssuance } from "./issued-tokens.ts";
-import { generateSecret, hashSecret, verifySecret } from "./passwords.ts";
-import { knownScopes, requireKnown } from "./known-scopes.ts";
-import { checkRedirectUris } from "./redirect-uris.ts";
+import type { ClientRecord, ClientInput as ClientRow, Storage } from "../storage/index.ts";
 import { securityEvent } from "../shared/logger.ts";
+import { changedFields } from "./audit.ts";
+import type { ServiceContext } from "./context.ts";
+import { ConflictError, NotFoundError, ValidationError, parseInput } from "./errors.ts";
+import { checkIfMatch } from "./etag.ts";
+import { endIssued, type EndedIssuance } from "./issued-tokens.ts";
+import { knownScopes, requireKnown } from "./known-scopes.ts";
+import { listQuerySchema, type ListQuery, type Page } from "./paging.ts";
+import { generateSecret, hashSecret, verifySecret } from "./passwords.ts";
+import { checkRedirectUris } from "./redirect-uris.ts";
 import { sameJson } from "./same-json.ts";
-import type { TokenLifetimes } from "./token-lifetimes.ts";
 
 /** The grants the authorization server issues tokens for today. */
 export const GRANT_TYPES = ["authorization_code", "refresh_token", "client_credentials"] as const;
-
 export const AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"] as const;
-
 export const APPLICATION_TYPES = ["web", "native"] as const;
 
 const scopeName = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, "invalid scope name");
 const ttl = z.number().int().positive().max(365 * 24 * 3600).nullable();
-
-export const clientSchema = z
-  .object({
-    clientId: z.string().regex(/^[A-Za-z0-9._~-]{3,128}$/, "3-128 characters of A-Z a-z 0-9 . _ ~ -").optional(),
-    name: z.string().min(1).max(200),
-    /** "native" (RFC 8252): a public app on a device; loopback redirect URIs match on any port. */
-    applicationType: z.enum(APPLICATION_TYPES).default("web"),
-    /** Default: true for a native app, false for a web app. */
-    public: z.boolean().optional(),
-    grantTypes: z.array(z.enum(GRANT_TYPES)).min(1).default(["authorization_code", "refresh_token"]),
-    redirectUris: z.array(z.string()).default([]),
-    postLogoutRedirectUris: z.array(z.string()).default([]),
-    scopes: z.array(scopeName).default([]),
-    tokenEndpointAuthMethod: z.enum(AUTH_METHODS).optional(),
-    jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())).min(1) }).nullable().default(null),
-    jwksUri: z.url().nullable().default(null),
-    accessTokenTtl: ttl.default(null),
-    idTokenTtl: ttl.default(null),
-    refreshTokenTtl: ttl.default(null),
-    /** Seconds a just-rotated refresh token may be presented once more (a lost response); null: REFRESH_TOKEN_REUSE_GRACE. */
-    refreshTokenReuseGrace: z.number().int().min(0).max(300).nullable().default(null),
-    enabled: z.boolean().default(true),
-  })
-  .strict()
-  .superRefine((spec, ctx) => {
-    checkRedirectUris(spec.redirectUris, spec.applicationType, "redirectUris", ctx);
-    checkRedirectUris(spec.postLogoutRedirectUris, spec.applicationType, "postLogoutRedirectUris", ctx);
-  });
 
 /**
  * RFC 6749 Appendix A.2: a client secret is printable ASCII (%x20-7E). Anything else cannot travel in
@@ -59,49 +33,142 @@ export const clientSecretSchema = z
   .max(512, "must be at most 512 characters")
   .regex(/^[\x20-\x7E]+$/, "must be printable ASCII (RFC 6749 Appendix A.2), e.g. from `openssl rand -base64 32`");
 
-export type ClientSpec = z.input<typeof clientSchema>;
+/** What a client is registered with: every field but client_name has a default. */
+export const clientInputSchema = z
+  .object({
+    /** Generated (hex) when not given. */
+    client_id: z.string().regex(/^[A-Za-z0-9._~-]{3,128}$/, "3-128 characters of A-Z a-z 0-9 . _ ~ -").optional(),
+    client_name: z.string().min(1).max(200),
+    /** "native" (RFC 8252): an app on a device; loopback redirect URIs match on any port. */
+    application_type: z.enum(APPLICATION_TYPES).default("web"),
+    /** Default: true for a native app, false for a web app. */
+    public: z.boolean().optional(),
+    grant_types: z.array(z.enum(GRANT_TYPES)).min(1).default(["authorization_code", "refresh_token"]),
+    redirect_uris: z.array(z.string()).default([]),
+    post_logout_redirect_uris: z.array(z.string()).default([]),
+    scopes: z.array(scopeName).default([]),
+    /** Default: client_secret_basic, private_key_jwt with keys, none for a public client. */
+    token_endpoint_auth_method: z.enum(AUTH_METHODS).optional(),
+    jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())).min(1) }).nullable().default(null),
+    jwks_uri: z.url().nullable().default(null),
+    access_token_ttl: ttl.default(null),
+    id_token_ttl: ttl.default(null),
+    refresh_token_ttl: ttl.default(null),
+    /** Seconds a just-rotated refresh token may be presented once more (a lost response); null: REFRESH_TOKEN_REUSE_GRACE. */
+    refresh_token_reuse_grace: z.number().int().min(0).max(300).nullable().default(null),
+    enabled: z.boolean().default(true),
+    /** Set a secret of your own (for a declarative file); never shown back. Omitted: generated, or kept. */
+    client_secret: clientSecretSchema.optional(),
+  })
+  .strict()
+  .superRefine((spec, ctx) => {
+    checkRedirectUris(spec.redirect_uris, spec.application_type, "redirect_uris", ctx);
+    checkRedirectUris(spec.post_logout_redirect_uris, spec.application_type, "post_logout_redirect_uris", ctx);
+  });
 
-/** A client as shown to administrators: never a secret or a hash. */
-export type ClientView = Omit<ClientRecord, "secretHash" | "previousSecretHash"> & { hasSecret: boolean };
+export type ClientInput = z.input<typeof clientInputSchema>;
+type ParsedClient = z.infer<typeof clientInputSchema>;
 
-export function viewClient(client: ClientRecord): ClientView {
-  const { secretHash, previousSecretHash, ...rest } = client;
-  return { ...rest, hasSecret: !!secretHash, previousSecretExpiresAt: previousSecretHash ? rest.previousSecretExpiresAt : null };
+/** A client as every front end shows it: never its secret or a hash. */
+export interface ClientResource {
+  client_id: string;
+  client_name: string;
+  application_type: "web" | "native";
+  public: boolean;
+  grant_types: string[];
+  redirect_uris: string[];
+  post_logout_redirect_uris: string[];
+  scopes: string[];
+  token_endpoint_auth_method: string;
+  jwks: { keys: Record<string, unknown>[] } | null;
+  jwks_uri: string | null;
+  access_token_ttl: number | null;
+  id_token_ttl: number | null;
+  refresh_token_ttl: number | null;
+  refresh_token_reuse_grace: number | null;
+  enabled: boolean;
+  response_types: string[];
+  has_secret: boolean;
+  /** During a secret rotation's grace period: when the previous secret stops working. */
+  previous_secret_expires_at: string | null;
+  created_at: string;
+  updated_at: string;
 }
 
-function normalize(spec: z.infer<typeof clientSchema>): Omit<ClientInput, "clientId" | "secretHash" | "previousSecretHash" | "previousSecretExpiresAt"> {
-  const confidential = !(spec.public ?? spec.applicationType === "native");
-  const method = spec.tokenEndpointAuthMethod ?? (confidential ? (spec.jwks || spec.jwksUri ? "private_key_jwt" : "client_secret_basic") : "none");
-  if (!confidential && method !== "none") throw new ValidationError("tokenEndpointAuthMethod: a public client authenticates with none");
-  if (confidential && method === "none") throw new ValidationError("tokenEndpointAuthMethod: a confidential client cannot use none");
-  if (method === "private_key_jwt" && !spec.jwks && !spec.jwksUri) throw new ValidationError("jwks: private_key_jwt needs jwks or jwksUri");
-  if (!confidential && spec.grantTypes.includes("client_credentials")) throw new ValidationError("grantTypes: a public client cannot use client_credentials");
-  const redirecting = spec.grantTypes.includes("authorization_code");
-  if (redirecting && spec.redirectUris.length === 0) throw new ValidationError("redirectUris: required for authorization_code");
-  if (spec.grantTypes.includes("refresh_token") && !redirecting) throw new ValidationError("grantTypes: refresh_token needs authorization_code");
-  const responseTypes = redirecting ? ["code"] : [];
+/** A client with its secret: what create, rotate-secret and a declarative apply that generated one return, once. */
+export interface ClientWithSecret {
+  client: ClientResource;
+  client_secret?: string;
+}
+
+export function clientResource(client: ClientRecord): ClientResource {
   return {
-    name: spec.name,
-    confidential,
-    applicationType: spec.applicationType,
-    redirectUris: spec.redirectUris,
-    postLogoutRedirectUris: spec.postLogoutRedirectUris,
-    grantTypes: spec.grantTypes,
-    responseTypes,
-    scopes: spec.scopes,
-    tokenEndpointAuthMethod: method,
-    jwks: spec.jwks as ClientRecord["jwks"],
-    jwksUri: spec.jwksUri,
-    accessTokenTtl: spec.accessTokenTtl,
-    idTokenTtl: spec.idTokenTtl,
-    refreshTokenTtl: spec.refreshTokenTtl,
-    refreshTokenReuseGrace: spec.refreshTokenReuseGrace,
-    enabled: spec.enabled,
+    client_id: client.clientId,
+    client_name: client.name,
+    application_type: client.applicationType,
+    public: !client.confidential,
+    grant_types: client.grantTypes,
+    redirect_uris: client.redirectUris,
+    post_logout_redirect_uris: client.postLogoutRedirectUris,
+    scopes: client.scopes,
+    token_endpoint_auth_method: client.tokenEndpointAuthMethod,
+    jwks: client.jwks,
+    jwks_uri: client.jwksUri,
+    access_token_ttl: client.accessTokenTtl,
+    id_token_ttl: client.idTokenTtl,
+    refresh_token_ttl: client.refreshTokenTtl,
+    refresh_token_reuse_grace: client.refreshTokenReuseGrace,
+    enabled: client.enabled,
+    response_types: client.responseTypes,
+    has_secret: !!client.secretHash,
+    previous_secret_expires_at: client.previousSecretHash ? (client.previousSecretExpiresAt?.toISOString() ?? null) : null,
+    created_at: client.createdAt.toISOString(),
+    updated_at: client.updatedAt.toISOString(),
   };
 }
 
-function parseSecret(secret: string): string {
-  return parseInput(clientSecretSchema, secret, "secret");
+/** The input that reproduces a client (for update's merge and for export): its settings, no secret. */
+export function clientInputOf(resource: ClientResource): Omit<ParsedClient, "client_secret"> {
+  const { response_types, has_secret, previous_secret_expires_at, created_at, updated_at, grant_types, token_endpoint_auth_method, ...settings } = resource;
+  return {
+    ...settings,
+    grant_types: grant_types as ParsedClient["grant_types"],
+    token_endpoint_auth_method: token_endpoint_auth_method as ParsedClient["token_endpoint_auth_method"],
+  };
+}
+
+type Settings = Omit<ClientRow, "clientId" | "secretHash" | "previousSecretHash" | "previousSecretExpiresAt">;
+
+/** The stored settings, after the rules that tie fields together. */
+function settingsOf(spec: ParsedClient): Settings {
+  const confidential = !(spec.public ?? spec.application_type === "native");
+  const method = spec.token_endpoint_auth_method ?? (confidential ? (spec.jwks || spec.jwks_uri ? "private_key_jwt" : "client_secret_basic") : "none");
+  const problem = (field: string, message: string) => new ValidationError([{ field, message }]);
+  if (!confidential && method !== "none") throw problem("token_endpoint_auth_method", "a public client authenticates with none");
+  if (confidential && method === "none") throw problem("token_endpoint_auth_method", "a confidential client cannot use none");
+  if (method === "private_key_jwt" && !spec.jwks && !spec.jwks_uri) throw problem("jwks", "private_key_jwt needs jwks or jwks_uri");
+  if (!confidential && spec.grant_types.includes("client_credentials")) throw problem("grant_types", "a public client cannot use client_credentials");
+  const redirecting = spec.grant_types.includes("authorization_code");
+  if (redirecting && spec.redirect_uris.length === 0) throw problem("redirect_uris", "required for authorization_code");
+  if (spec.grant_types.includes("refresh_token") && !redirecting) throw problem("grant_types", "refresh_token needs authorization_code");
+  return {
+    name: spec.client_name,
+    confidential,
+    applicationType: spec.application_type,
+    redirectUris: spec.redirect_uris,
+    postLogoutRedirectUris: spec.post_logout_redirect_uris,
+    grantTypes: spec.grant_types,
+    responseTypes: redirecting ? ["code"] : [],
+    scopes: spec.scopes,
+    tokenEndpointAuthMethod: method,
+    jwks: spec.jwks as ClientRecord["jwks"],
+    jwksUri: spec.jwks_uri,
+    accessTokenTtl: spec.access_token_ttl,
+    idTokenTtl: spec.id_token_ttl,
+    refreshTokenTtl: spec.refresh_token_ttl,
+    refreshTokenReuseGrace: spec.refresh_token_reuse_grace,
+    enabled: spec.enabled,
+  };
 }
 
 function needsSecret(method: string): boolean {
@@ -110,97 +177,100 @@ function needsSecret(method: string): boolean {
 
 export class ClientService {
   private readonly storage: Storage;
-  private readonly lifetimes: TokenLifetimes;
+  private readonly context: ServiceContext;
 
-  constructor(storage: Storage, lifetimes: TokenLifetimes) {
-    this.storage = storage;
-    this.lifetimes = lifetimes;
+  constructor(context: ServiceContext) {
+    this.context = context;
+    this.storage = context.storage;
   }
 
-  async list(): Promise<ClientView[]> {
-    return (await this.storage.clients.list()).map(viewClient);
+  async list(query: ListQuery = {}): Promise<Page<ClientResource>> {
+    const q = parseInput(listQuerySchema, query);
+    const page = await this.storage.clients.page(q);
+    return { items: page.items.map(clientResource), total: page.total, offset: q.offset, limit: q.limit };
   }
 
-  async get(clientId: string): Promise<ClientView> {
-    return viewClient(await this.require(clientId));
+  /** Every client (the CLI's list, export). */
+  async all(): Promise<ClientResource[]> {
+    return (await this.storage.clients.list()).map(clientResource);
   }
 
-  /** Registers a client. The secret is returned once, here, and stored only as an argon2id hash. */
-  async create(input: ClientSpec, { secret }: { secret?: string } = {}): Promise<{ client: ClientView; clientSecret?: string }> {
-    const spec = parseInput(clientSchema, input);
-    // Hex, so an id never starts with "-" (a command line would read it as an option).
-    const clientId = spec.clientId ?? crypto.randomBytes(16).toString("hex");
-    if (await this.storage.clients.find(clientId)) throw new ValidationError(`clientId: ${clientId} already exists`);
-    const data = normalize(spec);
-    requireKnown("scopes", data.scopes, await knownScopes(this.storage));
-    const clientSecret = needsSecret(data.tokenEndpointAuthMethod) ? (secret === undefined ? generateSecret() : parseSecret(secret)) : undefined;
-    const record = await this.storage.clients.create({
-      ...data,
-      clientId,
-      secretHash: clientSecret ? await hashSecret(clientSecret) : null,
-      previousSecretHash: null,
-      previousSecretExpiresAt: null,
-    });
-    await this.storage.revisions.bump("config");
-    return { client: viewClient(record), ...(clientSecret ? { clientSecret } : {}) };
-  }
-
-  /** Replaces a client's settings (used by `apply`); keeps its secret unless one is given. */
-  async replace(clientId: string, input: ClientSpec, { secret }: { secret?: string } = {}): Promise<{ client: ClientView; changed: boolean }> {
-    const current = await this.require(clientId);
-    const data = normalize(parseInput(clientSchema, { ...input, clientId }));
-    requireKnown("scopes", data.scopes, await knownScopes(this.storage));
-    let secretHash = current.secretHash;
-    if (!needsSecret(data.tokenEndpointAuthMethod)) secretHash = null;
-    else if (secret !== undefined) {
-      parseSecret(secret);
-      if (!secretHash || !(await verifySecret(secretHash, secret))) secretHash = await hashSecret(secret);
-    } else if (!secretHash) throw new ValidationError("secret: this client needs a secret");
-    const changed =
-      secretHash !== current.secretHash ||
-      Object.entries(data).some(([k, v]) => !sameJson(v, current[k as keyof ClientRecord]));
-    if (!changed) return { client: viewClient(current), changed };
-    const record = await this.storage.clients.update(clientId, { ...data, secretHash });
-    await this.storage.revisions.bump("config");
-    if (current.enabled && !record.enabled) await endIssued(this.storage, this.lifetimes, { client: clientId }, "client_disabled");
-    return { client: viewClient(record), changed };
+  async get(clientId: string): Promise<ClientResource> {
+    return clientResource(await this.require(clientId));
   }
 
   /**
-   * Gives the client a new secret, returned once. With graceSeconds, the old secret keeps working that
+   * Registers a client. A secret it needs and was not given is generated: returned once, here, and
+   * stored only as an argon2id hash.
+   * @throws ConflictError when the client_id is taken, ValidationError for bad input
+   */
+  async create(input: ClientInput): Promise<ClientWithSecret> {
+    const spec = parseInput(clientInputSchema, input);
+    // Hex, so an id never starts with "-" (a command line would read it as an option).
+    const clientId = spec.client_id ?? crypto.randomBytes(16).toString("hex");
+    if (await this.storage.clients.find(clientId)) throw new ConflictError(`client ${clientId} already exists`);
+    const settings = settingsOf(spec);
+    requireKnown("scopes", settings.scopes, await knownScopes(this.storage));
+    const secret = needsSecret(settings.tokenEndpointAuthMethod) ? (spec.client_secret ?? generateSecret()) : undefined;
+    const record = await this.storage.clients.create({
+      ...settings,
+      clientId,
+      secretHash: secret ? await hashSecret(secret) : null,
+      previousSecretHash: null,
+      previousSecretExpiresAt: null,
+    });
+    await this.changed();
+    const client = clientResource(record);
+    await this.context.audit.record("create", "client", clientId, { ...clientInputOf(client) });
+    return { client, ...(secret && !spec.client_secret ? { client_secret: secret } : {}) };
+  }
+
+  /**
+   * Changes the fields given, keeping the others (a disable ends what the client was issued).
+   * @param ifMatch the entity tag the change is based on (etag.ts); refused when the client changed since
+   * @throws NotFoundError, ValidationError, PreconditionFailedError
+   */
+  async update(clientId: string, changes: Partial<ClientInput>, { ifMatch }: { ifMatch?: string } = {}): Promise<ClientResource> {
+    const current = await this.require(clientId);
+    checkIfMatch(clientResource(current), ifMatch);
+    const merged = { ...clientInputOf(clientResource(current)), ...changes, client_id: clientId };
+    return (await this.save(current, parseInput(clientInputSchema, merged))).client;
+  }
+
+  /**
+   * Makes the client exactly what the input says (fields left out take their defaults), creating it when
+   * it does not exist: what a declarative file does. A secret is kept unless one is given; a client that
+   * now needs one and never had one gets a generated one, returned once.
+   */
+  async apply(input: ClientInput & { client_id: string }): Promise<ClientWithSecret & { outcome: "created" | "updated" | "unchanged" }> {
+    const spec = parseInput(clientInputSchema, input);
+    const current = await this.storage.clients.find(input.client_id);
+    if (!current) {
+      const created = await this.create(input);
+      return { ...created, outcome: "created" };
+    }
+    return this.save(current, spec);
+  }
+
+  /**
+   * Gives the client a new secret, returned once. With grace_seconds, the old secret keeps working that
    * long beside the new one (so the client's deployments can switch without downtime), then stops.
    * @param graceSeconds 0 (the old secret stops at once) to 30 days
    */
-  async rotateSecret(clientId: string, { graceSeconds = 0 }: { graceSeconds?: number } = {}): Promise<{ client: ClientView; clientSecret: string }> {
+  async rotateSecret(clientId: string, { graceSeconds = 0 }: { graceSeconds?: number } = {}): Promise<Required<ClientWithSecret>> {
     const current = await this.require(clientId);
     if (!needsSecret(current.tokenEndpointAuthMethod)) throw new ValidationError(`client ${clientId} does not authenticate with a secret`);
-    const grace = parseInput(z.number().int().min(0).max(30 * 24 * 3600), graceSeconds, "grace");
-    const clientSecret = generateSecret();
+    const grace = parseInput(z.number().int().min(0).max(30 * 24 * 3600), graceSeconds, "grace_seconds");
+    const secret = generateSecret();
     const record = await this.storage.clients.update(clientId, {
-      secretHash: await hashSecret(clientSecret),
+      secretHash: await hashSecret(secret),
       previousSecretHash: grace > 0 ? current.secretHash : null,
       previousSecretExpiresAt: grace > 0 ? new Date(Date.now() + grace * 1000) : null,
     });
-    await this.storage.revisions.bump("config");
+    await this.changed();
     securityEvent("client_secret_rotated", { client_id: clientId, grace_seconds: grace });
-    return { client: viewClient(record), clientSecret };
-  }
-
-  /** Disabling ends everything the client was issued (see revokeTokens); enabling does not bring it back. */
-  async setEnabled(clientId: string, enabled: boolean): Promise<ClientView> {
-    await this.require(clientId);
-    const record = await this.storage.clients.update(clientId, { enabled });
-    await this.storage.revisions.bump("config");
-    if (!enabled) await endIssued(this.storage, this.lifetimes, { client: clientId }, "client_disabled");
-    return viewClient(record);
-  }
-
-  /** Deletes the client, the consents given to it and everything it was issued. */
-  async delete(clientId: string): Promise<void> {
-    if (!(await this.storage.clients.delete(clientId))) throw new NotFoundError(`client ${clientId} not found`);
-    await this.storage.consents.deleteForClient(clientId);
-    await this.storage.revisions.bump("config");
-    await endIssued(this.storage, this.lifetimes, { client: clientId }, "client_deleted");
+    await this.context.audit.record("rotate_secret", "client", clientId, { grace_seconds: grace });
+    return { client: clientResource(record), client_secret: secret };
   }
 
   /**
@@ -210,7 +280,48 @@ export class ClientService {
    */
   async revokeTokens(clientId: string): Promise<EndedIssuance> {
     await this.require(clientId);
-    return endIssued(this.storage, this.lifetimes, { client: clientId }, "client_tokens_revoked");
+    const ended = await endIssued(this.storage, this.context.lifetimes, { client: clientId }, "client_tokens_revoked");
+    await this.context.audit.record("revoke_tokens", "client", clientId, { artifacts_revoked: ended.artifacts });
+    return ended;
+  }
+
+  /** Deletes the client, the consents given to it and everything it was issued. */
+  async delete(clientId: string): Promise<void> {
+    if (!(await this.storage.clients.delete(clientId))) throw new NotFoundError(`client ${clientId} not found`);
+    await this.storage.consents.deleteForClient(clientId);
+    await this.changed();
+    await endIssued(this.storage, this.context.lifetimes, { client: clientId }, "client_deleted");
+    await this.context.audit.record("delete", "client", clientId);
+  }
+
+  /** Stores new settings (and a secret, if given) for an existing client; reports whether anything changed. */
+  private async save(current: ClientRecord, spec: ParsedClient): Promise<ClientWithSecret & { outcome: "updated" | "unchanged" }> {
+    const settings = settingsOf(spec);
+    requireKnown("scopes", settings.scopes, await knownScopes(this.storage));
+    let secretHash = current.secretHash;
+    let generated: string | undefined;
+    if (!needsSecret(settings.tokenEndpointAuthMethod)) secretHash = null;
+    else if (spec.client_secret !== undefined) {
+      if (!secretHash || !(await verifySecret(secretHash, spec.client_secret))) secretHash = await hashSecret(spec.client_secret);
+    } else if (!secretHash) {
+      generated = generateSecret();
+      secretHash = await hashSecret(generated);
+    }
+    const before = clientResource(current);
+    const changed = secretHash !== current.secretHash || Object.entries(settings).some(([k, v]) => !sameJson(v, current[k as keyof ClientRecord]));
+    if (!changed) return { client: before, outcome: "unchanged" };
+    const record = await this.storage.clients.update(current.clientId, { ...settings, secretHash });
+    await this.changed();
+    if (current.enabled && !record.enabled) await endIssued(this.storage, this.context.lifetimes, { client: current.clientId }, "client_disabled");
+    const client = clientResource(record);
+    const changes: Record<string, unknown> = changedFields(clientInputOf(before), clientInputOf(client));
+    if (secretHash !== current.secretHash) changes.client_secret = "changed";
+    await this.context.audit.record("update", "client", current.clientId, changes);
+    return { client, outcome: "updated", ...(generated ? { client_secret: generated } : {}) };
+  }
+
+  private async changed(): Promise<void> {
+    await this.storage.revisions.bump("config");
   }
 
   private async require(clientId: string): Promise<ClientRecord> {

@@ -1,8 +1,14 @@
-// The services every front end shares: CLI, declarative file, admin API and console.
+// The services every front end shares: CLI, declarative file, admin API and console. Each entity has the
+// same verbs (list, get, create, update, delete, apply for a declarative file, plus its own such as
+// rotateSecret), takes and returns its public resource (snake_case, as OAuth names things), records
+// every change in the audit log under the actor given here, and refuses with a ServiceError.
 import { defaultLifetimes } from "../config/env.ts";
 import type { Storage } from "../storage/index.ts";
 import { ApiService } from "./apis.ts";
+import { AuditService } from "./audit.ts";
 import { ClientService } from "./clients.ts";
+import type { Actor, ServiceContext } from "./context.ts";
+import { DeclarativeService } from "./declarative.ts";
 import { KeyService } from "./keys.ts";
 import { RouteService } from "./routes.ts";
 import { ScopeService } from "./scopes.ts";
@@ -17,23 +23,43 @@ export interface Services {
   users: UserService;
   keys: KeyService;
   lifetimes: TokenLifetimes;
+  audit: AuditService;
+  declarative: DeclarativeService;
 }
 
-/**
- * @param keyEncryptionSecret the secret itself, or a function giving it: then it is asked for only by
- *   operations that seal or unseal (signing keys, outbound OAuth secrets), so reading needs none
- * @param defaults the server-wide token lifetimes (ACCESS_TOKEN_TTL, ID_TOKEN_TTL); the documented defaults when omitted
- */
-export function createServices(storage: Storage, keyEncryptionSecret: string | (() => string), defaults: LifetimeDefaults = defaultLifetimes()): Services {
-  const lifetimes = new TokenLifetimes(storage, defaults);
-  const secret = typeof keyEncryptionSecret === "function" ? keyEncryptionSecret : () => keyEncryptionSecret;
-  return {
-    lifetimes,
-    clients: new ClientService(storage, lifetimes),
-    scopes: new ScopeService(storage),
-    apis: new ApiService(storage, secret),
-    routes: new RouteService(storage),
-    users: new UserService(storage, lifetimes),
-    keys: new KeyService(storage, secret),
-  };
+export interface ServiceOptions {
+  /**
+   * KEY_ENCRYPTION_SECRET, or a function giving it: then it is asked for only by operations that seal or
+   * unseal (signing keys, outbound OAuth secrets), so reading needs none.
+   */
+  keyEncryptionSecret: string | (() => string);
+  /** The server-wide token lifetimes (ACCESS_TOKEN_TTL, ID_TOKEN_TTL); the documented defaults when omitted. */
+  defaults?: LifetimeDefaults;
+  /** Who the changes are recorded for in the audit log (default: Gatehouse itself). */
+  actor?: Actor;
 }
+
+export function createServices(storage: Storage, options: ServiceOptions): Services {
+  const { keyEncryptionSecret } = options;
+  const lifetimes = new TokenLifetimes(storage, options.defaults ?? defaultLifetimes());
+  const audit = new AuditService(storage, options.actor ?? { kind: "system", name: "gatehouse" });
+  const context: ServiceContext = {
+    storage,
+    secret: typeof keyEncryptionSecret === "function" ? keyEncryptionSecret : () => keyEncryptionSecret,
+    lifetimes,
+    audit,
+  };
+  const services = {
+    lifetimes,
+    audit,
+    clients: new ClientService(context),
+    scopes: new ScopeService(context),
+    apis: new ApiService(context),
+    routes: new RouteService(context),
+    users: new UserService(context),
+    keys: new KeyService(context),
+  };
+  return { ...services, declarative: new DeclarativeService(services) };
+}
+
+export type { Actor } from "./context.ts";

@@ -3,7 +3,8 @@
 // the old active key (still published until every token it signed has expired) and creates a new next.
 // Private keys are stored encrypted with AES-256-GCM under a key derived from KEY_ENCRYPTION_SECRET.
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from "jose";
-import type { Storage, SigningKeyRecord } from "../storage/index.ts";
+import type { KeyStatus, Storage, SigningKeyRecord } from "../storage/index.ts";
+import type { ServiceContext } from "./context.ts";
 import { securityEvent } from "../shared/logger.ts";
 import { ValidationError } from "./errors.ts";
 import { seal, unseal } from "./sealing.ts";
@@ -23,20 +24,57 @@ export function decryptPrivateKey(sealed: string, secret: string): JWK {
   }
 }
 
-export type KeyView = Omit<SigningKeyRecord, "privateKeyEncrypted">;
+/** A signing key as every front end shows it: its public half only. */
+export interface KeyResource {
+  kid: string;
+  alg: string;
+  status: KeyStatus;
+  created_at: string;
+  activated_at: string | null;
+  retired_at: string | null;
+  /** A retired key stays published until then. */
+  expires_at: string | null;
+  public_jwk: Record<string, unknown>;
+}
+
+const iso = (date: Date | null) => date?.toISOString() ?? null;
+
+export function keyResource(key: SigningKeyRecord): KeyResource {
+  return {
+    kid: key.kid,
+    alg: key.alg,
+    status: key.status,
+    created_at: key.createdAt.toISOString(),
+    activated_at: iso(key.activatedAt),
+    retired_at: iso(key.retiredAt),
+    expires_at: iso(key.expiresAt),
+    public_jwk: key.publicJwk,
+  };
+}
+
+export interface Rotation {
+  active: string;
+  next: string;
+  retired: string | null;
+  /** How long the retired key stays published: the longest lifetime of a token it can have signed. */
+  retired_published_for_seconds: number | null;
+}
 
 export class KeyService {
   private readonly storage: Storage;
-  /** KEY_ENCRYPTION_SECRET, asked for only when something is sealed or unsealed. */
-  private readonly secret: () => string;
+  private readonly context: ServiceContext;
 
-  constructor(storage: Storage, keyEncryptionSecret: () => string) {
-    this.storage = storage;
-    this.secret = keyEncryptionSecret;
+  constructor(context: ServiceContext) {
+    this.context = context;
+    this.storage = context.storage;
   }
 
-  async list(): Promise<KeyView[]> {
-    return (await this.storage.keys.list()).map(({ privateKeyEncrypted, ...view }) => view);
+  private secret(): string {
+    return this.context.secret();
+  }
+
+  async list(): Promise<KeyResource[]> {
+    return (await this.storage.keys.list()).map(keyResource);
   }
 
   /** On first start: one active and one next key. Returns true when keys were created. */
@@ -56,19 +94,22 @@ export class KeyService {
   }
 
   /**
-   * Switches signing to the published next key. The retired key stays in JWKS for `maxTokenLifetime`
-   * seconds: the longest lifetime of any token it can have signed.
+   * Switches signing to the published next key and publishes a new next key (of `alg`, default the
+   * current next key's). The retired key stays in JWKS as long as a token it signed can live.
    */
-  async rotate(maxTokenLifetime: number, alg?: SigningAlg): Promise<{ active: string; next: string; retired: string | null }> {
+  async rotate({ alg }: { alg?: SigningAlg } = {}): Promise<Rotation> {
     const keys = await this.storage.keys.list();
     const active = keys.find((k) => k.status === "active");
     const next = keys.find((k) => k.status === "next");
     if (!next) throw new ValidationError("no next key is published; start the server once to create one");
-    await this.storage.keys.rotate(active?.kid ?? null, next.kid, new Date(Date.now() + maxTokenLifetime * 1000));
+    const lifetime = await this.context.lifetimes.longestSigned();
+    await this.storage.keys.rotate(active?.kid ?? null, next.kid, new Date(Date.now() + lifetime * 1000));
     const created = await this.create(alg ?? (next.alg as SigningAlg), "next");
     await this.storage.revisions.bump("keys");
-    securityEvent("signing_key_rotated", { active: next.kid, next: created, retired: active?.kid ?? null, retired_published_for_seconds: maxTokenLifetime });
-    return { active: next.kid, next: created, retired: active?.kid ?? null };
+    const rotation = { active: next.kid, next: created, retired: active?.kid ?? null, retired_published_for_seconds: active ? lifetime : null };
+    securityEvent("signing_key_rotated", rotation);
+    await this.context.audit.record("rotate", "key", next.kid, { ...rotation });
+    return rotation;
   }
 
   /**

@@ -11,13 +11,13 @@ export async function knownScopes(storage: Storage): Promise<Set<string>> {
 }
 
 /**
- * @param field the list's field name, for the error (e.g. "scopes")
+ * @param field the list's public field name, for the error (e.g. "scopes", "scopes.GET.all_of")
  * @throws ValidationError naming each unknown scope, with the known ones
  */
 export function requireKnown(field: string, names: readonly string[], known: ReadonlySet<string>): void {
-  const problems = names.flatMap((name, index) => (known.has(name) ? [] : [`${field}.${index}: unknown scope "${name}"`]));
-  if (!problems.length) return;
+  const unknown = names.flatMap((name, index) => (known.has(name) ? [] : [{ name, index }]));
+  if (!unknown.length) return;
   const sorted = [...known].sort();
   const listed = sorted.length > 30 ? `${sorted.slice(0, 30).join(", ")}, … (${sorted.length} in all)` : sorted.join(", ");
-  throw new ValidationError(`${problems.join("; ")} (known scopes: ${listed})`);
+  throw new ValidationError(unknown.map(({ name, index }) => ({ field: `${field}[${index}]`, message: `unknown scope "${name}" (known scopes: ${listed})` })));
 }

@@ -1,81 +1,133 @@
+// End users who sign in at the authorization server: their profile claims, roles and password.
 import crypto from "node:crypto";
 import { z } from "zod";
 import type { Storage, UserRecord } from "../storage/index.ts";
-import { NotFoundError, ValidationError, parseInput } from "./errors.ts";
 import { throttleKeys } from "../shared/throttle-keys.ts";
+import { changedFields } from "./audit.ts";
+import type { ServiceContext } from "./context.ts";
+import { ConflictError, NotFoundError, ValidationError, parseInput } from "./errors.ts";
+import { checkIfMatch } from "./etag.ts";
 import { endIssued, type EndReason, type EndedIssuance } from "./issued-tokens.ts";
-import { hashSecret, verifySecret } from "./passwords.ts";
+import { listQuerySchema, type ListQuery, type Page } from "./paging.ts";
+import { generateSecret, hashSecret, verifySecret } from "./passwords.ts";
 import { sameJson } from "./same-json.ts";
-import type { TokenLifetimes } from "./token-lifetimes.ts";
 
 export const passwordSchema = z.string().min(12, "must be at least 12 characters").max(1024);
 
-export const userSchema = z
+export const userInputSchema = z
   .object({
     username: z.string().regex(/^[A-Za-z0-9._@+-]{1,128}$/, "1-128 characters of A-Z a-z 0-9 . _ @ + -"),
     email: z.email().nullable().default(null),
+    /** Never shown back. On create, generated (and returned once) when not given; on update, kept. */
     password: passwordSchema.optional(),
+    /** OIDC standard claims (name, given_name, ...). */
     claims: z.record(z.string(), z.unknown()).default({}),
-    roles: z.array(z.string().min(1)).default([]),
+    /** "admin" may change everything in the console and admin API, "viewer" may see everything. */
+    roles: z.array(z.string().min(1).max(64)).default([]),
     enabled: z.boolean().default(true),
   })
   .strict();
 
-export type UserView = Omit<UserRecord, "passwordHash">;
+export type UserInput = z.input<typeof userInputSchema>;
+type ParsedUser = z.infer<typeof userInputSchema>;
 
-export function viewUser(user: UserRecord): UserView {
-  const { passwordHash, ...rest } = user;
-  return rest;
+/** A user as every front end shows it: never the password or its hash. */
+export interface UserResource {
+  id: string;
+  username: string;
+  email: string | null;
+  claims: Record<string, unknown>;
+  roles: string[];
+  enabled: boolean;
+  created_at: string;
+  updated_at: string;
+}
+
+export function userResource(user: UserRecord): UserResource {
+  return {
+    id: user.id,
+    username: user.username,
+    email: user.email,
+    claims: user.claims,
+    roles: user.roles,
+    enabled: user.enabled,
+    created_at: user.createdAt.toISOString(),
+    updated_at: user.updatedAt.toISOString(),
+  };
+}
+
+/** The input that reproduces a user, the password left out (so it is kept). */
+export function userInputOf(resource: UserResource): Omit<ParsedUser, "password"> {
+  return { username: resource.username, email: resource.email, claims: resource.claims, roles: resource.roles, enabled: resource.enabled };
+}
+
+/** A user with the password that was generated for them: returned once. */
+export interface UserWithPassword {
+  user: UserResource;
+  password?: string;
 }
 
 export class UserService {
   private readonly storage: Storage;
-  private readonly lifetimes: TokenLifetimes;
+  private readonly context: ServiceContext;
 
-  constructor(storage: Storage, lifetimes: TokenLifetimes) {
-    this.storage = storage;
-    this.lifetimes = lifetimes;
+  constructor(context: ServiceContext) {
+    this.context = context;
+    this.storage = context.storage;
   }
 
-  async list(): Promise<UserView[]> {
-    return (await this.storage.users.list()).map(viewUser);
+  async list(query: ListQuery = {}): Promise<Page<UserResource>> {
+    const q = parseInput(listQuerySchema, query);
+    const page = await this.storage.users.page(q);
+    return { items: page.items.map(userResource), total: page.total, offset: q.offset, limit: q.limit };
   }
 
-  async get(username: string): Promise<UserView> {
-    return viewUser(await this.require(username));
+  /** Every user (the CLI's list, export). */
+  async all(): Promise<UserResource[]> {
+    return (await this.storage.users.list()).map(userResource);
   }
 
-  async create(input: z.input<typeof userSchema>): Promise<UserView> {
-    const spec = parseInput(userSchema, input);
-    if (!spec.password) throw new ValidationError("password: required");
-    if (await this.storage.users.findByUsername(spec.username)) throw new ValidationError(`username: ${spec.username} already exists`);
-    const user = await this.storage.users.create({
+  async get(username: string): Promise<UserResource> {
+    return userResource(await this.require(username));
+  }
+
+  /**
+   * Creates a user; without a password one is generated and returned once.
+   * @throws ConflictError when the username is taken
+   */
+  async create(input: UserInput): Promise<UserWithPassword> {
+    const spec = parseInput(userInputSchema, input);
+    if (await this.storage.users.findByUsername(spec.username)) throw new ConflictError(`user ${spec.username} already exists`);
+    const password = spec.password ?? generateSecret();
+    const record = await this.storage.users.create({
       id: crypto.randomUUID(),
       username: spec.username,
       email: spec.email,
-      passwordHash: await hashSecret(spec.password),
+      passwordHash: await hashSecret(password),
       claims: spec.claims,
       roles: spec.roles,
       enabled: spec.enabled,
     });
-    return viewUser(user);
+    const user = userResource(record);
+    await this.context.audit.record("create", "user", user.username, { ...userInputOf(user) });
+    return { user, ...(spec.password ? {} : { password }) };
   }
 
-  /** Creates or updates (for `apply`); the password is only changed when it no longer matches. */
-  async upsert(input: z.input<typeof userSchema>): Promise<{ user: UserView; changed: boolean }> {
-    const spec = parseInput(userSchema, input);
+  /** Changes the fields given, keeping the others (a disable or a new password ends the user's sessions and tokens). */
+  async update(username: string, changes: Partial<UserInput>, { ifMatch }: { ifMatch?: string } = {}): Promise<UserResource> {
+    const current = await this.require(username);
+    checkIfMatch(userResource(current), ifMatch);
+    if (changes.username !== undefined && changes.username !== username) throw new ValidationError([{ field: "username", message: "cannot be changed" }]);
+    const spec = parseInput(userInputSchema, { ...userInputOf(userResource(current)), ...changes, username });
+    return (await this.save(current, spec)).user;
+  }
+
+  /** Makes the user exactly what the input says, creating it when it does not exist (a declarative file); the password only changes when it no longer matches. */
+  async apply(input: UserInput): Promise<UserWithPassword & { outcome: "created" | "updated" | "unchanged" }> {
+    const spec = parseInput(userInputSchema, input);
     const current = await this.storage.users.findByUsername(spec.username);
-    if (!current) return { user: await this.create(spec), changed: true };
-    const changes: Partial<UserRecord> = {};
-    if (spec.password && !(await verifySecret(current.passwordHash, spec.password))) changes.passwordHash = await hashSecret(spec.password);
-    for (const key of ["email", "claims", "roles", "enabled"] as const) {
-      if (!sameJson(spec[key], current[key])) (changes as Record<string, unknown>)[key] = spec[key];
-    }
-    if (Object.keys(changes).length === 0) return { user: viewUser(current), changed: false };
-    const user = await this.storage.users.update(current.id, changes);
-    if (changes.enabled === false) await this.endSessions(user, "user_disabled");
-    else if (changes.passwordHash) await this.endSessions(user, "user_password_changed");
-    return { user: viewUser(user), changed: true };
+    if (!current) return { ...(await this.create(spec)), outcome: "created" };
+    return this.save(current, spec);
   }
 
   /** A new password ends every session and token of the user (someone else may have known the old one) and lifts throttling. */
@@ -84,15 +136,8 @@ export class UserService {
     const value = parseInput(passwordSchema, password, "password");
     await this.storage.users.update(user.id, { passwordHash: await hashSecret(value) });
     await this.endSessions(user, "user_password_changed");
-    await this.unlock(username);
-  }
-
-  /** Disabling ends every session and token of the user; enabling does not bring them back. */
-  async setEnabled(username: string, enabled: boolean): Promise<UserView> {
-    const user = await this.require(username);
-    const updated = await this.storage.users.update(user.id, { enabled });
-    if (!enabled) await this.endSessions(user, "user_disabled");
-    return viewUser(updated);
+    await this.unlockCounters(username);
+    await this.context.audit.record("set_password", "user", username);
   }
 
   /**
@@ -100,18 +145,24 @@ export class UserService {
    * access tokens deleted; JWT access tokens issued until now refused. Consents stay.
    */
   async revokeSessions(username: string): Promise<EndedIssuance> {
-    return this.endSessions(await this.require(username), "user_sessions_revoked");
-  }
-
-  private endSessions(user: UserRecord, reason: EndReason): Promise<EndedIssuance> {
-    return endIssued(this.storage, this.lifetimes, { user: user.id }, reason);
+    const ended = await this.endSessions(await this.require(username), "user_sessions_revoked");
+    await this.context.audit.record("revoke_sessions", "user", username, { artifacts_revoked: ended.artifacts });
+    return ended;
   }
 
   /** Lifts every password-attempt lock on the account (all source addresses). Returns how many counters were cleared. */
   async unlock(username: string): Promise<number> {
     await this.require(username);
-    await this.storage.throttles.clear(throttleKeys.account(username));
-    return this.storage.throttles.clearPrefix(throttleKeys.pairsOf(username));
+    const cleared = await this.unlockCounters(username);
+    await this.context.audit.record("unlock", "user", username, { counters_cleared: cleared });
+    return cleared;
+  }
+
+  /** When the account's password-attempt lock ends, from any address (null: not locked). */
+  async lockedUntil(username: string): Promise<string | null> {
+    const locks = [...(await this.storage.throttles.locked(throttleKeys.account(username))), ...(await this.storage.throttles.locked(throttleKeys.pairsOf(username)))];
+    const latest = Math.max(0, ...locks.map((l) => l.lockedUntil.getTime()));
+    return latest ? new Date(latest).toISOString() : null;
   }
 
   /** Deletes the user with their consents, sessions and tokens. */
@@ -120,6 +171,34 @@ export class UserService {
     await this.storage.users.delete(username);
     await this.storage.consents.deleteForUser(user.id);
     await this.endSessions(user, "user_deleted");
+    await this.context.audit.record("delete", "user", username);
+  }
+
+  private async save(current: UserRecord, spec: ParsedUser): Promise<UserWithPassword & { outcome: "updated" | "unchanged" }> {
+    const changes: Partial<UserRecord> = {};
+    if (spec.password && !(await verifySecret(current.passwordHash, spec.password))) changes.passwordHash = await hashSecret(spec.password);
+    for (const key of ["email", "claims", "roles", "enabled"] as const) {
+      if (!sameJson(spec[key], current[key])) (changes as Record<string, unknown>)[key] = spec[key];
+    }
+    const before = userResource(current);
+    if (Object.keys(changes).length === 0) return { user: before, outcome: "unchanged" };
+    const record = await this.storage.users.update(current.id, changes);
+    if (changes.enabled === false) await this.endSessions(record, "user_disabled");
+    else if (changes.passwordHash) await this.endSessions(record, "user_password_changed");
+    const user = userResource(record);
+    const audit: Record<string, unknown> = changedFields(userInputOf(before), userInputOf(user));
+    if (changes.passwordHash) audit.password = "changed";
+    await this.context.audit.record("update", "user", user.username, audit);
+    return { user, outcome: "updated" };
+  }
+
+  private endSessions(user: UserRecord, reason: EndReason): Promise<EndedIssuance> {
+    return endIssued(this.storage, this.context.lifetimes, { user: user.id }, reason);
+  }
+
+  private async unlockCounters(username: string): Promise<number> {
+    await this.storage.throttles.clear(throttleKeys.account(username));
+    return this.storage.throttles.clearPrefix(throttleKeys.pairsOf(username));
   }
 
   private async require(username: string): Promise<UserRecord> {

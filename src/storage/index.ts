@@ -13,6 +13,7 @@ import { SigningKeyRepository } from "./repositories/keys.ts";
 import { RevocationRepository } from "./repositories/revocations.ts";
 import { RevisionRepository } from "./repositories/revisions.ts";
 import { ThrottleRepository } from "./repositories/throttles.ts";
+import { AuditRepository } from "./repositories/audit.ts";
 import { changeNotifications, type ChangeNotifications, type ChangeTopic } from "./change-notifications.ts";
 import { createOidcAdapter, purgeExpiredArtifacts, revokeAccountArtifacts, revokeClientArtifacts, type AdapterOptions } from "./oidc-adapter.ts";
 
@@ -28,6 +29,7 @@ export interface Storage {
   revocations: RevocationRepository;
   revisions: RevisionRepository;
   throttles: ThrottleRepository;
+  audit: AuditRepository;
   /** Announces and receives changes across every process using this database. */
   changes: ChangeNotifications;
   oidcAdapter(options: AdapterOptions): ReturnType<typeof createOidcAdapter>;
@@ -78,16 +80,17 @@ export async function openStorage(url: string, { migrate: runMigrations = true, 
   const changes = changeNotifications(kind, url, db, timeouts.connectMs);
   const storage: Storage = {
     kind,
-    clients: new ClientRepository(db),
+    clients: new ClientRepository(db, kind),
     scopes: new ScopeRepository(db),
     apis: new ApiRepository(db),
     routes: new RouteRepository(db),
-    users: new UserRepository(db),
+    users: new UserRepository(db, kind),
     consents: new ConsentRepository(db),
     keys: new SigningKeyRepository(db),
     revocations: new RevocationRepository(db, changes),
     revisions: new RevisionRepository(db, changes),
     throttles: new ThrottleRepository(db, kind),
+    audit: new AuditRepository(db),
     changes,
     oidcAdapter: (options) => createOidcAdapter(db, options),
     artifacts: {
@@ -116,6 +119,8 @@ export type { ApiRecord, OutboundOAuth, TrustedIssuer } from "./repositories/api
 export type { RouteRecord, ScopeRequirement } from "./repositories/routes.ts";
 export type { UserRecord } from "./repositories/users.ts";
 export type { ConsentRecord } from "./repositories/consents.ts";
+export type { AuditRecord, AuditQuery } from "./repositories/audit.ts";
+export type { PageQuery } from "./paging.ts";
 export type { SigningKeyRecord, KeyStatus } from "./repositories/keys.ts";
 export type { RevocationKind } from "./repositories/revocations.ts";
 export type { ChangeNotifications, ChangeTopic };

@@ -20,21 +20,21 @@ describe.each(BACKENDS)("client credentials on %s", (backend) => {
     privateKey = keyPair.privateKey as CryptoKey;
     const publicJwk = { ...(await exportJWK(keyPair.publicKey)), kid: "k1", alg: "ES256", use: "sig" };
     await withServices(db, async (services) => {
-      await services.scopes.upsert({ name: "orders:read", description: "Read your orders" });
-      await services.apis.upsert({ identifier: API, name: "Orders", scopes: ["orders:read", "orders:write"], accessTokenTtl: 600 });
-      await services.apis.upsert({ identifier: "https://opaque.example.com", name: "Opaque", tokenFormat: "opaque", scopes: ["orders:read"] });
+      await services.scopes.apply({ name: "orders:read", description: "Read your orders" });
+      await services.apis.apply({ identifier: API, name: "Orders", scopes: ["orders:read", "orders:write"], access_token_ttl: 600 });
+      await services.apis.apply({ identifier: "https://opaque.example.com", name: "Opaque", token_format: "opaque", scopes: ["orders:read"] });
       for (const method of ["client_secret_basic", "client_secret_post"] as const) {
-        const { client, clientSecret } = await services.clients.create({
-          name: method, grantTypes: ["client_credentials"], scopes: ["orders:read"], tokenEndpointAuthMethod: method,
+        const { client, client_secret: clientSecret } = await services.clients.create({
+          client_name: method, grant_types: ["client_credentials"], scopes: ["orders:read"], token_endpoint_auth_method: method,
         });
-        clients[method] = { id: client.clientId, secret: clientSecret };
+        clients[method] = { id: client.client_id, secret: clientSecret };
       }
       const { client } = await services.clients.create({
-        name: "pkjwt", grantTypes: ["client_credentials"], scopes: ["orders:read"], jwks: { keys: [publicJwk] },
+        client_name: "pkjwt", grant_types: ["client_credentials"], scopes: ["orders:read"], jwks: { keys: [publicJwk] },
       });
-      clients.private_key_jwt = { id: client.clientId };
-      const other = await services.clients.create({ name: "to disable", grantTypes: ["client_credentials"], scopes: ["orders:read"] });
-      clients.disabled = { id: other.client.clientId, secret: other.clientSecret };
+      clients.private_key_jwt = { id: client.client_id };
+      const other = await services.clients.create({ client_name: "to disable", grant_types: ["client_credentials"], scopes: ["orders:read"] });
+      clients.disabled = { id: other.client.client_id, secret: other.client_secret };
     });
     gatehouse = await startGatehouse(db);
   });
@@ -180,7 +180,7 @@ describe.each(BACKENDS)("client credentials on %s", (backend) => {
   test("a disabled client is refused at once", async () => {
     const { id, secret } = clients.disabled!;
     expect((await tokenRequest({ grant_type: "client_credentials" }, basic(id, secret!))).status).toBe(200);
-    await withServices(db, (services) => services.clients.setEnabled(id, false));
+    await withServices(db, (services) => services.clients.update(id, { enabled: false }));
     await configPropagation();
     const response = await tokenRequest({ grant_type: "client_credentials" }, basic(id, secret!));
     expect(response.status).toBe(401);
@@ -193,7 +193,7 @@ describe.each(BACKENDS)("client credentials on %s", (backend) => {
     const rotated = await withServices(db, (services) => services.clients.rotateSecret(id));
     await configPropagation();
     expect((await tokenRequest({ grant_type: "client_credentials", client_id: id, client_secret: secret! })).status).toBe(401);
-    expect((await tokenRequest({ grant_type: "client_credentials", client_id: id, client_secret: rotated.clientSecret })).status).toBe(200);
+    expect((await tokenRequest({ grant_type: "client_credentials", client_id: id, client_secret: rotated.client_secret })).status).toBe(200);
   });
 
   test("no secret appears in the server's output", () => {

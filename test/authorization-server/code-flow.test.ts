@@ -22,24 +22,24 @@ describe.each(BACKENDS)("authorization code flow on %s", (backend) => {
   beforeAll(async () => {
     db = await freshDatabase(backend);
     const ids = await withServices(db, async (services) => {
-      await services.scopes.upsert({ name: "orders:read", description: "Read your orders" });
-      await services.apis.upsert({ identifier: API, name: "Orders", scopes: ["orders:read"] });
-      const alice = await services.users.create({
+      await services.scopes.apply({ name: "orders:read", description: "Read your orders" });
+      await services.apis.apply({ identifier: API, name: "Orders", scopes: ["orders:read"] });
+      const { user: alice } = await services.users.create({
         username: "alice", password: PASSWORD, email: "alice@example.com", claims: { name: "Alice Liddell", email_verified: true },
       });
       const webClient = await services.clients.create({
-        name: "Web app", grantTypes: ["authorization_code", "refresh_token"], redirectUris: [REDIRECT], scopes: ["orders:read"],
-        postLogoutRedirectUris: ["http://127.0.0.1:9/bye"],
+        client_name: "Web app", grant_types: ["authorization_code", "refresh_token"], redirect_uris: [REDIRECT], scopes: ["orders:read"],
+        post_logout_redirect_uris: ["http://127.0.0.1:9/bye"],
       });
       const spaClient = await services.clients.create({
-        name: "Single page app", public: true, grantTypes: ["authorization_code", "refresh_token"], redirectUris: [REDIRECT],
+        client_name: "Single page app", public: true, grant_types: ["authorization_code", "refresh_token"], redirect_uris: [REDIRECT],
       });
-      return { alice: alice.id, web: webClient, spa: spaClient.client.clientId };
+      return { alice: alice.id, web: webClient, spa: spaClient.client.client_id };
     });
     aliceId = ids.alice;
     gatehouse = await startGatehouse(db, { AUTHORIZATION_CODE_TTL: String(CODE_TTL) });
     const insecure = { execute: [oidc.allowInsecureRequests] };
-    web = await oidc.discovery(new URL(gatehouse.issuer), ids.web.client.clientId, ids.web.clientSecret!, undefined, insecure);
+    web = await oidc.discovery(new URL(gatehouse.issuer), ids.web.client.client_id, ids.web.client_secret!, undefined, insecure);
     spa = await oidc.discovery(new URL(gatehouse.issuer), ids.spa, undefined, oidc.None(), insecure);
   });
 

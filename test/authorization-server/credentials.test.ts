@@ -31,7 +31,7 @@ describe.each(BACKENDS)("password credentials on %s", (backend) => {
     db = await freshDatabase(backend);
     storage = await openStorage(db.url);
     second = await openStorage(db.url, { migrate: false });
-    services = createServices(storage, db.env.KEY_ENCRYPTION_SECRET!);
+    services = createServices(storage, { keyEncryptionSecret: db.env.KEY_ENCRYPTION_SECRET! });
     for (const username of ["alice", "bob", "carol", "dave", "erin", "frank", "grace"]) {
       await services.users.create({ username, password: password(username) });
     }

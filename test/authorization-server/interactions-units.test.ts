@@ -76,7 +76,7 @@ describe("remembered consent on SQLite", () => {
   beforeAll(async () => {
     db = await freshDatabase("sqlite");
     storage = await openStorage(db.url);
-    services = createServices(storage, db.env.KEY_ENCRYPTION_SECRET!);
+    services = createServices(storage, { keyEncryptionSecret: db.env.KEY_ENCRYPTION_SECRET! });
   });
 
   afterAll(async () => {

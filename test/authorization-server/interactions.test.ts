@@ -73,19 +73,19 @@ async function setUp(backend: (typeof BACKENDS)[number]): Promise<Fixture> {
     TRUST_PROXY: "true",
   });
   const seeded = await withServices(db, async (services) => {
-    await services.scopes.upsert({ name: "orders:read", description: "Read your orders" });
-    await services.apis.upsert({ identifier: API, name: "Orders API", scopes: ["orders:read"] });
+    await services.scopes.apply({ name: "orders:read", description: "Read your orders" });
+    await services.apis.apply({ identifier: API, name: "Orders API", scopes: ["orders:read"] });
     const userIds: Record<string, string> = {};
-    for (const username of USERS) userIds[username] = (await services.users.create({ username, password: password(username) })).id;
+    for (const username of USERS) userIds[username] = (await services.users.create({ username, password: password(username) })).user.id;
     const { client: registered } = await services.clients.create({
-      name: CLIENT_NAME,
+      client_name: CLIENT_NAME,
       public: true,
-      grantTypes: ["authorization_code"],
-      redirectUris: [`${client.origin}/cb`],
-      postLogoutRedirectUris: [`${client.origin}/logged-out`],
+      grant_types: ["authorization_code"],
+      redirect_uris: [`${client.origin}/cb`],
+      post_logout_redirect_uris: [`${client.origin}/logged-out`],
       scopes: ["orders:read"],
     });
-    return { clientId: registered.clientId, userIds };
+    return { clientId: registered.client_id, userIds };
   });
   await configPropagation();
   return { db, gatehouse, client, ...seeded };

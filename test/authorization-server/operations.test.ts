@@ -10,9 +10,9 @@ const API = "https://orders.example.com";
 
 async function seedClient(db: FreshDatabase) {
   return withServices(db, async (services) => {
-    await services.apis.upsert({ identifier: API, name: "Orders", scopes: ["orders:read"] });
-    const { client, clientSecret } = await services.clients.create({ name: "svc", grantTypes: ["client_credentials"], scopes: ["orders:read"] });
-    return { id: client.clientId, secret: clientSecret! };
+    await services.apis.apply({ identifier: API, name: "Orders", scopes: ["orders:read"] });
+    const { client, client_secret: clientSecret } = await services.clients.create({ client_name: "svc", grant_types: ["client_credentials"], scopes: ["orders:read"] });
+    return { id: client.client_id, secret: clientSecret! };
   });
 }
 
@@ -53,7 +53,7 @@ describe("PostgreSQL outage", () => {
     const opaque = { resource: "" };
     expect((await token(gatehouse, client)).status).toBe(200);
     // An opaque token is a committed row; it must survive the outage.
-    await withServices(db, (services) => services.apis.upsert({ identifier: "https://opaque.example.com", name: "Opaque", tokenFormat: "opaque", scopes: ["orders:read"] }));
+    await withServices(db, (services) => services.apis.apply({ identifier: "https://opaque.example.com", name: "Opaque", token_format: "opaque", scopes: ["orders:read"] }));
     await configPropagation();
     const issued = await token(gatehouse, client, { ...opaque, resource: "https://opaque.example.com" });
     expect(issued.status).toBe(200);
@@ -109,7 +109,7 @@ describe.each(BACKENDS)("operations on %s", (backend) => {
     const old = await token(gatehouse, client);
     expect(decodeProtectedHeader(old.body.access_token!).kid).toBe(active!.kid);
 
-    await withServices(db, (services) => services.keys.rotate(3600));
+    await withServices(db, (services) => services.keys.rotate());
     await configPropagation();
 
     const fresh = await token(gatehouse, client);

@@ -57,33 +57,33 @@ describe.each(BACKENDS)("security hardening of the authorization server on %s", 
     db = await freshDatabase(backend);
     upstream = await startUpstream();
     await withServices(db, async (services) => {
-      await services.scopes.upsert({ name: "orders:read", description: "Read your orders" });
-      await services.apis.upsert({ identifier: API, name: "Orders", scopes: ["orders:read"] });
-      await services.apis.upsert({ identifier: OTHER_API, name: "Billing", scopes: ["billing:read"] });
-      await services.routes.upsert({ apiIdentifier: API, pathPrefix: "/orders", upstream: upstream.url, scopes: { "*": { allOf: ["orders:read"], anyOf: [] } } });
+      await services.scopes.apply({ name: "orders:read", description: "Read your orders" });
+      await services.apis.apply({ identifier: API, name: "Orders", scopes: ["orders:read"] });
+      await services.apis.apply({ identifier: OTHER_API, name: "Billing", scopes: ["billing:read"] });
+      await services.routes.apply(API, { path_prefix: "/orders", upstream: upstream.url, scopes: { "*": { all_of: ["orders:read"], any_of: [] } } });
       const machine = async (name: string, scopes = ["orders:read"]) => {
-        const { client, clientSecret } = await services.clients.create({ name, grantTypes: ["client_credentials"], scopes });
-        clients[name] = { id: client.clientId, secret: clientSecret };
+        const { client, client_secret: clientSecret } = await services.clients.create({ client_name: name, grant_types: ["client_credentials"], scopes });
+        clients[name] = { id: client.client_id, secret: clientSecret };
       };
       for (const name of ["worker", "stranger", "to-disable", "to-delete", "to-revoke"]) await machine(name);
       await machine("resource-server", []);
-      await services.apis.upsert({
-        identifier: OPAQUE, name: "Opaque", tokenFormat: "opaque", scopes: ["orders:read"], introspectionClients: [clients["resource-server"]!.id],
+      await services.apis.apply({
+        identifier: OPAQUE, name: "Opaque", token_format: "opaque", scopes: ["orders:read"], introspection_clients: [clients["resource-server"]!.id],
       });
-      await services.apis.upsert({ identifier: API, name: "Orders", scopes: ["orders:read"], introspectionClients: [clients["resource-server"]!.id] });
+      await services.apis.apply({ identifier: API, name: "Orders", scopes: ["orders:read"], introspection_clients: [clients["resource-server"]!.id] });
       await machine("opaque-worker");
       const web = await services.clients.create({
-        name: "Web app", grantTypes: ["authorization_code", "refresh_token"], redirectUris: [REDIRECT], scopes: ["orders:read", "billing:read"],
+        client_name: "Web app", grant_types: ["authorization_code", "refresh_token"], redirect_uris: [REDIRECT], scopes: ["orders:read", "billing:read"],
       });
-      clients.web = { id: web.client.clientId, secret: web.clientSecret };
+      clients.web = { id: web.client.client_id, secret: web.client_secret };
       const native = await services.clients.create({
-        name: "Native app", applicationType: "native", grantTypes: ["authorization_code"], redirectUris: ["http://127.0.0.1/callback", "http://[::1]/callback", "com.example.app:/callback"],
+        client_name: "Native app", application_type: "native", grant_types: ["authorization_code"], redirect_uris: ["http://127.0.0.1/callback", "http://[::1]/callback", "com.example.app:/callback"],
       });
-      clients.native = { id: native.client.clientId };
-      const webLoopback = await services.clients.create({ name: "Web on loopback", public: true, grantTypes: ["authorization_code"], redirectUris: ["http://127.0.0.1/callback"] });
-      clients.webLoopback = { id: webLoopback.client.clientId };
+      clients.native = { id: native.client.client_id };
+      const webLoopback = await services.clients.create({ client_name: "Web on loopback", public: true, grant_types: ["authorization_code"], redirect_uris: ["http://127.0.0.1/callback"] });
+      clients.webLoopback = { id: webLoopback.client.client_id };
       for (const username of ["alice", "bob", "carol", "dave"]) {
-        users[username] = (await services.users.create({ username, password: PASSWORD })).id;
+        users[username] = (await services.users.create({ username, password: PASSWORD })).user.id;
       }
     });
     // No reuse grace here: the refresh tests below count on strict reuse detection.
@@ -173,7 +173,7 @@ describe.each(BACKENDS)("security hardening of the authorization server on %s", 
       const config = await configFor(name);
       expect(await oidc.tokenIntrospection(config, token)).toMatchObject({ active: true });
       await withServices(db, async (services) => {
-        if (name === "to-disable") await services.clients.setEnabled(clients[name]!.id, false);
+        if (name === "to-disable") await services.clients.update(clients[name]!.id, { enabled: false });
         else if (name === "to-delete") await services.clients.delete(clients[name]!.id);
         else await services.clients.revokeTokens(clients[name]!.id);
       });
@@ -202,7 +202,7 @@ describe.each(BACKENDS)("security hardening of the authorization server on %s", 
       expect((await callGateway(tokens.access_token)).status).toBe(200);
       await withServices(db, async (services) => {
         if (action === "set-password") await services.users.setPassword(username, "a brand new password 123");
-        else if (action === "disable") await services.users.setEnabled(username, false);
+        else if (action === "disable") await services.users.update(username, { enabled: false });
         else if (action === "revoke-sessions") await services.users.revokeSessions(username);
         else await services.users.delete(username);
       });
@@ -234,7 +234,7 @@ describe.each(BACKENDS)("security hardening of the authorization server on %s", 
   });
 
   async function newUser(username: string): Promise<string> {
-    users[username] = await withServices(db, async (services) => (await services.users.create({ username, password: PASSWORD })).id);
+    users[username] = await withServices(db, async (services) => (await services.users.create({ username, password: PASSWORD })).user.id);
     return username;
   }
 
@@ -306,7 +306,7 @@ describe("registration refuses what can never be safe", () => {
   afterAll(() => db?.drop());
 
   const register = (spec: Record<string, unknown>, secret?: string) =>
-    withServices(db, (services) => services.clients.create({ name: "x", grantTypes: ["authorization_code"], ...spec }, secret === undefined ? {} : { secret }));
+    withServices(db, (services) => services.clients.create({ client_name: "x", grant_types: ["authorization_code"], ...spec, ...(secret === undefined ? {} : { client_secret: secret }) }));
 
   test.each([
     ["javascript:alert(1)", /javascript scheme/],
@@ -322,8 +322,8 @@ describe("registration refuses what can never be safe", () => {
     ["com.example.app:/callback", /native apps only/],
     ["/relative/callback", /absolute URI/],
   ])("a web client cannot register %s", async (uri, reason) => {
-    await expect(register({ redirectUris: [uri] })).rejects.toThrow(reason);
-    await expect(register({ redirectUris: ["https://app.example.com/cb"], postLogoutRedirectUris: [uri] })).rejects.toThrow(reason);
+    await expect(register({ redirect_uris: [uri] })).rejects.toThrow(reason);
+    await expect(register({ redirect_uris: ["https://app.example.com/cb"], post_logout_redirect_uris: [uri] })).rejects.toThrow(reason);
   });
 
   test.each([
@@ -332,23 +332,23 @@ describe("registration refuses what can never be safe", () => {
     ["http://app.example.com/callback", /https/],
     ["javascript:alert(1)", /javascript scheme/],
   ])("a native app cannot register %s", async (uri, reason) => {
-    await expect(register({ applicationType: "native", redirectUris: [uri] })).rejects.toThrow(reason);
+    await expect(register({ application_type: "native", redirect_uris: [uri] })).rejects.toThrow(reason);
   });
 
   test.each(["https://app.example.com/cb", "http://127.0.0.1:8080/cb", "http://[::1]/cb", "http://localhost:3000/cb"])("a web client may register %s", async (uri) => {
-    await expect(register({ redirectUris: [uri] })).resolves.toMatchObject({ client: { redirectUris: [uri] } });
+    await expect(register({ redirect_uris: [uri] })).resolves.toMatchObject({ client: { redirect_uris: [uri] } });
   });
 
   test("a native app is public and may register a reverse-domain scheme and loopback URIs", async () => {
-    const { client, clientSecret } = await register({ applicationType: "native", redirectUris: ["com.example.app:/callback", "http://127.0.0.1/cb"] });
-    expect(client).toMatchObject({ applicationType: "native", confidential: false, tokenEndpointAuthMethod: "none" });
+    const { client, client_secret: clientSecret } = await register({ application_type: "native", redirect_uris: ["com.example.app:/callback", "http://127.0.0.1/cb"] });
+    expect(client).toMatchObject({ application_type: "native", public: true, token_endpoint_auth_method: "none" });
     expect(clientSecret).toBeUndefined();
   });
 
   test.each(["pässwörd-0123456789abcdefghijklmnopqrstuv", "tab\tinside-0123456789abcdefghijklmnopqrstuv", "new\nline-0123456789abcdefghijklmnopqrstuv", "emoji-🔑-0123456789abcdefghijklmnopqrstuv"])(
     "a client secret outside printable ASCII is refused when set: %j",
     async (secret) => {
-      await expect(register({ grantTypes: ["client_credentials"] }, secret)).rejects.toThrow(/printable ASCII/);
+      await expect(register({ grant_types: ["client_credentials"] }, secret)).rejects.toThrow(/printable ASCII/);
     },
   );
 });

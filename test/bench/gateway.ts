@@ -168,11 +168,11 @@ interface Gatehouse {
 
 async function startGatehouse(db: FreshDatabase, upstream: string, split: boolean): Promise<Gatehouse> {
   const { reader, writer } = await withServices(db, async (services) => {
-    await services.apis.upsert({ identifier: API, name: "Orders", scopes: [READ, WRITE], accessTokenTtl: 3600 });
-    await services.routes.upsert({ apiIdentifier: API, pathPrefix: "/orders", upstream, scopes: { GET: { allOf: [READ], anyOf: [] } } });
+    await services.apis.apply({ identifier: API, name: "Orders", scopes: [READ, WRITE], access_token_ttl: 3600 });
+    await services.routes.apply(API, { path_prefix: "/orders", upstream, scopes: { GET: { all_of: [READ], any_of: [] } } });
     const client = async (name: string, scope: string) => {
-      const created = await services.clients.create({ name, grantTypes: ["client_credentials"], scopes: [scope] });
-      return { id: created.client.clientId, secret: created.clientSecret! };
+      const created = await services.clients.create({ client_name: name, grant_types: ["client_credentials"], scopes: [scope] });
+      return { id: created.client.client_id, secret: created.client_secret! };
     };
     return { reader: await client("bench-reader", READ), writer: await client("bench-writer", WRITE) };
   });

@@ -189,11 +189,11 @@ function nodeArgs(name: string, script: string, extra: string[] = []): string[] 
 async function seedGatehouse(url: string, keyEncryptionSecret: string): Promise<{ clientId: string; clientSecret: string }> {
   const storage = await openStorage(url);
   try {
-    const services = createServices(storage, keyEncryptionSecret);
-    await services.scopes.upsert({ name: SCOPE, description: "Read your orders" });
-    await services.apis.upsert({ identifier: API, name: "Orders", scopes: [SCOPE], accessTokenTtl: ACCESS_TOKEN_TTL });
-    const { client, clientSecret } = await services.clients.create({ name: "bench", grantTypes: ["client_credentials"], scopes: [SCOPE] });
-    return { clientId: client.clientId, clientSecret: clientSecret! };
+    const services = createServices(storage, { keyEncryptionSecret });
+    await services.scopes.apply({ name: SCOPE, description: "Read your orders" });
+    await services.apis.apply({ identifier: API, name: "Orders", scopes: [SCOPE], access_token_ttl: ACCESS_TOKEN_TTL });
+    const { client, client_secret: clientSecret } = await services.clients.create({ client_name: "bench", grant_types: ["client_credentials"], scopes: [SCOPE] });
+    return { clientId: client.client_id, clientSecret: clientSecret! };
   } finally {
     await storage.close();
   }

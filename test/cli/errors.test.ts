@@ -77,7 +77,7 @@ describe.each(BACKENDS)("gatehouse reports bad input in one line with exit code 
 
   test("a rule the service enforces, reported with the entry of the file", async () => {
     const file = writeFile("rule.yaml", "clients:\n  - { client_id: web, client_name: Web, grant_types: [authorization_code] }\n");
-    expectCleanFailure(await t.gatehouse("apply", file), "clients[0]: redirect_uris: required for authorization_code");
+    expectCleanFailure(await t.gatehouse("apply", file), "clients[0].redirect_uris: required for authorization_code");
   });
 
   test("apply with bad routes gives the path of each bad value, and changes nothing", async () => {
@@ -108,7 +108,7 @@ describe.each(BACKENDS)("gatehouse reports bad input in one line with exit code 
       "public-route.yaml",
       "apis:\n  - identifier: https://open.example\n    name: Open\n    routes:\n      - { path_prefix: /, upstream: http://127.0.0.1:9000, public: true, scopes: { '*': { all_of: [a] } } }\n",
     );
-    expectCleanFailure(await t.gatehouse("apply", file), "apis[0].routes[0]: scopes: a public route requires no scopes");
+    expectCleanFailure(await t.gatehouse("apply", file), "apis[0].routes[0].scopes: a public route requires no scopes");
   });
 
   test("apply of an outbound client without a secret, stored or given", async () => {
@@ -116,6 +116,6 @@ describe.each(BACKENDS)("gatehouse reports bad input in one line with exit code 
       "no-secret.yaml",
       "apis:\n  - identifier: https://partner.example\n    name: Partner\n    outbound_oauth: { token_url: https://idp.example/token, client_id: gatehouse }\n",
     );
-    expectCleanFailure(await t.gatehouse("apply", file), "apis[0]: outbound_oauth.client_secret: required");
+    expectCleanFailure(await t.gatehouse("apply", file), "apis[0].outbound_oauth.client_secret: required");
   });
 });

@@ -83,4 +83,15 @@ describe.each(BACKENDS)("gatehouse scope, api and user (%s)", (backend) => {
     expect(await t.gatehouse.json("user", "unlock", "carol")).toEqual({ username: "carol", counters_cleared: 0 });
     expectCleanFailure(await t.gatehouse("user", "unlock", "nobody"), "user nobody not found");
   });
+
+  test("audit list shows each change, by whom, never a secret", async () => {
+    await t.gatehouse.json("scope", "create", "audited:scope", "--description", "Audited");
+    await t.gatehouse.json("user", "create", "dora", "--password", "a password nobody knows 1");
+    const events = await t.gatehouse.json("audit", "list");
+    const user = events.find((e: { entity_type: string; entity_id: string }) => e.entity_type === "user" && e.entity_id === "dora");
+    expect(user).toMatchObject({ actor_kind: "cli", actor: expect.any(String), action: "create", changes: { username: "dora" } });
+    expect(JSON.stringify(events)).not.toContain("a password nobody knows");
+    const scoped = await t.gatehouse.json("audit", "list", "--entity", "scope", "--id", "audited:scope");
+    expect(scoped).toEqual([expect.objectContaining({ action: "create", changes: { description: "Audited" } })]);
+  });
 });

@@ -6,7 +6,7 @@ import type { FreshDatabase } from "./databases.ts";
 export async function withServices<T>(db: FreshDatabase, work: (services: Services, storage: Storage) => Promise<T>): Promise<T> {
   const storage = await openStorage(db.url);
   try {
-    return await work(createServices(storage, db.env.KEY_ENCRYPTION_SECRET!), storage);
+    return await work(createServices(storage, { keyEncryptionSecret: db.env.KEY_ENCRYPTION_SECRET! }), storage);
   } finally {
     await storage.close();
   }

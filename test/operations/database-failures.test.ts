@@ -24,9 +24,9 @@ describe.each(["cut", "hold", "drop"] as const)("PostgreSQL behind a relay that 
     db = await freshDatabase("postgresql");
     proxy = await tcpProxy(5432);
     client = await withServices(db, async (services) => {
-      await services.apis.upsert({ identifier: OPAQUE, name: "Opaque", tokenFormat: "opaque", scopes: ["orders:read"] });
-      const { client: created, clientSecret } = await services.clients.create({ name: "svc", grantTypes: ["client_credentials"], scopes: ["orders:read"] });
-      return { id: created.clientId, secret: clientSecret! };
+      await services.apis.apply({ identifier: OPAQUE, name: "Opaque", token_format: "opaque", scopes: ["orders:read"] });
+      const { client: created, client_secret: clientSecret } = await services.clients.create({ client_name: "svc", grant_types: ["client_credentials"], scopes: ["orders:read"] });
+      return { id: created.client_id, secret: clientSecret! };
     });
     const url = new URL(db.url);
     url.port = String(proxy.port);
@@ -98,8 +98,8 @@ describe.each(["cut", "hold", "drop"] as const)("PostgreSQL behind a relay that 
     // The committed token survived, and changes keep arriving: a client created now is usable.
     expect(await (await introspect(stored)).json()).toMatchObject({ active: true });
     const fresh = await withServices(db, async (services) => {
-      const { client: created, clientSecret } = await services.clients.create({ name: "after", grantTypes: ["client_credentials"], scopes: ["orders:read"] });
-      return { id: created.clientId, secret: clientSecret! };
+      const { client: created, client_secret: clientSecret } = await services.clients.create({ client_name: "after", grant_types: ["client_credentials"], scopes: ["orders:read"] });
+      return { id: created.client_id, secret: clientSecret! };
     });
     const issued = await fetch(`${gatehouse.issuer}/token`, {
       method: "POST",

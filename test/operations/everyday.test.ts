@@ -31,8 +31,8 @@ describe.each(BACKENDS)("everyday operations on %s", (backend) => {
     db = await freshDatabase(backend);
     upstream = await startUpstream();
     await withServices(db, async (services) => {
-      await services.apis.upsert({ identifier: ORDERS, name: "Orders", scopes: ["orders:read"] });
-      await services.apis.upsert({ identifier: BILLING, name: "Billing", scopes: ["billing:read"] });
+      await services.apis.apply({ identifier: ORDERS, name: "Orders", scopes: ["orders:read"] });
+      await services.apis.apply({ identifier: BILLING, name: "Billing", scopes: ["billing:read"] });
       await services.users.create({ username: "alice", password: PASSWORD, claims: { name: "Alice" } });
     });
     // A one-minute poll: whatever arrives sooner arrived through a change notification or a lookup.

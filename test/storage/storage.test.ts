@@ -12,7 +12,7 @@ describe.each(BACKENDS)("storage on %s", (backend) => {
   beforeAll(async () => {
     db = await freshDatabase(backend);
     storage = await openStorage(db.url);
-    services = createServices(storage, db.env.KEY_ENCRYPTION_SECRET!);
+    services = createServices(storage, { keyEncryptionSecret: db.env.KEY_ENCRYPTION_SECRET! });
   });
 
   afterAll(async () => {
@@ -28,12 +28,12 @@ describe.each(BACKENDS)("storage on %s", (backend) => {
   });
 
   test("a client secret is stored only as an argon2id hash", async () => {
-    const { client, clientSecret } = await services.clients.create({ name: "svc", grantTypes: ["client_credentials"] });
+    const { client, client_secret: clientSecret } = await services.clients.create({ client_name: "svc", grant_types: ["client_credentials"] });
     expect(clientSecret).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    const stored = await storage.clients.find(client.clientId);
+    const stored = await storage.clients.find(client.client_id);
     expect(stored!.secretHash).toMatch(/^\$argon2id\$v=19\$m=19456,p=1,t=2\$/);
     expect(JSON.stringify(stored)).not.toContain(clientSecret);
-    expect(JSON.stringify(await services.clients.get(client.clientId))).not.toMatch(/argon2|secretHash/);
+    expect(JSON.stringify(await services.clients.get(client.client_id))).not.toMatch(/argon2|secretHash/);
   });
 
   test("signing keys are stored encrypted and cannot be read with another secret", async () => {
@@ -44,13 +44,13 @@ describe.each(BACKENDS)("storage on %s", (backend) => {
     expect(key!.privateKeyEncrypted).toMatch(/^v1\./);
     expect(key!.privateKeyEncrypted).not.toContain(d);
     expect(JSON.stringify(key!.publicJwk)).not.toContain(d);
-    const wrong = createServices(storage, "another-secret-that-is-long-enough-to-pass");
+    const wrong = createServices(storage, { keyEncryptionSecret: "another-secret-that-is-long-enough-to-pass" });
     await expect(wrong.keys.privateJwks()).rejects.toThrow(/KEY_ENCRYPTION_SECRET/);
   });
 
   test.each(["RS256", "EdDSA"] as const)("%s keys can be generated and rotated to", async (alg) => {
-    const rotation = await services.keys.rotate(600, alg);
-    await services.keys.rotate(600, alg);
+    const rotation = await services.keys.rotate({ alg });
+    await services.keys.rotate({ alg });
     const active = (await services.keys.list()).find((k) => k.status === "active");
     expect(active!.alg).toBe(alg);
     expect(rotation.retired).toEqual(expect.any(String));

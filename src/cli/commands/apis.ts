@@ -1,18 +1,17 @@
 // `gatehouse api ...`: resource servers (audiences) tokens are issued for, and how the gateway protects them.
 import { Option, type Command } from "commander";
-import { specOfApi, type ApiSpec, type ApiView } from "../../services/apis.ts";
+import type { ApiInput, ApiResource } from "../../services/apis.ts";
 import { ValidationError } from "../../services/errors.ts";
 import { collected, pair, positiveInteger, scopeList } from "../option-parsers.ts";
 import { fields, table } from "../output.ts";
 import { run } from "../run.ts";
 import { readStdin } from "../stdin.ts";
-import { apiJson } from "../views.ts";
 
-type TrustedIssuer = { issuer: string; jwksUri: string };
-type Outbound = NonNullable<ApiSpec["outboundOAuth"]>;
+type TrustedIssuer = { issuer: string; jwks_uri: string };
+type Outbound = NonNullable<ApiInput["outbound_oauth"]>;
 
-/** An option's value: false (its `--no-` form) gives `none`, not given keeps `kept`. */
-const pick = <T>(value: T | false | undefined, kept: T, none: T): T => (value === false ? none : (value ?? kept));
+/** An option's value: false (its `--no-` form) gives `none`, not given leaves the field out. */
+const given = <T>(value: T | false | undefined, none: T): T | undefined => (value === false ? none : value);
 
 /** The options of `api create` and `api update`; false is the `--no-` form of an option ("none"). */
 interface ApiOptions {
@@ -40,8 +39,8 @@ interface ApiOptions {
 }
 
 function trustedIssuer(value: string, previous?: TrustedIssuer[] | false): TrustedIssuer[] {
-  const [issuer, jwksUri] = pair(value, "ISSUER=JWKS_URI");
-  return [...collected(previous, []), { issuer, jwksUri }];
+  const [issuer, jwks_uri] = pair(value, "ISSUER=JWKS_URI");
+  return [...collected(previous, []), { issuer, jwks_uri }];
 }
 
 function claimHeader(value: string, previous?: Record<string, string> | false): Record<string, string> {
@@ -110,14 +109,17 @@ async function outboundSecret(options: ApiOptions): Promise<string | undefined> 
   return options.outboundClientSecretStdin ? (await readStdin()).replace(/\r?\n$/, "") : options.outboundClientSecret;
 }
 
-/** The outbound settings: the current ones with the options given laid over them. No secret keeps the stored one. */
-async function outbound(current: Outbound | null, options: ApiOptions): Promise<Outbound | null> {
-  const given = OUTBOUND_OPTIONS.filter((name) => options[name] !== undefined);
+/**
+ * The outbound settings the options give: null for --no-outbound-oauth, the given fields otherwise (the
+ * service lays them over the stored ones), or undefined when none is given.
+ */
+async function outbound(current: ApiResource["outbound_oauth"], options: ApiOptions): Promise<Partial<Outbound> | null | undefined> {
+  const named = OUTBOUND_OPTIONS.filter((name) => options[name] !== undefined);
   if (options.outboundOauth === false) {
-    if (given.length) throw new ValidationError("give --no-outbound-oauth or --outbound-* options, not both");
+    if (named.length) throw new ValidationError("give --no-outbound-oauth or --outbound-* options, not both");
     return null;
   }
-  if (!given.length) return current;
+  if (!named.length) return undefined;
   if (!current) {
     const required: Record<string, unknown> = {
       "--outbound-token-url": options.outboundTokenUrl,
@@ -125,40 +127,40 @@ async function outbound(current: Outbound | null, options: ApiOptions): Promise<
       "--outbound-client-secret": options.outboundClientSecret ?? options.outboundClientSecretStdin,
     };
     const missing = Object.keys(required).filter((flag) => required[flag] === undefined);
-    if (missing.length) throw new ValidationError(`outbound_oauth: ${missing.join(", ")} required with the other --outbound-* options`);
+    if (missing.length) throw new ValidationError([{ field: "outbound_oauth", message: `${missing.join(", ")} required with the other --outbound-* options` }]);
   }
-  return {
-    tokenUrl: options.outboundTokenUrl ?? current!.tokenUrl,
-    clientId: options.outboundClientId ?? current!.clientId,
-    clientSecret: await outboundSecret(options),
-    authMethod: options.outboundAuth ?? current?.authMethod,
-    scope: pick(options.outboundScope, current?.scope ?? null, null),
-    resource: pick(options.outboundResource, current?.resource ?? null, null),
-    header: options.outboundHeader ?? current?.header,
-    removeHeaders: pick(options.outboundRemoveHeader, current?.removeHeaders ?? [], []),
+  const fieldsGiven: Partial<Outbound> = {
+    token_url: options.outboundTokenUrl,
+    client_id: options.outboundClientId,
+    client_secret: await outboundSecret(options),
+    auth_method: options.outboundAuth,
+    scope: given(options.outboundScope, null),
+    resource: given(options.outboundResource, null),
+    header: options.outboundHeader,
+    remove_headers: given(options.outboundRemoveHeader, []),
   };
+  return Object.fromEntries(Object.entries(fieldsGiven).filter(([, v]) => v !== undefined));
 }
 
-/** `current` with the options given laid over it; a repeatable option given replaces the whole list. */
-async function withOptions(current: ApiSpec, options: ApiOptions): Promise<ApiSpec> {
-  return {
-    identifier: current.identifier,
-    name: options.name ?? current.name,
-    tokenFormat: options.format ?? current.tokenFormat,
-    accessTokenTtl: options.ttl ?? current.accessTokenTtl,
-    scopes: options.scope ?? current.scopes,
-    tokenCheck: options.tokenCheck ?? current.tokenCheck,
-    trustedIssuers: pick(options.trustIssuer, current.trustedIssuers, []),
-    allowQueryToken: options.allowQueryToken ?? current.allowQueryToken,
-    claimHeaders: pick(options.claimHeader, current.claimHeaders, {}),
-    forwardToken: options.forwardToken ?? current.forwardToken,
-    outboundOAuth: await outbound(current.outboundOAuth ?? null, options),
-    introspectionClients: pick(options.introspectionClient, current.introspectionClients ?? [], []),
+/** The fields the options give; a repeatable option given replaces the whole list. */
+async function changesOf(options: ApiOptions, current: ApiResource | null): Promise<Partial<ApiInput>> {
+  const changes: Partial<ApiInput> = {
+    name: options.name,
+    token_format: options.format,
+    access_token_ttl: options.ttl,
+    scopes: options.scope,
+    token_check: options.tokenCheck,
+    trusted_issuers: given(options.trustIssuer, []),
+    allow_query_token: options.allowQueryToken,
+    claim_headers: given(options.claimHeader, {}),
+    forward_token: options.forwardToken,
+    outbound_oauth: (await outbound(current?.outbound_oauth ?? null, options)) as Outbound | null | undefined,
+    introspection_clients: given(options.introspectionClient, []),
   };
+  return Object.fromEntries(Object.entries(changes).filter(([, v]) => v !== undefined));
 }
 
-function shown(view: ApiView) {
-  const data = apiJson(view);
+function shown(data: ApiResource) {
   return { data, text: () => fields(data) };
 }
 
@@ -176,13 +178,7 @@ export function apiCommands(program: Command): void {
       .option("--scope <scopes>", "scopes the API defines, space-separated, repeatable", scopeList),
     false,
   ).action((options: ApiOptions & { identifier: string; name: string }, command: Command) =>
-    run(command, async ({ services }) => {
-      if ((await services.apis.list()).some((a) => a.identifier === options.identifier)) {
-        throw new ValidationError(`api ${options.identifier} already exists`);
-      }
-      const { api } = await services.apis.upsert(await withOptions({ identifier: options.identifier, name: options.name }, options));
-      return shown(api);
-    }),
+    run(command, async ({ services }) => shown(await services.apis.create({ ...(await changesOf(options, null)), identifier: options.identifier, name: options.name }))),
   );
 
   withGatewayOptions(
@@ -196,11 +192,7 @@ export function apiCommands(program: Command): void {
       .addHelpText("after", "\nA repeatable option replaces the stored list; its --no- form empties it."),
     true,
   ).action((identifier: string, options: ApiOptions, command: Command) =>
-    run(command, async ({ services }) => {
-      const current = specOfApi(await services.apis.get(identifier));
-      const { api } = await services.apis.upsert(await withOptions(current, options));
-      return shown(api);
-    }),
+    run(command, async ({ services }) => shown(await services.apis.update(identifier, await changesOf(options, await services.apis.get(identifier))))),
   );
 
   apis
@@ -213,7 +205,7 @@ export function apiCommands(program: Command): void {
     .description("list APIs")
     .action((_options, command: Command) =>
       run(command, async ({ services }) => {
-        const data = (await services.apis.list()).map(apiJson);
+        const data = await services.apis.list();
         return { data, text: () => table(data, ["identifier", "name", "token_format", "access_token_ttl", "scopes", "token_check"]) };
       }),
     );

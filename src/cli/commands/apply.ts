@@ -1,9 +1,11 @@
 // `gatehouse apply FILE` and `gatehouse export`: configuration as a file, kept in version control.
+import fs from "node:fs/promises";
 import { Option, type Command } from "commander";
-import { applyFile, type ApplyReport } from "../declarative/apply-file.ts";
-import { exportFile, formatFile } from "../declarative/export-file.ts";
-import { loadDeclarativeFile } from "../declarative/load-file.ts";
+import YAML from "yaml";
+import type { ApplyReport } from "../../services/declarative.ts";
+import { ValidationError } from "../../services/errors.ts";
 import { run } from "../run.ts";
+import { readStdin } from "../stdin.ts";
 
 const KINDS = ["scopes", "apis", "routes", "clients", "users"] as const;
 
@@ -16,6 +18,17 @@ function summary(report: ApplyReport): string {
   for (const s of report.generated_client_secrets) lines.push(`generated secret of client ${s.client_id} (shown only now): ${s.client_secret}`);
   for (const p of report.generated_passwords) lines.push(`generated password of user ${p.username} (shown only now): ${p.password}`);
   return lines.join("\n");
+}
+
+/** A YAML or JSON (which is YAML too) file, or standard input for "-". */
+async function readFile(file: string): Promise<unknown> {
+  const text = file === "-" ? await readStdin() : await fs.readFile(file, "utf8");
+  try {
+    return YAML.parse(text) ?? {};
+  } catch (error) {
+    // The parser's message continues with an excerpt of the file over several lines; its first line says where.
+    throw new ValidationError(`${file}: ${(error as Error).message.split("\n")[0]}`);
+  }
 }
 
 const APPLY_NOTE = `
@@ -31,7 +44,7 @@ export function applyCommands(program: Command): void {
     .addHelpText("after", APPLY_NOTE)
     .action((file: string, _options, command: Command) =>
       run(command, async ({ services }) => {
-        const report = await applyFile(services, await loadDeclarativeFile(file));
+        const report = await services.declarative.apply(services.declarative.parse(await readFile(file), process.env));
         return { data: report, text: () => summary(report) };
       }),
     );
@@ -42,9 +55,9 @@ export function applyCommands(program: Command): void {
     .addOption(new Option("--format <format>", "file format").choices(["yaml", "json"]).default("yaml"))
     .action((options: { format: "yaml" | "json" }, command: Command) =>
       run(command, async ({ services }) => {
-        const file = await exportFile(services);
+        const file = await services.declarative.export();
         // --json gives the file as JSON too, so the output can be applied either way.
-        return { data: file, text: () => formatFile(file, options.format) };
+        return { data: file, text: () => (options.format === "json" ? JSON.stringify(file, null, 2) + "\n" : YAML.stringify(file)) };
       }),
     );
 }

@@ -1,22 +1,21 @@
 // `gatehouse client ...`: register and manage OAuth clients.
 import fs from "node:fs/promises";
 import { Option, type Command } from "commander";
-import { AUTH_METHODS, GRANT_TYPES, type ClientSpec } from "../../services/clients.ts";
+import { AUTH_METHODS, GRANT_TYPES, type ClientInput, type ClientResource } from "../../services/clients.ts";
 import { ValidationError } from "../../services/errors.ts";
 import { nonNegativeInteger, positiveInteger, repeatable, repeatableChoice, scopeList } from "../option-parsers.ts";
 import { fields, table } from "../output.ts";
-import { run } from "../run.ts";
-import { clientJson } from "../views.ts";
+import { listAll, run } from "../run.ts";
 
 interface CreateOptions {
   name: string;
-  grant?: ClientSpec["grantTypes"];
+  grant?: ClientInput["grant_types"];
   redirectUri?: string[];
   postLogoutRedirectUri?: string[];
   scope?: string[];
   public?: boolean;
   native?: boolean;
-  authMethod?: ClientSpec["tokenEndpointAuthMethod"];
+  authMethod?: ClientInput["token_endpoint_auth_method"];
   jwksFile?: string;
   jwksUri?: string;
   clientId?: string;
@@ -24,7 +23,7 @@ interface CreateOptions {
   refreshTokenReuseGrace?: number;
 }
 
-async function readJwks(file: string): Promise<ClientSpec["jwks"]> {
+async function readJwks(file: string): Promise<ClientInput["jwks"]> {
   try {
     return JSON.parse(await fs.readFile(file, "utf8"));
   } catch (error) {
@@ -32,22 +31,28 @@ async function readJwks(file: string): Promise<ClientSpec["jwks"]> {
   }
 }
 
-async function toSpec(options: CreateOptions): Promise<ClientSpec> {
+async function toInput(options: CreateOptions): Promise<ClientInput> {
   return {
-    name: options.name,
-    clientId: options.clientId,
+    client_name: options.name,
+    client_id: options.clientId,
+    application_type: options.native ? "native" : undefined,
     public: options.public,
-    applicationType: options.native ? "native" : undefined,
-    grantTypes: options.grant,
-    redirectUris: options.redirectUri,
-    postLogoutRedirectUris: options.postLogoutRedirectUri,
+    grant_types: options.grant,
+    redirect_uris: options.redirectUri,
+    post_logout_redirect_uris: options.postLogoutRedirectUri,
     scopes: options.scope,
-    tokenEndpointAuthMethod: options.authMethod,
+    token_endpoint_auth_method: options.authMethod,
     jwks: options.jwksFile ? await readJwks(options.jwksFile) : undefined,
-    jwksUri: options.jwksUri,
-    accessTokenTtl: options.accessTokenTtl,
-    refreshTokenReuseGrace: options.refreshTokenReuseGrace,
+    jwks_uri: options.jwksUri,
+    access_token_ttl: options.accessTokenTtl,
+    refresh_token_reuse_grace: options.refreshTokenReuseGrace,
   };
+}
+
+/** The client with its secret first after its id, as the one line to copy. */
+function withSecret(client: ClientResource, secret: string | undefined) {
+  const { client_id, ...rest } = client;
+  return { client_id, ...(secret ? { client_secret: secret } : {}), ...rest };
 }
 
 const SECRET_NOTE = "\n\nThe client secret is shown only now: store it safely.";
@@ -73,10 +78,9 @@ export function clientCommands(program: Command): void {
     .option("--refresh-token-reuse-grace <seconds>", "how long a just-rotated refresh token may be presented once more (default REFRESH_TOKEN_REUSE_GRACE)", nonNegativeInteger)
     .action((options: CreateOptions, command: Command) =>
       run(command, async ({ services }) => {
-        const { client, clientSecret } = await services.clients.create(await toSpec(options));
-        const { client_id, ...rest } = clientJson(client);
-        const data = { client_id, ...(clientSecret ? { client_secret: clientSecret } : {}), ...rest };
-        return { data, text: () => fields(data) + (clientSecret ? SECRET_NOTE : "") };
+        const { client, client_secret } = await services.clients.create(await toInput(options));
+        const data = withSecret(client, client_secret);
+        return { data, text: () => fields(data) + (client_secret ? SECRET_NOTE : "") };
       }),
     );
 
@@ -85,7 +89,7 @@ export function clientCommands(program: Command): void {
     .description("list clients")
     .action((_options, command: Command) =>
       run(command, async ({ services }) => {
-        const data = (await services.clients.list()).map(clientJson);
+        const data = await listAll((query) => services.clients.list(query));
         return { data, text: () => table(data, ["client_id", "client_name", "public", "grant_types", "enabled"]) };
       }),
     );
@@ -95,7 +99,7 @@ export function clientCommands(program: Command): void {
     .description("show a client's settings")
     .action((clientId: string, _options, command: Command) =>
       run(command, async ({ services }) => {
-        const data = clientJson(await services.clients.get(clientId));
+        const data = await services.clients.get(clientId);
         return { data, text: () => fields(data) };
       }),
     );
@@ -106,8 +110,8 @@ export function clientCommands(program: Command): void {
     .option("--grace <seconds>", "keep the old secret working this long beside the new one (default 0)", nonNegativeInteger)
     .action((clientId: string, options: { grace?: number }, command: Command) =>
       run(command, async ({ services }) => {
-        const { client, clientSecret } = await services.clients.rotateSecret(clientId, { graceSeconds: options.grace ?? 0 });
-        const data = { client_id: clientId, client_secret: clientSecret, previous_secret_expires_at: client.previousSecretExpiresAt?.toISOString() ?? null };
+        const { client, client_secret } = await services.clients.rotateSecret(clientId, { graceSeconds: options.grace ?? 0 });
+        const data = { client_id: clientId, client_secret, previous_secret_expires_at: client.previous_secret_expires_at };
         return { data, text: () => fields(data) + SECRET_NOTE };
       }),
     );
@@ -118,7 +122,7 @@ export function clientCommands(program: Command): void {
       .description(enabled ? "allow a disabled client again" : "stop a client from obtaining tokens and end those it holds, keeping its settings")
       .action((clientId: string, _options, command: Command) =>
         run(command, async ({ services }) => {
-          const data = clientJson(await services.clients.setEnabled(clientId, enabled));
+          const data = await services.clients.update(clientId, { enabled });
           return { data, text: () => `client ${clientId} ${name}d` };
         }),
       );

@@ -3,7 +3,6 @@ import { Option, type Command } from "commander";
 import { SIGNING_ALGS, type SigningAlg } from "../../services/keys.ts";
 import { fields, table } from "../output.ts";
 import { run } from "../run.ts";
-import { keyJson } from "../views.ts";
 
 export function keyCommands(program: Command): void {
   const keys = program.command("keys").description("manage token signing keys");
@@ -13,7 +12,7 @@ export function keyCommands(program: Command): void {
     .description("list signing keys: the active one, the next one (already published) and retired ones still published")
     .action((_options, command: Command) =>
       run(command, async ({ services }) => {
-        const data = (await services.keys.list()).map(keyJson);
+        const data = await services.keys.list();
         return { data, text: () => table(data, ["kid", "alg", "status", "activated_at", "expires_at"]) };
       }),
     );
@@ -26,9 +25,7 @@ export function keyCommands(program: Command): void {
       run(command, async ({ config, services }) => {
         // A database the server has never started on has no keys yet: create them as the server would.
         await services.keys.ensure(config.SIGNING_ALG);
-        const lifetime = await services.lifetimes.longestSigned();
-        const rotated = await services.keys.rotate(lifetime, options.alg);
-        const data = { ...rotated, retired_published_for_seconds: rotated.retired ? lifetime : null };
+        const data = await services.keys.rotate({ alg: options.alg });
         return { data, text: () => fields(data) };
       }),
     );

@@ -1,13 +1,10 @@
 // `gatehouse route ...`: the gateway routes of an API: which requests they match, the scopes those
 // requests need and the backend they go to.
 import { InvalidArgumentError, type Command } from "commander";
-import { ValidationError } from "../../services/errors.ts";
-import type { RouteSpec } from "../../services/routes.ts";
-import { ROUTE_METHODS } from "../declarative/file-schema.ts";
+import { ROUTE_METHODS, type RouteInput } from "../../services/routes.ts";
 import { nonNegativeInteger, positiveInteger, repeatableChoice } from "../option-parsers.ts";
 import { fields, table } from "../output.ts";
 import { run } from "../run.ts";
-import { routeJson } from "../views.ts";
 
 /** Scopes per method ("GET", ...) or "*" for every method the route matches. */
 type MethodScopes = Record<string, string[]>;
@@ -17,7 +14,7 @@ interface AddOptions {
   path: string;
   upstream: string;
   host?: string;
-  method?: RouteSpec["methods"];
+  method?: RouteInput["methods"];
   rewrite?: string;
   scope?: MethodScopes;
   anyScope?: MethodScopes;
@@ -42,9 +39,9 @@ function methodScopes(value: string, previous: MethodScopes = {}): MethodScopes 
   return { ...previous, [key]: [...(previous[key] ?? []), ...scopes] };
 }
 
-function requirements(allOf: MethodScopes = {}, anyOf: MethodScopes = {}): RouteSpec["scopes"] {
+function requirements(allOf: MethodScopes = {}, anyOf: MethodScopes = {}): RouteInput["scopes"] {
   const methods = [...new Set([...Object.keys(allOf), ...Object.keys(anyOf)])];
-  return Object.fromEntries(methods.map((m) => [m, { allOf: allOf[m] ?? [], anyOf: anyOf[m] ?? [] }]));
+  return Object.fromEntries(methods.map((m) => [m, { all_of: allOf[m] ?? [], any_of: anyOf[m] ?? [] }]));
 }
 
 const SCOPES_NOTE = `
@@ -74,22 +71,17 @@ export function routeCommands(program: Command): void {
     .addHelpText("after", SCOPES_NOTE)
     .action((options: AddOptions, command: Command) =>
       run(command, async ({ services }) => {
-        const host = options.host ?? null;
-        const same = (await services.routes.list(options.api)).find((r) => r.pathPrefix === options.path && r.host === host);
-        if (same) throw new ValidationError(`a route for ${options.path}${host ? ` on ${host}` : ""} of api ${options.api} already exists (${same.id})`);
-        const { route } = await services.routes.upsert({
-          apiIdentifier: options.api,
-          pathPrefix: options.path,
-          host,
+        const data = await services.routes.create(options.api, {
+          path_prefix: options.path,
+          host: options.host ?? null,
           methods: options.method,
           upstream: options.upstream,
           rewrite: options.rewrite,
           scopes: requirements(options.scope, options.anyScope),
           public: options.public,
-          timeoutMs: options.timeout,
-          maxBodyBytes: options.maxBody,
+          timeout_ms: options.timeout,
+          max_body_bytes: options.maxBody,
         });
-        const data = routeJson(route);
         return { data, text: () => fields(data) };
       }),
     );
@@ -100,8 +92,7 @@ export function routeCommands(program: Command): void {
     .option("--api <identifier>", "only the routes of this API")
     .action((options: { api?: string }, command: Command) =>
       run(command, async ({ services }) => {
-        if (options.api) await services.apis.get(options.api);
-        const data = (await services.routes.list(options.api)).map(routeJson);
+        const data = await services.routes.list(options.api);
         return { data, text: () => table(data, ["id", "api", "host", "path_prefix", "methods", "upstream", "public"]) };
       }),
     );

@@ -1,6 +1,5 @@
 // `gatehouse scope ...`: the scopes clients may request beyond OIDC's standard ones.
 import type { Command } from "commander";
-import { ValidationError } from "../../services/errors.ts";
 import { fields, table } from "../output.ts";
 import { run } from "../run.ts";
 
@@ -13,9 +12,8 @@ export function scopeCommands(program: Command): void {
     .option("--description <text>", "what the scope grants, shown on the consent page")
     .action((name: string, options: { description?: string }, command: Command) =>
       run(command, async ({ services }) => {
-        if ((await services.scopes.list()).some((s) => s.name === name)) throw new ValidationError(`scope ${name} already exists`);
-        const { scope } = await services.scopes.upsert({ name, description: options.description });
-        return { data: scope, text: () => fields(scope) };
+        const data = await services.scopes.create({ name, description: options.description });
+        return { data, text: () => fields(data) };
       }),
     );
 

@@ -1,14 +1,11 @@
 // `gatehouse user ...`: end-user accounts that sign in at the authorization server.
 import type { Command } from "commander";
-import { z } from "zod";
-import { ValidationError, parseInput } from "../../services/errors.ts";
+import { ValidationError } from "../../services/errors.ts";
 import { generateSecret } from "../../services/passwords.ts";
-import { passwordSchema } from "../../services/users.ts";
 import { repeatable } from "../option-parsers.ts";
 import { fields, table } from "../output.ts";
-import { run } from "../run.ts";
+import { listAll, run } from "../run.ts";
 import { readStdin } from "../stdin.ts";
-import { userJson } from "../views.ts";
 
 interface PasswordOptions {
   password?: string;
@@ -23,15 +20,10 @@ interface CreateOptions extends PasswordOptions {
 
 const PASSWORD_NOTE = "\n\nThe generated password is shown only now.";
 
-/**
- * The password given, checked here so a bad one is reported as `password: ...`; or a generated one,
- * which the command then prints once.
- */
-async function choosePassword(options: PasswordOptions): Promise<{ password: string; generated: boolean }> {
+/** The password given (from the command line or standard input), or undefined for a generated one. */
+async function givenPassword(options: PasswordOptions): Promise<string | undefined> {
   if (options.password !== undefined && options.passwordStdin) throw new ValidationError("give --password or --password-stdin, not both");
-  const given = options.passwordStdin ? (await readStdin()).replace(/\r?\n$/, "") : options.password;
-  if (given === undefined) return { password: generateSecret(), generated: true };
-  return { password: parseInput(z.object({ password: passwordSchema }), { password: given }).password, generated: false };
+  return options.passwordStdin ? (await readStdin()).replace(/\r?\n$/, "") : options.password;
 }
 
 function withPasswordOptions(command: Command): Command {
@@ -50,16 +42,15 @@ export function userCommands(program: Command): void {
     .option("--role <role>", "role, repeatable", repeatable)
     .action((username: string, options: CreateOptions, command: Command) =>
       run(command, async ({ services }) => {
-        const { password, generated } = await choosePassword(options);
-        const user = await services.users.create({
+        const { user, password } = await services.users.create({
           username,
           email: options.email,
-          password,
+          password: await givenPassword(options),
           claims: options.name ? { name: options.name } : {},
           roles: options.role,
         });
-        const data = { ...userJson(user), ...(generated ? { password } : {}) };
-        return { data, text: () => fields(data) + (generated ? PASSWORD_NOTE : "") };
+        const data = { ...user, ...(password ? { password } : {}) };
+        return { data, text: () => fields(data) + (password ? PASSWORD_NOTE : "") };
       }),
     );
 
@@ -68,7 +59,7 @@ export function userCommands(program: Command): void {
     .description("list users")
     .action((_options, command: Command) =>
       run(command, async ({ services }) => {
-        const data = (await services.users.list()).map(userJson);
+        const data = await listAll((query) => services.users.list(query));
         return { data, text: () => table(data, ["username", "email", "roles", "enabled"]) };
       }),
     );
@@ -78,10 +69,11 @@ export function userCommands(program: Command): void {
   )
     .action((username: string, options: PasswordOptions, command: Command) =>
       run(command, async ({ services }) => {
-        const { password, generated } = await choosePassword(options);
+        const given = await givenPassword(options);
+        const password = given ?? generateSecret();
         await services.users.setPassword(username, password);
-        const data = { username, ...(generated ? { password } : {}) };
-        return { data, text: () => (generated ? fields(data) + PASSWORD_NOTE : `password of ${username} changed`) };
+        const data = { username, ...(given === undefined ? { password } : {}) };
+        return { data, text: () => (given === undefined ? fields(data) + PASSWORD_NOTE : `password of ${username} changed`) };
       }),
     );
 
@@ -91,7 +83,7 @@ export function userCommands(program: Command): void {
       .description(enabled ? "allow a disabled user to sign in again" : "stop a user from signing in: ends their sessions and tokens")
       .action((username: string, _options, command: Command) =>
         run(command, async ({ services }) => {
-          const data = userJson(await services.users.setEnabled(username, enabled));
+          const data = await services.users.update(username, { enabled });
           return { data, text: () => `user ${username} ${name}d` };
         }),
       );

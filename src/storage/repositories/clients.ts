@@ -1,4 +1,5 @@
-import type { Database } from "../database.ts";
+import type { Database, DatabaseKind } from "../database.ts";
+import { containsText, type PageQuery } from "../paging.ts";
 import type { Client as Row } from "../generated/sqlite/client.ts";
 import { record, stringList } from "../json.ts";
 
@@ -51,13 +52,27 @@ function toRow(input: Partial<ClientInput>) {
 
 export class ClientRepository {
   private readonly db: Database;
+  private readonly kind: DatabaseKind;
 
-  constructor(db: Database) {
+  constructor(db: Database, kind: DatabaseKind) {
     this.db = db;
+    this.kind = kind;
   }
 
   async list(): Promise<ClientRecord[]> {
     return (await this.db.client.findMany({ orderBy: { createdAt: "asc" } })).map(toRecord);
+  }
+
+  /** One page of clients, oldest first, whose id or name contains `search` (any case). */
+  async page(query: PageQuery): Promise<{ items: ClientRecord[]; total: number }> {
+    const where = query.search
+      ? { OR: [{ clientId: containsText(this.kind, query.search) }, { name: containsText(this.kind, query.search) }] }
+      : {};
+    const [rows, total] = await Promise.all([
+      this.db.client.findMany({ where, orderBy: [{ createdAt: "asc" }, { clientId: "asc" }], skip: query.offset, take: query.limit }),
+      this.db.client.count({ where }),
+    ]);
+    return { items: rows.map(toRecord), total };
   }
 
   async find(clientId: string): Promise<ClientRecord | null> {

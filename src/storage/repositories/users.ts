@@ -1,4 +1,5 @@
-import type { Database } from "../database.ts";
+import type { Database, DatabaseKind } from "../database.ts";
+import { containsText, type PageQuery } from "../paging.ts";
 import type { User as Row } from "../generated/sqlite/client.ts";
 import { record, stringList } from "../json.ts";
 
@@ -22,13 +23,27 @@ function toRecord(row: Row): UserRecord {
 
 export class UserRepository {
   private readonly db: Database;
+  private readonly kind: DatabaseKind;
 
-  constructor(db: Database) {
+  constructor(db: Database, kind: DatabaseKind) {
     this.db = db;
+    this.kind = kind;
   }
 
   async list(): Promise<UserRecord[]> {
     return (await this.db.user.findMany({ orderBy: { username: "asc" } })).map(toRecord);
+  }
+
+  /** One page of users by username, whose username or email contains `search` (any case). */
+  async page(query: PageQuery): Promise<{ items: UserRecord[]; total: number }> {
+    const where = query.search
+      ? { OR: [{ username: containsText(this.kind, query.search) }, { email: containsText(this.kind, query.search) }] }
+      : {};
+    const [rows, total] = await Promise.all([
+      this.db.user.findMany({ where, orderBy: { username: "asc" }, skip: query.offset, take: query.limit }),
+      this.db.user.count({ where }),
+    ]);
+    return { items: rows.map(toRecord), total };
   }
 
   async findById(id: string): Promise<UserRecord | null> {

@@ -58,8 +58,8 @@ describe("gateway client limits", () => {
     db = await freshDatabase("sqlite");
     upstream = await startUpstream();
     await withServices(db, async (services) => {
-      await services.apis.upsert({ identifier: "https://limits.example.com", name: "Limits", scopes: [] });
-      await services.routes.upsert({ apiIdentifier: "https://limits.example.com", pathPrefix: "/pub", upstream: upstream.url, public: true });
+      await services.apis.apply({ identifier: "https://limits.example.com", name: "Limits", scopes: [] });
+      await services.routes.apply("https://limits.example.com", { path_prefix: "/pub", upstream: upstream.url, public: true });
     });
     gatehouse = await startGatehouse(db, LIMITS);
   });

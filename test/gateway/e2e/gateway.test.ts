@@ -55,37 +55,37 @@ describe.each(BACKENDS)("gateway on %s", (backend) => {
     upstream = await startUpstream();
     idp = await startIdentityProvider();
     client = await withServices(db, async (services) => {
-      await services.apis.upsert({ identifier: ORDERS, name: "Orders", scopes: ["orders:read", "orders:write"], claimHeaders: { client_id: "X-Client" } });
-      const orders = { apiIdentifier: ORDERS, upstream: `${upstream.url}/v1` };
-      await services.routes.upsert({ ...orders, pathPrefix: "/orders", scopes: { GET: { allOf: ["orders:read"], anyOf: [] }, POST: { allOf: ["orders:write"], anyOf: [] } }, maxBodyBytes: 1000 });
-      await services.routes.upsert({ ...orders, pathPrefix: "/public", public: true });
-      await services.routes.upsert({ ...orders, pathPrefix: "/slow", timeoutMs: 500, rewrite: "keep" });
-      await services.routes.upsert({ apiIdentifier: ORDERS, pathPrefix: "/down", upstream: "http://127.0.0.1:9" });
-      await services.routes.upsert({ ...orders, pathPrefix: "/socket" });
-      await services.routes.upsert({ ...orders, pathPrefix: "/upload", maxBodyBytes: 1000 });
-      await services.routes.upsert({ ...orders, pathPrefix: "/readonly", methods: ["GET"] });
-      const read = { allOf: ["orders:read"], anyOf: [] };
-      await services.routes.upsert({ ...orders, pathPrefix: "/defaulted", scopes: { GET: read, "*": { allOf: ["orders:write"], anyOf: [] } } });
-      await services.apis.upsert({ identifier: OPAQUE, name: "Opaque", tokenFormat: "opaque", tokenCheck: "introspection", scopes: ["orders:read"] });
-      await services.routes.upsert({ apiIdentifier: OPAQUE, pathPrefix: "/opaque", upstream: upstream.url, rewrite: "keep" });
-      await services.apis.upsert({ identifier: SHORT, name: "Short", accessTokenTtl: 1, scopes: ["orders:read"] });
-      await services.routes.upsert({ apiIdentifier: SHORT, pathPrefix: "/short", upstream: upstream.url });
-      await services.apis.upsert({
+      await services.apis.apply({ identifier: ORDERS, name: "Orders", scopes: ["orders:read", "orders:write"], claim_headers: { client_id: "X-Client" } });
+      const orders = { upstream: `${upstream.url}/v1` };
+      await services.routes.apply(ORDERS, { ...orders, path_prefix: "/orders", scopes: { GET: { all_of: ["orders:read"], any_of: [] }, POST: { all_of: ["orders:write"], any_of: [] } }, max_body_bytes: 1000 });
+      await services.routes.apply(ORDERS, { ...orders, path_prefix: "/public", public: true });
+      await services.routes.apply(ORDERS, { ...orders, path_prefix: "/slow", timeout_ms: 500, rewrite: "keep" });
+      await services.routes.apply(ORDERS, { path_prefix: "/down", upstream: "http://127.0.0.1:9" });
+      await services.routes.apply(ORDERS, { ...orders, path_prefix: "/socket" });
+      await services.routes.apply(ORDERS, { ...orders, path_prefix: "/upload", max_body_bytes: 1000 });
+      await services.routes.apply(ORDERS, { ...orders, path_prefix: "/readonly", methods: ["GET"] });
+      const read = { all_of: ["orders:read"], any_of: [] };
+      await services.routes.apply(ORDERS, { ...orders, path_prefix: "/defaulted", scopes: { GET: read, "*": { all_of: ["orders:write"], any_of: [] } } });
+      await services.apis.apply({ identifier: OPAQUE, name: "Opaque", token_format: "opaque", token_check: "introspection", scopes: ["orders:read"] });
+      await services.routes.apply(OPAQUE, { path_prefix: "/opaque", upstream: upstream.url, rewrite: "keep" });
+      await services.apis.apply({ identifier: SHORT, name: "Short", access_token_ttl: 1, scopes: ["orders:read"] });
+      await services.routes.apply(SHORT, { path_prefix: "/short", upstream: upstream.url });
+      await services.apis.apply({
         identifier: BILLING, name: "Billing", scopes: ["orders:read"],
-        outboundOAuth: { tokenUrl: idp.url, clientId: "billing-client", clientSecret: "${BILLING_SECRET}", scope: "billing/.default", removeHeaders: ["Ocp-Apim-Subscription-Key"] },
+        outbound_oauth: { token_url: idp.url, client_id: "billing-client", client_secret: "${BILLING_SECRET}", scope: "billing/.default", remove_headers: ["Ocp-Apim-Subscription-Key"] },
       });
-      await services.routes.upsert({ apiIdentifier: BILLING, pathPrefix: "/billing", upstream: upstream.url, rewrite: "keep" });
-      await services.apis.upsert({
+      await services.routes.apply(BILLING, { path_prefix: "/billing", upstream: upstream.url, rewrite: "keep" });
+      await services.apis.apply({
         identifier: "https://unreachable-idp.example.com", name: "IdP down", scopes: ["orders:read"],
-        outboundOAuth: { tokenUrl: "http://127.0.0.1:9/token", clientId: "x", clientSecret: "y" },
+        outbound_oauth: { token_url: "http://127.0.0.1:9/token", client_id: "x", client_secret: "y" },
       });
-      await services.routes.upsert({ apiIdentifier: "https://unreachable-idp.example.com", pathPrefix: "/idp-down", upstream: upstream.url });
+      await services.routes.apply("https://unreachable-idp.example.com", { path_prefix: "/idp-down", upstream: upstream.url });
       for (const [identifier, forwardToken] of [[SIGNED, "signed"], [ORIGINAL, "original"]] as const) {
-        await services.apis.upsert({ identifier, name: forwardToken, scopes: ["orders:read"], forwardToken });
-        await services.routes.upsert({ apiIdentifier: identifier, pathPrefix: `/${forwardToken}`, upstream: upstream.url, rewrite: "keep" });
+        await services.apis.apply({ identifier, name: forwardToken, scopes: ["orders:read"], forward_token: forwardToken });
+        await services.routes.apply(identifier, { path_prefix: `/${forwardToken}`, upstream: upstream.url, rewrite: "keep" });
       }
-      const created = await services.clients.create({ name: "svc", grantTypes: ["client_credentials"], scopes: ["orders:read"] });
-      return { id: created.client.clientId, secret: created.clientSecret! };
+      const created = await services.clients.create({ client_name: "svc", grant_types: ["client_credentials"], scopes: ["orders:read"] });
+      return { id: created.client.client_id, secret: created.client_secret! };
     });
     gatehouse = await startGatehouse(db, { GATEWAY_CLOCK_SKEW: "0", GATEWAY_INTROSPECTION_CACHE_TTL: "1", BILLING_SECRET: "billing-secret", LOG_LEVEL: "info" });
     gateway = `http://127.0.0.1:${gatehouse.env.GATEWAY_PORT}`;
@@ -377,7 +377,7 @@ describe.each(BACKENDS)("gateway on %s", (backend) => {
   test("a route added while running is live within a second", async () => {
     const access = await token(ORDERS);
     expect((await call("/late/x", { token: access })).status).toBe(404);
-    await withServices(db, (services) => services.routes.upsert({ apiIdentifier: ORDERS, pathPrefix: "/late", upstream: upstream.url }));
+    await withServices(db, (services) => services.routes.apply(ORDERS, { path_prefix: "/late", upstream: upstream.url }));
     const deadline = Date.now() + 1000;
     let status = 404;
     while (Date.now() < deadline && status === 404) {

@@ -22,17 +22,16 @@ describe("loadRouteTable on sqlite", () => {
 
   test("every route is loaded with its API and matched without the database", async () => {
     const table = await withServices(db, async (services, storage) => {
-      await services.apis.upsert({ identifier: "https://api.example.com/orders", name: "Orders", scopes: ["orders:read"] });
-      await services.apis.upsert({ identifier: "urn:gatehouse:users", name: "Users" });
-      await services.routes.upsert({
-        apiIdentifier: "https://api.example.com/orders",
-        pathPrefix: "/orders",
+      await services.apis.apply({ identifier: "https://api.example.com/orders", name: "Orders", scopes: ["orders:read"] });
+      await services.apis.apply({ identifier: "urn:gatehouse:users", name: "Users" });
+      await services.routes.apply("https://api.example.com/orders", {
+        path_prefix: "/orders",
         methods: ["GET"],
         upstream: "http://orders:8080/base",
-        scopes: { GET: { allOf: ["orders:read"] } },
+        scopes: { GET: { all_of: ["orders:read"] } },
       });
-      await services.routes.upsert({ apiIdentifier: "urn:gatehouse:users", pathPrefix: "/users", host: "admin.example.com", upstream: "http://users:8080", rewrite: "keep" });
-      await services.routes.upsert({ apiIdentifier: "urn:gatehouse:users", pathPrefix: "/", upstream: "http://users:8080", public: true });
+      await services.routes.apply("urn:gatehouse:users", { path_prefix: "/users", host: "admin.example.com", upstream: "http://users:8080", rewrite: "keep" });
+      await services.routes.apply("urn:gatehouse:users", { path_prefix: "/", upstream: "http://users:8080", public: true });
       return loadRouteTable(storage);
     });
     // The storage is closed: whatever follows is answered from memory.
@@ -50,9 +49,9 @@ describe("loadRouteTable on sqlite", () => {
 
   test("a prefix stored with an encoded unreserved character matches its decoded form", async () => {
     const table = await withServices(db, async (services, storage) => {
-      await services.apis.upsert({ identifier: "urn:gatehouse:home", name: "Home" });
-      await services.routes.upsert({ apiIdentifier: "urn:gatehouse:home", pathPrefix: "/", upstream: "http://home:8080", public: true });
-      await services.routes.upsert({ apiIdentifier: "urn:gatehouse:home", pathPrefix: "/%7Eadmin", upstream: "http://admin:8080" });
+      await services.apis.apply({ identifier: "urn:gatehouse:home", name: "Home" });
+      await services.routes.apply("urn:gatehouse:home", { path_prefix: "/", upstream: "http://home:8080", public: true });
+      await services.routes.apply("urn:gatehouse:home", { path_prefix: "/%7Eadmin", upstream: "http://admin:8080" });
       return loadRouteTable(storage);
     });
     expect(table.match("h", "GET", "/~admin/panel")!.route).toMatchObject({ pathPrefix: "/~admin", public: false });
@@ -60,8 +59,8 @@ describe("loadRouteTable on sqlite", () => {
 
   test("deleting an API removes its routes from the next table", async () => {
     const table = await withServices(db, async (services, storage) => {
-      await services.apis.upsert({ identifier: "urn:gatehouse:gone", name: "Gone" });
-      await services.routes.upsert({ apiIdentifier: "urn:gatehouse:gone", pathPrefix: "/gone", upstream: "http://gone:8080" });
+      await services.apis.apply({ identifier: "urn:gatehouse:gone", name: "Gone" });
+      await services.routes.apply("urn:gatehouse:gone", { path_prefix: "/gone", upstream: "http://gone:8080" });
       expect((await loadRouteTable(storage)).size).toBe(1);
       await storage.apis.delete("urn:gatehouse:gone");
       return loadRouteTable(storage);
