@@ -6,7 +6,7 @@ import type { Catalog } from "./catalog.ts";
 import { accountFinder, CLAIMS_BY_SCOPE } from "./accounts.ts";
 import { defaultResource } from "./default-resource.ts";
 import { mayIntrospect } from "./introspection-policy.ts";
-import { renderError, logoutSource, postLogoutSuccessSource } from "./pages.ts";
+import { renderError, logoutSource, postLogoutSuccessSource } from "./provider-pages.ts";
 import { checkBeforeRotation } from "./refresh-token-checks.ts";
 
 export interface ConfigurationDeps {

@@ -19,6 +19,7 @@ import { ClientSecretVerifier } from "./client-secrets.ts";
 import { PasswordCredentials } from "./credentials/password-check.ts";
 import { buildProvider } from "./provider.ts";
 import { requestHygiene } from "./request-hygiene.ts";
+import { serveAssets } from "../web/pages.ts";
 
 export interface AuthorizationServerDeps {
   config: Config;
@@ -57,6 +58,7 @@ export async function createAuthorizationServer(deps: AuthorizationServerDeps): 
   app.proxy = true;
   app.maxIpsCount = 1;
   app.use(requestHygiene(config.ISSUER, config.TRUST_PROXY));
+  app.use(serveAssets());
   app.use(async function provide(ctx) {
     ctx.respond = false;
     await handle(ctx.req, ctx.res);

@@ -4,11 +4,11 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import Koa from "koa";
 import type { Grant } from "oidc-provider";
-import { CsrfTokens } from "../../src/authorization-server/interactions/csrf.ts";
-import { parseForm } from "../../src/authorization-server/interactions/form.ts";
+import { CsrfTokens } from "../../src/web/csrf.ts";
+import { parseForm } from "../../src/web/form.ts";
 import { consentRequest, promptDetails } from "../../src/authorization-server/interactions/consent-details.ts";
 import { rememberConsent } from "../../src/authorization-server/interactions/consent.ts";
-import { InteractionError } from "../../src/authorization-server/interactions/errors.ts";
+import { PageError } from "../../src/web/errors.ts";
 import type { Catalog } from "../../src/authorization-server/catalog.ts";
 import { allowFormAction, securityHeaders } from "../../src/shared/security-headers.ts";
 import { openStorage, type Storage } from "../../src/storage/index.ts";
@@ -16,7 +16,7 @@ import { createServices, type Services } from "../../src/services/index.ts";
 import { freshDatabase, type FreshDatabase } from "../helpers/databases.ts";
 
 describe("CSRF tokens", () => {
-  const tokens = new CsrfTokens(["first-secret-of-at-least-32-characters"]);
+  const tokens = new CsrfTokens(["first-secret-of-at-least-32-characters"], "interaction");
 
   test("a token verifies for its own interaction only", () => {
     const token = tokens.issue("uid-1");
@@ -32,16 +32,22 @@ describe("CSRF tokens", () => {
   });
 
   test("tokens from another secret fail, and survive rotation while their secret is still listed", () => {
-    const old = new CsrfTokens(["old-secret-of-at-least-32-characters!!"]);
+    const old = new CsrfTokens(["old-secret-of-at-least-32-characters!!"], "interaction");
     const token = old.issue("uid-1");
     expect(tokens.verify("uid-1", token)).toBe(false);
-    const rotated = new CsrfTokens(["new-secret-of-at-least-32-characters!!", "old-secret-of-at-least-32-characters!!"]);
+    const rotated = new CsrfTokens(["new-secret-of-at-least-32-characters!!", "old-secret-of-at-least-32-characters!!"], "interaction");
     expect(rotated.verify("uid-1", token)).toBe(true);
     expect(rotated.issue("uid-1")).not.toBe(token);
   });
 
+  test("a token for one kind of form is not accepted by another", () => {
+    const secrets = ["first-secret-of-at-least-32-characters"];
+    const consoleTokens = new CsrfTokens(secrets, "console");
+    expect(consoleTokens.verify("uid-1", tokens.issue("uid-1"))).toBe(false);
+  });
+
   test("refuses to start without a secret", () => {
-    expect(() => new CsrfTokens([])).toThrow(/cookie secret/);
+    expect(() => new CsrfTokens([], "interaction")).toThrow(/cookie secret/);
   });
 });
 
@@ -57,7 +63,7 @@ describe("form parsing", () => {
     } catch (error) {
       refusal = error;
     }
-    expect(refusal).toBeInstanceOf(InteractionError);
+    expect(refusal).toBeInstanceOf(PageError);
     expect(refusal).toMatchObject({ status: 400, error: "invalid_request" });
   });
 

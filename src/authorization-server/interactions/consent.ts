@@ -4,7 +4,8 @@ import type { Grant } from "oidc-provider";
 import type { Storage } from "../../storage/index.ts";
 import { log } from "../../shared/logger.ts";
 import { promptDetails } from "./consent-details.ts";
-import { InteractionError, START_AGAIN } from "./errors.ts";
+import { PageError } from "../../web/errors.ts";
+import { START_AGAIN } from "./types.ts";
 import type { InteractionDeps, Step } from "./types.ts";
 
 const words = (value: string) => value.split(" ").filter(Boolean);
@@ -30,7 +31,7 @@ export function confirmConsent({ provider, storage }: Pick<InteractionDeps, "pro
   return async function confirmConsent(ctx) {
     const { interaction } = ctx.state;
     const accountId = interaction.session?.accountId;
-    if (!accountId) throw new InteractionError(400, "invalid_request", `You are no longer signed in. ${START_AGAIN}`);
+    if (!accountId) throw new PageError(400, "invalid_request", `You are no longer signed in. ${START_AGAIN}`);
     const clientId = String(interaction.params.client_id);
 
     const existing = interaction.grantId ? await provider.Grant.find(interaction.grantId) : undefined;

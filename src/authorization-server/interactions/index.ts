@@ -2,17 +2,17 @@
 // Each route lists its steps in order; mount with provider.use(interactionRoutes(...)).
 import Router from "@koa/router";
 import type { Middleware } from "koa";
-import { serveAssets } from "../pages.ts";
+import { checkCsrf, checkOrigin, CsrfTokens } from "../../web/csrf.ts";
+import { PageError } from "../../web/errors.ts";
+import { readForm } from "../../web/form.ts";
+import { handlePageErrors } from "../../web/handle-errors.ts";
 import { abort } from "./abort.ts";
 import { confirmConsent } from "./consent.ts";
-import { checkCsrf, checkOrigin, CsrfTokens } from "./csrf.ts";
-import { readForm } from "./form.ts";
-import { handleErrors } from "./handle-errors.ts";
 import { loadInteraction, requirePrompt } from "./load-interaction.ts";
 import { login } from "./login.ts";
 import { allowClientRedirects } from "./redirect-targets.ts";
 import { show } from "./show.ts";
-import type { InteractionDeps, InteractionState } from "./types.ts";
+import { START_AGAIN, type InteractionDeps, type InteractionState, type Step } from "./types.ts";
 
 export type { InteractionDeps } from "./types.ts";
 
@@ -30,11 +30,20 @@ function chain(...middleware: Middleware[]): Middleware {
 export function interactionRoutes(deps: InteractionDeps): Middleware {
   const { provider, config } = deps;
   // The provider's cookie secrets (configuration cookies.keys) also key the CSRF tokens.
-  const csrf = new CsrfTokens(Array.isArray(provider.keys) ? provider.keys : []);
+  const csrf = new CsrfTokens(Array.isArray(provider.keys) ? provider.keys : [], "interaction");
   const pageDeps = { ...deps, csrf };
+  const forged = () => new PageError(403, "invalid_request", `This form has expired or was not sent from this site. ${START_AGAIN}`);
+  const handleErrors = handlePageErrors(`This sign-in has expired or was started in another browser. ${START_AGAIN}`) as unknown as Step;
+  const web = (middleware: unknown) => middleware as Step;
 
   const page = [handleErrors, loadInteraction(deps)];
-  const form = [handleErrors, checkOrigin(config.ISSUER), loadInteraction(deps), readForm(), checkCsrf(csrf)];
+  const form = [
+    handleErrors,
+    web(checkOrigin(config.ISSUER, forged)),
+    loadInteraction(deps),
+    web(readForm()),
+    web(checkCsrf(csrf, (ctx) => (ctx.state as InteractionState).interaction.uid, forged)),
+  ];
 
   const router = new Router<InteractionState>();
   router.get("/interaction/:uid", ...page, show(pageDeps));
@@ -44,5 +53,5 @@ export function interactionRoutes(deps: InteractionDeps): Middleware {
   router.post("/interaction/:uid/abort", ...form, abort(deps));
 
   // The router fills in ctx.params itself; its type just expects them already there.
-  return chain(serveAssets(), allowClientRedirects, router.routes() as unknown as Middleware);
+  return chain(allowClientRedirects, router.routes() as unknown as Middleware);
 }

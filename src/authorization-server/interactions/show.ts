@@ -1,5 +1,6 @@
 // GET /interaction/:uid: the page for the step oidc-provider is waiting for.
-import { InteractionError, START_AGAIN } from "./errors.ts";
+import { PageError } from "../../web/errors.ts";
+import { START_AGAIN } from "./types.ts";
 import { showConsent, showLogin, type PageDeps } from "./views.ts";
 import type { Step } from "./types.ts";
 
@@ -12,7 +13,7 @@ export function show(deps: PageDeps): Step {
       case "consent":
         return showConsent(ctx, deps, interaction);
       default:
-        throw new InteractionError(400, "invalid_request", `This sign-in step is not supported. ${START_AGAIN}`);
+        throw new PageError(400, "invalid_request", `This sign-in step is not supported. ${START_AGAIN}`);
     }
   };
 }

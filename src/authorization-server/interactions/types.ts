@@ -16,7 +16,10 @@ export interface InteractionDeps {
   credentials: PasswordCredentials;
 }
 
-export type FormFields = Readonly<Record<string, string>>;
+import type { FormFields } from "../../web/form.ts";
+
+/** What the error pages of an interaction suggest. */
+export const START_AGAIN = "Go back to the application and sign in again.";
 
 export interface InteractionState {
   /** Set by loadInteraction. */

@@ -3,9 +3,9 @@
 import type { Context } from "koa";
 import type { Interaction } from "oidc-provider";
 import { allowFormAction } from "../../shared/security-headers.ts";
-import { sendPage } from "../pages.ts";
+import { sendPage } from "../../web/pages.ts";
 import { consentRequest, promptDetails } from "./consent-details.ts";
-import type { CsrfTokens } from "./csrf.ts";
+import type { CsrfTokens } from "../../web/csrf.ts";
 import type { InteractionDeps } from "./types.ts";
 
 export type PageDeps = Pick<InteractionDeps, "provider" | "catalog" | "storage"> & { csrf: CsrfTokens };
