@@ -15,6 +15,7 @@ import { bootstrapAdmin } from "./authorization-server/bootstrap-admin.ts";
 import { createAuthorizationServer } from "./authorization-server/server.ts";
 import { createGateway } from "./gateway/app.ts";
 import { ensureGatewayClient } from "./gateway/internal-client.ts";
+import { ensureAdminBuiltIns } from "./admin/built-in.ts";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -45,6 +46,7 @@ async function prepare(config: Config): Promise<Storage> {
   if (await services.keys.ensure(config.SIGNING_ALG)) log.info("generated signing keys", { alg: config.SIGNING_ALG });
   await bootstrapAdmin(config, storage, services);
   await ensureGatewayClient(config, services);
+  await ensureAdminBuiltIns(config, services);
   return storage;
 }
 
@@ -59,7 +61,15 @@ async function serve(config: Config, storage: Storage): Promise<() => Promise<vo
 
   const servers: Array<{ close(): Promise<void> }> = [];
   if (config.ROLE !== "gateway") {
-    const authorizationServer = await createAuthorizationServer({ config, storage, services, revocations, feed, cookieKeys: cookieSecrets(config) });
+    const authorizationServer = await createAuthorizationServer({
+      config,
+      storage,
+      services,
+      revocations,
+      feed,
+      cookieKeys: cookieSecrets(config),
+      keyEncryptionSecret: () => secret,
+    });
     const address = await authorizationServer.listen();
     servers.push(authorizationServer);
     log.info("authorization server listening", { issuer: config.ISSUER, port: address.port, storage: storage.kind });

@@ -4,6 +4,7 @@ import type { Config } from "../config/env.ts";
 import type { Storage } from "../storage/index.ts";
 import type { Catalog } from "./catalog.ts";
 import { accountFinder, CLAIMS_BY_SCOPE } from "./accounts.ts";
+import { CONSOLE_CLIENT_ID } from "../admin/built-in.ts";
 import { defaultResource } from "./default-resource.ts";
 import { mayIntrospect } from "./introspection-policy.ts";
 import { renderError, logoutSource, postLogoutSuccessSource } from "./provider-pages.ts";
@@ -110,6 +111,13 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
       if (grantId) {
         const grant = await Grant.find(grantId);
         if (grant) return grant;
+      }
+      // Gatehouse's own console is first-party: signing in to it asks for no consent.
+      if (clientId === CONSOLE_CLIENT_ID && ctx.oidc.session?.accountId) {
+        const grant = new Grant({ accountId: ctx.oidc.session.accountId, clientId });
+        grant.addOIDCScope("openid profile");
+        await grant.save();
+        return grant;
       }
       const accountId = ctx.oidc.session?.accountId;
       const consent = accountId ? await storage.consents.find(accountId, clientId) : null;

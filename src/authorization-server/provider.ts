@@ -13,6 +13,7 @@ import { interactionRoutes } from "./interactions/index.ts";
 import { protocolHardening } from "./hardening.ts";
 import { protocolCorrections } from "./protocol-corrections.ts";
 import { logRevocations, logSecurityEvents } from "./security-events.ts";
+import type { OwnAccessTokens } from "../shared/own-access-tokens.ts";
 import type { RevocationList } from "../shared/revocation-list.ts";
 import { structuredTokenEndpoints } from "./structured-tokens.ts";
 
@@ -22,15 +23,13 @@ export interface ProviderDeps {
   catalog: Catalog;
   secrets: ClientSecretVerifier;
   credentials: PasswordCredentials;
+  /** Gatehouse's own JWT access tokens, checked in-process. */
+  ownTokens: OwnAccessTokens;
   revocations: RevocationList;
   jwks: { keys: Record<string, unknown>[]; activeAlg: string };
   cookieKeys: string[];
   /** Longest lifetime of any access token, for how long a revoked grant is remembered. */
   maxAccessTokenTtl: () => number;
-}
-
-function publicJwks(keys: Record<string, unknown>[]) {
-  return { keys: keys.map(({ d, p, q, dp, dq, qi, key_ops, ...pub }) => pub) };
 }
 
 export function buildProvider(deps: ProviderDeps): Provider {
@@ -66,7 +65,7 @@ export function buildProvider(deps: ProviderDeps): Provider {
   provider.use(protocolHardening(config));
   provider.use(protocolCorrections);
   provider.use(logRevocations);
-  provider.use(structuredTokenEndpoints({ issuer: config.ISSUER, publicJwks: publicJwks(deps.jwks.keys), revocations, catalog }));
+  provider.use(structuredTokenEndpoints({ tokens: deps.ownTokens, revocations, catalog }));
   provider.use(interactionRoutes({ provider, storage, catalog, config, credentials }));
   return provider;
 }

@@ -7,12 +7,14 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import Koa from "koa";
 import type Provider from "oidc-provider";
+import type { JSONWebKeySet, JWK } from "jose";
 import type { Config } from "../config/env.ts";
 import type { Services } from "../services/index.ts";
 import { longestAccessTokenOf } from "../services/token-lifetimes.ts";
 import type { Storage } from "../storage/index.ts";
 import type { ChangeFeed } from "../shared/change-feed.ts";
 import { log, securityEvent } from "../shared/logger.ts";
+import { OwnAccessTokens } from "../shared/own-access-tokens.ts";
 import type { RevocationList } from "../shared/revocation-list.ts";
 import { Catalog } from "./catalog.ts";
 import { ClientSecretVerifier } from "./client-secrets.ts";
@@ -20,12 +22,15 @@ import { PasswordCredentials } from "./credentials/password-check.ts";
 import { buildProvider } from "./provider.ts";
 import { requestHygiene } from "./request-hygiene.ts";
 import { serveAssets } from "../web/pages.ts";
+import { adminRoutes } from "../admin/index.ts";
 
 export interface AuthorizationServerDeps {
   config: Config;
   storage: Storage;
   services: Services;
   cookieKeys: string[];
+  /** KEY_ENCRYPTION_SECRET, for the admin API's and console's changes that seal (outbound secrets). */
+  keyEncryptionSecret: () => string;
   revocations: RevocationList;
   feed: ChangeFeed;
 }
@@ -46,7 +51,13 @@ export async function createAuthorizationServer(deps: AuthorizationServerDeps): 
   const maxAccessTokenTtl = () => longestAccessTokenOf(config, catalog.apis());
 
   const credentials = new PasswordCredentials(storage, config);
-  const build = async () => buildProvider({ ...deps, catalog, secrets, credentials, revocations, jwks: await services.keys.privateJwks(), maxAccessTokenTtl });
+  let publicJwks: JSONWebKeySet = { keys: [] };
+  const ownTokens = new OwnAccessTokens({ issuer: config.ISSUER, keys: () => publicJwks, revocations });
+  const build = async () => {
+    const jwks = await services.keys.privateJwks();
+    publicJwks = { keys: jwks.keys.map(({ d, p, q, dp, dq, qi, key_ops, ...pub }) => pub as JWK) };
+    return buildProvider({ ...deps, catalog, secrets, credentials, revocations, ownTokens, jwks, maxAccessTokenTtl });
+  };
   let keysVersion = (await storage.revisions.read()).keys;
   let scopeNames = catalog.scopeNames().join(" ");
   let provider = await build();
@@ -57,8 +68,12 @@ export async function createAuthorizationServer(deps: AuthorizationServerDeps): 
   // requestHygiene leaves exactly one trustworthy X-Forwarded-For/-Proto/-Host, built from ISSUER and TRUST_PROXY.
   app.proxy = true;
   app.maxIpsCount = 1;
+  app.keys = deps.cookieKeys;
   app.use(requestHygiene(config.ISSUER, config.TRUST_PROXY));
   app.use(serveAssets());
+  if (config.ADMIN_ENABLED) {
+    app.use(adminRoutes({ config, storage, cookieKeys: deps.cookieKeys, keyEncryptionSecret: deps.keyEncryptionSecret, ownTokens, publicJwks: () => publicJwks }));
+  }
   app.use(async function provide(ctx) {
     ctx.respond = false;
     await handle(ctx.req, ctx.res);

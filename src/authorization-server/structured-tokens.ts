@@ -1,32 +1,20 @@
 // Introspection (RFC 7662) and revocation (RFC 7009) of JWT access tokens. oidc-provider's endpoints
 // only know stored tokens and answer "unsupported_token_type" for a JWT, after authenticating the
-// client. This middleware takes over exactly there: it verifies the JWT with Gatehouse's own keys,
-// consults the revocation list (by jti and by grant), and answers as the RFCs require.
-import { createLocalJWKSet, jwtVerify, type JSONWebKeySet, type JWTPayload } from "jose";
+// client. This middleware takes over exactly there: it verifies the JWT (shared/own-access-tokens.ts:
+// Gatehouse's keys, the revocation list) and answers as the RFCs require.
 import type { KoaContextWithOIDC } from "oidc-provider";
+import type { OwnAccessTokens } from "../shared/own-access-tokens.ts";
 import type { RevocationList } from "../shared/revocation-list.ts";
 import type { Catalog } from "./catalog.ts";
 import { mayIntrospect } from "./introspection-policy.ts";
 
 export interface StructuredTokenOptions {
-  issuer: string;
-  publicJwks: JSONWebKeySet;
+  tokens: OwnAccessTokens;
   revocations: RevocationList;
   catalog: Catalog;
 }
 
-export function structuredTokenEndpoints({ issuer, publicJwks, revocations, catalog }: StructuredTokenOptions) {
-  const keys = createLocalJWKSet(publicJwks);
-
-  async function verify(token: string): Promise<JWTPayload | undefined> {
-    try {
-      const { payload } = await jwtVerify(token, keys, { issuer, typ: "at+jwt", algorithms: ["ES256", "RS256", "EdDSA"] });
-      return payload;
-    } catch {
-      return undefined;
-    }
-  }
-
+export function structuredTokenEndpoints({ tokens, revocations, catalog }: StructuredTokenOptions) {
   return async function handleStructuredTokens(ctx: KoaContextWithOIDC, next: () => Promise<unknown>): Promise<void> {
     await next();
     const route = ctx.oidc?.route;
@@ -36,10 +24,10 @@ export function structuredTokenEndpoints({ issuer, publicJwks, revocations, cata
     const token = ctx.oidc.params?.token;
     if (body?.error !== "unsupported_token_type" || !client || typeof token !== "string") return;
 
-    const payload = await verify(token);
+    const payload = await tokens.verify(token);
     ctx.status = 200;
     if (route === "introspection") {
-      const visible = payload && !revocations.refuses(payload) && mayIntrospect(catalog, client.clientId, payload.client_id, payload.aud);
+      const visible = payload && mayIntrospect(catalog, client.clientId, payload.client_id, payload.aud);
       ctx.body = visible ? { ...payload, active: true, token_type: "Bearer" } : { active: false };
       return;
     }

@@ -56,6 +56,11 @@ const schema = z.object({
   COOKIE_SECRETS: z.string().min(32).optional(),
   /** Algorithm of newly generated signing keys. */
   SIGNING_ALG: z.enum(["ES256", "RS256", "EdDSA"]).default("ES256"),
+  /** Serve the admin console and the admin API at /admin on the authorization server's port. */
+  ADMIN_ENABLED: z.enum(["true", "false"]).transform((v) => v === "true").default(true),
+  /** A console session ends after this many seconds without a request, and after ADMIN_SESSION_MAX_AGE in any case. */
+  ADMIN_SESSION_IDLE_TIMEOUT: seconds.default(1800),
+  ADMIN_SESSION_MAX_AGE: seconds.default(12 * 3600),
   /** Password of the first admin user; if unset a one-time password is generated and printed once. */
   ADMIN_PASSWORD: z.string().min(12, "must be at least 12 characters").optional(),
   ADMIN_USERNAME: z.string().min(1).default("admin"),

@@ -192,7 +192,9 @@ export class UserService {
     return { user, outcome: "updated" };
   }
 
-  private endSessions(user: UserRecord, reason: EndReason): Promise<EndedIssuance> {
+  /** Ends the user's sessions at the authorization server and in the console, and their tokens. */
+  private async endSessions(user: UserRecord, reason: EndReason): Promise<EndedIssuance> {
+    await this.storage.adminSessions.deleteForUser(user.id);
     return endIssued(this.storage, this.context.lifetimes, { user: user.id }, reason);
   }
 

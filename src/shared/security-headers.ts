@@ -69,8 +69,14 @@ export function allowFormAction(ctx: Context, uri: unknown): void {
   ctx.set(HEADER, serialize(withoutStaleNone(policy)));
 }
 
-export function securityHeaders(): Middleware {
-  const basePolicy = serialize(new Map(BASE_POLICY.map(([name, ...values]) => [name, values])));
+/**
+ * @param overrides directives that replace the base policy's (the console allows its own scripts:
+ *   `{ "script-src": ["'self'"] }`, and calls to itself: `{ "connect-src": ["'self'"] }`)
+ */
+export function securityHeaders(overrides: Record<string, string[]> = {}): Middleware {
+  const policy = new Map<string, string[]>(BASE_POLICY.map(([name, ...values]) => [name, values]));
+  for (const [name, values] of Object.entries(overrides)) policy.set(name, values);
+  const basePolicy = serialize(policy);
   return async function setSecurityHeaders(ctx, next) {
     ctx.set("X-Content-Type-Options", "nosniff");
     ctx.set("Referrer-Policy", "no-referrer");

@@ -14,6 +14,7 @@ import { RevocationRepository } from "./repositories/revocations.ts";
 import { RevisionRepository } from "./repositories/revisions.ts";
 import { ThrottleRepository } from "./repositories/throttles.ts";
 import { AuditRepository } from "./repositories/audit.ts";
+import { AdminSessionRepository } from "./repositories/admin-sessions.ts";
 import { changeNotifications, type ChangeNotifications, type ChangeTopic } from "./change-notifications.ts";
 import { createOidcAdapter, purgeExpiredArtifacts, revokeAccountArtifacts, revokeClientArtifacts, type AdapterOptions } from "./oidc-adapter.ts";
 
@@ -30,6 +31,7 @@ export interface Storage {
   revisions: RevisionRepository;
   throttles: ThrottleRepository;
   audit: AuditRepository;
+  adminSessions: AdminSessionRepository;
   /** Announces and receives changes across every process using this database. */
   changes: ChangeNotifications;
   oidcAdapter(options: AdapterOptions): ReturnType<typeof createOidcAdapter>;
@@ -91,6 +93,7 @@ export async function openStorage(url: string, { migrate: runMigrations = true, 
     revisions: new RevisionRepository(db, changes),
     throttles: new ThrottleRepository(db, kind),
     audit: new AuditRepository(db),
+    adminSessions: new AdminSessionRepository(db),
     changes,
     oidcAdapter: (options) => createOidcAdapter(db, options),
     artifacts: {
@@ -121,6 +124,7 @@ export type { UserRecord } from "./repositories/users.ts";
 export type { ConsentRecord } from "./repositories/consents.ts";
 export type { AuditRecord, AuditQuery } from "./repositories/audit.ts";
 export type { PageQuery } from "./paging.ts";
+export type { AdminSessionRecord } from "./repositories/admin-sessions.ts";
 export type { SigningKeyRecord, KeyStatus } from "./repositories/keys.ts";
 export type { RevocationKind } from "./repositories/revocations.ts";
 export type { ChangeNotifications, ChangeTopic };
