@@ -10,6 +10,7 @@ import { createServices } from "./services/index.ts";
 import { isDatabaseUnavailable, MissingDatabase, openStorage, type Storage, type StorageOptions } from "./storage/index.ts";
 import { ChangeFeed } from "./shared/change-feed.ts";
 import { log, setLogLevel } from "./shared/logger.ts";
+import { RemoteKeySets } from "./shared/remote-key-sets.ts";
 import { RevocationList } from "./shared/revocation-list.ts";
 import { bootstrapAdmin } from "./authorization-server/bootstrap-admin.ts";
 import { createAuthorizationServer } from "./authorization-server/server.ts";
@@ -55,6 +56,7 @@ async function serve(config: Config, storage: Storage): Promise<() => Promise<vo
   const secret = keyEncryptionSecret(config);
   const services = createServices(storage, { keyEncryptionSecret: secret, defaults: config });
   const feed = new ChangeFeed(storage, config.CONFIG_POLL_MS, config.DB_QUERY_TIMEOUT_MS * 2);
+  const remoteKeySets = new RemoteKeySets({ cooldownSeconds: config.GATEWAY_JWKS_COOLDOWN });
   const revocations = new RevocationList(storage);
   await revocations.sync();
   feed.subscribe("revocations", () => revocations.sync());
@@ -69,13 +71,14 @@ async function serve(config: Config, storage: Storage): Promise<() => Promise<vo
       feed,
       cookieKeys: cookieSecrets(config),
       keyEncryptionSecret: () => secret,
+      remoteKeySets,
     });
     const address = await authorizationServer.listen();
     servers.push(authorizationServer);
     log.info("authorization server listening", { issuer: config.ISSUER, port: address.port, storage: storage.kind });
   }
   if (config.ROLE !== "authorization-server") {
-    const gateway = await createGateway({ config, storage, services, revocations, feed, keyEncryptionSecret: secret });
+    const gateway = await createGateway({ config, storage, services, revocations, feed, keyEncryptionSecret: secret, remoteKeySets });
     const address = await gateway.listen();
     servers.push(gateway);
     log.info("gateway listening", { port: address.port });

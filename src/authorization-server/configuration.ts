@@ -5,6 +5,7 @@ import type { Storage } from "../storage/index.ts";
 import type { Catalog } from "./catalog.ts";
 import { accountFinder, CLAIMS_BY_SCOPE } from "./accounts.ts";
 import { CONSOLE_CLIENT_ID } from "../admin/built-in.ts";
+import { ASYMMETRIC_ALGORITHMS, SIGNING_ALGORITHMS } from "../shared/algorithms.ts";
 import { defaultResource } from "./default-resource.ts";
 import { mayIntrospect } from "./introspection-policy.ts";
 import { renderError, logoutSource, postLogoutSuccessSource } from "./provider-pages.ts";
@@ -27,7 +28,9 @@ function accessTokenTtl(deps: ConfigurationDeps, token: { resourceServer?: { acc
 
 export function buildConfiguration(deps: ConfigurationDeps): Configuration {
   const { config, storage, catalog } = deps;
-  const algs: SigningAlgorithm[] = ["ES256", "RS256", "PS256", "EdDSA"];
+  // Gatehouse signs with its own algorithms; it accepts any asymmetric one from clients (private_key_jwt, request objects).
+  const signing = [...SIGNING_ALGORITHMS] as SigningAlgorithm[];
+  const accepted = [...ASYMMETRIC_ALGORITHMS] as SigningAlgorithm[];
 
   return {
     adapter: storage.oidcAdapter({
@@ -50,12 +53,12 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
     },
     clientAuthMethods: ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
     enabledJWA: {
-      idTokenSigningAlgValues: algs,
-      clientAuthSigningAlgValues: algs,
-      requestObjectSigningAlgValues: algs,
-      userinfoSigningAlgValues: algs,
-      introspectionSigningAlgValues: algs,
-      authorizationSigningAlgValues: algs,
+      idTokenSigningAlgValues: signing,
+      clientAuthSigningAlgValues: accepted,
+      requestObjectSigningAlgValues: accepted,
+      userinfoSigningAlgValues: signing,
+      introspectionSigningAlgValues: signing,
+      authorizationSigningAlgValues: signing,
     },
     responseTypes: ["code", "none"],
     pkce: { required: () => true },

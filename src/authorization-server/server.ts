@@ -15,6 +15,7 @@ import type { Storage } from "../storage/index.ts";
 import type { ChangeFeed } from "../shared/change-feed.ts";
 import { log, securityEvent } from "../shared/logger.ts";
 import { OwnAccessTokens } from "../shared/own-access-tokens.ts";
+import type { RemoteKeySets } from "../shared/remote-key-sets.ts";
 import type { RevocationList } from "../shared/revocation-list.ts";
 import { Catalog } from "./catalog.ts";
 import { ClientSecretVerifier } from "./client-secrets.ts";
@@ -31,6 +32,8 @@ export interface AuthorizationServerDeps {
   cookieKeys: string[];
   /** KEY_ENCRYPTION_SECRET, for the admin API's and console's changes that seal (outbound secrets). */
   keyEncryptionSecret: () => string;
+  /** The process's one registry of other issuers' keys (JWT bearer assertions). */
+  remoteKeySets: RemoteKeySets;
   revocations: RevocationList;
   feed: ChangeFeed;
 }

@@ -4,6 +4,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { z } from "zod";
+import { SIGNING_ALGORITHMS } from "../shared/algorithms.ts";
 
 const port = z.coerce.number().int().min(0).max(65535);
 const seconds = z.coerce.number().int().positive();
@@ -55,7 +56,7 @@ const schema = z.object({
   /** Secret(s) for signing cookies, comma separated (newest first). Generated and kept in DATA_DIR if unset. */
   COOKIE_SECRETS: z.string().min(32).optional(),
   /** Algorithm of newly generated signing keys. */
-  SIGNING_ALG: z.enum(["ES256", "RS256", "EdDSA"]).default("ES256"),
+  SIGNING_ALG: z.enum(SIGNING_ALGORITHMS).default("ES256"),
   /** Serve the admin console and the admin API at /admin on the authorization server's port. */
   ADMIN_ENABLED: z.enum(["true", "false"]).transform((v) => v === "true").default(true),
   /** A console session ends after this many seconds without a request, and after ADMIN_SESSION_MAX_AGE in any case. */

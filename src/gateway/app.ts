@@ -10,7 +10,8 @@ import type { Services } from "../services/index.ts";
 import type { Storage } from "../storage/index.ts";
 import type { ChangeFeed } from "../shared/change-feed.ts";
 import { log } from "../shared/logger.ts";
-import { RemoteKeySets } from "../shared/remote-key-sets.ts";
+import { OwnAccessTokens } from "../shared/own-access-tokens.ts";
+import type { RemoteKeySets } from "../shared/remote-key-sets.ts";
 import type { RevocationList } from "../shared/revocation-list.ts";
 import { authenticatorFor } from "./authenticators/index.ts";
 import { applyClientLimits, timeoutOptions, type ClientLimits } from "./client-limits.ts";
@@ -32,6 +33,8 @@ export interface GatewayDeps {
   revocations: RevocationList;
   feed: ChangeFeed;
   keyEncryptionSecret: string;
+  /** The process's one registry of other issuers' keys (shared with the authorization server). */
+  remoteKeySets: RemoteKeySets;
 }
 
 export interface Gateway {
@@ -55,11 +58,9 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   });
 
   const jwt = new JwtAuthenticator({
-    issuer: config.ISSUER,
-    ownKeys: () => keys.publicJwks,
+    ownTokens: new OwnAccessTokens({ issuer: config.ISSUER, keys: () => keys.publicJwks, revocations, clockToleranceSeconds: config.GATEWAY_CLOCK_SKEW }),
     clockToleranceSeconds: config.GATEWAY_CLOCK_SKEW,
-    remoteKeySets: new RemoteKeySets({ cooldownSeconds: config.GATEWAY_JWKS_COOLDOWN }),
-    isRevoked: (claims) => revocations.refuses(claims),
+    remoteKeySets: deps.remoteKeySets,
   });
   const credentials = gatewayClientCredentials(config);
   const introspection = new IntrospectionAuthenticator({

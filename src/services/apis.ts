@@ -7,12 +7,12 @@ import { ConflictError, NotFoundError, ValidationError, parseInput } from "./err
 import { checkIfMatch } from "./etag.ts";
 import { sameJson } from "./same-json.ts";
 import { seal, unseal } from "./sealing.ts";
+import { ASYMMETRIC_ALGORITHMS } from "../shared/algorithms.ts";
 
 const scopeName = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, "invalid scope name");
 const headerName = z.string().regex(/^[A-Za-z0-9-]{1,64}$/, "invalid header name");
 /** A URL, or a ${NAME} reference resolved from the deployment's environment when used. */
 const urlOrReference = z.string().refine((v) => /\$\{[A-Za-z_][A-Za-z0-9_]*\}/.test(v) || URL.canParse(v), "must be a URL or contain a ${NAME} reference");
-export const ASYMMETRIC_ALGS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"] as const;
 
 /**
  * Client credentials the gateway uses at another identity provider. Its values may hold ${NAME}
@@ -41,7 +41,7 @@ export const apiInputSchema = z
     scopes: z.array(scopeName).default([]),
     token_check: z.enum(["jwt", "introspection"]).default("jwt"),
     trusted_issuers: z
-      .array(z.object({ issuer: z.url(), jwks_uri: z.url(), algorithms: z.array(z.enum(ASYMMETRIC_ALGS)).min(1).default(["RS256", "ES256"]) }).strict())
+      .array(z.object({ issuer: z.url(), jwks_uri: z.url(), algorithms: z.array(z.enum(ASYMMETRIC_ALGORITHMS)).min(1).default(["RS256", "ES256"]) }).strict())
       .default([]),
     allow_query_token: z.boolean().default(false),
     claim_headers: z.record(z.string().min(1), headerName).default({}),
@@ -69,7 +69,7 @@ export function apiResource(api: ApiRecord): ApiResource {
     access_token_ttl: api.accessTokenTtl,
     scopes: api.scopes,
     token_check: api.tokenCheck,
-    trusted_issuers: api.trustedIssuers.map((t) => ({ issuer: t.issuer, jwks_uri: t.jwksUri, algorithms: t.algorithms as (typeof ASYMMETRIC_ALGS)[number][] })),
+    trusted_issuers: api.trustedIssuers.map((t) => ({ issuer: t.issuer, jwks_uri: t.jwksUri, algorithms: t.algorithms as (typeof ASYMMETRIC_ALGORITHMS)[number][] })),
     allow_query_token: api.allowQueryToken,
     claim_headers: api.claimHeaders,
     forward_token: api.forwardToken,

@@ -9,8 +9,8 @@ import { securityEvent } from "../shared/logger.ts";
 import { ValidationError } from "./errors.ts";
 import { seal, unseal } from "./sealing.ts";
 
-export const SIGNING_ALGS = ["ES256", "RS256", "EdDSA"] as const;
-export type SigningAlg = (typeof SIGNING_ALGS)[number];
+export { SIGNING_ALGORITHMS as SIGNING_ALGS, type SigningAlgorithm as SigningAlg } from "../shared/algorithms.ts";
+import { SIGNING_ALGORITHMS as SIGNING_ALGS, type SigningAlgorithm as SigningAlg } from "../shared/algorithms.ts";
 
 export function encryptPrivateKey(jwk: JWK, secret: string): string {
   return seal(JSON.stringify(jwk), secret, "signing-key");

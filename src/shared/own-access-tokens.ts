@@ -1,28 +1,58 @@
-// Gatehouse's own JWT access tokens (RFC 9068), checked in-process: signature with Gatehouse's public
-// keys, typ at+jwt, iss, aud, exp/nbf/iat with a little clock tolerance, and the revocation list (jti,
-// grant, client and user not-before marks). Used wherever the authorization server itself must accept
-// one of its access tokens: JWT introspection and the admin API.
+// JWT access tokens (RFC 9068) checked in-process: one verification for every place that accepts them —
+// the gateway (Gatehouse's own tokens and trusted issuers'), JWT introspection, token info, the admin API.
+// OwnAccessTokens adds what is Gatehouse's alone: its keys and its revocation list (jti, grant, and the
+// client and user not-before marks).
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from "jose";
+import { SIGNING_ALGORITHMS } from "./algorithms.ts";
 import type { RevocationList } from "./revocation-list.ts";
 
-/** The asymmetric algorithms Gatehouse signs with (services/keys.ts SIGNING_ALGS). */
-export const OWN_SIGNING_ALGORITHMS = ["ES256", "RS256", "EdDSA"];
+/** A token whose iat is ahead of the clock (jose checks iat only with a maximum age). */
+export class TokenNotYetValid extends Error {}
+
+export interface AccessTokenCheck {
+  issuer: string;
+  /** When given, the token must be meant for it. */
+  audience?: string;
+  algorithms: readonly string[];
+  /** Seconds of clock skew tolerated on exp, nbf and iat. */
+  clockToleranceSeconds: number;
+}
+
+/**
+ * Verifies an access token JWT: signature with `keys` and one of `algorithms`, typ at+jwt, iss, aud,
+ * exp/nbf/iat within the tolerance, and exp, iat and sub present.
+ * @throws jose's errors (map them with remote-key-sets.ts jwtFailure), or TokenNotYetValid
+ */
+export async function verifyAccessTokenJwt(token: string, keys: JWTVerifyGetKey, check: AccessTokenCheck): Promise<JWTPayload> {
+  const { payload } = await jwtVerify(token, keys, {
+    issuer: check.issuer,
+    algorithms: [...check.algorithms],
+    typ: "at+jwt",
+    requiredClaims: ["exp", "iat", "sub"],
+    clockTolerance: check.clockToleranceSeconds,
+    ...(check.audience ? { audience: check.audience } : {}),
+  });
+  if ((payload.iat as number) > Date.now() / 1000 + check.clockToleranceSeconds) throw new TokenNotYetValid("the token's iat is in the future");
+  return payload;
+}
 
 export interface OwnAccessTokenOptions {
   issuer: string;
   /** Gatehouse's current public JWKS; return the same object until the keys change. */
   keys: () => JSONWebKeySet;
-  revocations: RevocationList;
-  /** Seconds. */
+  revocations: Pick<RevocationList, "refuses">;
+  /** Seconds; default 0. */
   clockToleranceSeconds?: number;
 }
 
 export class OwnAccessTokens {
+  readonly issuer: string;
   private readonly options: OwnAccessTokenOptions;
   private current: { source: JSONWebKeySet; keys: JWTVerifyGetKey } | undefined;
 
   constructor(options: OwnAccessTokenOptions) {
     this.options = options;
+    this.issuer = options.issuer;
   }
 
   /**
@@ -32,22 +62,25 @@ export class OwnAccessTokens {
    */
   async verify(token: string, audience?: string): Promise<JWTPayload | undefined> {
     try {
-      const { payload } = await jwtVerify(token, this.keySet(), {
-        issuer: this.options.issuer,
-        typ: "at+jwt",
-        algorithms: OWN_SIGNING_ALGORITHMS,
-        requiredClaims: ["exp", "iat", "client_id"],
-        clockTolerance: this.options.clockToleranceSeconds ?? 0,
-        ...(audience ? { audience } : {}),
-      });
-      return this.options.revocations.refuses(payload) ? undefined : payload;
+      const payload = await verifyAccessTokenJwt(token, this.keySet(), this.check(audience));
+      return this.revoked(payload) ? undefined : payload;
     } catch {
       return undefined;
     }
   }
 
-  /** Rebuilt only when keys() hands back a different object, i.e. after a key rotation. */
-  private keySet(): JWTVerifyGetKey {
+  /** What verifyAccessTokenJwt needs for a token of Gatehouse's. */
+  check(audience?: string): AccessTokenCheck {
+    return { issuer: this.issuer, audience, algorithms: SIGNING_ALGORITHMS, clockToleranceSeconds: this.options.clockToleranceSeconds ?? 0 };
+  }
+
+  /** Whether the revocation list refuses these claims (a jti, a grant, a client's or user's not-before mark). */
+  revoked(claims: JWTPayload): boolean {
+    return this.options.revocations.refuses(claims);
+  }
+
+  /** Gatehouse's public keys as a jose key resolver, rebuilt only when keys() hands back a different object. */
+  keySet(): JWTVerifyGetKey {
     const source = this.options.keys();
     if (this.current?.source !== source) this.current = { source, keys: createLocalJWKSet(source) };
     return this.current.keys;

@@ -15,8 +15,19 @@ import { RevisionRepository } from "./repositories/revisions.ts";
 import { ThrottleRepository } from "./repositories/throttles.ts";
 import { AuditRepository } from "./repositories/audit.ts";
 import { AdminSessionRepository } from "./repositories/admin-sessions.ts";
+import { AssertionIssuerRepository } from "./repositories/assertion-issuers.ts";
+import { ReplayRepository } from "./repositories/replays.ts";
 import { changeNotifications, type ChangeNotifications, type ChangeTopic } from "./change-notifications.ts";
-import { createOidcAdapter, purgeExpiredArtifacts, revokeAccountArtifacts, revokeClientArtifacts, type AdapterOptions } from "./oidc-adapter.ts";
+import {
+  accountGrants,
+  createOidcAdapter,
+  purgeExpiredArtifacts,
+  revokeAccountArtifacts,
+  revokeClientArtifacts,
+  revokeGrantArtifacts,
+  type AdapterOptions,
+  type GrantArtifact,
+} from "./oidc-adapter.ts";
 
 export interface Storage {
   kind: DatabaseKind;
@@ -32,6 +43,8 @@ export interface Storage {
   throttles: ThrottleRepository;
   audit: AuditRepository;
   adminSessions: AdminSessionRepository;
+  assertionIssuers: AssertionIssuerRepository;
+  replays: ReplayRepository;
   /** Announces and receives changes across every process using this database. */
   changes: ChangeNotifications;
   oidcAdapter(options: AdapterOptions): ReturnType<typeof createOidcAdapter>;
@@ -39,9 +52,13 @@ export interface Storage {
   artifacts: {
     revokeForClient(clientId: string): Promise<number>;
     revokeForAccount(accountId: string): Promise<number>;
+    /** The user's grants (what they allowed each client). */
+    grantsOf(accountId: string): Promise<GrantArtifact[]>;
+    /** Ends one grant and what was issued from it; returns how many artifacts were deleted. */
+    revokeGrant(grantId: string): Promise<number>;
   };
   /** Deletes what has expired; password-attempt counters idle for throttleIdleSeconds (and not locked) too. */
-  purgeExpired(options: { throttleIdleSeconds: number }): Promise<{ artifacts: number; revocations: number; keys: number; throttles: number }>;
+  purgeExpired(options: { throttleIdleSeconds: number }): Promise<{ artifacts: number; revocations: number; keys: number; throttles: number; replays: number }>;
   /** Cheap round trip used by health checks. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -94,11 +111,15 @@ export async function openStorage(url: string, { migrate: runMigrations = true, 
     throttles: new ThrottleRepository(db, kind),
     audit: new AuditRepository(db),
     adminSessions: new AdminSessionRepository(db),
+    assertionIssuers: new AssertionIssuerRepository(db),
+    replays: new ReplayRepository(db),
     changes,
     oidcAdapter: (options) => createOidcAdapter(db, options),
     artifacts: {
       revokeForClient: (clientId) => revokeClientArtifacts(db, clientId),
       revokeForAccount: (accountId) => revokeAccountArtifacts(db, accountId),
+      grantsOf: (accountId) => accountGrants(db, accountId),
+      revokeGrant: (grantId) => revokeGrantArtifacts(db, grantId),
     },
     async purgeExpired({ throttleIdleSeconds }) {
       return {
@@ -106,6 +127,7 @@ export async function openStorage(url: string, { migrate: runMigrations = true, 
         revocations: await storage.revocations.purgeExpired(),
         keys: await storage.keys.purgeExpired(),
         throttles: await storage.throttles.purge(throttleIdleSeconds),
+        replays: await storage.replays.purge(),
       };
     },
     async ping() {
@@ -125,9 +147,10 @@ export type { ConsentRecord } from "./repositories/consents.ts";
 export type { AuditRecord, AuditQuery } from "./repositories/audit.ts";
 export type { PageQuery } from "./paging.ts";
 export type { AdminSessionRecord } from "./repositories/admin-sessions.ts";
+export type { AssertionIssuerRecord } from "./repositories/assertion-issuers.ts";
 export type { SigningKeyRecord, KeyStatus } from "./repositories/keys.ts";
 export type { RevocationKind } from "./repositories/revocations.ts";
 export type { ChangeNotifications, ChangeTopic };
-export type { AdapterPayload } from "./oidc-adapter.ts";
+export type { AdapterPayload, GrantArtifact } from "./oidc-adapter.ts";
 export { isDatabaseUnavailable } from "./errors.ts";
 export { MissingDatabase, type DatabaseTimeouts } from "./database.ts";

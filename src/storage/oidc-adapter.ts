@@ -129,6 +129,30 @@ export async function revokeClientArtifacts(db: Database, clientId: string): Pro
   return (await db.oidcArtifact.deleteMany({ where: { clientId, model: { not: "Session" } } })).count;
 }
 
+/** A grant (oidc-provider's "Grant" artifact): what a user allowed a client, from which its tokens are issued. */
+export interface GrantArtifact {
+  grantId: string;
+  clientId: string;
+  /** From the grant's iat and exp claims, when it has them. */
+  issuedAt: Date | null;
+  expiresAt: Date | null;
+}
+
+/** The user's grants, oldest first. */
+export async function accountGrants(db: Database, accountId: string): Promise<GrantArtifact[]> {
+  const rows = await db.oidcArtifact.findMany({ where: { model: "Grant", accountId }, select: { id: true, clientId: true, payload: true, expiresAt: true } });
+  const grants = rows.map((row) => {
+    const { iat } = JSON.parse(row.payload) as { iat?: unknown };
+    return { grantId: row.id, clientId: row.clientId ?? "", issuedAt: typeof iat === "number" ? new Date(iat * 1000) : null, expiresAt: row.expiresAt };
+  });
+  return grants.sort((a, b) => (a.issuedAt?.getTime() ?? 0) - (b.issuedAt?.getTime() ?? 0));
+}
+
+/** Deletes a grant and everything issued from it (codes, refresh and opaque access tokens). Returns how many artifacts went. */
+export async function revokeGrantArtifacts(db: Database, grantId: string): Promise<number> {
+  return (await db.oidcArtifact.deleteMany({ where: { OR: [{ model: "Grant", id: grantId }, { grantId }] } })).count;
+}
+
 /** Ends everything issued to a user: sessions (signed out everywhere), grants, codes and tokens. */
 export async function revokeAccountArtifacts(db: Database, accountId: string): Promise<number> {
   return (await db.oidcArtifact.deleteMany({ where: { accountId } })).count;

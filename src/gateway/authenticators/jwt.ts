@@ -1,10 +1,12 @@
 // Authenticator "jwt": JWT access tokens (RFC 9068) checked in-process. The unverified "iss" only
-// picks the keys: Gatehouse's own (in memory) or, for an API that trusts another issuer, that
-// issuer's JWKS (shared/remote-key-sets.ts). Then jose verifies signature, algorithm, typ, iss, aud
-// and the times; a verified token is cached per API until it expires, while the revocation list is
-// consulted on every request so a revoked token is refused as soon as this instance learns of it.
-import { createLocalJWKSet, decodeJwt, jwtVerify, type JSONWebKeySet, type JWTVerifyGetKey } from "jose";
+// picks the keys: Gatehouse's own (shared/own-access-tokens.ts) or, for an API that trusts another
+// issuer, that issuer's JWKS (shared/remote-key-sets.ts). Then the one access-token verification checks
+// signature, algorithm, typ, iss, aud and the times; a verified token is cached per API until it
+// expires, while Gatehouse's revocation list is consulted on every request so a revoked token is
+// refused as soon as this instance learns of it.
+import { decodeJwt, type JWTVerifyGetKey } from "jose";
 import { log } from "../../shared/logger.ts";
+import { TokenNotYetValid, verifyAccessTokenJwt, type OwnAccessTokens } from "../../shared/own-access-tokens.ts";
 import { jwtFailure, KeySetUnavailable, type JwtFailureReason, type RemoteKeySets } from "../../shared/remote-key-sets.ts";
 import type { ApiRecord } from "../../storage/repositories/apis.ts";
 import { BadGateway, GatewayError, InvalidToken } from "../errors.ts";
@@ -14,46 +16,32 @@ import { describeFailure } from "./failure.ts";
 import { VerifiedTokenCache } from "./verified-token-cache.ts";
 
 export interface JwtAuthenticatorOptions {
-  /** Gatehouse's own issuer identifier. */
-  issuer: string;
-  /** Gatehouse's current public JWKS; return the same object until the keys change. */
-  ownKeys: () => JSONWebKeySet;
-  /** Default ["ES256", "RS256", "EdDSA"]. */
-  ownAlgorithms?: string[];
+  /** Gatehouse's own tokens: its issuer, keys and revocation list. */
+  ownTokens: OwnAccessTokens;
   clockToleranceSeconds: number;
   /** Where the JWKS of the issuers APIs trust come from. */
   remoteKeySets: RemoteKeySets;
-  /** Gatehouse's revocation list (shared/revocation-list.ts): whether one of its tokens with these claims is revoked. */
-  isRevoked: (claims: Record<string, unknown>) => boolean;
   /** Default: a cache of 10,000 tokens kept at most one hour. */
   cache?: VerifiedTokenCache;
 }
 
-const DEFAULT_OWN_ALGORITHMS = ["ES256", "RS256", "EdDSA"];
 /** An HMAC "key" could be built from a published public key, and "none" is no signature at all. */
 const FORBIDDEN_ALGORITHMS = /^(none|HS\d+)$/i;
 
 interface KeySource {
   keys: JWTVerifyGetKey;
-  algorithms: string[];
+  algorithms: readonly string[];
 }
 
 export class JwtAuthenticator {
   private readonly options: JwtAuthenticatorOptions;
-  private readonly ownAlgorithms: string[];
   private readonly cache: VerifiedTokenCache;
-  private own: { source: JSONWebKeySet; keys: JWTVerifyGetKey } | undefined;
   private verifications = 0;
   private cacheHits = 0;
 
   constructor(options: JwtAuthenticatorOptions) {
-    const ownAlgorithms = options.ownAlgorithms ?? DEFAULT_OWN_ALGORITHMS;
-    if (ownAlgorithms.length === 0 || ownAlgorithms.some((alg) => FORBIDDEN_ALGORITHMS.test(alg))) {
-      throw new TypeError(`JwtAuthenticator: ownAlgorithms must be asymmetric signature algorithms, got [${ownAlgorithms.join(", ")}]`);
-    }
     if (!(options.clockToleranceSeconds >= 0)) throw new RangeError("JwtAuthenticator: clockToleranceSeconds must be zero or more");
     this.options = options;
-    this.ownAlgorithms = ownAlgorithms;
     this.cache = options.cache ?? new VerifiedTokenCache({ maxTtlSeconds: 3600 });
   }
 
@@ -103,19 +91,10 @@ export class JwtAuthenticator {
     this.verifications++;
     let claims: Record<string, unknown>;
     try {
-      ({ payload: claims } = await jwtVerify(token, source.keys, {
-        algorithms: source.algorithms,
-        typ: "at+jwt",
-        issuer,
-        audience: api.identifier,
-        requiredClaims: ["exp", "iat", "sub"],
-        clockTolerance: tolerance,
-      }));
+      claims = await verifyAccessTokenJwt(token, source.keys, { issuer, audience: api.identifier, algorithms: source.algorithms, clockToleranceSeconds: tolerance });
     } catch (error) {
       throw refusal(error);
     }
-    // jose checks "iat" only together with maxTokenAge; a token from the future is not valid yet.
-    if ((claims.iat as number) > Date.now() / 1000 + tolerance) throw new InvalidToken("the access token is not valid yet", "token_not_yet_valid");
     if (typeof claims.sub !== "string") throw new InvalidToken("malformed access token", "token_malformed");
     refuseSenderConstrained(claims);
     return {
@@ -130,26 +109,20 @@ export class JwtAuthenticator {
   }
 
   private isTrusted(issuer: string, api: ApiRecord): boolean {
-    return issuer === this.options.issuer || api.trustedIssuers.some((trusted) => trusted.issuer === issuer);
+    return issuer === this.options.ownTokens.issuer || api.trustedIssuers.some((trusted) => trusted.issuer === issuer);
   }
 
   private keySource(issuer: string, api: ApiRecord): KeySource {
-    if (issuer === this.options.issuer) return { keys: this.ownKeySet(), algorithms: this.ownAlgorithms };
+    const own = this.options.ownTokens;
+    if (issuer === own.issuer) return { keys: own.keySet(), algorithms: own.check().algorithms };
     const trusted = api.trustedIssuers.find((candidate) => candidate.issuer === issuer);
     if (!trusted) throw new InvalidToken("the access token's issuer is not trusted by this API", "issuer_untrusted");
     return { keys: this.options.remoteKeySets.resolver(trusted.jwksUri), algorithms: trusted.algorithms.filter((alg) => !FORBIDDEN_ALGORITHMS.test(alg)) };
   }
 
-  /** Rebuilt only when ownKeys() hands back a different object, i.e. after a key rotation. */
-  private ownKeySet(): JWTVerifyGetKey {
-    const source = this.options.ownKeys();
-    if (this.own?.source !== source) this.own = { source, keys: createLocalJWKSet(source) };
-    return this.own.keys;
-  }
-
   /** The revocation list is Gatehouse's: it names Gatehouse's tokens and grants only. */
   private isRevoked(principal: Principal): boolean {
-    return principal.issuer === this.options.issuer && this.options.isRevoked(principal.claims);
+    return principal.issuer === this.options.ownTokens.issuer && this.options.ownTokens.revoked(principal.claims);
   }
 }
 
@@ -186,6 +159,7 @@ const DESCRIPTIONS: Record<JwtFailureReason, string> = {
 /** A verification failure → the gateway's refusal, with a stable reason id. */
 function refusal(error: unknown): unknown {
   if (error instanceof GatewayError) return error;
+  if (error instanceof TokenNotYetValid) return new InvalidToken("the access token is not valid yet", "token_not_yet_valid");
   if (error instanceof KeySetUnavailable) {
     log.warn("jwks unavailable", { jwksUri: error.jwksUri, error: describeFailure(error.cause) });
     return new BadGateway("the token issuer's keys could not be fetched", "jwks_unavailable");

@@ -10,6 +10,11 @@ export interface ConsentRecord {
   resources: Record<string, string[]>;
 }
 
+function toRecord(row: { userId: string; clientId: string; scopes: unknown; claims: unknown; resources: unknown }): ConsentRecord {
+  const resources = Object.fromEntries(Object.entries(record(row.resources)).map(([k, v]) => [k, stringList(v)]));
+  return { userId: row.userId, clientId: row.clientId, scopes: stringList(row.scopes), claims: stringList(row.claims), resources };
+}
+
 export class ConsentRepository {
   private readonly db: Database;
 
@@ -19,9 +24,18 @@ export class ConsentRepository {
 
   async find(userId: string, clientId: string): Promise<ConsentRecord | null> {
     const row = await this.db.consent.findUnique({ where: { userId_clientId: { userId, clientId } } });
-    if (!row) return null;
-    const resources = Object.fromEntries(Object.entries(record(row.resources)).map(([k, v]) => [k, stringList(v)]));
-    return { userId, clientId, scopes: stringList(row.scopes), claims: stringList(row.claims), resources };
+    return row ? toRecord(row) : null;
+  }
+
+  /** Every consent the user gave, by client_id, with when it was last given. */
+  async listForUser(userId: string): Promise<Array<ConsentRecord & { updatedAt: Date }>> {
+    const rows = await this.db.consent.findMany({ where: { userId }, orderBy: { clientId: "asc" } });
+    return rows.map((row) => ({ ...toRecord(row), updatedAt: row.updatedAt }));
+  }
+
+  /** Returns whether there was one. */
+  async delete(userId: string, clientId: string): Promise<boolean> {
+    return (await this.db.consent.deleteMany({ where: { userId, clientId } })).count > 0;
   }
 
   async save(consent: ConsentRecord): Promise<void> {

@@ -16,7 +16,7 @@ export interface SigningKey {
   jwk: JWK;
 }
 
-export async function signingKey(alg: "ES256" | "RS256" | "EdDSA", kid: string): Promise<SigningKey> {
+export async function signingKey(alg: "ES256" | "RS256" | "EdDSA" | "PS256", kid: string): Promise<SigningKey> {
   const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
   const jwk = { ...(await exportJWK(publicKey)), kid, alg, use: "sig" };
   return { kid, alg, privateKey, publicKey, jwk };

@@ -1,13 +1,15 @@
 // The authenticator registry: an API's tokenCheck names the authenticator.
 import { authenticatorFor, IntrospectionAuthenticator, JwtAuthenticator } from "../../../src/gateway/authenticators/index.ts";
 import { setLogLevel } from "../../../src/shared/logger.ts";
+import { OwnAccessTokens } from "../../../src/shared/own-access-tokens.ts";
 import { RemoteKeySets } from "../../../src/shared/remote-key-sets.ts";
 import { accessToken, apiRecord, ISSUER, rejection, signingKey, startServer } from "./helpers.ts";
 
 describe("authenticatorFor", () => {
   test("tokenCheck picks the authenticator; introspection must be configured to be chosen", async () => {
     const key = await signingKey("ES256", "k");
-    const jwt = new JwtAuthenticator({ issuer: ISSUER, ownKeys: () => ({ keys: [key.jwk] }), clockToleranceSeconds: 0, remoteKeySets: new RemoteKeySets({ cooldownSeconds: 30 }), isRevoked: () => false });
+    const ownTokens = new OwnAccessTokens({ issuer: ISSUER, keys: () => ({ keys: [key.jwk] }), revocations: { refuses: () => false } });
+    const jwt = new JwtAuthenticator({ ownTokens, clockToleranceSeconds: 0, remoteKeySets: new RemoteKeySets({ cooldownSeconds: 30 }) });
     const closed = await startServer(() => undefined);
     await closed.close();
     const introspection = new IntrospectionAuthenticator({ endpoint: `${closed.url}/introspect`, clientId: "c", clientSecret: "s", cacheTtlSeconds: 60, timeoutMs: 100 });

@@ -4,6 +4,7 @@ import type http from "node:http";
 import { JwtAuthenticator } from "../../../src/gateway/authenticators/jwt.ts";
 import { BadGateway } from "../../../src/gateway/errors.ts";
 import { setLogLevel } from "../../../src/shared/logger.ts";
+import { OwnAccessTokens } from "../../../src/shared/own-access-tokens.ts";
 import { RemoteKeySets } from "../../../src/shared/remote-key-sets.ts";
 import type { TrustedIssuer } from "../../../src/storage/repositories/apis.ts";
 import { accessToken, apiRecord, ISSUER, rejection, signingKey, sleep, startServer, type SigningKey, type TestServer } from "./helpers.ts";
@@ -47,11 +48,10 @@ function trusted(overrides: Partial<TrustedIssuer> = {}): TrustedIssuer {
 
 function authenticator(cooldownSeconds = 30, jwksTimeoutMs?: number): JwtAuthenticator {
   return new JwtAuthenticator({
-    issuer: ISSUER,
-    ownKeys: () => ({ keys: [own.jwk] }),
+    // Gatehouse's revocation list never applies to another issuer's tokens: "refuse everything" must not matter.
+    ownTokens: new OwnAccessTokens({ issuer: ISSUER, keys: () => ({ keys: [own.jwk] }), revocations: { refuses: () => true }, clockToleranceSeconds: 30 }),
     clockToleranceSeconds: 30,
     remoteKeySets: new RemoteKeySets({ cooldownSeconds, timeoutMs: jwksTimeoutMs }),
-    isRevoked: () => true, // Gatehouse's revocation list never applies to another issuer's tokens
   });
 }
 

@@ -1,0 +1,62 @@
+import type { Database } from "../database.ts";
+import type { AssertionIssuer as Row } from "../generated/sqlite/client.ts";
+import { record, stringList } from "../json.ts";
+
+export interface AssertionIssuerRecord {
+  issuer: string;
+  kind: "jwt" | "saml";
+  name: string;
+  jwks: { keys: Record<string, unknown>[] } | null;
+  jwksUri: string | null;
+  certificate: string | null;
+  clients: string[];
+  subjectMapping: "username" | "email" | "service";
+  scopes: string[];
+  maxAssertionLifetime: number;
+  algorithms: string[];
+  enabled: boolean;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export type AssertionIssuerInput = Omit<AssertionIssuerRecord, "createdAt" | "updatedAt">;
+
+function toRecord(row: Row): AssertionIssuerRecord {
+  return {
+    ...row,
+    kind: row.kind === "saml" ? "saml" : "jwt",
+    jwks: row.jwks ? (record(row.jwks) as AssertionIssuerRecord["jwks"]) : null,
+    clients: stringList(row.clients),
+    subjectMapping: row.subjectMapping === "email" || row.subjectMapping === "service" ? row.subjectMapping : "username",
+    scopes: stringList(row.scopes),
+    algorithms: stringList(row.algorithms),
+  };
+}
+
+export class AssertionIssuerRepository {
+  private readonly db: Database;
+
+  constructor(db: Database) {
+    this.db = db;
+  }
+
+  async list(): Promise<AssertionIssuerRecord[]> {
+    return (await this.db.assertionIssuer.findMany({ orderBy: { issuer: "asc" } })).map(toRecord);
+  }
+
+  async find(issuer: string): Promise<AssertionIssuerRecord | null> {
+    const row = await this.db.assertionIssuer.findUnique({ where: { issuer } });
+    return row ? toRecord(row) : null;
+  }
+
+  async upsert(input: AssertionIssuerInput): Promise<AssertionIssuerRecord> {
+    const { issuer, ...rest } = input;
+    const data = { ...rest, jwks: (input.jwks ?? undefined) as never };
+    const update = { ...rest, jwks: (input.jwks ?? null) as never };
+    return toRecord(await this.db.assertionIssuer.upsert({ where: { issuer }, create: { issuer, ...data }, update }));
+  }
+
+  async delete(issuer: string): Promise<boolean> {
+    return (await this.db.assertionIssuer.deleteMany({ where: { issuer } })).count > 0;
+  }
+}

@@ -1,0 +1,30 @@
+import type { Database } from "../database.ts";
+
+/**
+ * Single-use identifiers (an assertion's jti or ID): the first use is recorded until the assertion
+ * expires; any later use, on any instance sharing the database, finds it there.
+ */
+export class ReplayRepository {
+  private readonly db: Database;
+
+  constructor(db: Database) {
+    this.db = db;
+  }
+
+  /** Records the first use of `id`; false when it was used before (and has not expired). */
+  async firstUse(id: string, expiresAt: Date, now = new Date()): Promise<boolean> {
+    await this.db.assertionReplay.deleteMany({ where: { id, expiresAt: { lt: now } } });
+    try {
+      await this.db.assertionReplay.create({ data: { id, expiresAt } });
+      return true;
+    } catch (error) {
+      // A unique violation (P2002) is the replay; anything else is a real failure.
+      if ((error as { code?: string }).code === "P2002" || /Unique constraint/i.test(String((error as Error).message))) return false;
+      throw error;
+    }
+  }
+
+  async purge(now = new Date()): Promise<number> {
+    return (await this.db.assertionReplay.deleteMany({ where: { expiresAt: { lt: now } } })).count;
+  }
+}
