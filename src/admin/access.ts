@@ -44,7 +44,7 @@ export interface AccessDeps {
 /** Services whose changes the audit log records for this principal. */
 export function servicesFor(deps: AccessDeps, principal: AdminPrincipal): Services {
   const actor = principal.kind === "session" ? { kind: "admin" as const, name: principal.user.username } : { kind: "api" as const, name: principal.clientId };
-  return createServices(deps.storage, { keyEncryptionSecret: deps.keyEncryptionSecret, defaults: deps.config, actor });
+  return createServices(deps.storage, { keyEncryptionSecret: deps.keyEncryptionSecret, defaults: deps.config, actor, issuer: deps.config.ISSUER });
 }
 
 /** The console user of the request's session, if any, with a role that gives access. */

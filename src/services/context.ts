@@ -17,4 +17,6 @@ export interface ServiceContext {
   secret: () => string;
   lifetimes: TokenLifetimes;
   audit: AuditService;
+  /** ISSUER, for what the services sign themselves (trial tokens); absent where nothing is signed (the CLI). */
+  issuer?: string;
 }

@@ -13,6 +13,7 @@ import { KeyService } from "./keys.ts";
 import { RouteService } from "./routes.ts";
 import { ScopeService } from "./scopes.ts";
 import { TokenLifetimes, type LifetimeDefaults } from "./token-lifetimes.ts";
+import { TrialTokenService } from "./trial-tokens.ts";
 import { UserService } from "./users.ts";
 
 export interface Services {
@@ -25,6 +26,7 @@ export interface Services {
   lifetimes: TokenLifetimes;
   audit: AuditService;
   declarative: DeclarativeService;
+  trialTokens: TrialTokenService;
 }
 
 export interface ServiceOptions {
@@ -37,6 +39,8 @@ export interface ServiceOptions {
   defaults?: LifetimeDefaults;
   /** Who the changes are recorded for in the audit log (default: Gatehouse itself). */
   actor?: Actor;
+  /** ISSUER: needed only to mint trial tokens. */
+  issuer?: string;
 }
 
 export function createServices(storage: Storage, options: ServiceOptions): Services {
@@ -48,7 +52,9 @@ export function createServices(storage: Storage, options: ServiceOptions): Servi
     secret: typeof keyEncryptionSecret === "function" ? keyEncryptionSecret : () => keyEncryptionSecret,
     lifetimes,
     audit,
+    issuer: options.issuer,
   };
+  const keys = new KeyService(context);
   const services = {
     lifetimes,
     audit,
@@ -57,7 +63,8 @@ export function createServices(storage: Storage, options: ServiceOptions): Servi
     apis: new ApiService(context),
     routes: new RouteService(context),
     users: new UserService(context),
-    keys: new KeyService(context),
+    keys,
+    trialTokens: new TrialTokenService(context, keys),
   };
   return { ...services, declarative: new DeclarativeService(services) };
 }

@@ -2,6 +2,7 @@
 import crypto from "node:crypto";
 import { z } from "zod";
 import type { Storage, UserRecord } from "../storage/index.ts";
+import { securityEvent } from "../shared/logger.ts";
 import { throttleKeys } from "../shared/throttle-keys.ts";
 import { changedFields } from "./audit.ts";
 import type { ServiceContext } from "./context.ts";
@@ -59,6 +60,16 @@ export function userResource(user: UserRecord): UserResource {
 /** The input that reproduces a user, the password left out (so it is kept). */
 export function userInputOf(resource: UserResource): Omit<ParsedUser, "password"> {
   return { username: resource.username, email: resource.email, claims: resource.claims, roles: resource.roles, enabled: resource.enabled };
+}
+
+/** What a user allowed one client: the remembered consent and the grants its tokens come from. */
+export interface UserGrantResource {
+  client_id: string;
+  /** null when the client no longer exists. */
+  client_name: string | null;
+  /** null when the user never consented (a client that needs no consent) or the consent was revoked. */
+  consent: { scopes: string[]; claims: string[]; resources: Record<string, string[]>; granted_at: string } | null;
+  grants: Array<{ grant_id: string; issued_at: string | null; expires_at: string | null }>;
 }
 
 /** A user with the password that was generated for them: returned once. */
@@ -148,6 +159,49 @@ export class UserService {
     const ended = await this.endSessions(await this.require(username), "user_sessions_revoked");
     await this.context.audit.record("revoke_sessions", "user", username, { artifacts_revoked: ended.artifacts });
     return ended;
+  }
+
+  /** The user's consents and grants, one entry per client. */
+  async grants(username: string): Promise<UserGrantResource[]> {
+    const user = await this.require(username);
+    const [consents, grants] = await Promise.all([this.storage.consents.listForUser(user.id), this.storage.artifacts.grantsOf(user.id)]);
+    const clientIds = [...new Set([...consents.map((c) => c.clientId), ...grants.map((g) => g.clientId)])].sort();
+    return Promise.all(
+      clientIds.map(async (clientId) => {
+        const consent = consents.find((c) => c.clientId === clientId);
+        return {
+          client_id: clientId,
+          client_name: (await this.storage.clients.find(clientId))?.name ?? null,
+          consent: consent ? { scopes: consent.scopes, claims: consent.claims, resources: consent.resources, granted_at: consent.updatedAt.toISOString() } : null,
+          grants: grants
+            .filter((g) => g.clientId === clientId)
+            .map((g) => ({ grant_id: g.grantId, issued_at: g.issuedAt?.toISOString() ?? null, expires_at: g.expiresAt?.toISOString() ?? null })),
+        };
+      }),
+    );
+  }
+
+  /**
+   * Takes back what the user allowed a client: the consent is forgotten (the next sign-in asks again),
+   * each grant is deleted with its codes, refresh and opaque access tokens, and its JWT access tokens
+   * are refused from now on (the grant id goes on the revocation list, as the tokens' gid claim).
+   * @throws NotFoundError when the user has neither a consent nor a grant for the client
+   */
+  async revokeGrant(username: string, clientId: string): Promise<{ grants_revoked: number; artifacts_revoked: number }> {
+    const user = await this.require(username);
+    const grants = (await this.storage.artifacts.grantsOf(user.id)).filter((g) => g.clientId === clientId);
+    const consentRemoved = await this.storage.consents.delete(user.id, clientId);
+    if (!grants.length && !consentRemoved) throw new NotFoundError(`user ${username} has no consent or grant for client ${clientId}`);
+    const expiresAt = new Date(Date.now() + (await this.context.lifetimes.longestAccessToken()) * 1000);
+    let artifacts = 0;
+    for (const grant of grants) {
+      // The mark first: from here on no JWT of the grant passes, even while its artifacts are deleted.
+      await this.storage.revocations.add({ kind: "grant", id: grant.grantId, expiresAt });
+      artifacts += await this.storage.artifacts.revokeGrant(grant.grantId);
+    }
+    securityEvent("user_grant_revoked", { user: user.id, client_id: clientId, grants_revoked: grants.length, artifacts_revoked: artifacts });
+    await this.context.audit.record("revoke_grant", "user", username, { client_id: clientId, consent_removed: consentRemoved, grants_revoked: grants.length });
+    return { grants_revoked: grants.length, artifacts_revoked: artifacts };
   }
 
   /** Lifts every password-attempt lock on the account (all source addresses). Returns how many counters were cleared. */
