@@ -9,22 +9,15 @@ import type { Config } from "../config/env.ts";
 import type { Services } from "../services/index.ts";
 import type { Storage } from "../storage/index.ts";
 import type { ChangeFeed } from "../shared/change-feed.ts";
-import { log } from "../shared/logger.ts";
-import { OwnAccessTokens } from "../shared/own-access-tokens.ts";
 import type { RemoteKeySets } from "../shared/remote-key-sets.ts";
 import type { RevocationList } from "../shared/revocation-list.ts";
-import { authenticatorFor } from "./authenticators/index.ts";
 import { applyClientLimits, timeoutOptions, type ClientLimits } from "./client-limits.ts";
-import { IntrospectionAuthenticator } from "./authenticators/introspection.ts";
-import { JwtAuthenticator } from "./authenticators/jwt.ts";
 import { Forwarder, writeSocketError } from "./forward/forwarder.ts";
-import { OutboundTokenProvider } from "./mutators/outbound-oauth.ts";
-import { SignedTokenMinter, type SigningKey } from "./mutators/signed-token.ts";
-import { createStages, gatewayRequest, logDenial, type GatewayContext } from "./pipeline.ts";
+import { gatewayRequest, logDenial, type GatewayContext } from "./pipeline.ts";
 import { errorResponse } from "./respond.ts";
 import { loadRouteTable } from "./rules/load-route-table.ts";
 import type { RouteTable } from "./rules/route-table.ts";
-import { gatewayClientCredentials } from "./internal-client.ts";
+import { loadGatewayKeys, wireStages } from "./stages.ts";
 
 export interface GatewayDeps {
   config: Config;
@@ -48,35 +41,16 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   const { config, storage, services, revocations, feed } = deps;
 
   let table: RouteTable = await loadRouteTable(storage);
-  let keys = await signingKeys(services);
+  let keys = await loadGatewayKeys(services);
   let seen = await storage.revisions.read();
   // A table that fails to build (a route that can never match) keeps the previous one in service.
   feed.subscribe("gateway", async (revisions) => {
     if (revisions.config !== seen.config) table = await loadRouteTable(storage);
-    if (revisions.keys !== seen.keys) keys = await signingKeys(services);
+    if (revisions.keys !== seen.keys) keys = await loadGatewayKeys(services);
     seen = revisions;
   });
 
-  const jwt = new JwtAuthenticator({
-    ownTokens: new OwnAccessTokens({ issuer: config.ISSUER, keys: () => keys.publicJwks, revocations, clockToleranceSeconds: config.GATEWAY_CLOCK_SKEW }),
-    clockToleranceSeconds: config.GATEWAY_CLOCK_SKEW,
-    remoteKeySets: deps.remoteKeySets,
-  });
-  const credentials = gatewayClientCredentials(config);
-  const introspection = new IntrospectionAuthenticator({
-    endpoint: config.GATEWAY_INTROSPECTION_URL ?? `${config.ISSUER}/introspect`,
-    clientId: credentials.clientId,
-    clientSecret: credentials.clientSecret,
-    cacheTtlSeconds: config.GATEWAY_INTROSPECTION_CACHE_TTL,
-    timeoutMs: 5000,
-  });
-  const stages = createStages({
-    routes: () => table,
-    authenticate: (token, api) => authenticatorFor(api, { jwt, introspection })(token, api),
-    cachedPrincipal: (token, api) => (api.tokenCheck === "jwt" ? jwt.cached(token, api) : undefined),
-    minter: new SignedTokenMinter({ issuer: config.ISSUER, ttlSeconds: config.GATEWAY_SIGNED_TOKEN_TTL, activeKey: () => keys.active }),
-    outbound: new OutboundTokenProvider({ keyEncryptionSecret: deps.keyEncryptionSecret, env: process.env }),
-  });
+  const stages = wireStages({ config, revocations, remoteKeySets: deps.remoteKeySets, keyEncryptionSecret: deps.keyEncryptionSecret, routes: () => table, keys: () => keys });
   const forwarder = new Forwarder({ trustedHops: config.TRUST_PROXY });
 
   const app = new Koa();
@@ -141,13 +115,4 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
         setTimeout(() => server.closeAllConnections(), 10_000).unref();
       }),
   };
-}
-
-/** Gatehouse's public keys (for verifying its tokens) and its active private key (for signed identity tokens). */
-async function signingKeys(services: Services): Promise<{ publicJwks: { keys: Record<string, unknown>[] }; active: SigningKey }> {
-  const { keys } = await services.keys.privateJwks();
-  const [active] = keys;
-  const publicJwks = { keys: keys.map(({ d, p, q, dp, dq, qi, key_ops, ...pub }) => pub as Record<string, unknown>) };
-  log.debug("gateway loaded signing keys", { kids: publicJwks.keys.map((k) => k.kid) });
-  return { publicJwks, active: { kid: active!.kid!, alg: active!.alg!, jwk: active! } };
 }
