@@ -2,7 +2,8 @@
 // One router, mounted on the server's outer Koa app in front of oidc-provider, so it is not rebuilt
 // when the provider is (key rotation, new scopes):
 //   /admin/login, /admin/callback, /admin/logout, /admin/signed-out   signing in (sign-in.ts)
-//   /admin/api/...                                                     the admin REST API (api/)
+//   /admin/api/...                                                     the admin REST API (api/), in front of the router:
+//                                                                      it answers everything under /admin/api itself
 //   /admin, /admin/...                                                 the console's pages (console/)
 import Router from "@koa/router";
 import type { Middleware } from "koa";
@@ -14,7 +15,7 @@ import type { Storage } from "../storage/index.ts";
 import { CsrfTokens } from "../web/csrf.ts";
 import { handlePageErrors } from "../web/handle-errors.ts";
 import type { AccessDeps } from "./access.ts";
-import { apiRoutes } from "./api/index.ts";
+import { adminApi } from "./api/index.ts";
 import { consoleRoutes } from "./console/index.ts";
 import { ConsoleSessions } from "./sessions.ts";
 import { signInRoutes } from "./sign-in.ts";
@@ -44,9 +45,9 @@ export function adminRoutes(deps: AdminDeps): Middleware {
   router.get("/login", pages, signIn.login);
   router.get("/callback", pages, signIn.callback);
   router.get("/signed-out", pages, signIn.signedOut);
-  const api = apiRoutes(access);
-  router.use("/api", api.routes() as unknown as Middleware, api.allowedMethods() as unknown as Middleware);
   const consolePages = consoleRoutes({ ...access, csrf, signIn });
   router.use(consolePages.routes() as unknown as Middleware, consolePages.allowedMethods() as unknown as Middleware);
-  return router.routes() as unknown as Middleware;
+  const api = adminApi({ ...access, csrf });
+  const routes = router.routes() as unknown as Middleware;
+  return (ctx, next) => api(ctx, () => routes(ctx, next));
 }

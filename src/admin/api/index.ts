@@ -1,56 +1,82 @@
-// The admin REST API under /admin/api/v1: the services' resources as JSON, errors as RFC 9457 problem
-// details. Authenticated by a Gatehouse access token for urn:gatehouse:admin (admin:read to read,
-// admin:write to change), or by a console session cookie with the session's CSRF token in X-CSRF-Token.
+// The admin REST API under /admin/api: /v1/... (the services' resources as JSON, errors as RFC 9457
+// problem details), /openapi.json (its OpenAPI 3.1 document) and /reference (the same, as a web page).
+// Each request passes, in order: security headers, no-store and the problem handler, the route of its
+// operation (operations.ts), authorization (authorize.ts), then run(): path parameters, query and JSON
+// body checked with the operation's schemas, the handler, and its answer. Anything else under
+// /admin/api is a 404 or 405 problem.
 import Router from "@koa/router";
 import type { Context, Middleware } from "koa";
-import { tokenPrincipal, withPrincipal, type AccessDeps, type AdminState } from "../access.ts";
-import { ServiceError, ValidationError } from "../../services/errors.ts";
-import { isDatabaseUnavailable } from "../../storage/index.ts";
-import { log } from "../../shared/logger.ts";
+import { z } from "zod";
+import { securityHeaders } from "../../shared/security-headers.ts";
+import type { AdminState } from "../access.ts";
+import { authorize, type ApiDeps } from "./authorize.ts";
+import { describeAdminApi } from "./operations.ts";
+import type { Operation } from "./operation.ts";
+import { Problem, handleProblems } from "./problems.ts";
+import { readJsonObject } from "./read-json.ts";
+import { validate } from "./validate.ts";
 
-/** An RFC 9457 problem: type, title, status, detail, and for bad input the fields at fault. */
-function problem(ctx: Context, status: number, code: string, detail: string, extra: Record<string, unknown> = {}): void {
-  ctx.status = status;
-  ctx.type = "application/problem+json";
-  ctx.set("Cache-Control", "no-store");
-  ctx.body = { type: `https://gatehouse.dev/problems/${code}`, title: code.replaceAll("_", " "), status, detail, ...extra };
+export type { ApiDeps } from "./authorize.ts";
+export const API_PREFIX = "/admin/api";
+
+const EMPTY = {};
+const emptyObject = z.object({}).strict();
+
+/** /v1/clients/{client_id} → /v1/clients/:client_id */
+export const routerPath = (template: string) => template.replace(/\{([a-z_]+)\}/g, ":$1");
+
+function run(op: Operation, deps: ApiDeps): Middleware {
+  return async function run(ctx) {
+    const params = validate(op.params ?? emptyObject, ctx.params, "path parameter");
+    const query = validate(op.query ?? emptyObject, ctx.query, "query parameter");
+    const body = op.body ? validate(op.body, (await readJsonObject(ctx as unknown as Context, deps.config.MAX_BODY_BYTES)) ?? EMPTY) : undefined;
+    const state = ctx.state as Partial<AdminState>;
+    const reply = await op.handle({
+      params,
+      query,
+      body,
+      ifMatch: ctx.get("If-Match") || undefined,
+      get services() {
+        if (!state.services) throw new Error(`${op.id} is public: it has no services`);
+        return state.services;
+      },
+    });
+    ctx.status = reply.status ?? op.success.status;
+    if (reply.etag) ctx.set("ETag", reply.etag);
+    if (reply.location) ctx.set("Location", `${deps.config.ISSUER}${API_PREFIX}${reply.location}`);
+    if (reply.type) ctx.type = reply.type;
+    if (reply.body !== undefined) ctx.body = reply.body;
+  };
 }
 
-export function apiRoutes(deps: AccessDeps): Router {
-  const router = new Router();
-
-  router.use(async (ctx, next) => {
-    try {
-      await next();
-    } catch (error) {
-      if (error instanceof ValidationError) return problem(ctx as unknown as Context, 400, error.code, error.message, { errors: error.issues });
-      if (error instanceof ServiceError) return problem(ctx as unknown as Context, error.status, error.code, error.message);
-      if (isDatabaseUnavailable(error)) {
-        ctx.set("Retry-After", "5");
-        return problem(ctx as unknown as Context, 503, "temporarily_unavailable", "the database is unavailable, try again shortly");
-      }
-      log.error("admin API failure", { path: ctx.path, error: String((error as Error)?.stack ?? error) });
-      problem(ctx as unknown as Context, 500, "server_error", "the request could not be handled");
-    }
-  });
-
-  /** An authenticated principal that may read (GET) or write (anything else). */
-  const authenticated: Middleware = async (ctx, next) => {
-    const principal = await tokenPrincipal(deps, ctx as unknown as Context);
-    if (!principal) {
-      ctx.set("WWW-Authenticate", `Bearer realm="gatehouse-admin"${principal === null ? ', error="invalid_token"' : ""}`);
-      return problem(ctx as unknown as Context, 401, "unauthorized", "an access token for urn:gatehouse:admin is required");
-    }
-    if (ctx.method !== "GET" && ctx.method !== "HEAD" && !principal.mayWrite) {
-      ctx.set("WWW-Authenticate", 'Bearer realm="gatehouse-admin", error="insufficient_scope", scope="admin:write"');
-      return problem(ctx as unknown as Context, 403, "insufficient_scope", "changes need the admin:write scope");
-    }
-    withPrincipal(deps, ctx as unknown as Context, principal);
-    await next();
-  };
-
-  router.get("/v1/clients", authenticated, async (ctx) => {
-    ctx.body = await (ctx.state as AdminState).services.clients.list({ search: ctx.query.search as string | undefined });
-  });
+/** The router of every operation: the same list the OpenAPI document is generated from. */
+export function apiRouter(deps: ApiDeps, operations: readonly Operation[]): Router {
+  const router = new Router({ prefix: API_PREFIX });
+  for (const op of operations) {
+    router.register(routerPath(op.path), [op.method], [authorize(deps, op.access), run(op, deps)] as never, { name: op.id });
+  }
   return router;
+}
+
+/** No operation took the request: 405 with Allow when the path has operations, else 404. */
+function unmatched(ctx: Context & { matched?: Array<{ methods: string[] }> }): void {
+  const allowed = [...new Set((ctx.matched ?? []).flatMap((layer) => layer.methods))];
+  if (allowed.length === 0) throw new Problem(404, "not_found", `there is no admin API endpoint at ${ctx.path}; see ${API_PREFIX}/reference`);
+  ctx.set("Allow", allowed.join(", "));
+  if (ctx.method === "OPTIONS") {
+    ctx.status = 204;
+    return;
+  }
+  throw new Problem(405, "method_not_allowed", `${ctx.path} takes ${allowed.join(", ")}`);
+}
+
+/** Answers every request under /admin/api; passes anything else on. */
+export function adminApi(deps: ApiDeps): Middleware {
+  const { operations } = describeAdminApi(deps.config.ISSUER);
+  const routes = apiRouter(deps, operations).routes() as unknown as Middleware;
+  const headers = securityHeaders();
+  return async function adminApi(ctx, next) {
+    if (ctx.path !== API_PREFIX && !ctx.path.startsWith(`${API_PREFIX}/`)) return next();
+    await headers(ctx, () => handleProblems(ctx, () => routes(ctx, async () => unmatched(ctx as unknown as Context))));
+  };
 }
