@@ -1,10 +1,10 @@
-// The in-memory read model of clients, APIs and scopes. Token requests do not query the database for
+// The in-memory read model of clients, APIs, scopes and trusted assertion issuers. Token requests do not query the database for
 // them: the catalog loads everything once and reloads when the "config" revision moves (announced by
 // whoever wrote it, and checked every CONFIG_POLL_MS). A client_id or resource it does not know yet is
 // looked up in the database once before it is refused (read-your-writes for a client created a moment
 // ago by the CLI), and an unknown one is remembered for a few seconds, so unknown ids cannot be used to
 // make the server query the database for every request.
-import type { Storage, ClientRecord, ApiRecord, ScopeRecord, AdapterPayload } from "../storage/index.ts";
+import type { Storage, ClientRecord, ApiRecord, ScopeRecord, AdapterPayload, AssertionIssuerRecord } from "../storage/index.ts";
 import { clientMetadata } from "./client-metadata.ts";
 import { STANDARD_SCOPES } from "../services/scopes.ts";
 import { log } from "../shared/logger.ts";
@@ -15,9 +15,10 @@ export class Catalog {
   private metadataById = new Map<string, AdapterPayload | undefined>();
   private apisById = new Map<string, ApiRecord>();
   private scopeList: ScopeRecord[] = [];
+  private issuersById = new Map<string, AssertionIssuerRecord>();
   private version = -1;
   private scopeNameList: string[] = [...STANDARD_SCOPES];
-  /** Ids recently looked up and not found: "client:<id>" or "api:<identifier>" -> until (epoch ms). */
+  /** Ids recently looked up and not found: "client:<id>", "api:<identifier>" or "issuer:<iss>" -> until (epoch ms). */
   private readonly unknown = new Map<string, number>();
 
   /** How long an id not found in the database is not looked up again, in milliseconds. */
@@ -56,6 +57,15 @@ export class Catalog {
     return api ?? undefined;
   }
 
+  /** The trusted assertion issuer (enabled or not), looking one not loaded yet up in the database first. */
+  async findIssuer(issuer: string): Promise<AssertionIssuerRecord | undefined> {
+    const known = this.issuersById.get(issuer);
+    if (known) return known;
+    const found = await this.lookUp(`issuer:${issuer}`, () => this.storage.assertionIssuers.find(issuer));
+    if (found) this.issuersById.set(issuer, found);
+    return found;
+  }
+
   private async lookUp<T>(key: string, find: () => Promise<T | null>): Promise<T | undefined> {
     const now = Date.now();
     if ((this.unknown.get(key) ?? 0) > now) return undefined;
@@ -86,16 +96,22 @@ export class Catalog {
 
 
   /** Reloads when the stored revision differs from the loaded one (or always, with force). */
-  /** Reloads when the stored revision (read here unless the change feed already did) differs from the loaded one. */
+
   async refresh({ force = false, version }: { force?: boolean; version?: number } = {}): Promise<boolean> {
     version ??= (await this.storage.revisions.read()).config;
     if (!force && version === this.version) return false;
-    const [clients, apis, scopes] = await Promise.all([this.storage.clients.list(), this.storage.apis.list(), this.storage.scopes.list()]);
+    const [clients, apis, scopes, issuers] = await Promise.all([
+      this.storage.clients.list(),
+      this.storage.apis.list(),
+      this.storage.scopes.list(),
+      this.storage.assertionIssuers.list(),
+    ]);
     this.clientsById = new Map(clients.map((c) => [c.clientId, c]));
     // Built once per load: oidc-provider hashes what it is given to find its compiled client.
     this.metadataById = new Map(clients.map((c) => [c.clientId, clientMetadata(c)]));
     this.apisById = new Map(apis.map((a) => [a.identifier, a]));
     this.scopeList = scopes;
+    this.issuersById = new Map(issuers.map((i) => [i.issuer, i]));
     this.scopeNameList = [...new Set([...STANDARD_SCOPES, ...scopes.map((s) => s.name), ...apis.flatMap((a) => a.scopes)])].sort();
     this.unknown.clear();
     this.version = version;

@@ -10,6 +10,7 @@ import { defaultResource } from "./default-resource.ts";
 import { mayIntrospect } from "./introspection-policy.ts";
 import { renderError, logoutSource, postLogoutSuccessSource } from "./provider-pages.ts";
 import { checkBeforeRotation } from "./refresh-token-checks.ts";
+import { resourceServerInfo } from "./resource-servers.ts";
 
 export interface ConfigurationDeps {
   config: Config;
@@ -60,7 +61,9 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
       introspectionSigningAlgValues: signing,
       authorizationSigningAlgValues: signing,
     },
-    responseTypes: ["code", "none"],
+    // Implicit and hybrid (OpenID Connect) only for clients registered with the implicit grant; bare
+    // OAuth "token" is not offered by oidc-provider (see protocol-corrections.ts).
+    responseTypes: ["code", "id_token", "id_token token", "code id_token", "code token", "code id_token token", "none"],
     pkce: { required: () => true },
     routes: {
       authorization: "/authorize",
@@ -90,17 +93,7 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
         // Without `resource`, a token request whose grant includes openid gets a token for userinfo; one
         // without openid gets the granted API's token. Ask for an API's token with resource=<identifier>.
         useGrantedResource: () => false,
-        getResourceServerInfo: async (_ctx, indicator) => {
-          const api = await catalog.findApi(indicator);
-          if (!api) throw new errors.InvalidTarget("unknown resource indicator");
-          return {
-            scope: api.scopes.join(" "),
-            audience: api.identifier,
-            accessTokenTTL: api.accessTokenTtl,
-            accessTokenFormat: api.tokenFormat,
-            ...(api.tokenFormat === "jwt" ? { jwt: { sign: { alg: deps.jwks.activeAlg as "ES256" } } } : {}),
-          };
-        },
+        getResourceServerInfo: (_ctx, indicator) => resourceServerInfo(catalog, indicator, deps.jwks.activeAlg),
       },
     },
     // The grant id travels in JWT access tokens so that revoking a grant (logout, refresh token reuse)

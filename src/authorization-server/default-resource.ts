@@ -3,9 +3,13 @@
 // without `resource` is refused with invalid_target naming the parameter, instead of silently getting
 // an opaque token without audience that no API would accept.
 import { errors, type KoaContextWithOIDC } from "oidc-provider";
+import { JWT_BEARER, SAML2_BEARER } from "../services/grant-rules.ts";
 import type { Catalog } from "./catalog.ts";
 
 const words = (value: unknown) => (typeof value === "string" ? value.split(" ").filter(Boolean) : []);
+
+/** Grants where a request without scope asks for everything the client may have (RFC 6749 §3.3 default scope). */
+export const ALL_SCOPES_BY_DEFAULT = new Set(["client_credentials", "password", JWT_BEARER, SAML2_BEARER]);
 
 /** The resourceIndicators.defaultResource configuration function. */
 export function defaultResource(catalog: Catalog) {
@@ -17,8 +21,7 @@ export function defaultResource(catalog: Catalog) {
     const clientApis = apis.filter((api) => api.scopes.some((scope) => registered.has(scope)));
     const scopeParam = ctx.oidc.params?.scope;
     const requestedApiScopes = words(scopeParam).filter((scope) => apis.some((api) => api.scopes.includes(scope)));
-    // client_credentials without scope asks for everything the client may have.
-    const asksForApi = requestedApiScopes.length > 0 || (ctx.oidc.params?.grant_type === "client_credentials" && scopeParam === undefined);
+    const asksForApi = requestedApiScopes.length > 0 || (ALL_SCOPES_BY_DEFAULT.has(String(ctx.oidc.params?.grant_type)) && scopeParam === undefined);
     if (!asksForApi) return undefined;
     if (clientApis.length === 1) return clientApis[0]!.identifier;
     if (requestedApiScopes.length === 0) return undefined;

@@ -4,6 +4,7 @@ import type { Context } from "koa";
 import type { ErrorOut, KoaContextWithOIDC } from "oidc-provider";
 import { allowFormAction } from "../shared/security-headers.ts";
 import { sendPage } from "../web/pages.ts";
+import { correctAuthorizationError } from "./protocol-corrections.ts";
 
 function clientDisplayName(ctx: KoaContextWithOIDC): string | undefined {
   const client = ctx.oidc?.client;
@@ -11,7 +12,8 @@ function clientDisplayName(ctx: KoaContextWithOIDC): string | undefined {
 }
 
 /** oidc-provider's renderError: the error code and description only, never a stack or detail. */
-export async function renderError(ctx: KoaContextWithOIDC, out: ErrorOut, _error: Error): Promise<void> {
+export async function renderError(ctx: KoaContextWithOIDC, original: ErrorOut, _error: Error): Promise<void> {
+  const out = correctAuthorizationError(original, ctx.oidc?.params?.response_type);
   await sendPage(ctx as unknown as Context, "error", {
     title: "Something went wrong",
     error: out.error,

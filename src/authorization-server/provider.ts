@@ -9,11 +9,13 @@ import type { Catalog } from "./catalog.ts";
 import type { ClientSecretVerifier } from "./client-secrets.ts";
 import type { PasswordCredentials } from "./credentials/password-check.ts";
 import { buildConfiguration } from "./configuration.ts";
+import { registerGrants } from "./grants/index.ts";
 import { interactionRoutes } from "./interactions/index.ts";
 import { protocolHardening } from "./hardening.ts";
 import { protocolCorrections } from "./protocol-corrections.ts";
 import { logRevocations, logSecurityEvents } from "./security-events.ts";
 import type { OwnAccessTokens } from "../shared/own-access-tokens.ts";
+import type { RemoteKeySets } from "../shared/remote-key-sets.ts";
 import type { RevocationList } from "../shared/revocation-list.ts";
 import { structuredTokenEndpoints } from "./structured-tokens.ts";
 
@@ -26,6 +28,8 @@ export interface ProviderDeps {
   /** Gatehouse's own JWT access tokens, checked in-process. */
   ownTokens: OwnAccessTokens;
   revocations: RevocationList;
+  /** Other issuers' keys (JWT bearer assertions). */
+  remoteKeySets: RemoteKeySets;
   jwks: { keys: Record<string, unknown>[]; activeAlg: string };
   cookieKeys: string[];
   /** Longest lifetime of any access token, for how long a revoked grant is remembered. */
@@ -50,6 +54,8 @@ export function buildProvider(deps: ProviderDeps): Provider {
     const previous = client?.previousSecretHash && client.previousSecretExpiresAt && client.previousSecretExpiresAt.getTime() > Date.now() ? [client.previousSecretHash] : [];
     return secrets.verify(this.clientId, [this.clientSecret, ...previous], actual);
   };
+
+  registerGrants(provider, { config, storage, catalog, credentials, remoteKeySets: deps.remoteKeySets, activeAlg: deps.jwks.activeAlg });
 
   provider.on("grant.revoked", (_ctx, grantId: string) => {
     revocations.revoke("grant", grantId, new Date(Date.now() + deps.maxAccessTokenTtl() * 1000)).catch((error: unknown) => {

@@ -29,6 +29,8 @@ const schema = z.object({
   ROLE: z.enum(["all", "authorization-server", "gateway"]).default("all"),
   /** Clock skew the gateway tolerates on exp, nbf and iat, in seconds. */
   GATEWAY_CLOCK_SKEW: z.coerce.number().int().min(0).max(300).default(30),
+  /** Clock skew the assertion grants (JWT and SAML 2.0 bearer) tolerate on exp, nbf, iat and NotBefore/NotOnOrAfter, in seconds. */
+  ASSERTION_CLOCK_SKEW: z.coerce.number().int().min(0).max(300).default(60),
   /** Least time between two fetches of a trusted issuer's JWKS on an unknown kid, in seconds. */
   GATEWAY_JWKS_COOLDOWN: seconds.default(30),
   /** How long an introspection result is reused at most (never past the token's expiry), in seconds. */

@@ -8,7 +8,7 @@ import { parseInput } from "./errors.ts";
 import { sameJson } from "./same-json.ts";
 import { z } from "zod";
 
-export type EntityType = "client" | "scope" | "api" | "route" | "user" | "key";
+export type EntityType = "client" | "scope" | "api" | "route" | "user" | "key" | "issuer";
 
 /** An audit event as the CLI, the admin API and the console show it. */
 export interface AuditEventResource {
@@ -25,7 +25,7 @@ export interface AuditEventResource {
 export const auditQuerySchema = listQuerySchema
   .omit({ search: true })
   .extend({
-    entity_type: z.enum(["client", "scope", "api", "route", "user", "key"]).optional(),
+    entity_type: z.enum(["client", "scope", "api", "route", "user", "key", "issuer"]).optional(),
     entity_id: z.string().max(500).optional(),
     actor: z.string().max(200).optional(),
     since: z.iso.datetime({ offset: true }).optional(),

@@ -12,11 +12,11 @@ import { endIssued, type EndedIssuance } from "./issued-tokens.ts";
 import { knownScopes, requireKnown } from "./known-scopes.ts";
 import { listQuerySchema, type ListQuery, type Page } from "./paging.ts";
 import { generateSecret, hashSecret, verifySecret } from "./passwords.ts";
-import { checkRedirectUris } from "./redirect-uris.ts";
+import { GRANT_RULES, GRANT_TYPES, grantWarnings, responseTypesOf, type GrantType } from "./grant-rules.ts";
+import { checkRedirectUris, isLoopback } from "./redirect-uris.ts";
 import { sameJson } from "./same-json.ts";
 
-/** The grants the authorization server issues tokens for today. */
-export const GRANT_TYPES = ["authorization_code", "refresh_token", "client_credentials"] as const;
+export { GRANT_TYPES } from "./grant-rules.ts";
 export const AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"] as const;
 export const APPLICATION_TYPES = ["web", "native"] as const;
 
@@ -88,6 +88,8 @@ export interface ClientResource {
   refresh_token_reuse_grace: number | null;
   enabled: boolean;
   response_types: string[];
+  /** Why some of its grants are weaker than the authorization code flow with PKCE. */
+  warnings: string[];
   has_secret: boolean;
   /** During a secret rotation's grace period: when the previous secret stops working. */
   previous_secret_expires_at: string | null;
@@ -120,6 +122,7 @@ export function clientResource(client: ClientRecord): ClientResource {
     refresh_token_reuse_grace: client.refreshTokenReuseGrace,
     enabled: client.enabled,
     response_types: client.responseTypes,
+    warnings: grantWarnings(client.grantTypes),
     has_secret: !!client.secretHash,
     previous_secret_expires_at: client.previousSecretHash ? (client.previousSecretExpiresAt?.toISOString() ?? null) : null,
     created_at: client.createdAt.toISOString(),
@@ -129,7 +132,7 @@ export function clientResource(client: ClientRecord): ClientResource {
 
 /** The input that reproduces a client (for update's merge and for export): its settings, no secret. */
 export function clientInputOf(resource: ClientResource): Omit<ParsedClient, "client_secret"> {
-  const { response_types, has_secret, previous_secret_expires_at, created_at, updated_at, grant_types, token_endpoint_auth_method, ...settings } = resource;
+  const { response_types, warnings, has_secret, previous_secret_expires_at, created_at, updated_at, grant_types, token_endpoint_auth_method, ...settings } = resource;
   return {
     ...settings,
     grant_types: grant_types as ParsedClient["grant_types"],
@@ -147,10 +150,20 @@ function settingsOf(spec: ParsedClient): Settings {
   if (!confidential && method !== "none") throw problem("token_endpoint_auth_method", "a public client authenticates with none");
   if (confidential && method === "none") throw problem("token_endpoint_auth_method", "a confidential client cannot use none");
   if (method === "private_key_jwt" && !spec.jwks && !spec.jwks_uri) throw problem("jwks", "private_key_jwt needs jwks or jwks_uri");
-  if (!confidential && spec.grant_types.includes("client_credentials")) throw problem("grant_types", "a public client cannot use client_credentials");
-  const redirecting = spec.grant_types.includes("authorization_code");
-  if (redirecting && spec.redirect_uris.length === 0) throw problem("redirect_uris", "required for authorization_code");
-  if (spec.grant_types.includes("refresh_token") && !redirecting) throw problem("grant_types", "refresh_token needs authorization_code");
+  const grants: readonly GrantType[] = spec.grant_types;
+  for (const grant of grants) {
+    const rule = GRANT_RULES[grant];
+    if (rule.confidential && !confidential) throw problem("grant_types", `a public client cannot use ${grant}`);
+    if (rule.requiresOneOf && !rule.requiresOneOf.some((other) => grants.includes(other))) {
+      throw problem("grant_types", `${grant} needs one of ${rule.requiresOneOf.join(", ")}`);
+    }
+    if (rule.redirects && spec.redirect_uris.length === 0) throw problem("redirect_uris", `required for ${grant}`);
+    if (rule.redirects === "https") {
+      if (spec.application_type === "native") throw problem("grant_types", `a native app cannot use ${grant}`);
+      const insecure = spec.redirect_uris.findIndex((uri) => !uri.startsWith("https://") || isLoopback(uri));
+      if (insecure !== -1) throw problem(`redirect_uris[${insecure}]`, `${grant} needs https redirect URIs off loopback (its tokens travel in the URL)`);
+    }
+  }
   return {
     name: spec.client_name,
     confidential,
@@ -158,7 +171,7 @@ function settingsOf(spec: ParsedClient): Settings {
     redirectUris: spec.redirect_uris,
     postLogoutRedirectUris: spec.post_logout_redirect_uris,
     grantTypes: spec.grant_types,
-    responseTypes: redirecting ? ["code"] : [],
+    responseTypes: responseTypesOf(grants),
     scopes: spec.scopes,
     tokenEndpointAuthMethod: method,
     jwks: spec.jwks as ClientRecord["jwks"],

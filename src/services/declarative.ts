@@ -11,6 +11,7 @@ import { z } from "zod";
 import { apiInputOf, apiInputSchema, type ApiService } from "./apis.ts";
 import { clientInputOf, clientInputSchema, type ClientService } from "./clients.ts";
 import { ValidationError, formatPath, parseInput } from "./errors.ts";
+import { issuerInputOf, issuerInputSchema, type IssuerService } from "./issuers.ts";
 import { routeInputOf, routeInputSchema, type RouteService } from "./routes.ts";
 import { scopeInputSchema, type ScopeService } from "./scopes.ts";
 import { userInputOf, userInputSchema, type UserService } from "./users.ts";
@@ -39,6 +40,7 @@ export const declarativeFileSchema = z
     apis: uniqueList(apiInputSchema.extend({ routes: uniqueList(routeInputSchema, "path_prefix", "host") }), "identifier"),
     clients: uniqueList(clientInputSchema.safeExtend({ client_id: clientInputSchema.shape.client_id.unwrap() }), "client_id"),
     users: uniqueList(userInputSchema, "username"),
+    issuers: uniqueList(issuerInputSchema, "issuer"),
   })
   .strict();
 
@@ -82,6 +84,7 @@ export interface ApplyReport {
   routes: Tally;
   clients: Tally;
   users: Tally;
+  issuers: Tally;
   changes: number;
   /** Secrets and passwords generated for entries that gave none: reported once, stored only hashed. */
   generated_client_secrets: { client_id: string; client_secret: string }[];
@@ -121,6 +124,7 @@ interface EntityServices {
   routes: RouteService;
   clients: ClientService;
   users: UserService;
+  issuers: IssuerService;
 }
 
 export class DeclarativeService {
@@ -138,9 +142,9 @@ export class DeclarativeService {
     return parseInput(declarativeFileSchema, resolveEnvReferences(content ?? {}, env), "file");
   }
 
-  /** Makes the configuration match the file (scopes, then APIs and their routes, clients, users). */
+  /** Makes the configuration match the file (scopes, then APIs and their routes, clients, users, trusted issuers). */
   async apply(file: DeclarativeFile): Promise<ApplyReport> {
-    const { scopes, apis, routes, clients, users } = this.services;
+    const { scopes, apis, routes, clients, users, issuers } = this.services;
     const report = { generated_client_secrets: [] as ApplyReport["generated_client_secrets"], generated_passwords: [] as ApplyReport["generated_passwords"] };
     const scopeOutcomes = await eachEntry("scopes", file.scopes, async (entry) => (await scopes.apply(entry)).outcome);
     const routeOutcomes: Outcome[] = [];
@@ -159,7 +163,15 @@ export class DeclarativeService {
       if (applied.password) report.generated_passwords.push({ username: entry.username, password: applied.password });
       return applied.outcome;
     });
-    const tallies = { scopes: tally(scopeOutcomes), apis: tally(apiOutcomes), routes: tally(routeOutcomes), clients: tally(clientOutcomes), users: tally(userOutcomes) };
+    const issuerOutcomes = await eachEntry("issuers", file.issuers, async (entry) => (await issuers.apply(entry)).outcome);
+    const tallies = {
+      scopes: tally(scopeOutcomes),
+      apis: tally(apiOutcomes),
+      routes: tally(routeOutcomes),
+      clients: tally(clientOutcomes),
+      users: tally(userOutcomes),
+      issuers: tally(issuerOutcomes),
+    };
     const changes = Object.values(tallies).reduce((n, t) => n + t.created + t.updated, 0);
     return { ...tallies, changes, ...report };
   }
@@ -169,7 +181,7 @@ export class DeclarativeService {
    * client's secret, every API's outbound client secret and every user's password as they are.
    */
   async export(): Promise<Record<keyof DeclarativeFile, object[]>> {
-    const { scopes, apis, routes, clients, users } = this.services;
+    const { scopes, apis, routes, clients, users, issuers } = this.services;
     const allRoutes = await routes.list();
     return {
       scopes: await scopes.list(),
@@ -180,6 +192,7 @@ export class DeclarativeService {
       }),
       clients: (await clients.all()).map((c) => withoutNulls(clientInputOf(c))),
       users: (await users.all()).map((u) => withoutNulls(userInputOf(u))),
+      issuers: (await issuers.list()).map((i) => withoutNulls(issuerInputOf(i))),
     };
   }
 }

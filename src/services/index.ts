@@ -9,6 +9,7 @@ import { AuditService } from "./audit.ts";
 import { ClientService } from "./clients.ts";
 import type { Actor, ServiceContext } from "./context.ts";
 import { DeclarativeService } from "./declarative.ts";
+import { IssuerService } from "./issuers.ts";
 import { KeyService } from "./keys.ts";
 import { RouteService } from "./routes.ts";
 import { ScopeService } from "./scopes.ts";
@@ -27,6 +28,7 @@ export interface Services {
   audit: AuditService;
   declarative: DeclarativeService;
   trialTokens: TrialTokenService;
+  issuers: IssuerService;
 }
 
 export interface ServiceOptions {
@@ -65,6 +67,7 @@ export function createServices(storage: Storage, options: ServiceOptions): Servi
     users: new UserService(context),
     keys,
     trialTokens: new TrialTokenService(context, keys),
+    issuers: new IssuerService(context),
   };
   return { ...services, declarative: new DeclarativeService(services) };
 }

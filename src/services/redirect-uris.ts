@@ -12,6 +12,12 @@ const REVERSE_DOMAIN_SCHEME = /^[a-z][a-z0-9-]*(\.[a-z0-9][a-z0-9-]*)+:$/;
 
 export type ApplicationType = "web" | "native";
 
+/** Whether uri names this machine (127.0.0.1, [::1], localhost). */
+export function isLoopback(uri: string): boolean {
+  const host = URL.parse(uri)?.hostname;
+  return host !== undefined && LOOPBACK_HOSTS.has(host);
+}
+
 /** Why uri cannot be registered for an application of this type, or undefined when it can. */
 export function redirectUriProblem(uri: string, applicationType: ApplicationType): string | undefined {
   if (/[\s*]/.test(uri)) return "must not contain wildcards or spaces";

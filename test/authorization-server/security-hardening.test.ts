@@ -253,21 +253,26 @@ describe.each(BACKENDS)("security hardening of the authorization server on %s", 
     });
   });
 
-  test.each(["refresh_token", "authorization_code", "password"])("a grant the client may not use (%s) is unauthorized_client", async (grantType) => {
+  test.each(["refresh_token", "authorization_code", "password", "urn:ietf:params:oauth:grant-type:jwt-bearer"])("a grant the client may not use (%s) is unauthorized_client", async (grantType) => {
     const { id, secret } = clients.worker!;
     const response = await fetch(`${gatehouse.issuer}/token`, {
       method: "POST",
       headers: { authorization: `Basic ${Buffer.from(`${id}:${secret}`).toString("base64")}`, "content-type": "application/x-www-form-urlencoded" },
-      body: new URLSearchParams({ grant_type: grantType, refresh_token: "x", code: "x", redirect_uri: REDIRECT, code_verifier: "x".repeat(43), username: "alice", password: "x" }),
+      body: new URLSearchParams({ grant_type: grantType, refresh_token: "x", code: "x", redirect_uri: REDIRECT, code_verifier: "x".repeat(43), username: "alice", password: "x", assertion: "x" }),
     });
     const body = (await response.json()) as { error: string };
-    if (grantType === "password") {
-      // Not a grant this server issues at all (yet): RFC 6749 §5.2 unsupported_grant_type.
-      expect(body.error).toBe("unsupported_grant_type");
-    } else {
-      expect(response.status).toBe(400);
-      expect(body.error).toBe("unauthorized_client");
-    }
+    expect(response.status).toBe(400);
+    expect(body.error).toBe("unauthorized_client");
+  });
+
+  test("a grant this server does not have is unsupported_grant_type", async () => {
+    const { id, secret } = clients.worker!;
+    const response = await fetch(`${gatehouse.issuer}/token`, {
+      method: "POST",
+      headers: { authorization: `Basic ${Buffer.from(`${id}:${secret}`).toString("base64")}`, "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ grant_type: "urn:example:made-up" }),
+    });
+    expect(await response.json()).toMatchObject({ error: "unsupported_grant_type" });
   });
 
   describe("native apps may use any loopback port (RFC 8252 §7.3); web apps may not", () => {

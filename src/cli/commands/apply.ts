@@ -7,7 +7,7 @@ import { ValidationError } from "../../services/errors.ts";
 import { run } from "../run.ts";
 import { readStdin } from "../stdin.ts";
 
-const KINDS = ["scopes", "apis", "routes", "clients", "users"] as const;
+const KINDS = ["scopes", "apis", "routes", "clients", "users", "issuers"] as const;
 
 function summary(report: ApplyReport): string {
   const lines = KINDS.map((kind) => {

@@ -51,6 +51,11 @@ export class UserRepository {
     return row ? toRecord(row) : null;
   }
 
+  async findByEmail(email: string): Promise<UserRecord | null> {
+    const row = await this.db.user.findUnique({ where: { email } });
+    return row ? toRecord(row) : null;
+  }
+
   async findByUsername(username: string): Promise<UserRecord | null> {
     const row = await this.db.user.findUnique({ where: { username } });
     return row ? toRecord(row) : null;
