@@ -1,0 +1,125 @@
+// /v1/apis and their routes: identifiers percent-encoded in the path, outbound OAuth secrets never shown
+// and merged by PATCH, route conflicts, paging, If-Match, and deleting an API with its routes.
+import { BACKENDS } from "../helpers/databases.ts";
+import { adminApiSuite } from "./api-harness.ts";
+
+const ORDERS = "https://orders.example.com";
+const ORDERS_PATH = `/v1/apis/${encodeURIComponent(ORDERS)}`;
+const STALE = '"stale-version-000000"';
+
+describe.each(BACKENDS)("admin API apis and routes on %s", (backend) => {
+  const api = adminApiSuite(backend);
+
+  beforeAll(async () => {
+    const token = await api.writeToken();
+    for (const name of ["orders:read", "orders:write"]) await api.call("POST", "/v1/scopes", { token, body: { name } });
+  });
+
+  test("APIs: create with an encoded Location, read it back, conflict, bad identifier, list and search", async () => {
+    const token = await api.writeToken();
+    const created = await api.call("POST", "/v1/apis", { token, body: { identifier: ORDERS, name: "Orders", scopes: ["orders:read", "orders:write"] } });
+    expect(created.status).toBe(201);
+    expect(created.headers.get("location")).toBe(`${api.gatehouse.issuer}/admin/api${ORDERS_PATH}`);
+    expect(created.body).toMatchObject({ identifier: ORDERS, token_format: "jwt", access_token_ttl: 3600, outbound_oauth: null });
+    const shown = await api.call("GET", ORDERS_PATH, { token });
+    expect([shown.status, shown.headers.get("etag")]).toEqual([200, created.headers.get("etag")]);
+    expect((await api.call("GET", `/v1/apis/urn:gatehouse:admin`, { token })).body.scopes).toEqual(["admin:read", "admin:write"]);
+
+    expect((await api.call("POST", "/v1/apis", { token, body: { identifier: ORDERS, name: "Again" } })).status).toBe(409);
+    const bad = await api.call("POST", "/v1/apis", { token, body: { identifier: "orders", name: "Relative" } });
+    expect([bad.status, bad.body.errors[0].field]).toEqual([400, "identifier"]);
+    expect((await api.call("GET", `/v1/apis/${encodeURIComponent("https://nowhere.example.com")}`, { token })).status).toBe(404);
+
+    await api.call("POST", "/v1/apis", { token, body: { identifier: "https://billing.example.com", name: "Billing" } });
+    const search = await api.call("GET", "/v1/apis?search=BILL", { token });
+    expect(search.body).toMatchObject({ total: 1, items: [{ identifier: "https://billing.example.com" }] });
+    const page = await api.call("GET", "/v1/apis?limit=1&offset=1", { token });
+    expect(page.body).toMatchObject({ offset: 1, limit: 1, total: 3 });
+    expect(page.body.items).toHaveLength(1);
+  });
+
+  test("APIs: PATCH merges fields and outbound_oauth; the outbound secret is never shown; If-Match", async () => {
+    const token = await api.writeToken();
+    const identifier = "urn:example:ledger";
+    const path = `/v1/apis/${encodeURIComponent(identifier)}`;
+    const created = await api.call("POST", "/v1/apis", { token, body: { identifier, name: "Ledger", access_token_ttl: 900 } });
+
+    const missingSecret = await api.call("PATCH", path, { token, body: { outbound_oauth: { token_url: "https://idp.example.com/token", client_id: "ledger" } } });
+    expect([missingSecret.status, missingSecret.body.errors[0].field]).toEqual([400, "outbound_oauth.client_secret"]);
+    const outbound = { token_url: "https://idp.example.com/token", client_id: "ledger", client_secret: "outbound-secret-value" };
+    const withOutbound = await api.call("PATCH", path, { token, body: { outbound_oauth: outbound }, headers: { "if-match": created.headers.get("etag")! } });
+    expect(withOutbound.status).toBe(200);
+    expect(withOutbound.body).toMatchObject({ name: "Ledger", access_token_ttl: 900, outbound_oauth: { client_id: "ledger", auth_method: "basic", has_client_secret: true } });
+    expect(JSON.stringify(withOutbound.body)).not.toContain("outbound-secret-value");
+
+    const scoped = await api.call("PATCH", path, { token, body: { outbound_oauth: { scope: "ledger/.default" } } });
+    expect(scoped.body.outbound_oauth).toMatchObject({ token_url: outbound.token_url, scope: "ledger/.default", has_client_secret: true });
+    const stale = await api.call("PATCH", path, { token, body: { name: "Old" }, headers: { "if-match": withOutbound.headers.get("etag")! } });
+    expect(stale.status).toBe(412);
+    expect((await api.call("PATCH", path, { token, body: { outbound_oauth: null } })).body.outbound_oauth).toBeNull();
+    const unknown = await api.call("PATCH", path, { token, body: { outbound_oauth: { colour: "red" } } });
+    expect([unknown.status, unknown.body.errors[0].field]).toEqual([400, "outbound_oauth.colour"]);
+    const identity = await api.call("PATCH", path, { token, body: { identifier: "urn:example:other" } });
+    expect([identity.status, identity.body.errors[0].field]).toEqual([400, "identifier"]);
+  });
+
+  test("routes: add under the API, conflicts and bad input by field, list, show, change, delete", async () => {
+    const token = await api.writeToken();
+    const routes = `${ORDERS_PATH}/routes`;
+    const route = { path_prefix: "/orders", upstream: "http://127.0.0.1:4000", scopes: { GET: { all_of: ["orders:read"] }, POST: { all_of: ["orders:write"] } } };
+    const created = await api.call("POST", routes, { token, body: route });
+    expect(created.status).toBe(201);
+    const id = created.body.id as string;
+    expect(created.headers.get("location")).toBe(`${api.gatehouse.issuer}/admin/api/v1/routes/${id}`);
+    expect(created.body).toMatchObject({ api: ORDERS, path_prefix: "/orders", rewrite: "strip", scopes: { GET: { all_of: ["orders:read"], any_of: [] } } });
+
+    const duplicate = await api.call("POST", routes, { token, body: route });
+    expect([duplicate.status, duplicate.body.type]).toEqual([409, "https://gatehouse.dev/problems/conflict"]);
+    const cases: Array<[Record<string, unknown>, string]> = [
+      [{ ...route, path_prefix: "/orders/" }, "path_prefix"],
+      [{ ...route, path_prefix: "/a/../b" }, "path_prefix"],
+      [{ ...route, upstream: "ftp://x" }, "upstream"],
+      [{ ...route, path_prefix: "/other", scopes: { GET: { all_of: ["nope:read"] } } }, "scopes.GET.all_of[0]"],
+      [{ ...route, path_prefix: "/other", scopes: { FETCH: {} } }, "scopes.FETCH"],
+    ];
+    for (const [input, field] of cases) {
+      const refused = await api.call("POST", routes, { token, body: input });
+      expect([field, refused.status, refused.body.errors.map((e: { field: string }) => e.field)]).toEqual([field, 400, expect.arrayContaining([field])]);
+    }
+    expect((await api.call("POST", `/v1/apis/${encodeURIComponent("https://nowhere.example.com")}/routes`, { token, body: route })).status).toBe(404);
+    expect((await api.call("GET", `/v1/apis/${encodeURIComponent("https://nowhere.example.com")}/routes`, { token })).status).toBe(404);
+
+    const health = await api.call("POST", routes, { token, body: { path_prefix: "/orders/health", upstream: "http://127.0.0.1:4000", public: true } });
+    const listed = await api.call("GET", `${routes}?search=health`, { token });
+    expect(listed.body).toMatchObject({ total: 1, items: [{ id: health.body.id, public: true }] });
+    expect((await api.call("GET", `${routes}?limit=1`, { token })).body).toMatchObject({ total: 2, limit: 1 });
+
+    const shown = await api.call("GET", `/v1/routes/${id}`, { token });
+    expect([shown.status, shown.headers.get("etag")]).toEqual([200, created.headers.get("etag")]);
+    expect((await api.call("PATCH", `/v1/routes/${id}`, { token, body: { timeout_ms: 5000 }, headers: { "if-match": STALE } })).status).toBe(412);
+    const changed = await api.call("PATCH", `/v1/routes/${id}`, { token, body: { timeout_ms: 5000 }, headers: { "if-match": shown.headers.get("etag")! } });
+    expect(changed.body).toMatchObject({ timeout_ms: 5000, path_prefix: "/orders", scopes: { POST: { all_of: ["orders:write"] } } });
+    const clash = await api.call("PATCH", `/v1/routes/${health.body.id}`, { token, body: { path_prefix: "/orders", public: false } });
+    expect(clash.status).toBe(409);
+    const publicWithScopes = await api.call("PATCH", `/v1/routes/${id}`, { token, body: { public: true } });
+    expect([publicWithScopes.status, publicWithScopes.body.errors[0].field]).toEqual([400, "scopes"]);
+
+    expect((await api.call("DELETE", `/v1/routes/${health.body.id}`, { token, headers: { "if-match": STALE } })).status).toBe(412);
+    expect((await api.call("DELETE", `/v1/routes/${health.body.id}`, { token })).status).toBe(204);
+    expect((await api.call("GET", `/v1/routes/${health.body.id}`, { token })).status).toBe(404);
+    expect((await api.call("PATCH", `/v1/routes/${health.body.id}`, { token, body: {} })).status).toBe(404);
+  });
+
+  test("deleting an API deletes its routes; If-Match guards it", async () => {
+    const token = await api.writeToken();
+    const identifier = "https://shop.example.com";
+    const path = `/v1/apis/${encodeURIComponent(identifier)}`;
+    const created = await api.call("POST", "/v1/apis", { token, body: { identifier, name: "Shop" } });
+    const route = await api.call("POST", `${path}/routes`, { token, body: { path_prefix: "/shop", upstream: "http://127.0.0.1:4001", public: true } });
+    expect((await api.call("DELETE", path, { token, headers: { "if-match": STALE } })).status).toBe(412);
+    expect((await api.call("DELETE", path, { token, headers: { "if-match": created.headers.get("etag")! } })).status).toBe(204);
+    expect((await api.call("GET", path, { token })).status).toBe(404);
+    expect((await api.call("GET", `/v1/routes/${route.body.id}`, { token })).status).toBe(404);
+    expect((await api.call("DELETE", path, { token })).status).toBe(404);
+  });
+});
