@@ -85,7 +85,7 @@ describe.each(BACKENDS)("admin API access on %s", (backend) => {
     expect((await api.call("GET", "/v1/users?search=ada", { agent })).body.items.map((u: { username: string }) => u.username)).toEqual(["ada"]);
 
     const body = { name: "session:made" };
-    const forged = [
+    const forged: Array<Record<string, string>> = [
       {},
       { "x-csrf-token": "not-the-token" },
       { "x-csrf-token": csrf, origin: "https://evil.example" },
