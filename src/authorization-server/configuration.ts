@@ -11,6 +11,7 @@ import { mayIntrospect } from "./introspection-policy.ts";
 import { renderError, logoutSource, postLogoutSuccessSource } from "./provider-pages.ts";
 import { checkBeforeRotation } from "./refresh-token-checks.ts";
 import { resourceServerInfo } from "./resource-servers.ts";
+import { TOKEN_INFO_PATH } from "./token-info.ts";
 
 export interface ConfigurationDeps {
   config: Config;
@@ -40,6 +41,8 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
       refreshTokenReuseGrace: (clientId) => catalog.client(clientId)?.refreshTokenReuseGrace ?? config.REFRESH_TOKEN_REUSE_GRACE,
     }) as unknown as Configuration["adapter"],
     clients: [],
+    // Gatehouse's own endpoint beside the standard ones (token-info.ts).
+    discovery: { tokeninfo_endpoint: `${config.ISSUER}${TOKEN_INFO_PATH}` },
     jwks: deps.jwks as Configuration["jwks"],
     cookies: { keys: deps.cookieKeys, long: { signed: true }, short: { signed: true } },
     claims: CLAIMS_BY_SCOPE,

@@ -24,6 +24,7 @@ import { buildProvider } from "./provider.ts";
 import { requestHygiene } from "./request-hygiene.ts";
 import { serveAssets } from "../web/pages.ts";
 import { adminRoutes } from "../admin/index.ts";
+import { tokenInfoEndpoint } from "./token-info.ts";
 
 export interface AuthorizationServerDeps {
   config: Config;
@@ -74,6 +75,7 @@ export async function createAuthorizationServer(deps: AuthorizationServerDeps): 
   app.keys = deps.cookieKeys;
   app.use(requestHygiene(config.ISSUER, config.TRUST_PROXY));
   app.use(serveAssets());
+  app.use(tokenInfoEndpoint({ issuer: config.ISSUER, ownTokens, provider: () => provider, requestsPerMinute: config.TOKENINFO_RATE_LIMIT }));
   if (config.ADMIN_ENABLED) {
     app.use(adminRoutes({ config, storage, cookieKeys: deps.cookieKeys, keyEncryptionSecret: deps.keyEncryptionSecret, ownTokens, publicJwks: () => publicJwks }));
   }

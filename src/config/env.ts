@@ -29,6 +29,8 @@ const schema = z.object({
   ROLE: z.enum(["all", "authorization-server", "gateway"]).default("all"),
   /** Clock skew the gateway tolerates on exp, nbf and iat, in seconds. */
   GATEWAY_CLOCK_SKEW: z.coerce.number().int().min(0).max(300).default(30),
+  /** Requests to the token info endpoint (/tokeninfo) per source address per minute, per process. */
+  TOKENINFO_RATE_LIMIT: z.coerce.number().int().positive().default(300),
   /** Clock skew the assertion grants (JWT and SAML 2.0 bearer) tolerate on exp, nbf, iat and NotBefore/NotOnOrAfter, in seconds. */
   ASSERTION_CLOCK_SKEW: z.coerce.number().int().min(0).max(300).default(60),
   /** Least time between two fetches of a trusted issuer's JWKS on an unknown kid, in seconds. */

@@ -68,6 +68,11 @@ export function serviceSubject(issuer: AssertionIssuerRecord, subject: string): 
   return `${issuer.issuer}#${subject}`;
 }
 
+/** Whether a token's sub names a service identity (serviceSubject) rather than a user or a client. */
+export function isServiceSubject(sub: unknown): boolean {
+  return typeof sub === "string" && sub.includes("#");
+}
+
 /**
  * Maps the assertion's subject, records its id as used and issues the tokens.
  * @throws errors.InvalidGrant for an unknown or disabled user or a replayed assertion
