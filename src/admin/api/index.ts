@@ -53,7 +53,7 @@ function run(op: Operation, deps: ApiDeps): Middleware {
 export function apiRouter(deps: ApiDeps, operations: readonly Operation[]): Router {
   const router = new Router({ prefix: API_PREFIX });
   for (const op of operations) {
-    router.register(routerPath(op.path), [op.method], [authorize(deps, op.access), run(op, deps)] as never, { name: op.id });
+    router.register(routerPath(op.path), [op.method], [authorize(deps, op.access), run(op, deps)] as unknown as Parameters<Router["register"]>[2], { name: op.id });
   }
   return router;
 }

@@ -96,14 +96,14 @@ function parametersOf(schema: z.ZodType | undefined, place: "path" | "query"): O
 
 /** The refusals documented once, in components.responses, by status. */
 const REFUSALS: Record<number, { name: string; description: string; headers?: string[] }> = {
-  400: { name: "BadRequest", description: "invalid_input (each bad value in `errors`, by field), malformed_json." },
-  401: { name: "Unauthorized", description: "unauthorized (no credentials) or invalid_token (expired, revoked, another audience, no admin scope).", headers: ["WWW-Authenticate"] },
-  403: { name: "Forbidden", description: "insufficient_scope (a token without admin:write), forbidden (a console viewer), csrf_failed (a console session's change without its CSRF token or from another origin)." },
-  404: { name: "NotFound", description: "not_found: no such entity." },
-  409: { name: "Conflict", description: "conflict: an entity with that identity exists already." },
-  412: { name: "PreconditionFailed", description: "precondition_failed: the entity changed since the version If-Match names." },
-  413: { name: "PayloadTooLarge", description: "payload_too_large: the body is over MAX_BODY_BYTES." },
-  415: { name: "UnsupportedMediaType", description: "unsupported_media_type: the body is not application/json." },
+  400: { name: "BadRequest", description: "`invalid_input` (each bad value in `errors`, by field) or `malformed_json`." },
+  401: { name: "Unauthorized", description: "`unauthorized` (no credentials) or `invalid_token` (expired, revoked, another audience, no admin scope).", headers: ["WWW-Authenticate"] },
+  403: { name: "Forbidden", description: "`insufficient_scope` (a token without admin:write), `forbidden` (a console viewer), `csrf_failed` (a console session's change without its CSRF token or from another origin)." },
+  404: { name: "NotFound", description: "`not_found`: no such entity (or, outside the documented paths, no such endpoint)." },
+  409: { name: "Conflict", description: "`conflict`: an entity with that identity exists already." },
+  412: { name: "PreconditionFailed", description: "`precondition_failed`: the entity changed since the version If-Match names." },
+  413: { name: "PayloadTooLarge", description: "`payload_too_large`: the body is over MAX_BODY_BYTES." },
+  415: { name: "UnsupportedMediaType", description: "`unsupported_media_type`: the body is not application/json." },
 };
 
 function refusalsOf(op: Operation): number[] {
@@ -158,7 +158,7 @@ const DESCRIPTION = `Gatehouse's configuration as JSON: the same resources, fiel
 
 Authenticate with a Gatehouse access token for the API \`${ADMIN_API}\` (ask the token endpoint with \`resource=${ADMIN_API}\`): scope \`${ADMIN_SCOPES.read}\` to read, \`${ADMIN_SCOPES.write}\` to change. A console session cookie works too; a change made with it needs the session's CSRF token in \`X-CSRF-Token\`.
 
-Request bodies are JSON objects (\`Content-Type: application/json\`). Errors are RFC 9457 problem details. Lists answer in pages (\`offset\`, \`limit\` up to 500, \`total\`). A single resource carries an \`ETag\`; send it back in \`If-Match\` to change or delete only the version you read. No answer may be cached; a generated secret or password appears only in the answer that created it.`;
+Request bodies are JSON objects (\`Content-Type: application/json\`). Errors are RFC 9457 problem details; a method a path does not take is 405 \`method_not_allowed\` with \`Allow\`. Lists answer in pages (\`offset\`, \`limit\` up to 500, \`total\`). A single resource carries an \`ETag\`; send it back in \`If-Match\` to change or delete only the version you read. No answer may be cached; a generated secret or password appears only in the answer that created it.`;
 
 export function openApiDocument(operations: readonly Operation[], issuer: string): OpenApiDocument {
   const paths: OpenApiDocument["paths"] = {};
@@ -169,7 +169,7 @@ export function openApiDocument(operations: readonly Operation[], issuer: string
       { description: `${status}: ${r.description}`, ...(r.headers ? { headers: Object.fromEntries(r.headers.map((h) => [h, { $ref: `#/components/headers/${h}` }])) } : {}), content: PROBLEM_CONTENT },
     ]),
   );
-  responses.Unexpected = { description: "500 server_error (logged), 503 temporarily_unavailable (the database; with Retry-After).", content: PROBLEM_CONTENT };
+  responses.Unexpected = { description: "`server_error` (500, logged), `temporarily_unavailable` (503: the database; with Retry-After).", content: PROBLEM_CONTENT };
   return {
     openapi: "3.1.0",
     info: { title: "Gatehouse admin API", version: "1", description: DESCRIPTION },
