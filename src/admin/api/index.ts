@@ -41,7 +41,7 @@ function run(op: Operation, deps: ApiDeps): Middleware {
         return state.services;
       },
     });
-    ctx.status = reply.status ?? op.success.status;
+    ctx.status = op.success.status;
     if (reply.etag) ctx.set("ETag", reply.etag);
     if (reply.location) ctx.set("Location", `${deps.config.ISSUER}${API_PREFIX}${reply.location}`);
     if (reply.type) ctx.type = reply.type;

@@ -109,7 +109,7 @@ const REFUSALS: Record<number, { name: string; description: string; headers?: st
 function refusalsOf(op: Operation): number[] {
   const statuses = [400];
   if (op.access !== "public") statuses.push(401, 403);
-  if (op.params || op.notFound) statuses.push(404);
+  if (op.params) statuses.push(404);
   if (op.conflicts) statuses.push(409);
   if (op.conditional) statuses.push(412);
   if (op.body) statuses.push(413, 415);

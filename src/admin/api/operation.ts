@@ -23,9 +23,8 @@ export const TAGS = {
 } as const;
 export type Tag = keyof typeof TAGS;
 
-/** What a handler answers: the status defaults to the operation's success status. */
+/** What a handler answers, with the operation's success status. */
 export interface Reply {
-  status?: number;
   body?: unknown;
   /** Content type, when the body is not JSON. */
   type?: string;
@@ -75,8 +74,6 @@ export interface OperationSpec<P extends z.ZodType, Q extends z.ZodType, B exten
   conditional?: boolean;
   /** Can refuse with 409 (an entity with that identity exists). */
   conflicts?: boolean;
-  /** Can refuse with 404 for a reason other than its path parameters. */
-  notFound?: boolean;
   success: Success;
   handle(call: Call<z.output<P>, z.output<Q>, z.output<B>>): Promise<Reply>;
 }
