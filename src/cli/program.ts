@@ -5,6 +5,7 @@ import { apiCommands } from "./commands/apis.ts";
 import { applyCommands } from "./commands/apply.ts";
 import { auditCommands } from "./commands/audit.ts";
 import { clientCommands } from "./commands/clients.ts";
+import { issuerCommands } from "./commands/issuers.ts";
 import { keyCommands } from "./commands/keys.ts";
 import { routeCommands } from "./commands/routes.ts";
 import { scopeCommands } from "./commands/scopes.ts";
@@ -20,6 +21,6 @@ const program = new Command("gatehouse")
   .configureOutput({ outputError: (message) => printError(message.replace(/^error: /, ""), process.argv.includes("--json")) });
 
 // Registered after the settings above, which subcommands copy when they are created.
-for (const register of [clientCommands, scopeCommands, apiCommands, routeCommands, userCommands, keyCommands, applyCommands, auditCommands]) register(program);
+for (const register of [clientCommands, scopeCommands, apiCommands, routeCommands, userCommands, issuerCommands, keyCommands, applyCommands, auditCommands]) register(program);
 
 await program.parseAsync();
