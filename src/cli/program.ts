@@ -8,6 +8,7 @@ import { clientCommands } from "./commands/clients.ts";
 import { issuerCommands } from "./commands/issuers.ts";
 import { keyCommands } from "./commands/keys.ts";
 import { routeCommands } from "./commands/routes.ts";
+import { sampleCommands } from "./commands/sample.ts";
 import { scopeCommands } from "./commands/scopes.ts";
 import { userCommands } from "./commands/users.ts";
 import { printError } from "./output.ts";
@@ -21,6 +22,6 @@ const program = new Command("gatehouse")
   .configureOutput({ outputError: (message) => printError(message.replace(/^error: /, ""), process.argv.includes("--json")) });
 
 // Registered after the settings above, which subcommands copy when they are created.
-for (const register of [clientCommands, scopeCommands, apiCommands, routeCommands, userCommands, issuerCommands, keyCommands, applyCommands, auditCommands]) register(program);
+for (const register of [clientCommands, scopeCommands, apiCommands, routeCommands, userCommands, issuerCommands, keyCommands, applyCommands, auditCommands, sampleCommands]) register(program);
 
 await program.parseAsync();
