@@ -2,9 +2,10 @@
 // trusted issuer for Gatehouse tokens. The XML signature is checked by xml-crypto (never by hand); this
 // file decides what is acceptable around it, in this order, each refusal invalid_grant naming the check:
 //
-// 1. base64url of UTF-8 XML, with no DOCTYPE or entity declaration (no XXE, no entity expansion) and
-//    no comment or processing instruction anywhere (a comment inside NameID is how `admin<!---->@x`
-//    attacks split what the signature covers from what a reader sees);
+// 1. base64url of UTF-8 XML, well-formed (an xmldom warning refuses too: it repairs what it warns
+//    about), with no DOCTYPE or entity declaration (no XXE, no entity expansion) and no comment or
+//    processing instruction anywhere (a comment inside NameID is how `admin<!---->@x` attacks split
+//    what the signature covers from what a reader sees);
 // 2. the document is exactly one saml:Assertion (no EncryptedAssertion, no second Assertion anywhere:
 //    signature wrapping), carrying exactly one ds:Signature, its direct child (enveloped);
 // 3. its Issuer is a trusted SAML issuer that lets this client present its assertions;
@@ -13,9 +14,10 @@
 //    the issuer's pinned certificate; a KeyInfo certificate in the message is never used;
 // 5. everything below is read from the XML the signature covers (xml-crypto's signed reference), not
 //    from the message: Version 2.0, Issuer again, Subject NameID, a bearer SubjectConfirmation whose
-//    Recipient is the token endpoint and whose NotOnOrAfter is in the future, Conditions NotBefore and
-//    NotOnOrAfter (ASSERTION_CLOCK_SKEW), every AudienceRestriction naming Gatehouse's issuer or token
-//    endpoint, IssueInstant not in the future, and a lifetime no longer than the issuer's longest;
+//    Recipient is the token endpoint, whose NotBefore (if any) is not in the future and whose
+//    NotOnOrAfter is, Conditions NotBefore and NotOnOrAfter (ASSERTION_CLOCK_SKEW), every
+//    AudienceRestriction naming Gatehouse's issuer or token endpoint, IssueInstant not in the future,
+//    and a lifetime no longer than the issuer's longest;
 // 6. the Assertion ID used once until the assertion expires (grants/assertion.ts).
 import { DOMParser } from "@xmldom/xmldom";
 import type { KoaContextWithOIDC } from "oidc-provider";
@@ -61,7 +63,9 @@ function parseXml(xml: string, what: string): Document {
   if (xml.replace(/^\uFEFF?<\?xml\s[^?]*\?>/, "").includes("<?")) throw refuse("must not contain processing instructions");
   const problems: string[] = [];
   const report = (message: string) => problems.push(message);
-  const document = new DOMParser({ errorHandler: { warning: () => {}, error: report, fatalError: report } }).parseFromString(xml, "text/xml");
+  // xmldom 0.8 reports some well-formedness errors (an unclosed element, an unquoted attribute value,
+  // attributes without a space between them) only as warnings and repairs them: each one refuses too.
+  const document = new DOMParser({ errorHandler: { warning: report, error: report, fatalError: report } }).parseFromString(xml, "text/xml");
   if (problems.length || !document?.documentElement) throw refuse(`${what} is not well-formed XML`);
   return document as unknown as Document;
 }
@@ -170,8 +174,10 @@ function checkSignedContent(xml: string, id: string, issuer: AssertionIssuerReco
     .filter((confirmation) => confirmation.getAttribute("Method") === BEARER)
     .flatMap((confirmation) => children(confirmation, SAML, "SubjectConfirmationData"));
   if (bearer.length === 0) throw refuse("has no bearer SubjectConfirmation with SubjectConfirmationData");
-  const usable = bearer.filter((data) => data.getAttribute("Recipient") === tokenEndpoint);
-  if (usable.length === 0) throw refuse(`bearer SubjectConfirmationData Recipient must be ${tokenEndpoint}`);
+  const recipients = bearer.filter((data) => data.getAttribute("Recipient") === tokenEndpoint);
+  if (recipients.length === 0) throw refuse(`bearer SubjectConfirmationData Recipient must be ${tokenEndpoint}`);
+  const usable = recipients.filter((data) => (instant(data, "NotBefore") ?? -Infinity) <= now + skew);
+  if (usable.length === 0) throw refuse("bearer SubjectConfirmationData NotBefore is in the future");
   const confirmationEnds = usable.map((data) => instant(data, "NotOnOrAfter"));
   if (confirmationEnds.some((end) => end === undefined)) throw refuse("bearer SubjectConfirmationData has no NotOnOrAfter");
   const confirmationEnd = Math.max(...(confirmationEnds as number[]));
