@@ -151,6 +151,13 @@ export class UserService {
     await this.context.audit.record("set_password", "user", username);
   }
 
+  /** Sets a generated password (ending sessions and tokens as setPassword does) and returns it: shown once. */
+  async resetPassword(username: string): Promise<string> {
+    const password = generateSecret();
+    await this.setPassword(username, password);
+    return password;
+  }
+
   /**
    * Signs the user out everywhere and ends what they granted: sessions, grants, codes, refresh and opaque
    * access tokens deleted; JWT access tokens issued until now refused. Consents stay.
