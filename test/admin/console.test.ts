@@ -69,7 +69,10 @@ describe("admin console in Chromium", () => {
   });
 
   const url = (path: string) => `${gatehouse.issuer}${path}`;
-  const shot = (p: Page, name: string) => p.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
+  const shot = async (p: Page, name: string) => {
+    await p.evaluate(() => window.scrollTo(0, 0));
+    await p.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
+  };
   const flash = (p: Page) => p.locator("[data-flash]").innerText();
 
   /** Clicks a submit button and waits for the page the form leads to. */

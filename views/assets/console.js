@@ -85,11 +85,23 @@ function setUpTypeChooser() {
       form.elements.public.checked = preset.public;
       form.elements.token_endpoint_auth_method.value = preset.token_endpoint_auth_method;
       for (const box of form.querySelectorAll('input[name="grant_types"]')) box.checked = preset.grant_types.includes(box.value);
+      // The OpenID Connect scopes follow the type; API scopes picked already stay.
+      for (const box of form.querySelectorAll('input[name="scopes"][data-standard]')) box.checked = preset.scopes.includes(box.value);
       for (const section of form.querySelectorAll("[data-for-types]")) section.hidden = !section.dataset.forTypes.split(" ").includes(card.dataset.type);
       history.replaceState(null, "", card.href);
       document.dispatchEvent(new Event("change"));
     });
   }
+}
+
+/** Typing scopes for a method in a route's rules switches that method's rule on. */
+function setUpRouteRules() {
+  document.addEventListener("input", (event) => {
+    const match = /^scopes\.([^.]+)\.(all_of|any_of)$/.exec(event.target.name ?? "");
+    if (!match || !event.target.value.trim()) return;
+    const rule = document.querySelector(`input[type="checkbox"][name="scopes.${CSS.escape(match[1])}"]`);
+    if (rule) rule.checked = true;
+  });
 }
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -98,4 +110,5 @@ document.addEventListener("DOMContentLoaded", () => {
   setUpFlash();
   setUpDependentFields();
   setUpTypeChooser();
+  setUpRouteRules();
 });

@@ -33,6 +33,10 @@ export function auditPages(router: Router, kit: ConsoleKit): void {
       form = new FormState(values, failure.issues, [...FILTERS]);
     }
     const filtered = Object.keys(values).length > 0;
+    // Route ids are opaque: the page names a route by its path and links to its API while it exists.
+    const [routes, apis] = await Promise.all([services.routes.list(), services.apis.list()]);
+    const apiNames = new Map(apis.map((a) => [a.identifier, a.name]));
+    const routeNames = new Map(routes.map((r) => [r.id, { path: `${r.host ?? ""}${r.path_prefix}`, api: r.api, apiName: apiNames.get(r.api) ?? r.api }]));
     await show(ctx as unknown as Context, kit.page, "audit", {
       title: "Audit log",
       section: "audit",
@@ -40,6 +44,7 @@ export function auditPages(router: Router, kit: ConsoleKit): void {
       form,
       filtered,
       entityTypes: ENTITY_TYPES,
+      routeNames,
       href: (at: number) => `/admin/audit?${new URLSearchParams({ ...values, offset: String(at) })}`,
     });
   });

@@ -7,6 +7,7 @@ import { z } from "zod";
 import { GATEWAY_CLIENT_ID } from "../../gateway/internal-client.ts";
 import type { ApiResource } from "../../services/apis.ts";
 import { AUTH_METHODS, GRANT_TYPES, type ClientInput, type ClientResource, type ClientWithSecret } from "../../services/clients.ts";
+import { GRANT_RULES, JWT_BEARER, SAML2_BEARER, type GrantType } from "../../services/grant-rules.ts";
 import { ConflictError, ValidationError } from "../../services/errors.ts";
 import type { Services } from "../../services/index.ts";
 import type { AdminState } from "../access.ts";
@@ -26,25 +27,25 @@ export const CLIENT_TYPES = {
     label: "Web application",
     summary: "A server-side app that keeps a secret: sign-in with code + PKCE, refresh tokens.",
     icon: "browser",
-    preset: { application_type: "web", public: false, grant_types: ["authorization_code", "refresh_token"], token_endpoint_auth_method: "client_secret_basic" },
+    preset: { application_type: "web", public: false, grant_types: ["authorization_code", "refresh_token"], token_endpoint_auth_method: "client_secret_basic", scopes: ["openid", "profile", "email"] },
   },
   spa: {
     label: "Single-page app",
     summary: "JavaScript in the browser: a public client, code + PKCE, no secret.",
     icon: "code",
-    preset: { application_type: "web", public: true, grant_types: ["authorization_code"], token_endpoint_auth_method: "none" },
+    preset: { application_type: "web", public: true, grant_types: ["authorization_code"], token_endpoint_auth_method: "none", scopes: ["openid", "profile", "email"] },
   },
   native: {
     label: "Native or mobile app",
     summary: "Desktop and mobile apps: public, code + PKCE, loopback or app-scheme redirects.",
     icon: "phone",
-    preset: { application_type: "native", public: true, grant_types: ["authorization_code"], token_endpoint_auth_method: "none" },
+    preset: { application_type: "native", public: true, grant_types: ["authorization_code"], token_endpoint_auth_method: "none", scopes: ["openid", "profile", "email"] },
   },
   m2m: {
     label: "Machine to machine",
     summary: "Services, jobs and CLIs calling APIs on their own behalf: client credentials.",
     icon: "cpu",
-    preset: { application_type: "web", public: false, grant_types: ["client_credentials"], token_endpoint_auth_method: "client_secret_basic" },
+    preset: { application_type: "web", public: false, grant_types: ["client_credentials"], token_endpoint_auth_method: "client_secret_basic", scopes: [] },
   },
 } as const;
 
@@ -56,6 +57,23 @@ export function clientType(client: Pick<ClientResource, "application_type" | "pu
   if (client.public) return "spa";
   return client.grant_types.includes("authorization_code") ? "web" : "m2m";
 }
+
+/** How the console names each grant and what it says about it; legacy ones carry their rule's warning. */
+const GRANT_TEXT: Record<GrantType, { label: string; help: string }> = {
+  authorization_code: { label: "authorization_code", help: "sign users in (with PKCE)" },
+  refresh_token: { label: "refresh_token", help: "stay signed in; needs a grant that ends with a user" },
+  client_credentials: { label: "client_credentials", help: "tokens for the client itself" },
+  password: { label: "password", help: "the app collects the user's password" },
+  implicit: { label: "implicit", help: "tokens in the URL fragment" },
+  [JWT_BEARER]: { label: "JWT bearer", help: "a signed JWT assertion from a trusted issuer (RFC 7523)" },
+  [SAML2_BEARER]: { label: "SAML 2.0 bearer", help: "a SAML assertion from a trusted issuer (RFC 7522)" },
+};
+
+export const grants = {
+  label: (grant: string) => GRANT_TEXT[grant as GrantType]?.label ?? grant,
+  help: (grant: string) => GRANT_TEXT[grant as GrantType]?.help ?? "",
+  legacy: (grant: string) => GRANT_RULES[grant as GrantType]?.legacy,
+};
 
 /** Clients Gatehouse itself registers and re-applies at every start. */
 export const BUILT_IN_CLIENTS = new Set([CONSOLE_CLIENT_ID, GATEWAY_CLIENT_ID]);
@@ -122,7 +140,7 @@ function presetValues(type: ClientType): Record<string, string> {
     public: String(preset.public),
     grant_types: preset.grant_types.join("\n"),
     token_endpoint_auth_method: preset.token_endpoint_auth_method,
-    scopes: type === "m2m" ? "" : "openid\nprofile\nemail",
+    scopes: preset.scopes.join("\n"),
   };
 }
 
@@ -173,7 +191,7 @@ export function snippets(issuer: string, client: ClientResource, apis: ApiResour
 }
 
 async function formLocals(services: Services) {
-  return { scopeGroups: await scopeGroups(services), grantTypes: GRANT_TYPES, authMethods: AUTH_METHODS, types: CLIENT_TYPES };
+  return { scopeGroups: await scopeGroups(services), grantTypes: GRANT_TYPES, grants, authMethods: AUTH_METHODS, types: CLIENT_TYPES };
 }
 
 export function clientPages(router: Router, kit: ConsoleKit): void {
@@ -191,6 +209,7 @@ export function clientPages(router: Router, kit: ConsoleKit): void {
       search,
       list,
       clientType,
+      grants,
       types: CLIENT_TYPES,
       builtIn: BUILT_IN_CLIENTS,
       href: (at: number) => `/admin/clients?${new URLSearchParams({ ...(search ? { search } : {}), offset: String(at) })}`,
@@ -241,6 +260,7 @@ export function clientPages(router: Router, kit: ConsoleKit): void {
       section: "clients",
       client,
       type: CLIENT_TYPES[clientType(client)],
+      grants,
       builtIn: BUILT_IN_CLIENTS.has(client.client_id),
       snippets: snippets(kit.page.issuer, client, apis),
       apis,

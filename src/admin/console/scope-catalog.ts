@@ -22,6 +22,8 @@ export interface ScopeGroup {
   label: string;
   /** The API's identifier, for an API's group. */
   identifier?: string;
+  /** OpenID Connect's own scopes. */
+  standard?: boolean;
   scopes: ScopeOption[];
 }
 
@@ -30,7 +32,7 @@ export async function scopeGroups(services: Services): Promise<ScopeGroup[]> {
   const described = new Map(registered.map((s) => [s.name, s.description]));
   const option = (name: string): ScopeOption => ({ name, description: described.get(name) || STANDARD_DESCRIPTIONS[name] || "" });
   const inApis = new Set(apis.flatMap((a) => a.scopes));
-  const groups: ScopeGroup[] = [{ label: "OpenID Connect", scopes: STANDARD_SCOPES.map(option) }];
+  const groups: ScopeGroup[] = [{ label: "OpenID Connect", standard: true, scopes: STANDARD_SCOPES.map(option) }];
   for (const api of apis) if (api.scopes.length) groups.push({ label: api.name, identifier: api.identifier, scopes: api.scopes.map(option) });
   const others = registered.filter((s) => !inApis.has(s.name) && !STANDARD_SCOPES.includes(s.name));
   if (others.length) groups.push({ label: "Other registered scopes", scopes: others.map((s) => option(s.name)) });
