@@ -10,7 +10,7 @@
 import crypto from "node:crypto";
 import { createRemoteJWKSet, jwtVerify } from "jose";
 import * as oidc from "openid-client";
-import { errorPage, escapeHtml, notFound, page, resultPage, serveUntilDone } from "./loopback.ts";
+import { errorPage, escapeHtml, fromOwnPage, notFound, page, resultPage, serveUntilDone } from "./loopback.ts";
 import { sampleClient } from "./register.ts";
 import { SampleError, reason, type Flow } from "./sample.ts";
 import { describeTokens } from "./tokens.ts";
@@ -36,7 +36,7 @@ export const implicit: Flow = {
   interactive: true,
   async run(context) {
     const scope = "openid profile email";
-    return serveUntilDone(context, { what: "the sign-in" }, async (origin, done) => {
+    return serveUntilDone(context, { what: "the sign-in" }, async (_origin, done) => {
       const { clientId, config } = await sampleClient(context, "implicit", { public: true, grant_types: ["implicit"], redirect_uris: [IMPLICIT_REDIRECT_URI], scopes: scope.split(" ") });
       const server = config.serverMetadata();
       const keys = createRemoteJWKSet(new URL(server.jwks_uri!));
@@ -69,7 +69,8 @@ export const implicit: Flow = {
 
       return {
         open: "/",
-        async handle({ method, url, headers, body }) {
+        async handle(request) {
+          const { method, url, body } = request;
           if (method === "GET" && url.pathname === "/") {
             return page(
               "Implicit (legacy)",
@@ -86,11 +87,11 @@ part after <code>#</code>) and paste it below. For a new app use the code flow w
 </form>`,
             );
           }
-          if (method === "POST" && url.pathname === "/finish" && headers.origin === origin) {
+          if (method === "POST" && url.pathname === "/finish" && fromOwnPage(request)) {
             try {
               const report = await check(new URLSearchParams(body).get("address") ?? "");
               const claims = report.tokens.id_token?.claims ?? {};
-              return { ...resultPage("Implicit (legacy)", { user: claims.sub, name: claims.name ?? "-", scope: report.tokens.scope, expires_at: report.tokens.expires_at }, report), finish: () => done.resolve(report) };
+              return { ...resultPage("Implicit (legacy)", { user: claims.sub, name: report.userinfo.name ?? "-", scope: report.tokens.scope, expires_at: report.tokens.expires_at }, report), finish: () => done.resolve(report) };
             } catch (error) {
               const message = error instanceof SampleError ? error.message : `the implicit response failed: ${reason(error)}`;
               return { ...errorPage("Implicit (legacy)", message), finish: () => done.reject(new SampleError(message)) };

@@ -117,7 +117,8 @@ export async function startLoopbackServer(port: number, handle: Handler, connect
       let answer: Answer;
       try {
         const url = new URL(req.url ?? "/", `http://127.0.0.1:${(server.address() as AddressInfo).port}`);
-        answer = await handle({ method: req.method ?? "GET", url, headers: req.headers, body: Buffer.concat(chunks).toString("utf8") });
+        // Browsers ask for a favicon on every page: no content, rather than a 404 in the console.
+        answer = url.pathname === "/favicon.ico" ? { status: 204 } : await handle({ method: req.method ?? "GET", url, headers: req.headers, body: Buffer.concat(chunks).toString("utf8") });
       } catch (error) {
         answer = { status: 500, headers: { "content-type": "text/plain; charset=utf-8" }, body: error instanceof Error ? error.message : String(error) };
       }
@@ -139,6 +140,15 @@ export async function startLoopbackServer(port: number, handle: Handler, connect
         server.close(() => resolve());
       }),
   };
+}
+
+/**
+ * Whether a request comes from one of the sample's own pages (a form post or fetch), as browsers say with
+ * Sec-Fetch-Site or Origin: a page elsewhere cannot end or feed the flow.
+ */
+export function fromOwnPage(request: Request): boolean {
+  const site = request.headers["sec-fetch-site"];
+  return site === "same-origin" || (site === undefined && request.headers.origin === request.url.origin);
 }
 
 /** A value the browser hands over later (the end of an interactive flow), settled once. */

@@ -57,8 +57,15 @@ export class SampleError extends Error {
   override name = "SampleError";
 }
 
-/** The message of anything thrown, for a one-line error. */
+/**
+ * The message of anything thrown, for a one-line error: an OAuth error response as its error code and
+ * description (openid-client's ResponseBodyError carries them beside a generic message).
+ */
 export function reason(error: unknown): string {
+  const answer = error as { error?: unknown; error_description?: unknown; status?: unknown };
+  if (error instanceof Error && typeof answer.error === "string") {
+    return `Gatehouse answered ${answer.status ?? ""} ${answer.error}${typeof answer.error_description === "string" ? `: ${answer.error_description}` : ""}`.replace("  ", " ");
+  }
   if (error instanceof Error) {
     const cause = (error as { cause?: unknown }).cause;
     // openid-client puts the server's error_description in the message and the fetch failure in cause.

@@ -4,7 +4,7 @@
 // address as the redirect URI (which is also what lets its origin call the token endpoint cross-origin:
 // oidc-provider's CORS policy for public clients), and prints what the page reports.
 import fs from "node:fs";
-import { escapeHtml, notFound, page, serveUntilDone } from "./loopback.ts";
+import { escapeHtml, fromOwnPage, notFound, page, serveUntilDone } from "./loopback.ts";
 import { sampleApi, sampleClient } from "./register.ts";
 import { SampleError, type Flow } from "./sample.ts";
 
@@ -46,12 +46,13 @@ export const spa: Flow = {
       const settings = { issuer: context.issuer, client_id: clientId, redirect_uri: redirectUri, scope, resource: api.identifier };
       return {
         open: "/",
-        handle({ method, url, headers, body }) {
+        handle(request) {
+          const { method, url, headers, body } = request;
           if (method === "GET" && (url.pathname === "/" || url.pathname === "/callback")) return spaPage(clientId, context.issuer, api.identifier);
           if (method === "GET" && url.pathname === "/spa.js") return { headers: { "content-type": "text/javascript; charset=utf-8" }, body: SCRIPT };
           if (method === "GET" && url.pathname === "/settings.json") return { headers: { "content-type": "application/json" }, body: JSON.stringify(settings) };
           // The page's report: only from this origin, as JSON (a form post from elsewhere cannot end the sample).
-          if (method === "POST" && url.pathname === "/report" && headers.origin === origin && headers["content-type"] === "application/json") {
+          if (method === "POST" && url.pathname === "/report" && fromOwnPage(request) && headers["content-type"] === "application/json") {
             const result = JSON.parse(body) as Record<string, unknown>;
             const finish =
               typeof result.error === "string" ? () => done.reject(new SampleError(`the single-page app failed: ${result.error}`)) : () => done.resolve({ client_id: clientId, api: api.identifier, redirect_uri: redirectUri, tokens: result });

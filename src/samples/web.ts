@@ -4,7 +4,7 @@
 // challenge), and /callback (openid-client exchanges the code and checks the ID token), which shows what
 // it got and ends the sample.
 import * as oidc from "openid-client";
-import { errorPage, notFound, page, redirect, resultPage, serveUntilDone } from "./loopback.ts";
+import { errorPage, escapeHtml, notFound, page, redirect, resultPage, serveUntilDone } from "./loopback.ts";
 import { sampleApi, sampleClient } from "./register.ts";
 import { SampleError, reason, type Flow } from "./sample.ts";
 import { describeTokens } from "./tokens.ts";
@@ -29,9 +29,9 @@ export const web: Flow = {
             return page(
               "Web app",
               `<h1>Web app: code flow with PKCE</h1>
-<p>This page is a server-side app on your machine (client <code>${clientId}</code>). Signing in sends you to Gatehouse at
-<code>${context.issuer}</code>; it sends you back to <code>${redirectUri}</code> with a code, which this app exchanges, with its
-secret and PKCE verifier, for tokens for <code>${api.identifier}</code>.</p>
+<p>This page is a server-side app on your machine (client <code>${escapeHtml(clientId)}</code>). Signing in sends you to Gatehouse at
+<code>${escapeHtml(context.issuer)}</code>; it sends you back to <code>${escapeHtml(redirectUri)}</code> with a code, which this app
+exchanges, with its secret and PKCE verifier, for tokens for <code>${escapeHtml(api.identifier)}</code>.</p>
 <p><a class="button" href="/login">Sign in with Gatehouse</a></p>`,
             );
           }

@@ -5,7 +5,7 @@
 import type { Command } from "commander";
 import YAML from "yaml";
 import { ValidationError } from "../../services/errors.ts";
-import type { SampleContext, SampleOptions } from "../../samples/index.ts";
+import { SampleError, reason, type SampleContext, type SampleOptions } from "../../samples/sample.ts";
 import { nonNegativeInteger, positiveInteger } from "../option-parsers.ts";
 import { printResult, table } from "../output.ts";
 import { readStdin } from "../stdin.ts";
@@ -88,7 +88,10 @@ export function sampleCommands(program: Command): void {
           say: (line) => process.stderr.write(`${line}\n`),
           registered: (what) => registered.push(what),
         };
-        const report = await flow.run(context);
+        // A library's error (openid-client, fetch) becomes one line naming what the server answered.
+        const report = await flow.run(context).catch((error: unknown) => {
+          throw error instanceof SampleError ? error : new SampleError(reason(error));
+        });
         const data = { flow: flow.name, grant: flow.grant, registered, ...report };
         return { data, text: () => YAML.stringify(data, { lineWidth: 0 }) };
       });
