@@ -321,6 +321,20 @@ describe("admin console in Chromium", () => {
     expect(((await refresh.json()) as { error: string }).error).toBe("invalid_grant");
   });
 
+  test("a trusted assertion issuer is added", async () => {
+    await page.goto(url("/admin/issuers/new"));
+    await page.getByLabel("Issuer", { exact: true }).fill("https://login.partner.example");
+    await page.getByLabel("Name", { exact: true }).fill("Partner SSO");
+    // A JWT issuer needs its keys: the refusal names the field.
+    expect((await submit(page, "Add issuer")).status()).toBe(400);
+    expect(await page.locator("#jwks-error").innerText()).toContain("jwks or jwks_uri");
+    await page.getByLabel("JWKS URL").fill("https://login.partner.example/jwks");
+    await page.getByLabel("Clients", { exact: true }).fill(made.web!.id);
+    await submit(page, "Add issuer");
+    expect(await flash(page)).toContain("Issuer “Partner SSO” added.");
+    expect(await page.locator("main").innerText()).toContain(made.web!.id);
+  });
+
   test("signing keys are listed and rotated", async () => {
     await page.goto(url("/admin/keys"));
     expect(await page.locator("tbody tr").count()).toBe(2);
@@ -369,11 +383,11 @@ describe("admin console in Chromium", () => {
     const viewer = await (await browser.newContext({ viewport: { width: 1440, height: 900 } })).newPage();
     await signIn(viewer, "viv", made.viewerPassword!);
     expect(await viewer.locator(".page-head").innerText()).toContain("(viewer)");
-    for (const path of ["/admin", "/admin/clients", `/admin/clients/${made.machine!.id}`, `/admin/apis/${encodeURIComponent(API)}`, "/admin/users/alice", "/admin/keys", "/admin/scopes", "/admin/audit"]) {
+    for (const path of ["/admin", "/admin/clients", `/admin/clients/${made.machine!.id}`, `/admin/apis/${encodeURIComponent(API)}`, "/admin/users/alice", "/admin/issuers", "/admin/keys", "/admin/scopes", "/admin/audit"]) {
       await viewer.goto(url(path));
       // The sign-out form is the only form; no change is offered as a link either.
       expect(await viewer.locator("form[method=post]").count()).toBe(1);
-      expect(await viewer.locator("main").getByRole("link", { name: /^(Register client|Add API|Add route|Add user|Edit|Edit API|Delete.*)$/ }).count()).toBe(0);
+      expect(await viewer.locator("main").getByRole("link", { name: /^(Register client|Add API|Add route|Add user|Add issuer|Edit|Edit API|Delete.*)$/ }).count()).toBe(0);
       expect(await viewer.locator("main form[method=post]").count()).toBe(0);
     }
     await viewer.goto(url(`/admin/clients/${made.machine!.id}`));

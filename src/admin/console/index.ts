@@ -16,6 +16,7 @@ import { apiPages } from "./apis.ts";
 import { auditPages } from "./audit.ts";
 import { clientPages } from "./clients.ts";
 import { dashboardPage } from "./dashboard.ts";
+import { issuerPages } from "./issuers.ts";
 import { keyPages } from "./keys.ts";
 import { show, type PageDeps } from "./page.ts";
 import { scopePages } from "./scopes.ts";
@@ -101,6 +102,7 @@ export function consoleRoutes(deps: ConsoleDeps): Router {
   apiPages(router, kit, createTrial(deps));
   scopePages(router, kit);
   userPages(router, kit);
+  issuerPages(router, kit);
   keyPages(router, kit);
   auditPages(router, kit);
   router.post("/logout", ...form(), deps.signIn.logout);

@@ -8,7 +8,7 @@ import type { AdminPrincipal, AdminState } from "../access.ts";
 import type { CsrfTokens } from "../../web/csrf.ts";
 
 /** The sections of the console's navigation. */
-export type Section = "dashboard" | "clients" | "apis" | "scopes" | "users" | "keys" | "audit";
+export type Section = "dashboard" | "clients" | "apis" | "scopes" | "users" | "issuers" | "keys" | "audit";
 
 export interface Flash {
   kind: "success" | "error";
@@ -175,7 +175,7 @@ export async function show(ctx: Context, deps: PageDeps, view: string, locals: P
       may: session.mayWrite,
       csrf: deps.csrf.issue(session.sessionId),
       flash: takeFlash(ctx),
-      issuer: deps.issuer,
+      issuerUrl: deps.issuer,
       format,
       shell: true,
     },
