@@ -4,7 +4,7 @@
 import * as oidc from "openid-client";
 import { passwordTokens } from "./password.ts";
 import { SampleError, type Flow } from "./sample.ts";
-import { abbreviate, describeTokens } from "./tokens.ts";
+import { describeTokens } from "./tokens.ts";
 
 export const refresh: Flow = {
   name: "refresh",
@@ -23,7 +23,6 @@ export const refresh: Flow = {
       first: describeTokens(tokens),
       refreshed: describeTokens(refreshed),
       refresh_token_rotated: refreshed.refresh_token !== undefined && refreshed.refresh_token !== tokens.refresh_token,
-      previous_refresh_token: abbreviate(tokens.refresh_token),
     };
   },
 };

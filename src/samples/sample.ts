@@ -64,7 +64,9 @@ export class SampleError extends Error {
 export function reason(error: unknown): string {
   const answer = error as { error?: unknown; error_description?: unknown; status?: unknown };
   if (error instanceof Error && typeof answer.error === "string") {
-    return `Gatehouse answered ${answer.status ?? ""} ${answer.error}${typeof answer.error_description === "string" ? `: ${answer.error_description}` : ""}`.replace("  ", " ");
+    const status = typeof answer.status === "number" ? `${answer.status} ` : "";
+    const description = typeof answer.error_description === "string" ? `: ${answer.error_description}` : "";
+    return `Gatehouse answered ${status}${answer.error}${description}`;
   }
   if (error instanceof Error) {
     const cause = (error as { cause?: unknown }).cause;

@@ -10,6 +10,7 @@ import { chromium, type Browser, type BrowserContext, type Page } from "playwrig
 import { freshDatabase, type FreshDatabase } from "../helpers/databases.ts";
 import { NODE, startGatehouse, type RunningGatehouse } from "../helpers/gatehouse.ts";
 import { withServices } from "../helpers/seed.ts";
+import { startUpstream } from "../helpers/upstream.ts";
 
 const MAIN = path.resolve("src/cli/main.ts");
 const SCREENSHOTS = "/tmp/gatehouse-samples";
@@ -251,6 +252,27 @@ describe("gatehouse sample", () => {
     const again = await runSample(["gateway"]);
     expect(again.registered).toEqual(["client sample-gateway (updated)", expect.stringMatching(/^route .* \(updated, id /)]);
     expect(again.with_token.status).toBe(200);
+  });
+
+  test("gateway with --api and --path: an existing API's token through an existing route to its own backend", async () => {
+    const upstream = await startUpstream();
+    try {
+      await withServices(db, async (services) => {
+        await services.apis.create({ identifier: "https://orders.example", name: "Orders", scopes: ["orders:read"] });
+        await services.routes.create("https://orders.example", { path_prefix: "/orders", upstream: upstream.url, scopes: { GET: { all_of: ["orders:read"] } } });
+      });
+      const result = await runSample(["gateway", "--api", "https://orders.example", "--path", "/orders/42"]);
+      expect(result.registered).toEqual(["client sample-gateway (updated)"]);
+      expect(result.access_token.claims).toMatchObject({ aud: "https://orders.example", scope: "orders:read", sub: "sample-gateway" });
+      expect(result.with_token).toMatchObject({ status: 200, body: { method: "GET", url: "/42" } });
+      expect(upstream.received.map((request) => request.headers["x-gatehouse-subject"])).toEqual(["sample-gateway"]);
+      expect(result.without_token.status).toBe(401);
+      const pathAlone = await start(["gateway", "--path", "/orders"]).done;
+      expect(pathAlone.code).toBe(1);
+      expect(pathAlone.stderr).toBe("error: --path names a route of the API given with --api\n");
+    } finally {
+      await upstream.close();
+    }
   });
 
   test("web: signing in on Gatehouse's pages ends at the app's callback, which exchanges the code for alice's tokens", async () => {

@@ -49,11 +49,11 @@ export function sampleCommands(program: Command): void {
     .option("--password <password>", "that user's password (visible to other local users; prefer --password-stdin)")
     .option("--password-stdin", "read that user's password from standard input")
     .option("--timeout <seconds>", "how long an interactive flow waits for the browser", positiveInteger, 300)
-    .option("--port <port>", "loopback port of the sample's own web server (0: any free one)", nonNegativeInteger, 0)
+    .option("--port <port>", "loopback port of the sample's own web server; 0 picks a free one", nonNegativeInteger, 0)
     .option("--issuer <url>", "the authorization server's address (default: ISSUER)")
     .option("--gateway <url>", "the gateway's address (default: http://HOST:GATEWAY_PORT)")
     .option("--api <identifier>", "ask tokens for this existing API instead of the sample API")
-    .option("--path <path>", "gateway: call this existing route of --api instead of the sample's own")
+    .option("--path <path>", "gateway: call this existing route of --api (without it the sample adds its own route /gatehouse-sample to the API)")
     .addHelpText("after", NOTES)
     .action(async (name: string | undefined, options: CommandOptions, command: Command) => {
       // The samples (openid-client, xml-crypto, x509) load only for this command, not for every CLI start.
