@@ -22,7 +22,7 @@ export interface Answer {
 }
 
 /** One request as a handler sees it: method, URL (absolute, on the server's origin) and body text. */
-export interface Request {
+export interface PageRequest {
   method: string;
   url: URL;
   headers: http.IncomingHttpHeaders;
@@ -107,7 +107,7 @@ function policy(connect: string[]): string {
  * CSP (fetch allowed to `connect` origins); a handler that throws answers 500 with the message.
  * @throws SampleError when the port is taken
  */
-export type Handler = (request: Request) => Answer | Promise<Answer>;
+export type Handler = (request: PageRequest) => Answer | Promise<Answer>;
 
 export async function startLoopbackServer(port: number, handle: Handler, connect: string[] = []): Promise<LoopbackServer> {
   const server = http.createServer((req, res) => {
@@ -146,7 +146,7 @@ export async function startLoopbackServer(port: number, handle: Handler, connect
  * Whether a request comes from one of the sample's own pages (a form post or fetch), as browsers say with
  * Sec-Fetch-Site or Origin: a page elsewhere cannot end or feed the flow.
  */
-export function fromOwnPage(request: Request): boolean {
+export function fromOwnPage(request: PageRequest): boolean {
   const site = request.headers["sec-fetch-site"];
   return site === "same-origin" || (site === undefined && request.headers.origin === request.url.origin);
 }
