@@ -116,6 +116,15 @@ describe.each(BACKENDS)("grants on %s", (backend) => {
     return { ...((await response.json()) as TokenError), status: response.status, retryAfter: response.headers.get("retry-after") };
   }
 
+  test("discovery lists every grant and response type the server has (clients still need them registered)", async () => {
+    const metadata = (await (await fetch(`${gatehouse.issuer}/.well-known/openid-configuration`)).json()) as Record<string, string[]>;
+    expect(metadata.grant_types_supported).toEqual(
+      expect.arrayContaining(["authorization_code", "refresh_token", "client_credentials", "implicit", "password", JWT_BEARER, "urn:ietf:params:oauth:grant-type:saml2-bearer"]),
+    );
+    expect(metadata.response_types_supported).toEqual(expect.arrayContaining(["code", "id_token", "id_token token", "code id_token"]));
+    expect(metadata.response_types_supported).not.toContain("token");
+  });
+
   describe("resource owner password credentials", () => {
     test("a client with the password grant gets access, refresh and ID tokens; the refresh token works", async () => {
       const config = await configFor("legacy");

@@ -12,7 +12,7 @@ x509.cryptoProvider.set(crypto.webcrypto as Crypto);
 
 async function selfSignedCertificate(): Promise<string> {
   const algorithm = { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256", publicExponent: new Uint8Array([1, 0, 1]), modulusLength: 2048 };
-  const keys = await crypto.webcrypto.subtle.generateKey(algorithm, true, ["sign", "verify"]);
+  const keys = (await crypto.webcrypto.subtle.generateKey(algorithm, true, ["sign", "verify"])) as unknown as CryptoKeyPair;
   const certificate = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: "01", name: "CN=saml-idp.example.com", notBefore: new Date(), notAfter: new Date(Date.now() + 86400_000), keys, signingAlgorithm: algorithm,
   });

@@ -111,6 +111,10 @@ describe("the README's shell blocks", () => {
       DATA_DIR: db.dataDir,
       KEY_ENCRYPTION_SECRET: db.env.KEY_ENCRYPTION_SECRET!,
       COOKIE_SECRETS: db.env.COOKIE_SECRETS!,
+      // What the reader's second terminal has too (the same .env): where the server listens, for the samples.
+      PORT: String(gatehouse.port),
+      GATEWAY_PORT: gatehouse.env.GATEWAY_PORT!,
+      ISSUER: gatehouse.issuer,
     };
     shell = new Shell(path.resolve("."), env);
     const blocks = shellBlocks(readme).filter((block) => !block.directive?.startsWith("skip"));

@@ -88,8 +88,16 @@ export async function issueTokens(ctx: KoaContextWithOIDC, deps: IssueDeps, issu
   ctx.oidc.entity("AccessToken", at);
   const accessToken = await at.save();
 
-  const response: TokenResponse = { access_token: accessToken, token_type: at.tokenType, expires_in: at.expiration, ...(at.scope ? { scope: at.scope } : {}) };
-  if (!issuance.accountId) return response;
+  // Fields in the order oidc-provider's own grants answer with.
+  const answer = (extra: Pick<TokenResponse, "id_token" | "refresh_token"> = {}): TokenResponse => ({
+    access_token: accessToken,
+    expires_in: at.expiration,
+    ...extra,
+    ...(at.scope ? { scope: at.scope } : {}),
+    token_type: at.tokenType,
+  });
+  if (!issuance.accountId) return answer();
+  const extra: Pick<TokenResponse, "id_token" | "refresh_token"> = {};
 
   const account = await deps.findAccount(ctx, issuance.accountId);
   if (!account) throw invalidGrant("the user of this grant no longer exists");
@@ -104,13 +112,13 @@ export async function issueTokens(ctx: KoaContextWithOIDC, deps: IssueDeps, issu
       resource: api?.identifier,
       rotations: 0,
     });
-    response.refresh_token = await rt.save();
+    extra.refresh_token = await rt.save();
   }
   if (requested.includes("openid")) {
     const idToken = new provider.IdToken({ ...(await account.claims("id_token", oidcScopes.join(" "), {}, [])), sub: issuance.accountId }, { ctx });
     // The claims released are those of the granted scopes (the configuration's claims table).
     (idToken as unknown as { scope: string }).scope = oidcScopes.join(" ");
-    response.id_token = await idToken.issue({ use: "idtoken" });
+    extra.id_token = await idToken.issue({ use: "idtoken" });
   }
-  return response;
+  return answer({ ...(extra.id_token ? { id_token: extra.id_token } : {}), ...(extra.refresh_token ? { refresh_token: extra.refresh_token } : {}) });
 }
