@@ -1,17 +1,21 @@
 // Which headers cross the gateway: hop-by-hop headers (RFC 9110 §7.6.1) stay on their own
 // connection, the gateway's own forwarding headers replace the client's, method overrides never
-// pass, and the route's own additions and removals come last. Every name is compared by headerKey(),
-// so no spelling a backend reads as the same header ("X_Forwarded_For") slips through.
+// pass, the headers the gateway reads pass under their own spelling only, and the route's own
+// additions and removals come last. Every name is compared by headerKey(), so no spelling a backend
+// reads as the same header ("X_Forwarded_For", "X.Forwarded.For") slips through.
 import type { IncomingHttpHeaders } from "node:http";
-import { FORWARDING_HEADERS, headerKey } from "../../shared/header-names.ts";
+import { GATEWAY_READ_HEADERS, headerKey, isForwardingHeader } from "../../shared/header-names.ts";
 import { REQUEST_OVERRIDE_HEADERS } from "../rules/method-override.ts";
 import { setForwardingHeaders, type Arrival } from "./forwarded.ts";
 
 /** Headers that describe one connection, never the message (plus the non-standard Proxy-Connection). */
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"]);
 
-/** Headers only the gateway writes: a client's copy never passes, whatever the route. */
-const GATEWAY_WRITTEN = new Set(["expect", ...FORWARDING_HEADERS, ...REQUEST_OVERRIDE_HEADERS]);
+/** Headers only the gateway writes (besides the forwarding headers): a client's copy never passes, whatever the route. */
+const GATEWAY_WRITTEN = new Set(["expect", ...REQUEST_OVERRIDE_HEADERS]);
+
+/** Headers the gateway reads: any other spelling of them is dropped, so the backend reads what the gateway read. */
+const GATEWAY_READ = new Set(GATEWAY_READ_HEADERS);
 
 /** What the upstream request is built from, besides the client's headers. */
 export interface UpstreamHeaderContext extends Arrival {
@@ -45,14 +49,16 @@ export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, context: U
   const remove = context.removeHeaders;
   const headers: IncomingHttpHeaders = {};
   // One pass: hop-by-hop (Transfer-Encoding, and Upgrade for a WebSocket, excepted), the names
-  // Connection lists, what only the gateway writes and the target's removals stay behind.
+  // Connection lists, what only the gateway writes, other spellings of what it reads and the
+  // target's removals stay behind.
   for (const name of Object.keys(incoming)) {
     const value = incoming[name];
     if (value === undefined) continue;
     const key = headerKey(name);
     if (HOP_BY_HOP.has(key)) {
       if (name !== "transfer-encoding" && !(upgrade && name === "upgrade")) continue;
-    } else if (GATEWAY_WRITTEN.has(key) || remove.has(key) || (tokens !== undefined && tokens.includes(key))) continue;
+    } else if (GATEWAY_READ.has(key) ? name.toLowerCase() !== key : GATEWAY_WRITTEN.has(key) || isForwardingHeader(key)) continue;
+    else if (remove.has(key) || (tokens !== undefined && tokens.includes(key))) continue;
     headers[name] = value;
   }
   if (upgrade && !remove.has("connection")) headers.connection = "Upgrade";

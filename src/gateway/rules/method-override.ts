@@ -6,11 +6,11 @@
 import { headerKey } from "../../shared/header-names.ts";
 
 /**
- * Header names (as headerKey() gives them) that override the method, plus the two that override the
- * path (Symfony and IIS read X-Original-URL and X-Rewrite-URL): either would run a request the
- * gateway did not check.
+ * Header names (as headerKey() gives them) that override the method. (The headers that override the
+ * path, X-Original-URL and X-Rewrite-URL, and the ones that state the method a proxy received,
+ * X-Original-Method and X-Forwarded-Method, are forwarding headers: shared/header-names.ts.)
  */
-export const REQUEST_OVERRIDE_HEADERS: readonly string[] = ["X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override", "X-Original-URL", "X-Rewrite-URL"].map(headerKey);
+export const REQUEST_OVERRIDE_HEADERS: readonly string[] = ["X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override"].map(headerKey);
 
 const NAME = "_method";
 const AMPERSAND = 0x26;

@@ -1,9 +1,58 @@
 // What the upstream learns from the request's headers: forwarding headers built by the gateway alone
 // (at the edge and behind trusted proxies), and every spelling of a header the gateway owns, strips or
-// writes dropped ("_" for "-", any case): method and path overrides, hop-by-hop, the target's removals.
+// writes dropped (any case, and any punctuation for "-": "_" as CGI reads it, "." as PHP does):
+// identity headers, method and path overrides, forwarding and certificate headers, hop-by-hop, the
+// target's removals; and the headers the gateway reads pass under their own spelling only.
+import { identityHeaders } from "../../../src/gateway/mutators/identity-headers.ts";
+import { ownedHeaders } from "../../../src/gateway/mutators/owned-headers.ts";
 import { Forwarder } from "../../../src/gateway/forward/forwarder.ts";
 import { setLogLevel } from "../../../src/shared/logger.ts";
+import { apiRecord } from "../../helpers/records.ts";
 import { send, startGateway, startUpstream, target, type TestGateway, type TestUpstream } from "./servers.ts";
+
+/** Every character besides letters and digits that Node's parser accepts in a header name. */
+const PUNCTUATION = [..."!#$%&'*+-.^_`|~"];
+
+/** name under every spelling: each "-" replaced by each punctuation character, in three cases. */
+function everySpelling(name: string): string[] {
+  const spellings = new Set<string>();
+  for (const sep of PUNCTUATION) {
+    const spelled = name.replaceAll("-", sep);
+    spellings.add(spelled).add(spelled.toLowerCase()).add(spelled.toUpperCase());
+  }
+  return [...spellings];
+}
+
+/** Headers the attack run found reaching the backend (besides the usual forwarding ones). */
+const FOUND_PASSING = [
+  "X-Client-Cert",
+  "X-ARR-ClientCert",
+  "SSL-Client-Cert",
+  "X-SSL-Client-Cert",
+  "Client-IP",
+  "X-Scheme",
+  "X-Original-URI",
+  "X-Forwarded-Uri",
+  "X-Forwarded-Path",
+  "X-Forwarded-Method",
+  "X-Forwarded-Port",
+  "X-Forwarded-Prefix",
+  "X-Forwarded-Ssl",
+  "X-Forwarded-Server",
+  "X-Original-Method",
+  "X-Envoy-Original-Path",
+  "X-Envoy-External-Address",
+  "X-Original-For",
+  "X-Original-Proto",
+  "Proxy",
+  "True-Client-IP",
+  "CF-Connecting-IP",
+  "Fastly-Client-IP",
+  "X-Cluster-Client-IP",
+  "X-ProxyUser-Ip",
+  "X-Amzn-Mtls-Clientcert",
+  "X-Forwarded-Tls-Client-Cert",
+];
 
 beforeAll(() => setLogLevel("silent"));
 afterAll(() => setLogLevel("info"));
@@ -35,6 +84,12 @@ const SPOOFED_FORWARDING: Record<string, string> = {
   "x-host": "admin.internal",
   x_forwarded_host: "admin.internal",
   x_forwarded_proto: "https",
+  "x.forwarded.for": "6.6.6.6",
+  "X.Real.IP": "6.6.6.6",
+  "x.forwarded.host": "admin.internal",
+  "X~Forwarded~Proto": "https",
+  "Forwarded.For": "6.6.6.6",
+  ...Object.fromEntries(FOUND_PASSING.flatMap((name) => [name, name.replaceAll("-", "_"), name.replaceAll("-", ".")].map((spelling) => [spelling, "6.6.6.6"]))),
 };
 
 /** The names the gateway writes itself; everything else of SPOOFED_FORWARDING must be gone. */
@@ -119,6 +174,14 @@ describe("forwarding headers", () => {
   test("behind a trusted proxy that sent no X-Forwarded-For, the socket's peer is the client; no proto or host from it: the gateway's own", async () => {
     expect(await seenBehind(1, {})).toMatchObject({ "x-forwarded-for": "127.0.0.1", "x-real-ip": "127.0.0.1", "x-forwarded-proto": "http", "x-forwarded-host": "api.example.test" });
   });
+
+  test.each(FOUND_PASSING)("%s never passes, under any spelling, at the edge or behind a trusted proxy", async (name) => {
+    const headers = Object.fromEntries(everySpelling(name).map((spelling) => [spelling, "6.6.6.6"]));
+    for (const hops of [0, 1]) {
+      const seen = await seenBehind(hops, headers);
+      expect(Object.keys(seen).filter((key) => seen[key] === "6.6.6.6")).toEqual([]);
+    }
+  });
 });
 
 describe("header spellings", () => {
@@ -158,6 +221,38 @@ describe("header spellings", () => {
     expect(upstream.received[0]!.method).toBe("GET");
   });
 
+  test.each(["X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override", "X-Original-URL", "X-Rewrite-URL", "X-Original-Method", "X-Forwarded-Method"])(
+    "%s never passes under any spelling (PHP reads X.HTTP.Method.Override as HTTP_X_HTTP_METHOD_OVERRIDE)",
+    async (name) => {
+      await send(gateway.port, { headers: Object.fromEntries(everySpelling(name).map((spelling) => [spelling, "DELETE"])) });
+      const seen = upstream.received[0]!.headers;
+      expect(Object.keys(seen).filter((key) => seen[key] === "DELETE")).toEqual([]);
+    },
+  );
+
+  test("Content-Type, Content-Length and Content-Encoding pass under their own spelling only: the backend reads what the gateway read", async () => {
+    const body = "a=1";
+    await send(gateway.port, {
+      method: "POST",
+      headers: {
+        "content-type": "text/plain",
+        "Content.Type": "application/x-www-form-urlencoded",
+        Content_Type: "application/json",
+        "Content~Type": "application/json",
+        Content_Length: "999",
+        "Content.Length": "999",
+        "Content.Encoding": "gzip",
+        content_encoding: "gzip",
+      },
+      body,
+    });
+    const seen = upstream.received[0]!.headers;
+    expect(Object.keys(seen).filter((key) => key.startsWith("content"))).toEqual(expect.arrayContaining(["content-type", "content-length"]));
+    expect(Object.keys(seen).filter((key) => /^content[^-]/.test(key))).toEqual([]);
+    expect([seen["content-type"], seen["content-length"], seen["content-encoding"]]).toEqual(["text/plain", "3", undefined]);
+    expect(upstream.received[0]!.body.toString()).toBe(body);
+  });
+
   test("a header the target removes or sets is dropped under every spelling; hop-by-hop ones too; unrelated underscore headers pass", async () => {
     await send(gateway.port, {
       headers: {
@@ -178,9 +273,54 @@ describe("header spellings", () => {
   });
 
   test("Connection-listed names are compared the same way", async () => {
-    await send(gateway.port, { headers: { connection: "X_Hop", "x-hop": "1", x_hop: "1" } });
+    await send(gateway.port, { headers: { connection: "X_Hop", "x-hop": "1", x_hop: "1", "x.hop": "1" } });
     const seen = upstream.received[0]!.headers;
     expect(seen["x-hop"]).toBeUndefined();
     expect(seen.x_hop).toBeUndefined();
+    expect(seen["x.hop"]).toBeUndefined();
+  });
+});
+
+describe("identity headers under every spelling", () => {
+  // The API's owned headers and the identity headers the pipeline would set, exactly as mutate() does.
+  const api = apiRecord({ claimHeaders: { email: "X-User-Email", tenant: "X_Tenant" } });
+  const principal = { subject: "alice", clientId: "app", scopes: new Set(["read"]), issuer: "https://gatehouse.test", claims: { email: "alice@example.com", tenant: "t1" }, expiresAt: 0, token: "t" };
+  let upstream: TestUpstream;
+  let forwarder: Forwarder;
+  let gateway: TestGateway;
+
+  beforeAll(async () => {
+    upstream = await startUpstream();
+    forwarder = new Forwarder();
+    gateway = await startGateway(forwarder, (req) => target(upstream.origin, req.url!, { removeHeaders: ownedHeaders(api), setHeaders: identityHeaders(api, principal) }));
+  });
+
+  afterAll(async () => {
+    await gateway.close();
+    forwarder.close();
+    await upstream.close();
+  });
+
+  test.each(["X-Gatehouse-Subject", "X-Gatehouse-Scopes", "X-Gatehouse-Client-Id", "X-Gatehouse-Issuer", "X-Gatehouse-Token", "X-User-Email", "X-Tenant", "Authorization"])(
+    "a client's %s never passes, under any spelling: the backend sees the gateway's alone",
+    async (name) => {
+      await send(gateway.port, { headers: Object.fromEntries(everySpelling(name).map((spelling) => [spelling, "forged"])) });
+      const seen = upstream.received.at(-1)!.headers;
+      expect(Object.keys(seen).filter((key) => seen[key] === "forged")).toEqual([]);
+    },
+  );
+
+  test("the attack run's request: X.Gatehouse.Subject and X.Gatehouse.Scopes", async () => {
+    await send(gateway.port, { headers: { "X.Gatehouse.Subject": "forged", "X.Gatehouse.Scopes": "admin", "X.Gatehouse.Client.Id": "forged", "X.Gatehouse.Issuer": "forged" } });
+    const seen = upstream.received.at(-1)!.headers;
+    expect(seen).toMatchObject({ "x-gatehouse-subject": "alice", "x-gatehouse-scopes": "read", "x-gatehouse-client-id": "app", "x-gatehouse-issuer": "https://gatehouse.test" });
+    expect(Object.keys(seen).filter((key) => key.includes("."))).toEqual([]);
+  });
+
+  test("near misses are other headers, and pass", async () => {
+    const near = { "X-Gatehouse-Subjects": "1", XGatehouse_Subject: "2", "X.Gatehouse.Subject2": "3", "X-Custom.Thing": "4", x_custom_thing: "5", "X-Gatehouse": "6" };
+    await send(gateway.port, { headers: near });
+    const seen = upstream.received.at(-1)!.headers;
+    for (const [name, value] of Object.entries(near)) expect([name, seen[name.toLowerCase()]]).toEqual([name, value]);
   });
 });
