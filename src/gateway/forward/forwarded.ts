@@ -4,11 +4,12 @@
 // addresses, schemes and hosts. Behind TRUST_PROXY hops, each trusted proxy has appended the address
 // it saw to X-Forwarded-For: the last `hops` entries are theirs, the one `hops` from the right is the
 // client as the outermost trusted proxy saw it, and everything left of it was written by the client.
+// Of X-Forwarded-Proto and X-Forwarded-Host only the rightmost entry is a trusted proxy's, and only
+// "http"/"https" and a well-formed host[:port] are taken from it; otherwise the gateway's own.
 import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import { isIPv6 } from "node:net";
 import type { TLSSocket } from "node:tls";
-import { forwardingChain } from "../../shared/forwarded.ts";
-
+import { forwardingChain, lastEntry } from "../../shared/forwarded.ts";
 
 /** What the gateway knows of the connection a request came in on. */
 export interface Arrival {
@@ -38,10 +39,19 @@ function value(text: string): string {
   return /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(text) ? text : `"${text.replace(/[\\"]/g, "\\$&")}"`;
 }
 
-/** The one header a trusted proxy set (only with hops > 0), or undefined. */
-function fromTrustedProxy(incoming: IncomingHttpHeaders, name: string, hops: number): string | undefined {
-  const header = hops > 0 ? incoming[name] : undefined;
-  return typeof header === "string" && header !== "" ? header : undefined;
+/** A host name, IPv4 or bracketed IPv6 address, with an optional port. */
+const HOST = /^(?:\[[0-9a-f:.]+\]|[a-z0-9._~-]+)(?::\d{1,5})?$/i;
+
+/** The scheme a trusted proxy (only with hops > 0) stated in the last X-Forwarded-Proto entry, if it is http or https. */
+function trustedProto(incoming: IncomingHttpHeaders, hops: number): string | undefined {
+  const proto = hops > 0 ? lastEntry(incoming["x-forwarded-proto"])?.toLowerCase() : undefined;
+  return proto === "http" || proto === "https" ? proto : undefined;
+}
+
+/** The host a trusted proxy (only with hops > 0) stated in the last X-Forwarded-Host entry, if it is one. */
+function trustedHost(incoming: IncomingHttpHeaders, hops: number): string | undefined {
+  const host = hops > 0 ? lastEntry(incoming["x-forwarded-host"]) : undefined;
+  return host !== undefined && HOST.test(host) ? host : undefined;
 }
 
 /**
@@ -51,8 +61,8 @@ function fromTrustedProxy(incoming: IncomingHttpHeaders, name: string, hops: num
  */
 export function setForwardingHeaders(headers: IncomingHttpHeaders, incoming: IncomingHttpHeaders, arrival: Arrival): void {
   const chain = forwardingChain(incoming["x-forwarded-for"], arrival.remoteAddress, arrival.trustedHops);
-  const proto = fromTrustedProxy(incoming, "x-forwarded-proto", arrival.trustedHops) ?? (arrival.encrypted ? "https" : "http");
-  const host = fromTrustedProxy(incoming, "x-forwarded-host", arrival.trustedHops) ?? arrival.host;
+  const proto = trustedProto(incoming, arrival.trustedHops) ?? (arrival.encrypted ? "https" : "http");
+  const host = trustedHost(incoming, arrival.trustedHops) ?? arrival.host;
 
   headers["x-forwarded-proto"] = proto;
   if (host) headers["x-forwarded-host"] = host;

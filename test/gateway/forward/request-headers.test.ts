@@ -175,6 +175,36 @@ describe("forwarding headers", () => {
     expect(await seenBehind(1, {})).toMatchObject({ "x-forwarded-for": "127.0.0.1", "x-real-ip": "127.0.0.1", "x-forwarded-proto": "http", "x-forwarded-host": "api.example.test" });
   });
 
+  test("list-valued X-Forwarded-Host and X-Forwarded-Proto behind a trusted proxy: only the rightmost entry, the proxy's, counts", async () => {
+    expect(await seenBehind(1, { "x-forwarded-host": "evil.test, api.example.com", "x-forwarded-proto": "http, https" })).toMatchObject({
+      "x-forwarded-host": "api.example.com",
+      "x-forwarded-proto": "https",
+      forwarded: "for=127.0.0.1;proto=https;host=api.example.com",
+    });
+    expect(await seenBehind(2, { "x-forwarded-host": "evil.test,api.example.com:8443 ", "x-forwarded-proto": "https,http" })).toMatchObject({
+      "x-forwarded-host": "api.example.com:8443",
+      "x-forwarded-proto": "http",
+    });
+    // Two copies of the header (joined by Node), as a proxy that appends a header of its own leaves them.
+    const seen = await seenBehind(1, { "x-forwarded-host": ["evil.test", "api.example.com"] as unknown as string, "x-forwarded-proto": ["http", "https"] as unknown as string });
+    expect([seen["x-forwarded-host"], seen["x-forwarded-proto"]]).toEqual(["api.example.com", "https"]);
+    expect(JSON.stringify(seen)).not.toContain("evil");
+  });
+
+  test("behind a trusted proxy, a last entry that is no host or no http/https scheme is not taken: the gateway's own", async () => {
+    for (const host of ['api.example.com"; for=6.6.6.6', "a b", "evil.test, ", "user@host", "host/path"]) {
+      const seen = await seenBehind(1, { "x-forwarded-host": host, "x-forwarded-proto": "javascript" });
+      expect([host, seen["x-forwarded-host"], seen["x-forwarded-proto"]]).toEqual([host, "api.example.test", "http"]);
+      expect(seen.forwarded).toBe("for=127.0.0.1;proto=http;host=api.example.test");
+    }
+    expect((await seenBehind(1, { "x-forwarded-host": "[2001:db8::1]:443" }))["x-forwarded-host"]).toBe("[2001:db8::1]:443");
+    expect((await seenBehind(1, { "x-forwarded-proto": "HTTPS" }))["x-forwarded-proto"]).toBe("https");
+  });
+
+  test("at the edge, X-Forwarded-Host and -Proto are the client's and count for nothing, lists or not", async () => {
+    expect(await seenBehind(0, { "x-forwarded-host": "evil.test, api.example.com", "x-forwarded-proto": "https" })).toMatchObject({ "x-forwarded-host": "api.example.test", "x-forwarded-proto": "http" });
+  });
+
   test.each(FOUND_PASSING)("%s never passes, under any spelling, at the edge or behind a trusted proxy", async (name) => {
     const headers = Object.fromEntries(everySpelling(name).map((spelling) => [spelling, "6.6.6.6"]));
     for (const hops of [0, 1]) {
