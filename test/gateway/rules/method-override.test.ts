@@ -1,6 +1,6 @@
 // Method overrides in form-encoded text: every spelling of a `_method` field name a backend may read,
 // found whichever way the text is cut into pieces; and the query without them.
-import { MethodFieldScanner, withoutMethodOverride } from "../../../src/gateway/rules/method-override.ts";
+import { MethodFieldScanner, MethodNameMatcher, withoutMethodOverride } from "../../../src/gateway/rules/method-override.ts";
 
 /** Spellings that Rails, Laravel, Symfony, PHP or Express read as (or that the gateway treats as) `_method`. */
 const OVERRIDES = [
@@ -24,6 +24,28 @@ const OVERRIDES = [
   "_method[]=DELETE",
   "_method%5B0%5D=DELETE",
   "a=%26_method%3D&_method=x",
+  // PHP cuts a name at a NUL: "_method\0x" is `_method`.
+  "_method%00=DELETE",
+  "_method%00x=DELETE",
+  "a=1&_method%00",
+  "_method\u0000=DELETE",
+  "_METHOD%00%5B=DELETE",
+  // Rack 2 ignores leading "[" and "]" and ends a name at "]".
+  "[_method]=DELETE",
+  "%5B_method%5D=DELETE",
+  "]_method=DELETE",
+  "_method]=DELETE",
+  "[[%5D_method=DELETE",
+  // PHP: an unclosed "[".
+  "_method[x=DELETE",
+  // Trailing whitespace and ".".
+  "_method+=DELETE",
+  "_method%20%20=DELETE",
+  "_method%09=DELETE",
+  "_method%0A=DELETE",
+  "_method.=DELETE",
+  "_method%2E=DELETE",
+  "+_method+=DELETE",
 ];
 
 /** Near misses: other names, or `_method` only in a value or an encoded separator. */
@@ -41,6 +63,17 @@ const CLEAN = [
   "__method=DELETE",
   "%5F_method=1",
   "method_=1",
+  "_method_=DELETE",
+  "_method-=DELETE",
+  "_methodx=DELETE",
+  "_method.x=DELETE",
+  "_method%20x=DELETE",
+  "_me%00thod=DELETE",
+  "%00_method=DELETE",
+  "x[_method]=DELETE",
+  "x%00_method=DELETE",
+  "_method%=DELETE",
+  "a=_method%00",
 ];
 
 function scanInPieces(text: string, cut: number): boolean {
@@ -69,12 +102,23 @@ describe("MethodFieldScanner", () => {
   });
 });
 
+describe("MethodNameMatcher", () => {
+  test("a decoded name: the same rules, without percent decoding", () => {
+    for (const name of ["_method", "_METHOD", ".method", " .method", "-method", "_method\0", "_method\0x", "[_method]", "_method[]", "_method ", "_method.", "  _method"]) {
+      expect([name, MethodNameMatcher.test(name)]).toEqual([name, true]);
+    }
+    for (const name of ["%5Fmethod", "_methods", "__method", "_method_", "method", "", "_metho", "\0_method", "x_method", " method"]) expect([name, MethodNameMatcher.test(name)]).toEqual([name, false]);
+  });
+});
+
 describe("withoutMethodOverride", () => {
   test("removes every `_method` parameter, keeping the others and their separators exactly", () => {
     expect(withoutMethodOverride("_method=DELETE")).toBe("");
     expect(withoutMethodOverride("a=1&_method=DELETE&b=%2F")).toBe("a=1&b=%2F");
     expect(withoutMethodOverride("%5Fmethod=PUT&x=1;y=2&_METHOD")).toBe("x=1;y=2");
     expect(withoutMethodOverride("&a=1&_method[]=x&")).toBe("&a=1&");
+    expect(withoutMethodOverride("a=1&_method%00=DELETE&b=2")).toBe("a=1&b=2");
+    expect(withoutMethodOverride("%5B_method%5D=DELETE&_method+=PUT&_method.=PATCH&c=3")).toBe("c=3");
   });
 
   test("a query without one comes back as the same string", () => {
