@@ -1,14 +1,24 @@
 // Authenticator "jwt": JWT access tokens (RFC 9068) checked in-process. The unverified "iss" only
 // picks the keys: Gatehouse's own (shared/own-access-tokens.ts) or, for an API that trusts another
-// issuer, that issuer's JWKS (shared/remote-key-sets.ts). Then the one access-token verification checks
+// issuer, that issuer's JWKS (shared/remote-key-sets.ts). Then the access-token verification checks
 // signature, algorithm, typ, iss, aud and the times; a verified token is cached per API until it
 // expires, while Gatehouse's revocation list is consulted on every request so a revoked token is
 // refused as soon as this instance learns of it.
-import { decodeJwt, type JWTVerifyGetKey } from "jose";
+//
+// The token type (RFC 8725 §3.11): Gatehouse's own tokens must say typ "at+jwt". Most identity
+// providers' access tokens do not (Microsoft Entra ID, Keycloak and Auth0 say "JWT", Okta and Amazon
+// Cognito say nothing), so a trusted issuer's token may carry any of the types its tokenTypes setting
+// lists: "at+jwt", "jwt" (typ JWT) and "none" (no typ), all three by default. A token typed at+jwt is
+// what it says; one that is not must also not look like that issuer's ID token (RFC 9068 §4): it is
+// refused when it carries at_hash, c_hash or s_hash (ID token claims only, OpenID Connect Core §3.1.3.6,
+// §3.3.2.11, FAPI), a "typ" claim other than "Bearer" (Keycloak types its ID tokens "ID" and its refresh
+// tokens "Refresh"), or a nonce without Keycloak's "Bearer" (Keycloak before 24 puts the nonce in
+// access tokens too). Its aud must name the API, as always: an ID token's is a client id.
+import { decodeJwt, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
 import { log } from "../../shared/logger.ts";
-import { TokenNotYetValid, verifyAccessTokenJwt, type OwnAccessTokens } from "../../shared/own-access-tokens.ts";
+import { TokenNotYetValid, verifyAccessTokenJwt, type AccessTokenCheck, type OwnAccessTokens } from "../../shared/own-access-tokens.ts";
 import { jwtFailure, KeySetUnavailable, type JwtFailureReason, type RemoteKeySets } from "../../shared/remote-key-sets.ts";
-import type { ApiRecord } from "../../storage/repositories/apis.ts";
+import type { ApiRecord, TrustedIssuer } from "../../storage/repositories/apis.ts";
 import { BadGateway, GatewayError, InvalidToken } from "../errors.ts";
 import type { Principal } from "../types.ts";
 import { optionalString, refuseSenderConstrained, scopesOf } from "./claims.ts";
@@ -28,9 +38,22 @@ export interface JwtAuthenticatorOptions {
 /** An HMAC "key" could be built from a published public key, and "none" is no signature at all. */
 const FORBIDDEN_ALGORITHMS = /^(none|HS\d+)$/i;
 
+/** The typ header values a trusted issuer's access tokens may carry: "at+jwt", "JWT", or none at all. */
+export type TokenType = "at+jwt" | "jwt" | "none";
+
+const TOKEN_TYPES: readonly TokenType[] = ["at+jwt", "jwt", "none"];
+
+/**
+ * A trusted issuer as the gateway reads it: tokenTypes (absent: every TokenType) lists the typ values
+ * accepted from it; ["at+jwt"] holds it to RFC 9068 like Gatehouse's own tokens.
+ */
+export type TrustedIssuerSettings = TrustedIssuer & { tokenTypes?: readonly string[] };
+
 interface KeySource {
   keys: JWTVerifyGetKey;
   algorithms: readonly string[];
+  /** Accepted token types; undefined: Gatehouse's own, typ at+jwt only. */
+  tokenTypes?: readonly TokenType[];
 }
 
 export class JwtAuthenticator {
@@ -90,8 +113,9 @@ export class JwtAuthenticator {
     const tolerance = this.options.clockToleranceSeconds;
     this.verifications++;
     let claims: Record<string, unknown>;
+    const check = { issuer, audience: api.identifier, algorithms: source.algorithms, clockToleranceSeconds: tolerance };
     try {
-      claims = await verifyAccessTokenJwt(token, source.keys, { issuer, audience: api.identifier, algorithms: source.algorithms, clockToleranceSeconds: tolerance });
+      claims = source.tokenTypes ? await verifyTrustedAccessToken(token, source.keys, check, source.tokenTypes) : await verifyAccessTokenJwt(token, source.keys, check);
     } catch (error) {
       throw refusal(error);
     }
@@ -115,15 +139,58 @@ export class JwtAuthenticator {
   private keySource(issuer: string, api: ApiRecord): KeySource {
     const own = this.options.ownTokens;
     if (issuer === own.issuer) return { keys: own.keySet(), algorithms: own.check().algorithms };
-    const trusted = api.trustedIssuers.find((candidate) => candidate.issuer === issuer);
+    const trusted: TrustedIssuerSettings | undefined = api.trustedIssuers.find((candidate) => candidate.issuer === issuer);
     if (!trusted) throw new InvalidToken("the access token's issuer is not trusted by this API", "issuer_untrusted");
-    return { keys: this.options.remoteKeySets.resolver(trusted.jwksUri), algorithms: trusted.algorithms.filter((alg) => !FORBIDDEN_ALGORITHMS.test(alg)) };
+    return {
+      keys: this.options.remoteKeySets.resolver(trusted.jwksUri),
+      algorithms: trusted.algorithms.filter((alg) => !FORBIDDEN_ALGORITHMS.test(alg)),
+      // A setting that names no known type accepts nothing, rather than everything.
+      tokenTypes: Array.isArray(trusted.tokenTypes) ? TOKEN_TYPES.filter((type) => trusted.tokenTypes!.includes(type)) : TOKEN_TYPES,
+    };
   }
 
   /** The revocation list is Gatehouse's: it names Gatehouse's tokens and grants only. */
   private isRevoked(principal: Principal): boolean {
     return principal.issuer === this.options.ownTokens.issuer && this.options.ownTokens.revoked(principal.claims);
   }
+}
+
+/**
+ * A trusted issuer's access token: what verifyAccessTokenJwt checks (signature, algorithm, iss, aud,
+ * exp/nbf/iat, exp, iat and sub present), with a typ among tokenTypes instead of at+jwt only, and, for a
+ * token not typed at+jwt, none of an ID token's marks (the top of this file).
+ * @throws jose's errors, TokenNotYetValid, or InvalidToken ("typ_mismatch")
+ */
+async function verifyTrustedAccessToken(token: string, keys: JWTVerifyGetKey, check: AccessTokenCheck, tokenTypes: readonly TokenType[]): Promise<JWTPayload> {
+  const { payload, protectedHeader } = await jwtVerify(token, keys, {
+    issuer: check.issuer,
+    audience: check.audience,
+    algorithms: [...check.algorithms],
+    requiredClaims: ["exp", "iat", "sub"],
+    clockTolerance: check.clockToleranceSeconds,
+  });
+  if ((payload.iat as number) > Date.now() / 1000 + check.clockToleranceSeconds) throw new TokenNotYetValid("the token's iat is in the future");
+  const type = tokenType(protectedHeader.typ);
+  if (type === undefined || !tokenTypes.includes(type) || (type !== "at+jwt" && looksLikeIdToken(payload))) {
+    throw new InvalidToken(DESCRIPTIONS.typ_mismatch, "typ_mismatch");
+  }
+  return payload;
+}
+
+/** A typ header value as a TokenType (RFC 7515 §4.1.9: without case, "application/" optional); undefined for any other type. */
+function tokenType(typ: unknown): TokenType | undefined {
+  if (typ === undefined) return "none";
+  if (typeof typ !== "string") return undefined;
+  const type = typ.toLowerCase().replace(/^application\//, "");
+  return type === "at+jwt" || type === "jwt" ? type : undefined;
+}
+
+/** Claims that only an ID token (or another token that is not an access token) carries. */
+function looksLikeIdToken(payload: JWTPayload): boolean {
+  if (payload.at_hash !== undefined || payload.c_hash !== undefined || payload.s_hash !== undefined) return true;
+  const bearer = typeof payload.typ === "string" && payload.typ.toLowerCase() === "bearer";
+  if (payload.typ !== undefined && !bearer) return true;
+  return payload.nonce !== undefined && !bearer;
 }
 
 function unverifiedIssuer(token: string, api: ApiRecord): string {

@@ -1,13 +1,14 @@
 // The JWT authenticator with an issuer an API trusts: its JWKS served by a real local HTTP server
 // that counts fetches, refetched on an unknown kid at most once per refetch interval, a rotated key
-// accepted whatever made-up kids came first.
+// accepted whatever made-up kids came first; and the token types a trusted issuer's access tokens may
+// carry (typ JWT or none, as at Entra ID, Keycloak, Okta), with its ID tokens refused all the same.
 import type http from "node:http";
 import { JwtAuthenticator } from "../../../src/gateway/authenticators/jwt.ts";
 import { BadGateway } from "../../../src/gateway/errors.ts";
 import { setLogLevel } from "../../../src/shared/logger.ts";
 import { OwnAccessTokens } from "../../../src/shared/own-access-tokens.ts";
 import { RemoteKeySets } from "../../../src/shared/remote-key-sets.ts";
-import type { TrustedIssuer } from "../../../src/storage/repositories/apis.ts";
+import type { TrustedIssuerSettings } from "../../../src/gateway/authenticators/jwt.ts";
 import { accessToken, apiRecord, ISSUER, rejection, signingKey, sleep, startServer, type SigningKey, type TestServer } from "./helpers.ts";
 
 const PARTNER = "https://partner.test";
@@ -43,7 +44,7 @@ beforeEach(() => {
   respond = serveJwks;
 });
 
-function trusted(overrides: Partial<TrustedIssuer> = {}): TrustedIssuer {
+function trusted(overrides: Partial<TrustedIssuerSettings> = {}): TrustedIssuerSettings {
   return { issuer: PARTNER, jwksUri: `${server.url}/jwks`, algorithms: ["RS256"], ...overrides };
 }
 
@@ -142,6 +143,66 @@ describe("JwtAuthenticator: a trusted issuer", () => {
     const reasons = new Set((await Promise.all(tokens.map((token) => rejection(jwt.authenticate(token, api))))).map((error) => error.reason));
     expect(reasons).toEqual(new Set(["kid_unknown"]));
     expect(fetches).toBe(2);
+  });
+
+  test("typ JWT and no typ (Microsoft Entra ID, Keycloak, Auth0; Okta, Amazon Cognito) are accepted from a trusted issuer by default, like at+jwt", async () => {
+    const jwt = authenticator();
+    const api = apiRecord({ trustedIssuers: [trusted()] });
+    for (const typ of ["JWT", "jwt", "application/JWT", undefined, "at+jwt", "application/at+jwt"]) {
+      await expect(jwt.authenticate(await accessToken(partnerKey, { iss: PARTNER }, { typ }), api)).resolves.toMatchObject({ issuer: PARTNER });
+    }
+  });
+
+  test("any other typ is refused (typ_mismatch): an ID token's or a logout token's explicit type, JOSE, a number", async () => {
+    const jwt = authenticator();
+    const api = apiRecord({ trustedIssuers: [trusted()] });
+    for (const typ of ["logout+jwt", "secevent+jwt", "dpop+jwt", "id_token+jwt", "JOSE", "token-introspection+jwt", 1]) {
+      const error = await rejection(jwt.authenticate(await accessToken(partnerKey, { iss: PARTNER }, { typ }), api));
+      expect([typ, error.reason, error.message]).toEqual([typ, "typ_mismatch", "the token is not an access token"]);
+    }
+  });
+
+  test("the issuer's ID token is refused when not typed at+jwt: at_hash, c_hash, s_hash, a nonce, a typ claim other than Bearer", async () => {
+    const jwt = authenticator();
+    const api = apiRecord({ trustedIssuers: [trusted()] });
+    const idTokenMarks = [{ at_hash: "x" }, { c_hash: "x" }, { s_hash: "x" }, { nonce: "n" }, { typ: "ID" }, { typ: "Refresh" }, { typ: "Offline" }, { typ: 7 }];
+    for (const claims of idTokenMarks) {
+      for (const typ of ["JWT", undefined]) {
+        const error = await rejection(jwt.authenticate(await accessToken(partnerKey, { iss: PARTNER, ...claims }, { typ }), api));
+        expect([claims, typ, error.reason]).toEqual([claims, typ, "typ_mismatch"]);
+      }
+    }
+    // An ID token's audience is its client, not the API: refused for that in any case.
+    expect((await rejection(jwt.authenticate(await accessToken(partnerKey, { iss: PARTNER, aud: "client-1" }, { typ: "JWT" }), api))).reason).toBe("audience_mismatch");
+  });
+
+  test("what is not an ID token's mark passes: Keycloak's access token (typ claim Bearer, with its login's nonce), auth_time, sid; an at+jwt token is what it says", async () => {
+    const jwt = authenticator();
+    const api = apiRecord({ trustedIssuers: [trusted()] });
+    await expect(jwt.authenticate(await accessToken(partnerKey, { iss: PARTNER, typ: "Bearer", nonce: "n", auth_time: 1, sid: "s" }, { typ: "JWT" }), api)).resolves.toBeDefined();
+    await expect(jwt.authenticate(await accessToken(partnerKey, { iss: PARTNER, nonce: "n", at_hash: "x" }, { typ: "at+jwt" }), api)).resolves.toBeDefined();
+  });
+
+  test('tokenTypes: ["at+jwt"] holds the issuer to RFC 9068; ["jwt"] refuses a token without typ; a setting naming no known type accepts nothing', async () => {
+    const jwt = authenticator();
+    const withTypes = (tokenTypes: string[]) => apiRecord({ trustedIssuers: [trusted({ tokenTypes })] });
+    const token = (typ: string | undefined) => accessToken(partnerKey, { iss: PARTNER }, { typ });
+    expect((await rejection(jwt.authenticate(await token("JWT"), withTypes(["at+jwt"])))).reason).toBe("typ_mismatch");
+    expect((await rejection(jwt.authenticate(await token(undefined), withTypes(["at+jwt"])))).reason).toBe("typ_mismatch");
+    await expect(jwt.authenticate(await token("at+jwt"), withTypes(["at+jwt"]))).resolves.toBeDefined();
+    await expect(jwt.authenticate(await token("JWT"), withTypes(["jwt"]))).resolves.toBeDefined();
+    expect((await rejection(jwt.authenticate(await token(undefined), withTypes(["jwt"])))).reason).toBe("typ_mismatch");
+    await expect(jwt.authenticate(await token(undefined), withTypes(["none"]))).resolves.toBeDefined();
+    expect((await rejection(jwt.authenticate(await token("at+jwt"), withTypes(["AT+JWT", "bogus"])))).reason).toBe("typ_mismatch");
+  });
+
+  test("Gatehouse's own tokens still need typ at+jwt, whatever an API's trusted issuers accept", async () => {
+    const jwt = authenticator();
+    const api = apiRecord({ trustedIssuers: [trusted()] });
+    expect((await rejection(jwt.authenticate(await accessToken(own, {}, { typ: "JWT" }), api))).reason).toBe("typ_mismatch");
+    expect((await rejection(jwt.authenticate(await accessToken(own, {}, { typ: undefined }), api))).reason).toBe("typ_mismatch");
+    // Typed at+jwt it verifies (and then meets this suite's revocation list, which refuses everything).
+    expect((await rejection(jwt.authenticate(await accessToken(own), api))).reason).toBe("token_revoked");
   });
 
   test('scopes in "scp" as a space-separated string (Microsoft Entra ID) or an array; "scope" wins when both are there', async () => {
