@@ -402,7 +402,7 @@ describe("admin console in Chromium", () => {
     await viewer.context().close();
   });
 
-  test("a change posted without the form's CSRF token, or from another origin, is refused", async () => {
+  test("a change posted without the form's CSRF token, or from another origin, is refused; a form sets only its own fields", async () => {
     const target = url(`/admin/clients/${made.machine!.id}/enable`);
     expect((await page.request.post(target, { form: {} })).status()).toBe(403);
     expect((await page.request.post(target, { form: { csrf: "forged" } })).status()).toBe(403);
@@ -411,6 +411,13 @@ describe("admin console in Chromium", () => {
     expect((await page.request.post(target, { form: { csrf }, headers: { origin: "https://evil.example.com" } })).status()).toBe(403);
     await page.goto(url(`/admin/clients/${made.machine!.id}`));
     await expect(page.getByText("This client is disabled").isVisible()).resolves.toBe(true);
+    // A form sets only what its schema lists: the scope's name is not among the edit form's fields.
+    const edited = await page.request.post(url("/admin/scopes/orders%3Awrite"), { form: { csrf, description: "Place and change orders", name: "hijacked" }, maxRedirects: 0 });
+    expect(edited.status()).toBe(302);
+    await page.goto(url("/admin/scopes"));
+    const scopes = await page.locator("main table").innerText();
+    expect(scopes).toContain("Place and change orders");
+    expect(scopes).not.toContain("hijacked");
   });
 
   test("the audit log shows each change, by whom, and filters by entity", async () => {
