@@ -240,7 +240,10 @@ export function apiPages(router: Router, kit: ConsoleKit, trial: Trial): void {
     const api = await services.apis.get(ctx.params.id!);
     const form = formOf(ctx);
     try {
-      const updated = await services.apis.update(api.identifier, apiInput(readFields(apiForm, form)));
+      const input = apiInput(readFields(apiForm, form));
+      // The form has a line per trusted issuer with its common settings; whatever else an entry holds stays.
+      input.trusted_issuers = input.trusted_issuers?.map((entry) => ({ ...api.trusted_issuers.find((t) => t.issuer === entry.issuer), ...entry }));
+      const updated = await services.apis.update(api.identifier, input);
       redirectWithFlash(page(ctx), apiHref(updated.identifier), `API “${updated.name}” saved.`);
     } catch (failure) {
       if (!(failure instanceof ValidationError)) throw failure;
