@@ -1,6 +1,7 @@
 import type { Database } from "../database.ts";
 import type { Api as Row } from "../generated/sqlite/client.ts";
 import { record, stringList } from "../json.ts";
+import { assertStorable, storable } from "./storable.ts";
 
 export interface TrustedIssuer {
   issuer: string;
@@ -70,17 +71,20 @@ export class ApiRepository {
   }
 
   async find(identifier: string): Promise<ApiRecord | null> {
+    if (!storable(identifier)) return null;
     const row = await this.db.api.findUnique({ where: { identifier } });
     return row ? toRecord(row) : null;
   }
 
   async upsert(api: ApiRecord): Promise<ApiRecord> {
+    assertStorable("API", api);
     const { identifier, ...rest } = toRow(api);
     const update = { ...rest, outboundOAuth: api.outboundOAuth ?? null } as never;
     return toRecord(await this.db.api.upsert({ where: { identifier }, create: toRow(api) as never, update }));
   }
 
   async delete(identifier: string): Promise<boolean> {
+    if (!storable(identifier)) return false;
     return (await this.db.api.deleteMany({ where: { identifier } })).count > 0;
   }
 }

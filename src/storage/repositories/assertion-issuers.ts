@@ -1,6 +1,7 @@
 import type { Database } from "../database.ts";
 import type { AssertionIssuer as Row } from "../generated/sqlite/client.ts";
 import { record, stringList } from "../json.ts";
+import { assertStorable, storable } from "./storable.ts";
 
 export interface AssertionIssuerRecord {
   issuer: string;
@@ -45,11 +46,13 @@ export class AssertionIssuerRepository {
   }
 
   async find(issuer: string): Promise<AssertionIssuerRecord | null> {
+    if (!storable(issuer)) return null;
     const row = await this.db.assertionIssuer.findUnique({ where: { issuer } });
     return row ? toRecord(row) : null;
   }
 
   async upsert(input: AssertionIssuerInput): Promise<AssertionIssuerRecord> {
+    assertStorable("issuer", input);
     const { issuer, ...rest } = input;
     const data = { ...rest, jwks: (input.jwks ?? undefined) as never };
     const update = { ...rest, jwks: (input.jwks ?? null) as never };
@@ -57,6 +60,7 @@ export class AssertionIssuerRepository {
   }
 
   async delete(issuer: string): Promise<boolean> {
+    if (!storable(issuer)) return false;
     return (await this.db.assertionIssuer.deleteMany({ where: { issuer } })).count > 0;
   }
 }

@@ -1,5 +1,6 @@
 import crypto from "node:crypto";
 import type { Database } from "../database.ts";
+import { assertStorable, storable } from "./storable.ts";
 
 export interface AuditRecord {
   id: string;
@@ -31,10 +32,12 @@ export class AuditRepository {
   }
 
   async append(event: Omit<AuditRecord, "id" | "at">): Promise<void> {
+    assertStorable("audit event", event);
     await this.db.auditEvent.create({ data: { ...event, id: crypto.randomUUID(), changes: (event.changes ?? undefined) as never } });
   }
 
   async page(query: AuditQuery = {}): Promise<{ items: AuditRecord[]; total: number }> {
+    if (!storable(query.entityType, query.entityId, query.actor)) return { items: [], total: 0 };
     const where = {
       ...(query.entityType ? { entityType: query.entityType } : {}),
       ...(query.entityId ? { entityId: query.entityId } : {}),

@@ -2,6 +2,7 @@ import type { Database, DatabaseKind } from "../database.ts";
 import { containsText, type PageQuery } from "../paging.ts";
 import type { Client as Row } from "../generated/sqlite/client.ts";
 import { record, stringList } from "../json.ts";
+import { assertStorable, storable } from "./storable.ts";
 
 export interface ClientRecord {
   clientId: string;
@@ -65,6 +66,7 @@ export class ClientRepository {
 
   /** One page of clients, oldest first, whose id or name contains `search` (any case). */
   async page(query: PageQuery): Promise<{ items: ClientRecord[]; total: number }> {
+    if (!storable(query.search)) return { items: [], total: 0 };
     const where = query.search
       ? { OR: [{ clientId: containsText(this.kind, query.search) }, { name: containsText(this.kind, query.search) }] }
       : {};
@@ -76,21 +78,25 @@ export class ClientRepository {
   }
 
   async find(clientId: string): Promise<ClientRecord | null> {
+    if (!storable(clientId)) return null;
     const row = await this.db.client.findUnique({ where: { clientId } });
     return row ? toRecord(row) : null;
   }
 
   async create(input: ClientInput): Promise<ClientRecord> {
+    assertStorable("client", input);
     return toRecord(await this.db.client.create({ data: toRow(input) as ClientInput & { jwks?: object } }));
   }
 
   async update(clientId: string, changes: Partial<ClientInput>): Promise<ClientRecord> {
+    assertStorable("client", { clientId, ...changes });
     const data = toRow(changes) as Record<string, unknown>;
     if (changes.jwks === null) data.jwks = null as unknown;
     return toRecord(await this.db.client.update({ where: { clientId }, data: data as never }));
   }
 
   async delete(clientId: string): Promise<boolean> {
+    if (!storable(clientId)) return false;
     return (await this.db.client.deleteMany({ where: { clientId } })).count > 0;
   }
 }

@@ -1,5 +1,6 @@
 import type { Database } from "../database.ts";
 import { record } from "../json.ts";
+import { assertStorable } from "./storable.ts";
 
 export type KeyStatus = "next" | "active" | "retired";
 
@@ -28,6 +29,7 @@ export class SigningKeyRepository {
   }
 
   async create(key: Omit<SigningKeyRecord, "createdAt" | "activatedAt" | "retiredAt" | "expiresAt"> & { activatedAt?: Date }): Promise<void> {
+    assertStorable("signing key", key);
     await this.db.signingKey.create({ data: key as never });
   }
 

@@ -1,4 +1,5 @@
 import type { Database } from "../database.ts";
+import { storable } from "./storable.ts";
 
 /**
  * Single-use identifiers (an assertion's jti or ID): the first use is recorded until the assertion
@@ -11,8 +12,12 @@ export class ReplayRepository {
     this.db = db;
   }
 
-  /** Records the first use of `id`; false when it was used before (and has not expired). */
+  /**
+   * Records the first use of `id`; false when it was used before (and has not expired). An id that
+   * cannot be stored (storable.ts) cannot be remembered either, so it is never a first use.
+   */
   async firstUse(id: string, expiresAt: Date, now = new Date()): Promise<boolean> {
+    if (!storable(id)) return false;
     await this.db.assertionReplay.deleteMany({ where: { id, expiresAt: { lt: now } } });
     try {
       await this.db.assertionReplay.create({ data: { id, expiresAt } });

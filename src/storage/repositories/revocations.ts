@@ -1,5 +1,6 @@
 import type { ChangeNotifications } from "../change-notifications.ts";
 import type { Database } from "../database.ts";
+import { assertStorable } from "./storable.ts";
 
 /**
  * "jti": one revoked JWT access token; "grant": a revoked grant, all of whose JWT access tokens are
@@ -28,6 +29,7 @@ export class RevocationRepository {
 
   /** Adds an entry, or moves an existing one's expiry and notBefore forward, and tells every process. */
   async add(entry: RevocationRecord): Promise<void> {
+    assertStorable("revocation", entry);
     const { kind, id, expiresAt } = entry;
     const notBefore = entry.notBefore ?? null;
     const row = { expiresAt, notBefore, createdAt: new Date() };

@@ -1,6 +1,7 @@
 import type { Database } from "../database.ts";
 import type { ApiRoute as Row } from "../generated/sqlite/client.ts";
 import { record, stringList } from "../json.ts";
+import { assertStorable, storable } from "./storable.ts";
 
 /** Scopes a request needs: all of allOf, and at least one of anyOf when anyOf is not empty. */
 export interface ScopeRequirement {
@@ -54,6 +55,7 @@ export class RouteRepository {
   }
 
   async list(apiIdentifier?: string): Promise<RouteRecord[]> {
+    if (!storable(apiIdentifier)) return [];
     const rows = await this.db.apiRoute.findMany({
       where: apiIdentifier ? { apiIdentifier } : {},
       orderBy: [{ apiIdentifier: "asc" }, { pathPrefix: "asc" }],
@@ -62,16 +64,19 @@ export class RouteRepository {
   }
 
   async find(id: string): Promise<RouteRecord | null> {
+    if (!storable(id)) return null;
     const row = await this.db.apiRoute.findUnique({ where: { id } });
     return row ? toRecord(row) : null;
   }
 
   async save(route: RouteRecord): Promise<RouteRecord> {
+    assertStorable("route", route);
     const { id, ...rest } = route;
     return toRecord(await this.db.apiRoute.upsert({ where: { id }, create: route as never, update: rest as never }));
   }
 
   async delete(id: string): Promise<boolean> {
+    if (!storable(id)) return false;
     return (await this.db.apiRoute.deleteMany({ where: { id } })).count > 0;
   }
 }

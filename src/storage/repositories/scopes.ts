@@ -1,4 +1,5 @@
 import type { Database } from "../database.ts";
+import { assertStorable, storable } from "./storable.ts";
 
 export interface ScopeRecord {
   name: string;
@@ -17,6 +18,7 @@ export class ScopeRepository {
   }
 
   async upsert(scope: ScopeRecord): Promise<ScopeRecord> {
+    assertStorable("scope", scope);
     return this.db.scope.upsert({
       where: { name: scope.name },
       create: scope,
@@ -26,6 +28,7 @@ export class ScopeRepository {
   }
 
   async delete(name: string): Promise<boolean> {
+    if (!storable(name)) return false;
     return (await this.db.scope.deleteMany({ where: { name } })).count > 0;
   }
 }

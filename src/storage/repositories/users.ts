@@ -2,6 +2,7 @@ import type { Database, DatabaseKind } from "../database.ts";
 import { containsText, type PageQuery } from "../paging.ts";
 import type { User as Row } from "../generated/sqlite/client.ts";
 import { record, stringList } from "../json.ts";
+import { assertStorable, storable } from "./storable.ts";
 
 export interface UserRecord {
   id: string;
@@ -36,6 +37,7 @@ export class UserRepository {
 
   /** One page of users by username, whose username or email contains `search` (any case). */
   async page(query: PageQuery): Promise<{ items: UserRecord[]; total: number }> {
+    if (!storable(query.search)) return { items: [], total: 0 };
     const where = query.search
       ? { OR: [{ username: containsText(this.kind, query.search) }, { email: containsText(this.kind, query.search) }] }
       : {};
@@ -47,16 +49,19 @@ export class UserRepository {
   }
 
   async findById(id: string): Promise<UserRecord | null> {
+    if (!storable(id)) return null;
     const row = await this.db.user.findUnique({ where: { id } });
     return row ? toRecord(row) : null;
   }
 
   async findByEmail(email: string): Promise<UserRecord | null> {
+    if (!storable(email)) return null;
     const row = await this.db.user.findUnique({ where: { email } });
     return row ? toRecord(row) : null;
   }
 
   async findByUsername(username: string): Promise<UserRecord | null> {
+    if (!storable(username)) return null;
     const row = await this.db.user.findUnique({ where: { username } });
     return row ? toRecord(row) : null;
   }
@@ -66,14 +71,17 @@ export class UserRepository {
   }
 
   async create(input: UserInput): Promise<UserRecord> {
+    assertStorable("user", input);
     return toRecord(await this.db.user.create({ data: input as never }));
   }
 
   async update(id: string, changes: Partial<UserInput>): Promise<UserRecord> {
+    assertStorable("user", { id, ...changes });
     return toRecord(await this.db.user.update({ where: { id }, data: changes as never }));
   }
 
   async delete(username: string): Promise<boolean> {
+    if (!storable(username)) return false;
     return (await this.db.user.deleteMany({ where: { username } })).count > 0;
   }
 }
