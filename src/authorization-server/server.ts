@@ -13,6 +13,7 @@ import type { Services } from "../services/index.ts";
 import { longestAccessTokenOf } from "../services/token-lifetimes.ts";
 import type { Storage } from "../storage/index.ts";
 import type { ChangeFeed } from "../shared/change-feed.ts";
+import { applyClientLimits, timeoutOptions, writeSocketResponse, type ClientLimits } from "../shared/client-limits.ts";
 import { log, securityEvent } from "../shared/logger.ts";
 import { OwnAccessTokens } from "../shared/own-access-tokens.ts";
 import type { RemoteKeySets } from "../shared/remote-key-sets.ts";
@@ -73,7 +74,7 @@ export async function createAuthorizationServer(deps: AuthorizationServerDeps): 
   app.proxy = true;
   app.maxIpsCount = 1;
   app.keys = deps.cookieKeys;
-  app.use(requestHygiene(config.ISSUER, config.TRUST_PROXY));
+  app.use(requestHygiene(config.ISSUER, config.TRUST_PROXY, { maxBodyBytes: config.MAX_BODY_BYTES }));
   app.use(serveAssets());
   app.use(tokenInfoEndpoint({ issuer: config.ISSUER, ownTokens, provider: () => provider, requestsPerMinute: config.TOKENINFO_RATE_LIMIT }));
   if (config.ADMIN_ENABLED) {
@@ -83,9 +84,18 @@ export async function createAuthorizationServer(deps: AuthorizationServerDeps): 
     ctx.respond = false;
     await handle(ctx.req, ctx.res);
   });
-  const server = http.createServer(app.callback());
-  server.requestTimeout = 30_000;
-  server.headersTimeout = 10_000;
+  // The same client limits as the gateway's (shared/client-limits.ts), from their own settings.
+  const limits: ClientLimits = {
+    headersTimeoutMs: config.HEADERS_TIMEOUT_MS,
+    requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
+    idleTimeoutMs: config.IDLE_TIMEOUT_MS,
+    maxConnectionsPerAddress: config.MAX_CONNECTIONS_PER_ADDRESS,
+  };
+  const server = http.createServer(timeoutOptions(limits, { headersTimeout: "HEADERS_TIMEOUT_MS", requestTimeout: "REQUEST_TIMEOUT_MS" }), app.callback());
+  applyClientLimits(server, limits, (socket, address) => {
+    log.info("authorization server refused a connection", { status: 503, reason: "connection_limit", address });
+    writeSocketResponse(socket, 503, { "retry-after": "1" }, { error: "temporarily_unavailable", error_description: "too many connections from this address" });
+  });
 
   async function rebuildIfNeeded(version: number): Promise<void> {
     const names = catalog.scopeNames().join(" ");

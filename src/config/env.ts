@@ -105,6 +105,14 @@ const schema = z.object({
   LOGIN_FAILURE_RESET: seconds.default(12 * 3600),
   /** Largest request body accepted, in bytes. */
   MAX_BODY_BYTES: z.coerce.number().int().positive().default(64 * 1024),
+  /** Authorization server: longest time a client may take to send the request headers, in milliseconds (then 408). */
+  HEADERS_TIMEOUT_MS: milliseconds.default(10_000),
+  /** Authorization server: longest time a client may take to send a whole request, body included, in milliseconds (then 408). */
+  REQUEST_TIMEOUT_MS: milliseconds.default(30_000),
+  /** Authorization server: how long an idle keep-alive connection from a client stays open, in milliseconds. */
+  IDLE_TIMEOUT_MS: milliseconds.default(65_000),
+  /** Authorization server: most simultaneous connections from one source address (0: no limit). */
+  MAX_CONNECTIONS_PER_ADDRESS: z.coerce.number().int().min(0).default(256),
   /**
    * Reverse proxies in front of Gatehouse whose forwarding headers are trusted: "false" (0, Gatehouse is
    * the edge: X-Forwarded-*, Forwarded and X-Real-IP from clients are dropped and rebuilt from the
@@ -123,6 +131,9 @@ const schema = z.object({
 }).superRefine((env, ctx) => {
   if (env.GATEWAY_HEADERS_TIMEOUT_MS > env.GATEWAY_REQUEST_TIMEOUT_MS) {
     ctx.addIssue({ code: "custom", path: ["GATEWAY_HEADERS_TIMEOUT_MS"], message: "must not exceed GATEWAY_REQUEST_TIMEOUT_MS" });
+  }
+  if (env.HEADERS_TIMEOUT_MS > env.REQUEST_TIMEOUT_MS) {
+    ctx.addIssue({ code: "custom", path: ["HEADERS_TIMEOUT_MS"], message: "must not exceed REQUEST_TIMEOUT_MS" });
   }
 });
 
