@@ -1,7 +1,11 @@
 // Which API a request is for when it names none (RFC 8707 resource parameter absent). A client whose
 // registered scopes belong to exactly one API gets that API; otherwise a request for an API's scope
 // without `resource` is refused with invalid_target naming the parameter, instead of silently getting
-// an opaque token without audience that no API would accept.
+// an opaque token without audience that no API would accept. A request without scope (which asks for
+// everything the client may have, on the grants of ALL_SCOPES_BY_DEFAULT) from a client whose scopes
+// belong to several APIs names none of them: its token is for no API (no audience, no scope) until it
+// says which with `resource`. Whether the client may have an API's tokens at all is resource-servers.ts's
+// rule (assertClientMayTarget), applied to whatever this answers or the request names.
 import { errors, type KoaContextWithOIDC } from "oidc-provider";
 import { JWT_BEARER, SAML2_BEARER } from "../services/grant-rules.ts";
 import type { Catalog } from "./catalog.ts";
