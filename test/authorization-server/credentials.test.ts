@@ -3,6 +3,7 @@
 // (two instances) can never check more passwords than the limits allow.
 import { PasswordCredentials } from "../../src/authorization-server/credentials/password-check.ts";
 import { PasswordThrottle, type ThrottleSettings } from "../../src/authorization-server/credentials/throttle.ts";
+import { throttleAddress, throttleKeys } from "../../src/shared/throttle-keys.ts";
 import { createServices, type Services } from "../../src/services/index.ts";
 import { openStorage, type Storage } from "../../src/storage/index.ts";
 import { BACKENDS, freshDatabase, type FreshDatabase } from "../helpers/databases.ts";
@@ -142,6 +143,109 @@ describe.each(BACKENDS)("password credentials on %s", (backend) => {
     expect(await throttle.reserve(attempt, now + 2600)).toMatchObject({ allowed: false, counter: "pair", retryAfterSeconds: 60 });
   });
 
+  test("an owner whose account a crowd has locked is refused by that lock alone: neither their account+address counter nor their address counter fills", async () => {
+    const settings = { ...SETTINGS, LOGIN_MAX_FAILURES: 3, LOGIN_ACCOUNT_MAX_FAILURES: 11, LOGIN_ADDRESS_MAX_FAILURES: 5 };
+    await services.users.create({ username: "yuri", password: password("yuri") });
+    const throttle = new PasswordThrottle(storage, settings);
+    const now = Date.now();
+    for (let i = 0; i < settings.LOGIN_ACCOUNT_MAX_FAILURES; i++) {
+      const attacker = { username: "yuri", address: address() };
+      expect(await throttle.reserve(attacker, now)).toEqual({ allowed: true });
+      await throttle.failed(attacker, now);
+    }
+    const owner = { username: "yuri", address: address() };
+    for (let i = 0; i < 10; i++) expect(await throttle.reserve(owner, now + i)).toMatchObject({ allowed: false, counter: "account" });
+    // The owner's address has every one of its attempts left for other accounts...
+    for (let i = 0; i < settings.LOGIN_ADDRESS_MAX_FAILURES; i++) {
+      expect(await throttle.reserve({ username: `yuri-neighbour-${i}`, address: owner.address }, now)).toEqual({ allowed: true });
+    }
+    // ...and once the account's lock ends, the owner's right password is checked and accepted.
+    await storage.throttles.clear(throttleKeys.address(owner.address));
+    await storage.throttles.clear(throttleKeys.account("yuri"));
+    const credentials = new PasswordCredentials(storage, settings);
+    expect(await credentials.check(owner, password("yuri"))).toMatchObject({ outcome: "valid", user: { username: "yuri" } });
+  });
+
+  test("an address locked for credential stuffing does not fill the counters of the accounts it keeps trying", async () => {
+    const settings = { ...SETTINGS, LOGIN_MAX_FAILURES: 3, LOGIN_ACCOUNT_MAX_FAILURES: 11, LOGIN_ADDRESS_MAX_FAILURES: 5 };
+    const throttle = new PasswordThrottle(storage, settings);
+    const stuffer = address();
+    const now = Date.now();
+    for (let i = 0; i < settings.LOGIN_ADDRESS_MAX_FAILURES; i++) {
+      const attempt = { username: `stuffed-${i}`, address: stuffer };
+      expect(await throttle.reserve(attempt, now)).toEqual({ allowed: true });
+      await throttle.failed(attempt, now);
+    }
+    for (let i = 0; i < 20; i++) expect(await throttle.reserve({ username: "zoe", address: stuffer }, now + i)).toMatchObject({ allowed: false, counter: "address" });
+    // zoe's account ceiling is untouched: eleven more addresses may still try.
+    for (let i = 0; i < settings.LOGIN_ACCOUNT_MAX_FAILURES; i++) expect(await throttle.reserve({ username: "zoe", address: address() }, now)).toEqual({ allowed: true });
+    expect(await throttle.reserve({ username: "zoe", address: address() }, now)).toMatchObject({ allowed: false, counter: "account" });
+  });
+
+  test("a counter that refuses only when counting (it locked after the look at the locks) gives back what the others counted", async () => {
+    const settings = { ...SETTINGS, LOGIN_MAX_FAILURES: 3, LOGIN_ACCOUNT_MAX_FAILURES: 4, LOGIN_ADDRESS_MAX_FAILURES: 100 };
+    // A storage that never sees a lock before counting: every refusal comes from the atomic count itself.
+    const blind = { ...storage, throttles: Object.assign(Object.create(storage.throttles), { lockedUntil: async () => 0 }) } as Storage;
+    const throttle = new PasswordThrottle(blind, settings);
+    const now = Date.now();
+    for (let i = 0; i < settings.LOGIN_ACCOUNT_MAX_FAILURES; i++) expect(await throttle.reserve({ username: "victor", address: address() }, now)).toEqual({ allowed: true });
+    const owner = { username: "victor", address: address() };
+    for (let i = 0; i < 12; i++) expect(await throttle.reserve(owner, now)).toMatchObject({ allowed: false, counter: "account" });
+    // Nothing of those twelve stayed on the owner's account+address counter.
+    await storage.throttles.clear(throttleKeys.account("victor"));
+    for (let i = 0; i < settings.LOGIN_MAX_FAILURES; i++) expect(await throttle.reserve(owner, now)).toEqual({ allowed: true });
+    expect(await throttle.reserve(owner, now)).toMatchObject({ allowed: false, counter: "pair" });
+  });
+
+  test("concurrent attempts through two instances on a locked account are all refused by the account lock and counted nowhere", async () => {
+    const settings = { ...SETTINGS, LOGIN_MAX_FAILURES: 3, LOGIN_ACCOUNT_MAX_FAILURES: 4, LOGIN_ADDRESS_MAX_FAILURES: 100 };
+    const throttles = [new PasswordThrottle(storage, settings), new PasswordThrottle(second, settings)];
+    const now = Date.now();
+    for (let i = 0; i < settings.LOGIN_ACCOUNT_MAX_FAILURES; i++) expect(await throttles[0]!.reserve({ username: "wendy", address: address() }, now)).toEqual({ allowed: true });
+    const owner = { username: "wendy", address: address() };
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => throttles[i % 2]!.reserve(owner, now)));
+    expect(results.filter((result) => !result.allowed && result.counter === "account")).toHaveLength(20);
+    await storage.throttles.clear(throttleKeys.account("wendy"));
+    for (let i = 0; i < settings.LOGIN_MAX_FAILURES; i++) expect(await throttles[1]!.reserve(owner, now)).toEqual({ allowed: true });
+  });
+
+  test("IPv6 addresses of one /64 share the account+address and address counters; an IPv4-mapped IPv6 address is its IPv4 address", async () => {
+    const throttle = new PasswordThrottle(storage, { ...SETTINGS, LOGIN_ACCOUNT_MAX_FAILURES: 100 });
+    const now = Date.now();
+    for (let i = 1; i <= SETTINGS.LOGIN_MAX_FAILURES; i++) {
+      const attempt = { username: "ipv6-target", address: `2001:db8:7:8::${i.toString(16)}` };
+      expect(await throttle.reserve(attempt, now)).toEqual({ allowed: true });
+      await throttle.failed(attempt, now);
+    }
+    expect(await throttle.reserve({ username: "ipv6-target", address: "2001:db8:7:8:ffff:1:2:3" }, now)).toMatchObject({ allowed: false, counter: "pair" });
+    expect(await throttle.reserve({ username: "ipv6-target", address: "2001:0DB8:0007:0008:0:0:0:99" }, now)).toMatchObject({ allowed: false, counter: "pair" });
+    expect(await throttle.reserve({ username: "ipv6-target", address: "2001:db8:7:9::1" }, now)).toEqual({ allowed: true });
+
+    const v4 = address();
+    for (let i = 0; i < SETTINGS.LOGIN_MAX_FAILURES; i++) {
+      const attempt = { username: "mapped-target", address: i % 2 ? v4 : `::ffff:${v4}` };
+      expect(await throttle.reserve(attempt, now)).toEqual({ allowed: true });
+      await throttle.failed(attempt, now);
+    }
+    expect(await throttle.reserve({ username: "mapped-target", address: v4 }, now)).toMatchObject({ allowed: false, counter: "pair" });
+    expect(await throttle.reserve({ username: "mapped-target", address: `::ffff:${v4}` }, now)).toMatchObject({ allowed: false, counter: "pair" });
+
+    for (let i = 1; i <= SETTINGS.LOGIN_ADDRESS_MAX_FAILURES; i++) {
+      expect(await throttle.reserve({ username: `v6-sprayed-${i}`, address: `2001:db8:aa:bb:${i}::1` }, now)).toEqual({ allowed: true });
+    }
+    expect(await throttle.reserve({ username: "v6-sprayed-last", address: "2001:db8:aa:bb::ffff" }, now)).toMatchObject({ allowed: false, counter: "address" });
+  });
+
+  test("a username with a NUL or a lone surrogate names no account: the answer is invalid and the database is not asked", async () => {
+    const credentials = new PasswordCredentials(storage, SETTINGS);
+    for (const username of ["frank\0", "fr\0ank", "\0", "frank\ud800", "\udfff"]) {
+      expect(await credentials.check({ username, address: address() }, password("frank"))).toEqual({ outcome: "invalid" });
+      expect(await storage.users.findByUsername(username)).toBeNull();
+    }
+    expect(await credentials.check({ username: "frank", address: address() }, "frank\0")).toEqual({ outcome: "invalid" });
+    expect(await credentials.check({ username: "frank", address: address() }, password("frank"))).toMatchObject({ outcome: "valid" });
+  });
+
   test("counters are forgotten after LOGIN_FAILURE_RESET without attempts, and purged", async () => {
     const throttle = new PasswordThrottle(storage, SETTINGS);
     const attempt = { username: "alice", address: address() };
@@ -153,5 +257,32 @@ describe.each(BACKENDS)("password credentials on %s", (backend) => {
     const idle = { username: "idle-user", address: address() };
     await throttle.reserve(idle, then);
     expect((await storage.purgeExpired({ throttleIdleSeconds: SETTINGS.LOGIN_FAILURE_RESET })).throttles).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe("throttle addresses", () => {
+  test.each([
+    ["192.0.2.7", "192.0.2.7"],
+    ["::ffff:192.0.2.7", "192.0.2.7"],
+    ["::FFFF:c000:0207", "192.0.2.7"],
+    ["0:0:0:0:0:ffff:192.0.2.7", "192.0.2.7"],
+    ["192.0.2.7:5123", "192.0.2.7"],
+    ["2001:db8:1:2::1", "2001:db8:1:2::/64"],
+    ["2001:db8:1:2:aaaa:bbbb:cccc:dddd", "2001:db8:1:2::/64"],
+    ["2001:0DB8:0001:0002::", "2001:db8:1:2::/64"],
+    ["[2001:db8:1:2::1]:443", "2001:db8:1:2::/64"],
+    ["fe80::1%eth0", "fe80:0:0:0::/64"],
+    ["64:ff9b::192.0.2.7", "64:ff9b:0:0::/64"],
+    ["unknown", "unknown"],
+    ["", ""],
+  ])("%s is counted as %s", (address, counted) => {
+    expect(throttleAddress(address)).toBe(counted);
+  });
+
+  test("the keys of one network are the same, of two networks different", () => {
+    expect(throttleKeys.pair("alice", "2001:db8:1:2::1")).toBe(throttleKeys.pair("alice", "2001:db8:1:2::beef"));
+    expect(throttleKeys.address("::ffff:198.51.100.1")).toBe(throttleKeys.address("198.51.100.1"));
+    expect(throttleKeys.address("2001:db8:1:2::1")).not.toBe(throttleKeys.address("2001:db8:1:3::1"));
+    expect(throttleKeys.pair("alice", "198.51.100.1").startsWith(throttleKeys.pairsOf("alice"))).toBe(true);
   });
 });

@@ -8,7 +8,8 @@
 //  - source address, across every account: LOGIN_ADDRESS_MAX_FAILURES against credential stuffing.
 // Each attempt is counted before the password is checked, in one atomic statement per counter, so
 // concurrent attempts (on any number of instances sharing the database) cannot check more passwords
-// than the limits allow.
+// than the limits allow; an attempt one counter refuses is counted by none of them. Addresses are
+// counted per network (shared/throttle-keys.ts): IPv4-mapped IPv6 as IPv4, IPv6 per /64.
 import type { Config } from "../../config/env.ts";
 import type { Storage } from "../../storage/index.ts";
 import type { ThrottlePolicy } from "../../storage/repositories/throttles.ts";
@@ -60,9 +61,16 @@ export class PasswordThrottle {
   }
 
   /**
-   * Counts the attempt and says whether its password may be checked. The narrowest counter goes first,
-   * and a refused attempt counts nowhere else: a stranger locked out of one account cannot push that
-   * account towards its ceiling by insisting.
+   * Counts the attempt and says whether its password may be checked. An attempt refused by one counter
+   * is counted by none: a stranger locked out of one account cannot push that account towards its
+   * ceiling by insisting, and an owner whose account a crowd has locked does not fill their own
+   * account+address counter (nor their address's) while they wait.
+   *
+   * First every lock is read, and a locked counter refuses at once (the narrowest first) without
+   * counting anything. Then each counter counts the attempt in one atomic statement, so concurrent
+   * attempts on any number of instances cannot check more passwords than any limit allows; when one of
+   * them locked in between (a concurrent attempt filled it), the counters already counted give the
+   * attempt back.
    */
   async reserve(attempt: PasswordAttempt, now = Date.now()): Promise<ThrottleDecision> {
     const counters = [
@@ -70,11 +78,23 @@ export class PasswordThrottle {
       ["account", throttleKeys.account(attempt.username), this.account],
       ["address", throttleKeys.address(attempt.address), this.address],
     ] as const;
-    for (const [counter, key, policy] of counters) {
+    const refuse = (counter: (typeof counters)[number][0], lockedUntil: number): ThrottleDecision => ({
+      allowed: false,
+      counter,
+      retryAfterSeconds: Math.max(1, Math.ceil((lockedUntil - now) / 1000)),
+    });
+    const locks = await Promise.all(counters.map(([, key]) => this.storage.throttles.lockedUntil(key, now)));
+    const locked = locks.findIndex((until) => until > now);
+    if (locked >= 0) return refuse(counters[locked]![0], locks[locked]!);
+    const counted: (typeof counters)[number][] = [];
+    for (const entry of counters) {
+      const [counter, key, policy] = entry;
       const reservation = await this.storage.throttles.reserve(key, policy, now);
       if (!reservation.allowed) {
-        return { allowed: false, counter, retryAfterSeconds: Math.max(1, Math.ceil((reservation.lockedUntil.getTime() - now) / 1000)) };
+        for (const [, countedKey, countedPolicy] of counted) await this.storage.throttles.release(countedKey, countedPolicy);
+        return refuse(counter, reservation.lockedUntil.getTime());
       }
+      counted.push(entry);
     }
     return { allowed: true };
   }
