@@ -18,17 +18,43 @@ export function isLoopback(uri: string): boolean {
   return host !== undefined && LOOPBACK_HOSTS.has(host);
 }
 
-/** Why uri cannot be registered for an application of this type, or undefined when it can. */
+/** The scheme and, when the URI has one, the authority ("//" up to the first "/", "?" or "#") as written, and the rest. */
+const PARTS = /^([A-Za-z][A-Za-z0-9+.-]*:)(\/\/[^/?#]*)?(.*)$/s;
+
+/**
+ * Whether uri is already what the WHATWG URL parser serializes it to (the form browsers and oidc-provider
+ * compare), allowing only a different case in the scheme and the authority. Anything else (a missing or
+ * extra "/", a default port, dot segments, an unencoded character, a percent-encoded or numeric host,
+ * leading or trailing controls) means two parsers can read the URI differently, so it is not registered.
+ */
+function isCanonical(uri: string, url: URL): boolean {
+  if (uri === url.href) return true;
+  const parts = PARTS.exec(uri);
+  if (!parts) return false;
+  const [, scheme, authority = "", rest] = parts as unknown as [string, string, string | undefined, string];
+  return `${scheme.toLowerCase()}${authority.toLowerCase()}${rest}` === url.href;
+}
+
+/**
+ * Why uri cannot be registered for an application of this type, or undefined when it can. A URI must be
+ * in canonical form (isCanonical), without a backslash (WHATWG reads it as "/" in http(s) URIs, RFC 3986
+ * parsers as part of the authority or path) and without user information as any parser reads it (an "@"
+ * in the authority): https://example.com\@evil.com/cb is example.com to a browser and evil.com to others.
+ */
 export function redirectUriProblem(uri: string, applicationType: ApplicationType): string | undefined {
   if (/[\s*]/.test(uri)) return "must not contain wildcards or spaces";
   if (uri.includes("#")) return "must not contain a fragment";
+  if (uri.includes("\\")) return "must not contain a backslash";
   const url = URL.parse(uri);
   if (!url) return "must be an absolute URI";
   const scheme = url.protocol.toLowerCase();
   if (DANGEROUS_SCHEMES.has(scheme)) return `must not use the ${scheme.slice(0, -1)} scheme`;
-  if (scheme === "https:" || scheme === "http:") {
-    if (url.username || url.password) return "must not contain user information";
-    if (!url.hostname) return "must name a host";
+  const authority = PARTS.exec(uri)?.[2];
+  if (url.username || url.password || authority?.includes("@")) return "must not contain user information";
+  const web = scheme === "https:" || scheme === "http:";
+  if (web && (authority === "//" || !url.hostname)) return "must name a host";
+  if (!isCanonical(uri, url)) return `must be written in canonical form: ${url.href}`;
+  if (web) {
     const loopback = LOOPBACK_HOSTS.has(url.hostname);
     if (scheme === "http:" && !loopback) return "must use https (plain http only on 127.0.0.1, [::1] or localhost)";
     if (scheme === "https:" && loopback && applicationType === "native") return "a native app uses http on loopback, not https";

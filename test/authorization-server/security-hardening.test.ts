@@ -340,6 +340,56 @@ describe("registration refuses what can never be safe", () => {
     await expect(register({ application_type: "native", redirect_uris: [uri] })).rejects.toThrow(reason);
   });
 
+  // Forms that parsers read differently (WHATWG URL, RFC 3986 libraries), or that are not what they look like.
+  test.each([
+    ["https://example.com\\@evil.com/cb", /backslash/],
+    ["https://example.com\\evil.com/cb", /backslash/],
+    ["https://example.com/cb\\..\\x", /backslash/],
+    ["https://example.com@evil.com/cb", /user information/],
+    ["https://@evil.com/cb", /user information/],
+    ["https:user@example.com/cb", /user information/],
+    ["https:/example.com/cb", /canonical form: https:\/\/example\.com\/cb$/],
+    ["https:example.com", /canonical form: https:\/\/example\.com\/$/],
+    ["https:///cb", /must name a host/],
+    ["https://", /absolute URI|must name a host/],
+    ["https://example.com", /canonical form: https:\/\/example\.com\/$/],
+    ["https://example.com:443/cb", /canonical form: https:\/\/example\.com\/cb$/],
+    ["https://ex%61mple.com/cb", /canonical form: https:\/\/example\.com\/cb$/],
+    ["https://0x7f.1/cb", /canonical form: https:\/\/127\.0\.0\.1\/cb$/],
+    ["https://example.com/a/../cb", /canonical form: https:\/\/example\.com\/cb$/],
+    ["https://example.com/./cb", /canonical form/],
+    ["https://bücher.example/cb", /canonical form: https:\/\/xn--bcher-kva\.example\/cb$/],
+    ["https://example.com/cb/ü", /canonical form: https:\/\/example\.com\/cb\/%C3%BC$/],
+    ["\u0001https://example.com/cb", /canonical form/],
+    ["https://example.com/cb\u007f", /canonical form/],
+    ["http://[0:0:0:0:0:0:0:1]/cb", /canonical form: http:\/\/\[::1\]\/cb$/],
+    ["https://example.com?x=1", /canonical form: https:\/\/example\.com\/\?x=1$/],
+  ])("a web client cannot register %j", async (uri, reason) => {
+    await expect(register({ redirect_uris: [uri] })).rejects.toThrow(reason);
+    await expect(register({ redirect_uris: ["https://app.example.com/cb"], post_logout_redirect_uris: [uri] })).rejects.toThrow(reason);
+  });
+
+  test.each([
+    ["com.example.app://user@cb", /user information/],
+    ["com.example.app://user:pw@cb/x", /user information/],
+    ["com.example.app://@cb", /user information/],
+    ["com.example.app:/cb\\x", /backslash/],
+    ["http://user@127.0.0.1/cb", /user information/],
+    ["http:127.0.0.1/cb", /canonical form: http:\/\/127\.0\.0\.1\/cb$/],
+    ["http://127.0.0.1:80/cb", /canonical form: http:\/\/127\.0\.0\.1\/cb$/],
+    ["com.example.app:/a/../cb", /canonical form: com\.example\.app:\/cb$/],
+  ])("a native app cannot register %j", async (uri, reason) => {
+    await expect(register({ application_type: "native", redirect_uris: [uri] })).rejects.toThrow(reason);
+  });
+
+  test.each(["HTTPS://App.Example.COM/cb", "https://app.example.com/CB?x=1&y=%20", "https://app.example.com:8443/cb", "https://app.example.com/"])("a web client may register %s: canonical but for the case of scheme and host", async (uri) => {
+    await expect(register({ redirect_uris: [uri] })).resolves.toMatchObject({ client: { redirect_uris: [uri] } });
+  });
+
+  test.each(["com.example.app:/callback", "com.example.app://callback", "com.example.app:/cb?x=1", "http://127.0.0.1/cb", "http://[::1]:51234/cb"])("a native app may register %s", async (uri) => {
+    await expect(register({ application_type: "native", redirect_uris: [uri] })).resolves.toMatchObject({ client: { redirect_uris: [uri] } });
+  });
+
   test.each(["https://app.example.com/cb", "http://127.0.0.1:8080/cb", "http://[::1]/cb", "http://localhost:3000/cb"])("a web client may register %s", async (uri) => {
     await expect(register({ redirect_uris: [uri] })).resolves.toMatchObject({ client: { redirect_uris: [uri] } });
   });
