@@ -7,6 +7,7 @@ import { referenceView } from "./reference.ts";
 import { apiOperations } from "./resources/apis.ts";
 import { auditOperations } from "./resources/audit.ts";
 import { clientOperations } from "./resources/clients.ts";
+import { issuerOperations } from "./resources/issuers.ts";
 import { keyOperations } from "./resources/keys.ts";
 import { routeOperations } from "./resources/routes.ts";
 import { scopeOperations } from "./resources/scopes.ts";
@@ -46,7 +47,7 @@ export function describeAdminApi(issuer: string): AdminApiDescription {
       },
     }),
   ];
-  const operations = [...clientOperations, ...scopeOperations, ...apiOperations, ...routeOperations, ...userOperations, ...keyOperations, ...auditOperations, ...documentation];
+  const operations = [...clientOperations, ...scopeOperations, ...apiOperations, ...routeOperations, ...userOperations, ...issuerOperations, ...keyOperations, ...auditOperations, ...documentation];
   document = openApiDocument(operations, issuer);
   return { operations, document };
 }
