@@ -24,7 +24,7 @@ export function consoleRole(user: UserRecord): ConsoleRole | undefined {
 /** Who is acting, and whether they may change things. */
 export type AdminPrincipal =
   | { kind: "session"; user: UserRecord; role: ConsoleRole; sessionId: string; mayWrite: boolean }
-  | { kind: "token"; clientId: string; scopes: Set<string>; mayWrite: boolean };
+  | { kind: "token"; clientId: string; scopes: Set<string>; mayRead: boolean; mayWrite: boolean };
 
 /** What the console and API handlers find on ctx.state. */
 export interface AdminState {
@@ -70,8 +70,8 @@ export async function tokenPrincipal(deps: AccessDeps, ctx: Context): Promise<Ad
   const claims = await deps.ownTokens.verify(match[1]!, ADMIN_API);
   if (!claims) return null;
   const scopes = new Set(typeof claims.scope === "string" ? claims.scope.split(" ") : []);
-  if (!scopes.has(ADMIN_SCOPES.read) && !scopes.has(ADMIN_SCOPES.write)) return null;
-  return { kind: "token", clientId: String(claims.client_id), scopes, mayWrite: scopes.has(ADMIN_SCOPES.write) };
+  const mayWrite = scopes.has(ADMIN_SCOPES.write);
+  return { kind: "token", clientId: String(claims.client_id), scopes, mayRead: mayWrite || scopes.has(ADMIN_SCOPES.read), mayWrite };
 }
 
 /** Puts the principal and its services on ctx.state (for handlers that have already decided who it is). */

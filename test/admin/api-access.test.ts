@@ -79,6 +79,17 @@ describe.each(BACKENDS)("admin API access on %s", (backend) => {
     expect((await api.call("POST", "/v1/scopes", { token: writeOnly, body: { name: "reports:read" } })).status).toBe(201);
   });
 
+  test("a valid token for the admin API without an admin scope: 403 insufficient_scope naming admin:read", async () => {
+    const write = await api.writeToken();
+    await api.call("POST", "/v1/scopes", { token: write, body: { name: "reports:export" } });
+    const created = await api.call("POST", "/v1/clients", { token: write, body: { client_name: "Half", grant_types: ["client_credentials"], scopes: ["admin:read", "reports:export"] } });
+    await configPropagation();
+    const scopeless = await api.token(created.body, "reports:export");
+    const refused = await api.call("GET", "/v1/scopes", { token: scopeless });
+    expect(refused.status).toBe(403);
+    expect(refused.headers.get("www-authenticate")).toBe('Bearer realm="gatehouse-admin", error="insufficient_scope", error_description="reading needs the admin:read scope", scope="admin:read"');
+  });
+
   test("a console admin's session reads, and changes with the session's CSRF token from the console's origin", async () => {
     const { agent, csrf } = await api.signIn("ada");
     const origin = api.gatehouse.issuer;

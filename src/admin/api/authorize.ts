@@ -28,7 +28,7 @@ function bearerChallenge(error?: string, description?: string, scope?: string): 
 }
 
 const invalidToken = () => {
-  const description = `the access token is not valid for ${ADMIN_API}: expired, revoked, malformed, for another audience or without an admin scope`;
+  const description = `the access token is not valid for ${ADMIN_API}: expired, revoked, malformed or for another audience`;
   return new Problem(401, "invalid_token", description, { headers: { "WWW-Authenticate": bearerChallenge("invalid_token", description) } });
 };
 
@@ -64,6 +64,10 @@ export function authorize(deps: ApiDeps, access: Access): Middleware {
   const check: Middleware = async (ctx, next) => {
     const principal = await principalOf(deps, ctx as unknown as Context);
     withPrincipal(deps, ctx as unknown as Context, principal);
+    if (principal.kind === "token" && !principal.mayRead) {
+      const description = `reading needs the ${ADMIN_SCOPES.read} scope`;
+      throw new Problem(403, "insufficient_scope", description, { headers: { "WWW-Authenticate": bearerChallenge("insufficient_scope", description, ADMIN_SCOPES.read) } });
+    }
     if (access === "read") return next();
     if (principal.kind === "token") {
       if (!principal.mayWrite) {
