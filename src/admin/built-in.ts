@@ -8,9 +8,9 @@ import type { Services } from "../services/index.ts";
 import { ValidationError } from "../services/errors.ts";
 import { log } from "../shared/logger.ts";
 
-export const CONSOLE_CLIENT_ID = "gatehouse-console";
-export const ADMIN_API = "urn:gatehouse:admin";
-export const ADMIN_SCOPES = { read: "admin:read", write: "admin:write" } as const;
+import { ADMIN_API, ADMIN_SCOPES, CONSOLE_CLIENT_ID } from "../services/built-in.ts";
+
+export { ADMIN_API, ADMIN_SCOPES, CONSOLE_CLIENT_ID };
 
 /** Where the console's sign-in returns and its sign-out ends, under ISSUER. */
 export const consoleUris = (issuer: string) => ({ callback: `${issuer}/admin/callback`, signedOut: `${issuer}/admin/signed-out` });

@@ -2,6 +2,7 @@
 import { z } from "zod";
 import type { ApiRecord, OutboundOAuth, Storage } from "../storage/index.ts";
 import { changedFields } from "./audit.ts";
+import { refuseDeletingBuiltIn } from "./built-in.ts";
 import type { ServiceContext } from "./context.ts";
 import { ConflictError, NotFoundError, ValidationError, parseInput } from "./errors.ts";
 import { checkIfMatch } from "./etag.ts";
@@ -136,7 +137,9 @@ export class ApiService {
     return this.save(await this.storage.apis.find(spec.identifier), spec);
   }
 
+  /** @throws ConflictError for the admin API; NotFoundError */
   async delete(identifier: string): Promise<void> {
+    refuseDeletingBuiltIn("api", identifier);
     if (!(await this.storage.apis.delete(identifier))) throw new NotFoundError(`api ${identifier} not found`);
     await this.storage.revisions.bump("config");
     await this.context.audit.record("delete", "api", identifier);

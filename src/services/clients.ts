@@ -13,6 +13,7 @@ import { knownScopes, requireKnown } from "./known-scopes.ts";
 import { listQuerySchema, type ListQuery, type Page } from "./paging.ts";
 import { generateSecret, hashSecret, verifySecret } from "./passwords.ts";
 import { GRANT_RULES, GRANT_TYPES, grantWarnings, responseTypesOf, type GrantType } from "./grant-rules.ts";
+import { refuseDeletingBuiltIn } from "./built-in.ts";
 import { checkRedirectUris, isLoopback } from "./redirect-uris.ts";
 import { sameJson } from "./same-json.ts";
 
@@ -299,7 +300,9 @@ export class ClientService {
   }
 
   /** Deletes the client, the consents given to it and everything it was issued. */
+  /** @throws ConflictError for the console's own client; NotFoundError */
   async delete(clientId: string): Promise<void> {
+    refuseDeletingBuiltIn("client", clientId);
     if (!(await this.storage.clients.delete(clientId))) throw new NotFoundError(`client ${clientId} not found`);
     await this.storage.consents.deleteForClient(clientId);
     await this.changed();

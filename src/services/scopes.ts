@@ -1,6 +1,7 @@
 // Scopes clients may request beyond OIDC's standard ones, with the text the consent page shows.
 import { z } from "zod";
 import type { ScopeRecord, Storage } from "../storage/index.ts";
+import { refuseDeletingBuiltIn } from "./built-in.ts";
 import type { ServiceContext } from "./context.ts";
 import { ConflictError, NotFoundError, parseInput } from "./errors.ts";
 import { checkIfMatch } from "./etag.ts";
@@ -66,7 +67,9 @@ export class ScopeService {
     return { scope: await this.update(spec.name, spec), outcome: "updated" };
   }
 
+  /** @throws ConflictError for the admin API's scopes; NotFoundError */
   async delete(name: string): Promise<void> {
+    refuseDeletingBuiltIn("scope", name);
     if (!(await this.storage.scopes.delete(name))) throw new NotFoundError(`scope ${name} not found`);
     await this.changed("delete", name, null);
   }

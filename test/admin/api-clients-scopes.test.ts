@@ -53,6 +53,15 @@ describe.each(BACKENDS)("admin API clients and scopes on %s", (backend) => {
     }
   });
 
+  test("the console's client, the admin API and its scopes cannot be deleted (409), and stay", async () => {
+    const token = await api.writeToken();
+    for (const path of ["/v1/clients/gatehouse-console", `/v1/apis/${encodeURIComponent("urn:gatehouse:admin")}`, "/v1/scopes/admin:read", "/v1/scopes/admin:write"]) {
+      const refused = await api.call("DELETE", path, { token });
+      expect([path, refused.status, refused.body.detail]).toEqual([path, 409, expect.stringContaining("is built in")]);
+      expect((await api.call("GET", path, { token })).status).toBe(200);
+    }
+  });
+
   test("list clients: search, offset and limit, total", async () => {
     const token = await api.writeToken();
     for (const n of [1, 2, 3]) {

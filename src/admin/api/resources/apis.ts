@@ -89,6 +89,7 @@ export const apiOperations = [
     access: "write",
     params: apiParams,
     conditional: true,
+    conflicts: true,
     success: { status: 204, description: "The API was deleted." },
     handle: async ({ params, ifMatch, services }) => {
       if (ifMatch) checkIfMatch(await services.apis.get(params.identifier), ifMatch);

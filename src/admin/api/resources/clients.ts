@@ -124,6 +124,7 @@ export const clientOperations = [
     access: "write",
     params,
     conditional: true,
+    conflicts: true,
     success: { status: 204, description: "The client was deleted." },
     handle: async ({ params, ifMatch, services }) => {
       if (ifMatch) checkIfMatch(await services.clients.get(params.client_id), ifMatch);

@@ -75,6 +75,7 @@ export const scopeOperations = [
     access: "write",
     params,
     conditional: true,
+    conflicts: true,
     success: { status: 204, description: "The scope was deleted." },
     handle: async ({ params, ifMatch, services }) => {
       if (ifMatch) checkIfMatch(await services.scopes.get(params.name), ifMatch);
