@@ -7,8 +7,7 @@ import http from "node:http";
 import { z } from "zod";
 import { RequestExplainer, type Explanation } from "../../gateway/explain.ts";
 import type { Stage } from "../../gateway/pipeline.ts";
-import type { Services } from "../../services/index.ts";
-import { createServices } from "../../services/index.ts";
+import { createServices, type Services } from "../../services/index.ts";
 import { ROUTE_METHODS, type RouteResource } from "../../services/routes.ts";
 import type { TrialToken } from "../../services/trial-tokens.ts";
 import type { ConsoleDeps } from "./index.ts";
@@ -97,7 +96,7 @@ function send(deps: ConsoleDeps, options: { method: string; path: string; host: 
           }
           resolve({ status: response.statusCode ?? 0, headers, body, truncated: truncated || size > BODY_LIMIT, refusal: refusalOf(body) });
         };
-        response.on("end", done);
+        // "close" follows "end", and also ends a response destroyed at the body limit.
         response.on("close", done);
       },
     );
