@@ -18,7 +18,9 @@ const SHOTS = "/tmp/gatehouse-console";
 const API = "https://orders.example.com";
 const ALICE_PASSWORD = "correct horse battery staple";
 const XSS_NAME = `<script>window.pwned = 1</script><img src=x onerror="window.pwned = 2">"'&`;
-const XSS_URI = `https://app.example.com/cb?next="><script>window.pwned=3</script>`;
+// Redirect URIs are stored in canonical form, where < > and " are percent-encoded: what can still break
+// out of an attribute is a quote, and an entity that must stay text.
+const XSS_URI = `https://app.example.com/cb/'onmouseover='window.pwned=3'&amp;x=1`;
 
 describe("admin console in Chromium", () => {
   let db: FreshDatabase;
