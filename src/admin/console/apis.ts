@@ -10,6 +10,7 @@ import type { ApiInput, ApiResource } from "../../services/apis.ts";
 import { ConflictError, ValidationError } from "../../services/errors.ts";
 import { ROUTE_METHODS, type RouteInput, type RouteResource } from "../../services/routes.ts";
 import type { AdminState } from "../access.ts";
+import { ADMIN_API } from "../built-in.ts";
 import { checkbox, integer, lines, optionalText, picked, readFields, text, words } from "./form-fields.ts";
 import type { ConsoleKit } from "./index.ts";
 import { FormState, redirectWithFlash, show } from "./page.ts";
@@ -223,7 +224,7 @@ export function apiPages(router: Router, kit: ConsoleKit, trial: Trial): void {
     // Clients that may have one of the API's scopes first: they are the ones that call it.
     const callers = clients.filter((c) => c.enabled && c.scopes.some((s) => api.scopes.includes(s)));
     const others = clients.filter((c) => c.enabled && !callers.includes(c));
-    await show(ctx, kit.page, "api", { title: api.name, section: "apis", api, routes, callers, others, methods: ROUTE_METHODS, trial: trialState, activity: activity.items }, status);
+    await show(ctx, kit.page, "api", { title: api.name, section: "apis", api, builtIn: api.identifier === ADMIN_API, routes, callers, others, methods: ROUTE_METHODS, trial: trialState, activity: activity.items }, status);
   }
 
   router.get("/apis/:id", ...kit.view, async (ctx) => {

@@ -5,7 +5,7 @@
 // GET) with a flash message, except the pages that show a secret once, which are rendered directly.
 import Router from "@koa/router";
 import type { Context, Middleware } from "koa";
-import { ConflictError, NotFoundError, ServiceError } from "../../services/errors.ts";
+import { NotFoundError, ServiceError } from "../../services/errors.ts";
 import { CsrfTokens, checkCsrf, checkOrigin } from "../../web/csrf.ts";
 import { PageError } from "../../web/errors.ts";
 import { readForm } from "../../web/form.ts";
@@ -67,7 +67,6 @@ export function consoleRoutes(deps: ConsoleDeps): Router {
       const refusal =
         failure instanceof NotFoundError ? { status: 404, heading: "Not found", text: failure.message }
         : failure instanceof PageError && (failure.status === 403 || failure.status === 404) ? { status: failure.status, heading: failure.status === 403 ? "Not allowed" : "Not found", text: failure.description }
-        : failure instanceof ConflictError ? { status: 409, heading: "Already exists", text: failure.message }
         : failure instanceof ServiceError ? { status: failure.status, heading: "Not possible", text: failure.message }
         : undefined;
       if (!refusal || ctx.headerSent) throw failure;

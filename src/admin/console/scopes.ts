@@ -6,6 +6,7 @@ import { z } from "zod";
 import { ConflictError, ValidationError } from "../../services/errors.ts";
 import { STANDARD_SCOPES } from "../../services/scopes.ts";
 import type { AdminState } from "../access.ts";
+import { ADMIN_SCOPES } from "../built-in.ts";
 import { readFields, text } from "./form-fields.ts";
 import type { ConsoleKit } from "./index.ts";
 import { FormState, redirectWithFlash, show } from "./page.ts";
@@ -27,7 +28,7 @@ export function scopePages(router: Router, kit: ConsoleKit): void {
       apis: apis.filter((a) => a.scopes.includes(scope.name)),
       clients: clients.filter((c) => c.scopes.includes(scope.name)).length,
     }));
-    await show(ctx, kit.page, "scopes", { title: "Scopes", section: "scopes", rows, standard: STANDARD_SCOPES, form }, status);
+    await show(ctx, kit.page, "scopes", { title: "Scopes", section: "scopes", rows, standard: STANDARD_SCOPES, builtIn: new Set(Object.values(ADMIN_SCOPES)), form }, status);
   }
 
   router.get("/scopes", ...kit.view, async (ctx) => showList(page(ctx)));
