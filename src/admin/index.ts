@@ -28,7 +28,15 @@ export interface AdminDeps {
   keyEncryptionSecret: () => string;
   ownTokens: OwnAccessTokens;
   publicJwks: () => JSONWebKeySet;
+  /**
+   * Brings this process's caches (catalog, routes, keys, revocations) up to date: run after every change
+   * the console or the API makes, before answering, so the change is live here at once (the change
+   * feed's tick; other processes follow through change notifications).
+   */
+  refresh: () => Promise<void>;
 }
+
+const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
 /** The console's pages may run their own scripts (views/assets) and call the console itself; nothing else. */
 export const CONSOLE_POLICY = { "script-src": ["'self'"], "connect-src": ["'self'"] };
@@ -49,5 +57,9 @@ export function adminRoutes(deps: AdminDeps): Middleware {
   router.use(consolePages.routes() as unknown as Middleware, consolePages.allowedMethods() as unknown as Middleware);
   const api = adminApi({ ...access, csrf });
   const routes = router.routes() as unknown as Middleware;
-  return (ctx, next) => api(ctx, () => routes(ctx, next));
+  return async function admin(ctx, next) {
+    if (!ctx.path.startsWith("/admin")) return next();
+    await api(ctx, () => routes(ctx, next));
+    if (!SAFE_METHODS.has(ctx.method) && ctx.status < 400) await deps.refresh();
+  };
 }

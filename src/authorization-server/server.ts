@@ -78,7 +78,7 @@ export async function createAuthorizationServer(deps: AuthorizationServerDeps): 
   app.use(serveAssets());
   app.use(tokenInfoEndpoint({ issuer: config.ISSUER, ownTokens, provider: () => provider, requestsPerMinute: config.TOKENINFO_RATE_LIMIT }));
   if (config.ADMIN_ENABLED) {
-    app.use(adminRoutes({ config, storage, cookieKeys: deps.cookieKeys, keyEncryptionSecret: deps.keyEncryptionSecret, ownTokens, publicJwks: () => publicJwks }));
+    app.use(adminRoutes({ config, storage, cookieKeys: deps.cookieKeys, keyEncryptionSecret: deps.keyEncryptionSecret, ownTokens, publicJwks: () => publicJwks, refresh: () => deps.feed.tick() }));
   }
   app.use(async function provide(ctx) {
     ctx.respond = false;

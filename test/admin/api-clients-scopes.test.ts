@@ -53,6 +53,15 @@ describe.each(BACKENDS)("admin API clients and scopes on %s", (backend) => {
     }
   });
 
+  test("a change is live in this process when the answer arrives: a client created gets a token at once", async () => {
+    const token = await api.writeToken();
+    for (let i = 0; i < 5; i++) {
+      const created = await api.call("POST", "/v1/clients", { token, body: { client_name: `Instant ${i}`, grant_types: ["client_credentials"], scopes: ["admin:read"] } });
+      // No wait: the catalog was refreshed before the API answered.
+      expect((await api.call("GET", "/v1/scopes", { token: await api.token(created.body, "admin:read") })).status).toBe(200);
+    }
+  });
+
   test("the console's client, the admin API and its scopes cannot be deleted (409), and stay", async () => {
     const token = await api.writeToken();
     for (const path of ["/v1/clients/gatehouse-console", `/v1/apis/${encodeURIComponent("urn:gatehouse:admin")}`, "/v1/scopes/admin:read", "/v1/scopes/admin:write"]) {
