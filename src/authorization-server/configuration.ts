@@ -96,7 +96,7 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
         // Without `resource`, a token request whose grant includes openid gets a token for userinfo; one
         // without openid gets the granted API's token. Ask for an API's token with resource=<identifier>.
         useGrantedResource: () => false,
-        getResourceServerInfo: (_ctx, indicator) => resourceServerInfo(catalog, indicator, deps.jwks.activeAlg),
+        getResourceServerInfo: (ctx, indicator) => resourceServerInfo(catalog, indicator, deps.jwks.activeAlg, ctx),
       },
     },
     // The grant id travels in JWT access tokens so that revoking a grant (logout, refresh token reuse)

@@ -6,7 +6,7 @@
 // grant (authorization code at /authorize and /token, refresh, client credentials, device, and
 // Gatehouse's own grants). Anyone else naming the API in `resource` gets invalid_target, instead of a
 // token with the API's audience and no scope, which a route without scope rules would accept.
-import Provider, { errors, type KoaContextWithOIDC, type ResourceServer } from "oidc-provider";
+import { errors, type KoaContextWithOIDC, type ResourceServer } from "oidc-provider";
 import type { ApiRecord } from "../storage/index.ts";
 import type { Catalog } from "./catalog.ts";
 
@@ -48,10 +48,10 @@ export function assertClientMayTarget(catalog: Catalog, client: ClientIdentity, 
  * scope, as Gatehouse's own grants do): oidc-provider's grant reads the scope parameter only after this,
  * so that is where it is filled in.
  * @param activeAlg the algorithm of the active signing key, for JWT access tokens
- * @param ctx the request (oidc-provider passes it); by default the one in progress (Provider.ctx)
+ * @param ctx the request (oidc-provider's getResourceServerInfo passes it; Gatehouse's grants theirs)
  * @throws errors.InvalidTarget for an identifier that is not a registered API, or one this client may not have
  */
-export async function resourceServerInfo(catalog: Catalog, indicator: string, activeAlg: string, ctx: KoaContextWithOIDC | undefined = Provider.ctx): Promise<ResourceServer> {
+export async function resourceServerInfo(catalog: Catalog, indicator: string, activeAlg: string, ctx: KoaContextWithOIDC): Promise<ResourceServer> {
   const api = await catalog.findApi(indicator);
   if (!api) throw new errors.InvalidTarget("unknown resource indicator");
   const client = ctx?.oidc?.client;

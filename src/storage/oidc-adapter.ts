@@ -5,6 +5,7 @@
 // more (a client that lost the response of its refresh retries with the same token); after that, or
 // later, presenting it is reuse, which oidc-provider answers by revoking the grant.
 import { securityEvent } from "../shared/logger.ts";
+import { isStorableText } from "../shared/storable-text.ts";
 import type { Database } from "./database.ts";
 
 export type AdapterPayload = Record<string, unknown> & {
@@ -57,16 +58,20 @@ export function createOidcAdapter(db: Database, options: AdapterOptions) {
       });
     }
 
+    // An id no database could hold names nothing (and must not reach a query: PostgreSQL refuses NUL).
     async find(id: string): Promise<AdapterPayload | undefined> {
+      if (!isStorableText(id)) return undefined;
       if (this.model === "Client") return options.findClient(id);
       return this.#load({ model: this.model, id });
     }
 
     async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+      if (!isStorableText(userCode)) return undefined;
       return this.#load({ model: this.model, userCode });
     }
 
     async findByUid(uid: string): Promise<AdapterPayload | undefined> {
+      if (!isStorableText(uid)) return undefined;
       return this.#load({ model: this.model, uid });
     }
 

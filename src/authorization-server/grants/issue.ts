@@ -5,7 +5,7 @@
 // offline_access is asked for and allowed, and an ID token when openid is.
 import { errors, type Account, type KoaContextWithOIDC } from "oidc-provider";
 import type { Catalog } from "../catalog.ts";
-import { resourceServerInfo } from "../resource-servers.ts";
+import { assertClientMayTarget, resourceServerInfo } from "../resource-servers.ts";
 
 export interface Issuance {
   /** The user the tokens are for; absent for a service identity (then no refresh or ID token). */
@@ -61,6 +61,7 @@ export async function issueTokens(ctx: KoaContextWithOIDC, deps: IssueDeps, issu
   if (Array.isArray(indicator)) throw new errors.InvalidTarget("only one resource indicator may be requested");
   const api = typeof indicator === "string" ? await deps.catalog.findApi(indicator) : undefined;
   if (typeof indicator === "string" && !api) throw new errors.InvalidTarget("unknown resource indicator");
+  if (api) assertClientMayTarget(deps.catalog, client, api);
 
   // Without scope: everything the client (and this way of authenticating) may have of the API (RFC 6749 §3.3).
   const requested = params.scope === undefined ? (api?.scopes.filter(mayHave) ?? []) : [...new Set(words(params.scope))];
@@ -80,7 +81,7 @@ export async function issueTokens(ctx: KoaContextWithOIDC, deps: IssueDeps, issu
 
   const at = new provider.AccessToken({ accountId, client, grantId, gty: issuance.gty });
   if (api) {
-    at.resourceServer = new provider.ResourceServer(api.identifier, await resourceServerInfo(deps.catalog, api.identifier, deps.activeAlg()));
+    at.resourceServer = new provider.ResourceServer(api.identifier, await resourceServerInfo(deps.catalog, api.identifier, deps.activeAlg(), ctx));
     at.scope = apiScopes.join(" ") || undefined;
   } else {
     at.scope = oidcScopes.join(" ") || undefined;
