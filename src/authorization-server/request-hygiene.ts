@@ -20,11 +20,10 @@ import type { IncomingMessage } from "node:http";
 import { Readable } from "node:stream";
 import type { Context, Middleware } from "koa";
 import { clientAddress } from "../shared/forwarded.ts";
-import { FORWARDING_HEADERS, headerKey } from "../shared/header-names.ts";
+import { headerKey, isForwardingHeader } from "../shared/header-names.ts";
 import { repeatedHeader } from "../shared/repeated-headers.ts";
 import { unstorableTextIn } from "../shared/storable-text.ts";
 
-const FORWARDING = new Set(FORWARDING_HEADERS);
 
 /** Endpoints where client_id and client_secret authenticate the client: bad ones are invalid_client there. */
 const CLIENT_AUTHENTICATION_PATHS = new Set(["/token", "/introspect", "/revoke", "/device/auth"]);
@@ -210,7 +209,7 @@ export function requestHygiene(issuer: string, trustedHops: number, options: Req
     }
 
     const address = clientAddress(req.headers["x-forwarded-for"], req.socket.remoteAddress, trustedHops);
-    for (const name of Object.keys(req.headers)) if (FORWARDING.has(headerKey(name))) delete req.headers[name];
+    for (const name of Object.keys(req.headers)) if (isForwardingHeader(headerKey(name))) delete req.headers[name];
     req.headers.host = host;
     req.headers["x-forwarded-host"] = host;
     req.headers["x-forwarded-proto"] = scheme;
