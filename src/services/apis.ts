@@ -9,6 +9,7 @@ import { checkIfMatch } from "./etag.ts";
 import { sameJson } from "./same-json.ts";
 import { seal, unseal } from "./sealing.ts";
 import { ASYMMETRIC_ALGORITHMS } from "../shared/algorithms.ts";
+import { TRUSTED_TOKEN_TYPES } from "../storage/repositories/apis.ts";
 
 const scopeName = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, "invalid scope name");
 const headerName = z.string().regex(/^[A-Za-z0-9-]{1,64}$/, "invalid header name");
@@ -42,7 +43,17 @@ export const apiInputSchema = z
     scopes: z.array(scopeName).default([]),
     token_check: z.enum(["jwt", "introspection"]).default("jwt"),
     trusted_issuers: z
-      .array(z.object({ issuer: z.url(), jwks_uri: z.url(), algorithms: z.array(z.enum(ASYMMETRIC_ALGORITHMS)).min(1).default(["RS256", "ES256"]) }).strict())
+      .array(
+        z
+          .object({
+            issuer: z.url(),
+            jwks_uri: z.url(),
+            algorithms: z.array(z.enum(ASYMMETRIC_ALGORITHMS)).min(1).default(["RS256", "ES256"]),
+            /** The JWT typ values accepted (absent: at+jwt, JWT or none, minus tokens with an ID token's marks). */
+            token_types: z.array(z.enum(TRUSTED_TOKEN_TYPES)).min(1).optional(),
+          })
+          .strict(),
+      )
       .default([]),
     allow_query_token: z.boolean().default(false),
     claim_headers: z.record(z.string().min(1), headerName).default({}),
@@ -70,7 +81,12 @@ export function apiResource(api: ApiRecord): ApiResource {
     access_token_ttl: api.accessTokenTtl,
     scopes: api.scopes,
     token_check: api.tokenCheck,
-    trusted_issuers: api.trustedIssuers.map((t) => ({ issuer: t.issuer, jwks_uri: t.jwksUri, algorithms: t.algorithms as (typeof ASYMMETRIC_ALGORITHMS)[number][] })),
+    trusted_issuers: api.trustedIssuers.map((t) => ({
+      issuer: t.issuer,
+      jwks_uri: t.jwksUri,
+      algorithms: t.algorithms as (typeof ASYMMETRIC_ALGORITHMS)[number][],
+      ...(t.tokenTypes ? { token_types: t.tokenTypes as (typeof TRUSTED_TOKEN_TYPES)[number][] } : {}),
+    })),
     allow_query_token: api.allowQueryToken,
     claim_headers: api.claimHeaders,
     forward_token: api.forwardToken,
@@ -153,7 +169,7 @@ export class ApiService {
       accessTokenTtl: spec.access_token_ttl,
       scopes: spec.scopes,
       tokenCheck: spec.token_check,
-      trustedIssuers: spec.trusted_issuers.map((t) => ({ issuer: t.issuer, jwksUri: t.jwks_uri, algorithms: t.algorithms })),
+      trustedIssuers: spec.trusted_issuers.map((t) => ({ issuer: t.issuer, jwksUri: t.jwks_uri, algorithms: t.algorithms, ...(t.token_types ? { tokenTypes: t.token_types } : {}) })),
       allowQueryToken: spec.allow_query_token,
       claimHeaders: spec.claim_headers,
       forwardToken: spec.forward_token,

@@ -125,6 +125,7 @@ apis:
       - issuer: https://login.partner.example
         jwks_uri: https://login.partner.example/jwks
         algorithms: [ES256]
+        token_types: [at+jwt, jwt]
     claim_headers: { sub: X-User-Id, email: X-User-Email }
     forward_token: signed
     outbound_oauth:
@@ -177,7 +178,7 @@ describe.each(BACKENDS)("gatehouse apply and export of gateway settings and rout
     const api = await t.gatehouse.json("api", "show", "https://orders.example");
     expect(api).toMatchObject({
       claim_headers: { sub: "X-User-Id", email: "X-User-Email" },
-      trusted_issuers: [{ issuer: "https://login.partner.example", algorithms: ["ES256"] }],
+      trusted_issuers: [{ issuer: "https://login.partner.example", algorithms: ["ES256"], token_types: ["at+jwt", "jwt"] }],
       outbound_oauth: { token_url: "${PARTNER_IDP}/oauth2/token", client_id: "gatehouse-orders", auth_method: "body", scope: "inventory.read", has_client_secret: true },
     });
     expect((await storedOutboundSecret(t.db, "https://orders.example")).plaintext).toBe("${PARTNER_CLIENT_SECRET}");

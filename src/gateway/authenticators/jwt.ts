@@ -18,7 +18,7 @@ import { decodeJwt, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jos
 import { log } from "../../shared/logger.ts";
 import { TokenNotYetValid, verifyAccessTokenJwt, type AccessTokenCheck, type OwnAccessTokens } from "../../shared/own-access-tokens.ts";
 import { jwtFailure, KeySetUnavailable, type JwtFailureReason, type RemoteKeySets } from "../../shared/remote-key-sets.ts";
-import type { ApiRecord, TrustedIssuer } from "../../storage/repositories/apis.ts";
+import { TRUSTED_TOKEN_TYPES, type ApiRecord, type TrustedIssuer } from "../../storage/repositories/apis.ts";
 import { BadGateway, GatewayError, InvalidToken } from "../errors.ts";
 import type { Principal } from "../types.ts";
 import { optionalString, refuseSenderConstrained, scopesOf } from "./claims.ts";
@@ -39,15 +39,15 @@ export interface JwtAuthenticatorOptions {
 const FORBIDDEN_ALGORITHMS = /^(none|HS\d+)$/i;
 
 /** The typ header values a trusted issuer's access tokens may carry: "at+jwt", "JWT", or none at all. */
-export type TokenType = "at+jwt" | "jwt" | "none";
+export type TokenType = (typeof TRUSTED_TOKEN_TYPES)[number];
 
-const TOKEN_TYPES: readonly TokenType[] = ["at+jwt", "jwt", "none"];
+const TOKEN_TYPES: readonly TokenType[] = TRUSTED_TOKEN_TYPES;
 
 /**
  * A trusted issuer as the gateway reads it: tokenTypes (absent: every TokenType) lists the typ values
  * accepted from it; ["at+jwt"] holds it to RFC 9068 like Gatehouse's own tokens.
  */
-export type TrustedIssuerSettings = TrustedIssuer & { tokenTypes?: readonly string[] };
+export type TrustedIssuerSettings = TrustedIssuer;
 
 interface KeySource {
   keys: JWTVerifyGetKey;

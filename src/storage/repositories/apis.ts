@@ -3,10 +3,15 @@ import type { Api as Row } from "../generated/sqlite/client.ts";
 import { record, stringList } from "../json.ts";
 import { assertStorable, storable } from "./storable.ts";
 
+/** The typ header values a trusted issuer's access tokens may carry ("none": no typ). */
+export const TRUSTED_TOKEN_TYPES = ["at+jwt", "jwt", "none"] as const;
+
 export interface TrustedIssuer {
   issuer: string;
   jwksUri: string;
   algorithms: string[];
+  /** Some of TRUSTED_TOKEN_TYPES; absent: all (the gateway still refuses tokens with an ID token's marks). */
+  tokenTypes?: readonly string[];
 }
 
 /** Outbound OAuth (client credentials at an external identity provider) for a backend that demands it. */
