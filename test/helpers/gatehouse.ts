@@ -28,7 +28,8 @@ export async function freePort(): Promise<number> {
 }
 
 async function waitUntilReady(issuer: string, child: ChildProcess, output: () => string): Promise<void> {
-  const deadline = Date.now() + 20_000;
+  // Generous: a start on a loaded CI machine (migrations, key generation, argon2) can take seconds.
+  const deadline = Date.now() + 45_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`gatehouse exited with ${child.exitCode}:\n${output()}`);
     try {
