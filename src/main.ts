@@ -1,7 +1,8 @@
 // Gatehouse: prepares storage once (migrations, signing keys, first admin, the gateway's own client),
 // then serves the authorization server and the API gateway (or one of them, by ROLE) in this
 // process or in WORKERS processes sharing the ports (node:cluster). SIGTERM/SIGINT stop gracefully:
-// in-flight requests finish, then the database is closed.
+// in-flight requests finish, then the database is closed. METRICS_PORT serves Prometheus metrics (of
+// every worker, from the primary).
 import cluster from "node:cluster";
 import os from "node:os";
 import { ConfigError, loadConfig, type Config } from "./config/env.ts";
@@ -10,6 +11,8 @@ import { createServices } from "./services/index.ts";
 import { isDatabaseUnavailable, MissingDatabase, openStorage, type Storage, type StorageOptions } from "./storage/index.ts";
 import { ChangeFeed } from "./shared/change-feed.ts";
 import { log, setLogLevel } from "./shared/logger.ts";
+import { enableMetrics } from "./shared/metrics.ts";
+import { clusterSource, registrySource, serveMetrics, type MetricsServer } from "./operations/metrics-server.ts";
 import { RemoteKeySets } from "./shared/remote-key-sets.ts";
 import { RevocationList } from "./shared/revocation-list.ts";
 import { bootstrapAdmin } from "./authorization-server/bootstrap-admin.ts";
@@ -90,6 +93,22 @@ async function serve(config: Config, storage: Storage): Promise<() => Promise<vo
   };
 }
 
+/**
+ * Metrics (METRICS_PORT; nothing at all when unset): a single process keeps and serves its own; with
+ * WORKERS=N each worker keeps its own and the primary serves them summed (prom-client's AggregatorRegistry).
+ */
+async function startMetrics(config: Config, role: "single" | "primary" | "worker"): Promise<MetricsServer | undefined> {
+  if (config.METRICS_PORT === undefined) return undefined;
+  if (role === "worker") {
+    enableMetrics({ clusterWorker: true });
+    return undefined;
+  }
+  const source = role === "primary" ? clusterSource() : registrySource(enableMetrics());
+  const server = await serveMetrics(config.METRICS_PORT, config.HOST, source);
+  log.info("metrics listening", { port: server.port, path: "/metrics", workers: role === "primary" });
+  return server;
+}
+
 /** Purges expired records now, then every PURGE_INTERVAL seconds. */
 function purgeOnSchedule(config: Config, storage: Storage): NodeJS.Timeout {
   const purge = () =>
@@ -129,6 +148,7 @@ async function main(): Promise<void> {
   if (cluster.isWorker) {
     // The primary prepared storage; a worker only serves.
     const storage = await openStorageWhenReachable(config, { migrate: false });
+    await startMetrics(config, "worker");
     const stop = await serve(config, storage);
     onSignal(async () => {
       await stop();
@@ -140,10 +160,12 @@ async function main(): Promise<void> {
   const storage = await prepare(config);
   const purge = purgeOnSchedule(config, storage);
   if (workers === 1) {
+    const metrics = await startMetrics(config, "single");
     const stop = await serve(config, storage);
     onSignal(async () => {
       clearInterval(purge);
       await stop();
+      await metrics?.close();
       await storage.close();
     });
     return;
@@ -165,6 +187,7 @@ async function main(): Promise<void> {
       }, delayMs);
     });
   };
+  const metrics = await startMetrics(config, "primary");
   for (let i = 0; i < workers; i++) fork();
   log.info("started workers", { workers });
   onSignal(async (signal) => {
@@ -175,6 +198,7 @@ async function main(): Promise<void> {
     );
     for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill(signal as NodeJS.Signals);
     await Promise.all(exits);
+    await metrics?.close();
     await storage.close();
   });
 }

@@ -26,6 +26,7 @@ import { requestHygiene } from "./request-hygiene.ts";
 import { serveAssets } from "../web/pages.ts";
 import { adminRoutes } from "../admin/index.ts";
 import { tokenInfoEndpoint } from "./token-info.ts";
+import { authorizationServerHealth, observeProvider, requestOperations } from "../operations/authorization-server.ts";
 
 export interface AuthorizationServerDeps {
   config: Config;
@@ -51,7 +52,7 @@ export async function createAuthorizationServer(deps: AuthorizationServerDeps): 
   const { config, storage, services, revocations } = deps;
   const catalog = new Catalog(storage);
   const secrets = new ClientSecretVerifier(config.CLIENT_SECRET_CACHE_TTL);
-  await catalog.refresh({ force: true });
+  const catalogLoaded = await catalog.refresh({ force: true });
 
   const maxAccessTokenTtl = () => longestAccessTokenOf(config, catalog.apis());
 
@@ -61,7 +62,7 @@ export async function createAuthorizationServer(deps: AuthorizationServerDeps): 
   const build = async () => {
     const jwks = await services.keys.privateJwks();
     publicJwks = { keys: jwks.keys.map(({ d, p, q, dp, dq, qi, key_ops, ...pub }) => pub as JWK) };
-    return buildProvider({ ...deps, catalog, secrets, credentials, revocations, ownTokens, jwks, maxAccessTokenTtl });
+    return observeProvider(buildProvider({ ...deps, catalog, secrets, credentials, revocations, ownTokens, jwks, maxAccessTokenTtl }));
   };
   let keysVersion = (await storage.revisions.read()).keys;
   let scopeNames = catalog.scopeNames().join(" ");
@@ -74,6 +75,11 @@ export async function createAuthorizationServer(deps: AuthorizationServerDeps): 
   app.proxy = true;
   app.maxIpsCount = 1;
   app.keys = deps.cookieKeys;
+  // Operations first (operations/authorization-server.ts): request id, access log line and metrics of
+  // every request; then /healthz and /readyz.
+  app.use(requestOperations({ accessLogEnabled: config.ACCESS_LOG }));
+  const health = authorizationServerHealth({ database: () => storage.ping(), configuration: () => catalogLoaded, signingKeys: () => publicJwks.keys.length > 0, timeoutMs: config.READINESS_TIMEOUT_MS });
+  app.use(health.middleware);
   app.use(requestHygiene(config.ISSUER, config.TRUST_PROXY, { maxBodyBytes: config.MAX_BODY_BYTES }));
   app.use(serveAssets());
   app.use(tokenInfoEndpoint({ issuer: config.ISSUER, ownTokens, provider: () => provider, requestsPerMinute: config.TOKENINFO_RATE_LIMIT }));

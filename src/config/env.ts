@@ -128,6 +128,15 @@ const schema = z.object({
   /** Gateway: most simultaneous connections from one source address (0: no limit). */
   GATEWAY_MAX_CONNECTIONS_PER_ADDRESS: z.coerce.number().int().min(0).default(256),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
+  /** One line per request on both servers (at info level): request id, method, path, status, duration, API, route, client, reason. */
+  ACCESS_LOG: z.enum(["true", "false"]).transform((v) => v === "true").default(true),
+  /**
+   * Port of the Prometheus metrics endpoint (GET /metrics; bound to HOST). Unset: no metrics are kept at
+   * all. With WORKERS=N the primary serves it for every worker.
+   */
+  METRICS_PORT: port.optional(),
+  /** Longest wait for a readiness check (/readyz: the database's answer), in milliseconds; then 503. */
+  READINESS_TIMEOUT_MS: milliseconds.default(1000),
 }).superRefine((env, ctx) => {
   if (env.GATEWAY_HEADERS_TIMEOUT_MS > env.GATEWAY_REQUEST_TIMEOUT_MS) {
     ctx.addIssue({ code: "custom", path: ["GATEWAY_HEADERS_TIMEOUT_MS"], message: "must not exceed GATEWAY_REQUEST_TIMEOUT_MS" });
