@@ -2,6 +2,7 @@
 // (server.ts) builds a new one when the signing keys change and swaps it in.
 import Provider from "oidc-provider";
 import type { Config } from "../config/env.ts";
+import type { Actor, Services } from "../services/index.ts";
 import type { Storage } from "../storage/index.ts";
 import { log } from "../shared/logger.ts";
 import { securityHeaders } from "../shared/security-headers.ts";
@@ -34,6 +35,8 @@ export interface ProviderDeps {
   cookieKeys: string[];
   /** Longest lifetime of any access token, for how long a revoked grant is remembered. */
   maxAccessTokenTtl: () => number;
+  /** Services recording their changes under the given actor (the login page's required password change). */
+  servicesAs: (actor: Actor) => Services;
 }
 
 export function buildProvider(deps: ProviderDeps): Provider {
@@ -72,6 +75,6 @@ export function buildProvider(deps: ProviderDeps): Provider {
   provider.use(protocolCorrections);
   provider.use(logRevocations);
   provider.use(structuredTokenEndpoints({ tokens: deps.ownTokens, revocations, catalog }));
-  provider.use(interactionRoutes({ provider, storage, catalog, config, credentials }));
+  provider.use(interactionRoutes({ provider, storage, catalog, config, credentials, servicesAs: deps.servicesAs }));
   return provider;
 }

@@ -66,7 +66,7 @@ const schema = z.object({
   /** A console session ends after this many seconds without a request, and after ADMIN_SESSION_MAX_AGE in any case. */
   ADMIN_SESSION_IDLE_TIMEOUT: seconds.default(1800),
   ADMIN_SESSION_MAX_AGE: seconds.default(12 * 3600),
-  /** Password of the first admin user; if unset a one-time password is generated and printed once. */
+  /** Password of the first admin user; if unset one is generated, printed once, and must be changed at the first sign-in. */
   ADMIN_PASSWORD: z.string().min(12, "must be at least 12 characters").optional(),
   ADMIN_USERNAME: z.string().min(1).default("admin"),
   /** Default lifetimes (seconds). */

@@ -85,7 +85,7 @@ export function requireUser(context: SampleContext, flow: string): { username: s
   if (username && password) return { username, password };
   throw new SampleError(
     `the ${flow} sample signs in as a Gatehouse user: pass --username NAME and --password-stdin (or --password). ` +
-      `The first start created "${context.config.ADMIN_USERNAME}" with ADMIN_PASSWORD or a one-time password it printed; ` +
-      "`npx gatehouse user create NAME` makes another",
+      `The first start created "${context.config.ADMIN_USERNAME}" with ADMIN_PASSWORD or a password it printed, which must be changed on the login page first; ` +
+      "`npx gatehouse user create NAME --password-stdin` makes another",
   );
 }

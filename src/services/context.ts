@@ -4,10 +4,13 @@ import type { Storage } from "../storage/index.ts";
 import type { AuditService } from "./audit.ts";
 import type { TokenLifetimes } from "./token-lifetimes.ts";
 
-/** Who makes a change: a console user, an admin API client, an operating system user at the CLI, or Gatehouse itself. */
+/**
+ * Who makes a change: a console user, an admin API client, an operating system user at the CLI, Gatehouse
+ * itself, or a user changing their own account (a required new password chosen at sign-in).
+ */
 export interface Actor {
-  kind: "admin" | "api" | "cli" | "system";
-  /** The admin's username, the API client's client_id, the OS user's name, or what the system did. */
+  kind: "admin" | "api" | "cli" | "system" | "user";
+  /** The admin's username, the API client's client_id, the OS user's name, what the system did, or the user's username. */
   name: string;
 }
 

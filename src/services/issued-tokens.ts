@@ -21,6 +21,7 @@ export type EndReason =
   | "user_disabled"
   | "user_deleted"
   | "user_password_changed"
+  | "user_password_change_required"
   | "user_sessions_revoked";
 
 /**

@@ -29,3 +29,12 @@ export function dummyPasswordHash(): Promise<string> {
   dummyHash ??= hashSecret(generateSecret());
   return dummyHash;
 }
+
+/**
+ * A short stand-in for a stored password hash, to tell later whether the password was replaced since
+ * (argon2 hashes are salted, so every new password, even the same one, gives a new hash). Kept where the
+ * hash itself should not be (an interaction's server-side state); it reveals nothing about the password.
+ */
+export function passwordFingerprint(hash: string): string {
+  return crypto.createHash("sha256").update(hash).digest("base64url").slice(0, 22);
+}

@@ -10,7 +10,7 @@ import { ConflictError, NotFoundError, ValidationError, parseInput } from "./err
 import { checkIfMatch } from "./etag.ts";
 import { endIssued, type EndReason, type EndedIssuance } from "./issued-tokens.ts";
 import { listQuerySchema, type ListQuery, type Page } from "./paging.ts";
-import { generateSecret, hashSecret, verifySecret } from "./passwords.ts";
+import { generateSecret, hashSecret, passwordFingerprint, verifySecret } from "./passwords.ts";
 import { sameJson } from "./same-json.ts";
 
 export const passwordSchema = z.string().min(12, "must be at least 12 characters").max(1024);
@@ -26,6 +26,12 @@ export const userInputSchema = z
     /** "admin" may change everything in the console and admin API, "viewer" may see everything. */
     roles: z.array(z.string().min(1).max(64)).default([]),
     enabled: z.boolean().default(true),
+    /**
+     * The user must choose a new password at their next sign-in (Keycloak's "Update Password"). Always
+     * set for a generated password; otherwise as given. Left out, a new password clears it and anything
+     * else keeps it.
+     */
+    password_change_required: z.boolean().optional(),
   })
   .strict();
 
@@ -40,6 +46,8 @@ export interface UserResource {
   claims: Record<string, unknown>;
   roles: string[];
   enabled: boolean;
+  /** The next sign-in must choose a new password first (the password was generated or set as temporary). */
+  password_change_required: boolean;
   created_at: string;
   updated_at: string;
 }
@@ -52,15 +60,26 @@ export function userResource(user: UserRecord): UserResource {
     claims: user.claims,
     roles: user.roles,
     enabled: user.enabled,
+    password_change_required: user.passwordChangeRequired,
     created_at: user.createdAt.toISOString(),
     updated_at: user.updatedAt.toISOString(),
   };
 }
 
 /** The input that reproduces a user, the password left out (so it is kept). */
-export function userInputOf(resource: UserResource): Omit<ParsedUser, "password"> {
-  return { username: resource.username, email: resource.email, claims: resource.claims, roles: resource.roles, enabled: resource.enabled };
+export function userInputOf(resource: UserResource): Omit<ParsedUser, "password"> & { password_change_required: boolean } {
+  return {
+    username: resource.username,
+    email: resource.email,
+    claims: resource.claims,
+    roles: resource.roles,
+    enabled: resource.enabled,
+    password_change_required: resource.password_change_required,
+  };
 }
+
+/** The message for a generated password that was asked not to be changed. */
+const GENERATED_MUST_CHANGE = "a generated password must be changed at the first sign-in: give a password, or leave this out";
 
 /** What a user allowed one client: the remembered consent and the grants its tokens come from. */
 export interface UserGrantResource {
@@ -103,11 +122,14 @@ export class UserService {
   }
 
   /**
-   * Creates a user; without a password one is generated and returned once.
+   * Creates a user; without a password one is generated and returned once, and must be changed at the
+   * first sign-in (as must a given one with password_change_required).
    * @throws ConflictError when the username is taken
    */
   async create(input: UserInput): Promise<UserWithPassword> {
     const spec = parseInput(userInputSchema, input);
+    const generated = spec.password === undefined;
+    if (generated && spec.password_change_required === false) throw new ValidationError([{ field: "password_change_required", message: GENERATED_MUST_CHANGE }]);
     if (await this.storage.users.findByUsername(spec.username)) throw new ConflictError(`user ${spec.username} already exists`);
     const password = spec.password ?? generateSecret();
     const record = await this.storage.users.create({
@@ -118,18 +140,24 @@ export class UserService {
       claims: spec.claims,
       roles: spec.roles,
       enabled: spec.enabled,
+      passwordChangeRequired: generated || spec.password_change_required === true,
     });
     const user = userResource(record);
     await this.context.audit.record("create", "user", user.username, { ...userInputOf(user) });
     return { user, ...(spec.password ? {} : { password }) };
   }
 
-  /** Changes the fields given, keeping the others (a disable or a new password ends the user's sessions and tokens). */
+  /**
+   * Changes the fields given, keeping the others. A disable, a new password or password_change_required
+   * turned on ends the user's sessions and tokens.
+   */
   async update(username: string, changes: Partial<UserInput>, { ifMatch }: { ifMatch?: string } = {}): Promise<UserResource> {
     const current = await this.require(username);
     checkIfMatch(userResource(current), ifMatch);
     if (changes.username !== undefined && changes.username !== username) throw new ValidationError([{ field: "username", message: "cannot be changed" }]);
-    const spec = parseInput(userInputSchema, { ...userInputOf(userResource(current)), ...changes, username });
+    // The flag is not carried over from the current user: left out of the changes, save() decides it.
+    const { password_change_required: _current, ...kept } = userInputOf(userResource(current));
+    const spec = parseInput(userInputSchema, { ...kept, ...changes, username });
     return (await this.save(current, spec)).user;
   }
 
@@ -141,21 +169,56 @@ export class UserService {
     return this.save(current, spec);
   }
 
-  /** A new password ends every session and token of the user (someone else may have known the old one) and lifts throttling. */
-  async setPassword(username: string, password: string): Promise<void> {
+  /**
+   * A new password ends every session and token of the user (someone else may have known the old one) and
+   * lifts throttling. With temporary the user must choose a new one at their next sign-in; without, the
+   * requirement is lifted (this password is meant to stay).
+   */
+  async setPassword(username: string, password: string, { temporary = false }: { temporary?: boolean } = {}): Promise<void> {
     const user = await this.require(username);
     const value = parseInput(passwordSchema, password, "password");
-    await this.storage.users.update(user.id, { passwordHash: await hashSecret(value) });
+    await this.storage.users.update(user.id, { passwordHash: await hashSecret(value), passwordChangeRequired: temporary });
     await this.endSessions(user, "user_password_changed");
     await this.unlockCounters(username);
-    await this.context.audit.record("set_password", "user", username);
+    await this.context.audit.record("set_password", "user", username, { password_change_required: temporary });
   }
 
-  /** Sets a generated password (ending sessions and tokens as setPassword does) and returns it: shown once. */
+  /**
+   * Sets a generated password (ending sessions and tokens as setPassword does) that must be changed at the
+   * next sign-in, and returns it: shown once.
+   */
   async resetPassword(username: string): Promise<string> {
     const password = generateSecret();
-    await this.setPassword(username, password);
+    await this.setPassword(username, password, { temporary: true });
     return password;
+  }
+
+  /**
+   * The user chose a new password on the login page because theirs had to be changed: stores its hash and
+   * clears password_change_required in one conditional write, recorded in the audit log under this
+   * service's actor (the user themselves).
+   *
+   * Unlike setPassword this ends no session and writes no "not before" mark, on purpose. A user who must
+   * change their password cannot have a session or tokens from it: the login page and the password grant
+   * refuse it until it is changed, and whatever set the flag (a new password, or the flag turned on)
+   * ended what the user had before. A mark written now would also refuse the very tokens this sign-in is
+   * about to issue: a JWT's iat has one-second resolution, so tokens issued in the same second as the
+   * mark count as issued before it.
+   * @param checked passwordFingerprint of the hash the password check accepted: when the password was
+   *   replaced since (an administrator reset it), nothing changes
+   * @throws ValidationError (field password) for a password the rules refuse or the current one;
+   *   ConflictError when the user is gone, disabled, no longer must change their password, or has another since the check
+   */
+  async completeRequiredPasswordChange(userId: string, password: string, checked: string): Promise<UserResource> {
+    const stale = () => new ConflictError("the password no longer needs to be changed, or was changed since it was checked: sign in again");
+    const user = await this.storage.users.findById(userId);
+    if (!user?.enabled || !user.passwordChangeRequired || passwordFingerprint(user.passwordHash) !== checked) throw stale();
+    const value = parseInput(passwordSchema, password, "password");
+    if (await verifySecret(user.passwordHash, value)) throw new ValidationError([{ field: "password", message: "must differ from the current password" }]);
+    const record = await this.storage.users.replaceRequiredPassword(user.id, user.passwordHash, await hashSecret(value));
+    if (!record) throw stale();
+    await this.context.audit.record("change_password", "user", user.username, { password_change_required: false });
+    return userResource(record);
   }
 
   /**
@@ -235,17 +298,24 @@ export class UserService {
     await this.context.audit.record("delete", "user", username);
   }
 
+  /**
+   * @param spec password_change_required left out means: cleared by a new password, kept otherwise
+   */
   private async save(current: UserRecord, spec: ParsedUser): Promise<UserWithPassword & { outcome: "updated" | "unchanged" }> {
     const changes: Partial<UserRecord> = {};
     if (spec.password && !(await verifySecret(current.passwordHash, spec.password))) changes.passwordHash = await hashSecret(spec.password);
     for (const key of ["email", "claims", "roles", "enabled"] as const) {
       if (!sameJson(spec[key], current[key])) (changes as Record<string, unknown>)[key] = spec[key];
     }
+    const required = spec.password_change_required ?? (changes.passwordHash ? false : current.passwordChangeRequired);
+    if (required !== current.passwordChangeRequired) changes.passwordChangeRequired = required;
     const before = userResource(current);
     if (Object.keys(changes).length === 0) return { user: before, outcome: "unchanged" };
     const record = await this.storage.users.update(current.id, changes);
     if (changes.enabled === false) await this.endSessions(record, "user_disabled");
     else if (changes.passwordHash) await this.endSessions(record, "user_password_changed");
+    // Whoever must choose a new password has no session or token from before it (completeRequiredPasswordChange relies on it).
+    else if (changes.passwordChangeRequired) await this.endSessions(record, "user_password_change_required");
     const user = userResource(record);
     const audit: Record<string, unknown> = changedFields(userInputOf(before), userInputOf(user));
     if (changes.passwordHash) audit.password = "changed";

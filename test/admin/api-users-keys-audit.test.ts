@@ -15,16 +15,27 @@ describe.each(BACKENDS)("admin API users, keys and audit on %s", (backend) => {
     const generated = await api.call("POST", "/v1/users", { token, body: { username: "grace", email: "grace@example.com", roles: ["viewer"], claims: { name: "Grace Hopper" } } });
     expect(generated.status).toBe(201);
     expect(generated.headers.get("location")).toBe(`${api.gatehouse.issuer}/admin/api/v1/users/grace`);
-    expect(generated.body).toMatchObject({ username: "grace", email: "grace@example.com", roles: ["viewer"], enabled: true, password: expect.any(String) });
+    expect(generated.body).toMatchObject({ username: "grace", email: "grace@example.com", roles: ["viewer"], enabled: true, password_change_required: true, password: expect.any(String) });
     const shown = await api.call("GET", "/v1/users/grace", { token });
     expect(shown.body).not.toHaveProperty("password");
     expect(shown.headers.get("etag")).toBe(generated.headers.get("etag"));
-    const { agent } = await api.signIn("grace", generated.body.password);
-    expect((await api.call("GET", "/v1/users/grace", { agent })).status).toBe(200);
+    // The generated password signs in once: the login page asks for a new one first.
+    const browser = new UserAgent();
+    const start = await browser.follow(`${api.gatehouse.issuer}/admin`, api.gatehouse.issuer);
+    const change = await browser.submit(start.page!, { username: "grace", password: generated.body.password }, api.gatehouse.issuer);
+    expect(change.page?.html).toContain("Choose a new password");
+    const signedIn = await browser.submit(change.page!, { new_password: PASSWORD, confirm_password: PASSWORD }, api.gatehouse.issuer);
+    expect(signedIn.page?.html).toContain("Signed in as <strong>grace</strong>");
+    expect((await api.call("GET", "/v1/users/grace", { agent: browser })).body).toMatchObject({ password_change_required: false });
 
     const given = await api.call("POST", "/v1/users", { token, body: { username: "linus", password: PASSWORD } });
     expect(given.status).toBe(201);
     expect(given.body).not.toHaveProperty("password");
+    expect(given.body.password_change_required).toBe(false);
+    const temporary = await api.call("POST", "/v1/users", { token, body: { username: "ken", password: PASSWORD, password_change_required: true } });
+    expect(temporary.body).toMatchObject({ username: "ken", password_change_required: true });
+    const never = await api.call("POST", "/v1/users", { token, body: { username: "dennis", password_change_required: false } });
+    expect([never.status, never.body.errors[0].field]).toEqual([400, "password_change_required"]);
     expect((await api.call("POST", "/v1/users", { token, body: { username: "linus" } })).status).toBe(409);
     const bad = await api.call("POST", "/v1/users", { token, body: { username: "x y", email: "not-an-email", password: "short" } });
     expect(bad.body.errors.map((e: { field: string }) => e.field).sort()).toEqual(["email", "password", "username"]);
@@ -52,9 +63,21 @@ describe.each(BACKENDS)("admin API users, keys and audit on %s", (backend) => {
     await api.call("POST", "/v1/users", { token, body: { username: "hedy", password: PASSWORD, roles: ["viewer"] } });
 
     const generated = await api.call("POST", "/v1/users/hedy/password", { token });
-    expect(generated.body).toEqual({ username: "hedy", password: expect.any(String) });
+    expect(generated.body).toEqual({ username: "hedy", password: expect.any(String), password_change_required: true });
+    expect((await api.call("GET", "/v1/users/hedy", { token })).body.password_change_required).toBe(true);
+    const temporary = await api.call("POST", "/v1/users/hedy/password", { token, body: { password: PASSWORD, password_change_required: true } });
+    expect(temporary.body).toEqual({ username: "hedy", password_change_required: true });
+    const kept = await api.call("POST", "/v1/users/hedy/password", { token, body: { password_change_required: false } });
+    expect([kept.status, kept.body.errors[0].field]).toEqual([400, "password_change_required"]);
+    // A password given without the requirement stays: the flag is cleared.
     const given = await api.call("POST", "/v1/users/hedy/password", { token, body: { password: PASSWORD } });
-    expect(given.body).toEqual({ username: "hedy" });
+    expect(given.body).toEqual({ username: "hedy", password_change_required: false });
+    expect((await api.call("GET", "/v1/users/hedy", { token })).body.password_change_required).toBe(false);
+    // PATCH turns it on by itself; the same password again keeps it, and it can be turned off.
+    const flagged = await api.call("PATCH", "/v1/users/hedy", { token, body: { password_change_required: true } });
+    expect(flagged.body.password_change_required).toBe(true);
+    expect((await api.call("PATCH", "/v1/users/hedy", { token, body: { password: PASSWORD } })).body.password_change_required).toBe(true);
+    expect((await api.call("PATCH", "/v1/users/hedy", { token, body: { password_change_required: false } })).body.password_change_required).toBe(false);
     const weak = await api.call("POST", "/v1/users/hedy/password", { token, body: { password: "short" } });
     expect([weak.status, weak.body.errors[0].field]).toEqual([400, "password"]);
     expect((await api.call("POST", "/v1/users/nobody/password", { token })).status).toBe(404);

@@ -2,7 +2,8 @@
 // page, scopes, an API with a route, a machine client whose secret is copied from the page and used for a
 // client-credentials token that passes the gateway (then fails it once the route wants another scope),
 // Try it, disabling the client, a web client used for a code flow with openid-client, users (a viewer,
-// a password shown once, revoking a grant), signing keys, field errors beside their fields, escaping of
+// a password shown once, a password to be changed at the next sign-in, which the viewer then changes on
+// the login page, revoking a grant), signing keys, field errors beside their fields, escaping of
 // hostile names everywhere, a viewer who can change nothing, forms without their CSRF token refused, and
 // the audit log of it all. Screenshots of the main pages go to /tmp/gatehouse-console/.
 import fs from "node:fs";
@@ -17,6 +18,7 @@ import { startUpstream, type Upstream } from "../helpers/upstream.ts";
 const SHOTS = "/tmp/gatehouse-console";
 const API = "https://orders.example.com";
 const ALICE_PASSWORD = "correct horse battery staple";
+const VIEWER_PASSWORD = "a temporary viewer password";
 const XSS_NAME = `<script>window.pwned = 1</script><img src=x onerror="window.pwned = 2">"'&`;
 // Redirect URIs are stored in canonical form, where < > and " are percent-encoded: what can still break
 // out of an attribute is a quote, and an entity that must stay text.
@@ -35,7 +37,7 @@ describe("admin console in Chromium", () => {
   let callback: string;
   const callbacks: string[] = [];
   /** What the journey creates, for the steps after. */
-  const made: { machine?: { id: string; secret: string; token?: string }; web?: { id: string; secret: string }; aliceId?: string; refreshToken?: string; xssClient?: string; viewerPassword?: string } = {};
+  const made: { machine?: { id: string; secret: string; token?: string }; web?: { id: string; secret: string }; aliceId?: string; refreshToken?: string; xssClient?: string } = {};
 
   beforeAll(async () => {
     fs.mkdirSync(SHOTS, { recursive: true });
@@ -81,13 +83,6 @@ describe("admin console in Chromium", () => {
   async function submit(p: Page, name: string | RegExp) {
     const [response] = await Promise.all([p.waitForNavigation(), p.getByRole("button", { name, exact: typeof name === "string" }).click()]);
     return response!;
-  }
-
-  async function signIn(p: Page, username: string, password: string) {
-    await p.goto(url("/admin"));
-    await p.getByLabel("Username").fill(username);
-    await p.getByLabel("Password").fill(password);
-    await Promise.all([p.waitForURL(url("/admin")), p.getByRole("button", { name: "Sign in" }).click()]);
   }
 
   async function clientCredentialsToken(clientId: string, secret: string, scope = "orders:read") {
@@ -249,7 +244,7 @@ describe("admin console in Chromium", () => {
   test("users are created: a password given, a generated one shown once, roles and profile claims", async () => {
     await page.goto(url("/admin/users/new"));
     await page.getByLabel("Username").fill("alice");
-    await page.getByLabel("Password").fill(ALICE_PASSWORD);
+    await page.getByRole("textbox", { name: /^Password/ }).fill(ALICE_PASSWORD);
     await page.getByLabel("Email").fill("alice@example.com");
     await page.getByLabel("Full name").fill(XSS_NAME);
     await submit(page, "Add user");
@@ -264,11 +259,29 @@ describe("admin console in Chromium", () => {
     await expect(page.getByText("It will not be shown again").isVisible()).resolves.toBe(true);
     await page.getByRole("button", { name: "Copy password" }).click();
     await page.getByRole("button", { name: "Copied" }).waitFor();
-    made.viewerPassword = await page.evaluate(() => navigator.clipboard.readText());
-    expect(made.viewerPassword.length).toBeGreaterThanOrEqual(32);
+    const generated = await page.evaluate(() => navigator.clipboard.readText());
+    expect(generated.length).toBeGreaterThanOrEqual(32);
+    await expect(page.getByText("It must be changed at the first sign-in").isVisible()).resolves.toBe(true);
     await page.goto(url("/admin/users"));
     expect(await page.locator("tbody tr").count()).toBe(3);
+    expect(await page.locator("tbody tr", { hasText: "viv" }).innerText()).toContain("Must change password");
+    expect(await page.locator("tbody tr", { hasText: "alice" }).innerText()).not.toContain("Must change password");
     await shot(page, "10-users");
+
+    // A password the admin gives stays, unless the box asks for a change at the next sign-in.
+    await page.goto(url("/admin/users/viv"));
+    expect(await page.locator("[data-password-state]").innerText()).toContain("Must be changed");
+    await page.getByLabel("New password").fill(VIEWER_PASSWORD);
+    await submit(page, "Set password");
+    expect(await flash(page)).toContain("Password of viv set");
+    expect(await page.locator("[data-password-state]").innerText()).toBe("Set");
+    await page.getByLabel("New password").fill(VIEWER_PASSWORD);
+    await page.getByRole("checkbox", { name: /Must be changed at the next sign-in/ }).check();
+    await submit(page, "Set password");
+    expect(await flash(page)).toContain("It must be changed at the next sign-in.");
+    expect(await page.locator("[data-password-state]").innerText()).toContain("Must be changed");
+    expect(await page.locator(".page-head").innerText()).toContain("Must change password");
+    await shot(page, "10-user-must-change-password");
   });
 
   test("a web client is registered and completes a code flow with openid-client against its redirect URI", async () => {
@@ -383,7 +396,15 @@ describe("admin console in Chromium", () => {
 
   test("a viewer sees everything and no button that changes anything; their posts are refused", async () => {
     const viewer = await (await browser.newContext({ viewport: { width: 1440, height: 900 } })).newPage();
-    await signIn(viewer, "viv", made.viewerPassword!);
+    // viv's password must be changed: the login page asks for a new one before the console opens.
+    await viewer.goto(url("/admin"));
+    await viewer.getByLabel("Username").fill("viv");
+    await viewer.getByLabel("Password").fill(VIEWER_PASSWORD);
+    await Promise.all([viewer.waitForNavigation(), viewer.getByRole("button", { name: "Sign in" }).click()]);
+    expect(await viewer.title()).toBe("Choose a new password · Gatehouse");
+    await viewer.getByLabel("New password", { exact: true }).fill(`${VIEWER_PASSWORD}, changed`);
+    await viewer.getByLabel("Repeat the new password").fill(`${VIEWER_PASSWORD}, changed`);
+    await Promise.all([viewer.waitForURL(url("/admin")), viewer.getByRole("button", { name: "Change password" }).click()]);
     expect(await viewer.locator(".page-head").innerText()).toContain("(viewer)");
     for (const path of ["/admin", "/admin/clients", `/admin/clients/${made.machine!.id}`, `/admin/apis/${encodeURIComponent(API)}`, "/admin/users/alice", "/admin/issuers", "/admin/keys", "/admin/scopes", "/admin/audit"]) {
       await viewer.goto(url(path));

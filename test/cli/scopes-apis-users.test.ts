@@ -56,23 +56,49 @@ describe.each(BACKENDS)("gatehouse scope, api and user (%s)", (backend) => {
     expect(alice).not.toHaveProperty("password");
 
     const listed = await t.gatehouse("user", "list", "--json");
-    expect(JSON.parse(listed.stdout)).toEqual([expect.objectContaining({ username: "alice" })]);
-    expect(listed.stdout).not.toMatch(/argon2|password/);
+    expect(JSON.parse(listed.stdout)).toEqual([expect.objectContaining({ username: "alice", password_change_required: false })]);
+    expect(listed.stdout).not.toMatch(/argon2|"password"|password_?hash/i);
 
-    expect(await t.gatehouse.json("user", "set-password", "alice", "--password", "another long passphrase")).toEqual({ username: "alice" });
+    expect(await t.gatehouse.json("user", "set-password", "alice", "--password", "another long passphrase")).toEqual({ username: "alice", password_change_required: false });
     expectCleanFailure(await t.gatehouse("user", "set-password", "alice", "--password", "short"), "password: must be at least 12 characters");
 
     expect(await t.gatehouse.json("user", "delete", "alice")).toEqual({ deleted: "alice" });
     expect(await t.gatehouse.json("user", "list")).toEqual([]);
   });
 
-  test("a user created without a password gets a generated one, printed once", async () => {
+  test("a user created without a password gets a generated one, printed once, that must be changed at the first sign-in", async () => {
     const bob = await t.gatehouse.json("user", "create", "bob");
     expect(bob.password.length).toBeGreaterThanOrEqual(43);
+    expect(bob.password_change_required).toBe(true);
     const shown = await t.gatehouse("user", "list", "--json");
     expect(shown.stdout).not.toContain(bob.password);
+    const text = await t.gatehouse("user", "create", "bert");
+    expect(text.stdout).toContain("must be changed at the first sign-in");
     const reset = await t.gatehouse.json("user", "set-password", "bob");
+    expect(reset).toEqual({ username: "bob", password: expect.any(String), password_change_required: true });
     expect(reset.password).not.toBe(bob.password);
+  });
+
+  test("--temporary asks for a change at the next sign-in; a password given without it stays; show and list say which", async () => {
+    const temp = await t.gatehouse.with({ stdin: "a temporary password 1\n" }, "user", "create", "tina", "--password-stdin", "--temporary", "--json");
+    expect(JSON.parse(temp.stdout)).toMatchObject({ username: "tina", password_change_required: true });
+    expect(JSON.parse(temp.stdout)).not.toHaveProperty("password");
+    expect(await t.gatehouse.json("user", "show", "tina")).toMatchObject({ username: "tina", password_change_required: true, locked_until: null });
+
+    // A password set without --temporary is meant to stay: the requirement is lifted.
+    expect(await t.gatehouse.json("user", "set-password", "tina", "--password", "a lasting password 22")).toEqual({ username: "tina", password_change_required: false });
+    expect((await t.gatehouse.json("user", "show", "tina")).password_change_required).toBe(false);
+    const again = await t.gatehouse.with({ stdin: "a temporary password 3\n" }, "user", "set-password", "tina", "--password-stdin", "--temporary");
+    expect(again.stdout).toContain("password of tina changed: it must be changed at the next sign-in");
+    expect((await t.gatehouse.json("user", "show", "tina")).password_change_required).toBe(true);
+
+    const table = await t.gatehouse("user", "list");
+    expect(table.stdout).toMatch(/^USERNAME\s+EMAIL\s+ROLES\s+ENABLED\s+MUST_CHANGE_PASSWORD$/m);
+    expect(table.stdout).toMatch(/^tina\s+-\s+-\s+true\s+true$/m);
+    const shown = await t.gatehouse("user", "show", "tina");
+    expect(shown.stdout).toMatch(/^password_change_required\s+true$/m);
+    expect(shown.stdout).not.toMatch(/argon2|temporary password/);
+    expectCleanFailure(await t.gatehouse("user", "show", "nobody"), "user nobody not found");
   });
 
   test("user disable, enable, revoke-sessions and unlock", async () => {

@@ -1,7 +1,8 @@
 // Users: the list (search, pages), creating one (a generated password is shown once), the user's page
-// (profile, roles, status, the password-attempt lock, consents and grants), editing the profile claims
-// and roles, setting or generating a password, disabling, unlocking, signing out everywhere, revoking a
-// grant, deleting.
+// (profile, roles, status, whether the password must be changed, the password-attempt lock, consents and
+// grants), editing the profile claims and roles, setting or generating a password (generated, or given
+// with the box ticked: to be changed at the next sign-in), disabling, unlocking, signing out everywhere,
+// revoking a grant, deleting.
 import type Router from "@koa/router";
 import type { Context } from "koa";
 import { z } from "zod";
@@ -27,8 +28,8 @@ const profileForm = z.object({
   other_roles: words,
   other_claims: optionalJson.pipe(z.record(z.string(), z.unknown(), "must be a JSON object").nullable()),
 });
-const newUserForm = z.object({ username: text, password: optionalText, enabled: checkbox });
-const USER_FIELDS = ["username", "password", "enabled", "email", "roles", "other_roles", "other_claims", "claims", ...PROFILE_CLAIMS.map((c) => `claims.${c}`)];
+const newUserForm = z.object({ username: text, password: optionalText, password_change_required: checkbox, enabled: checkbox });
+const USER_FIELDS = ["username", "password", "password_change_required", "enabled", "email", "roles", "other_roles", "other_claims", "claims", ...PROFILE_CLAIMS.map((c) => `claims.${c}`)];
 
 function profileInput(form: Record<string, string>): Pick<UserInput, "email" | "roles" | "claims"> {
   const fields = readFields(profileForm, form);
@@ -93,10 +94,10 @@ export function userPages(router: Router, kit: ConsoleKit): void {
     await show(ctx, kit.page, "user-form", { title: user ? `Edit ${user.username}` : "Add a user", section: "users", user, form, roles: CONSOLE_ROLES, claims: PROFILE_CLAIMS }, status);
   }
 
-  /** A password shown once: never cached, never redirected to. */
+  /** A generated password, shown once (never cached, never redirected to); it must be changed at the first sign-in. */
   async function showPassword(ctx: Context, user: UserResource, password: string, event: "created" | "reset", status = 200) {
     ctx.set("Cache-Control", "no-store");
-    await show(ctx, kit.page, "user-password", { title: "One-time password", section: "users", user, password, event }, status);
+    await show(ctx, kit.page, "user-password", { title: "Temporary password", section: "users", user, password, event }, status);
   }
 
   router.get("/users/new", ...kit.editor, async (ctx) => {
@@ -108,7 +109,9 @@ export function userPages(router: Router, kit: ConsoleKit): void {
     const form = formOf(ctx);
     try {
       const basics = readFields(newUserForm, form);
-      const created = await services.users.create({ ...profileInput(form), username: basics.username, enabled: basics.enabled, ...(basics.password ? { password: basics.password } : {}) });
+      // A generated password must always be changed; a given one when the box is ticked.
+      const password = basics.password ? { password: basics.password, password_change_required: basics.password_change_required } : {};
+      const created = await services.users.create({ ...profileInput(form), username: basics.username, enabled: basics.enabled, ...password });
       if (created.password) return showPassword(page(ctx), created.user, created.password, "created", 201);
       redirectWithFlash(page(ctx), userHref(created.user.username), `User ${created.user.username} added.`);
     } catch (failure) {
@@ -161,15 +164,16 @@ export function userPages(router: Router, kit: ConsoleKit): void {
   router.post("/users/:name/password", ...kit.change(), async (ctx) => {
     const { services } = stateOf(ctx);
     const user = await services.users.get(ctx.params.name!);
-    const { password } = readFields(z.object({ password: optionalText }), formOf(ctx));
+    const { password, temporary } = readFields(z.object({ password: optionalText, temporary: checkbox }), formOf(ctx));
     if (!password) return showPassword(page(ctx), user, await services.users.resetPassword(user.username), "reset");
     try {
-      await services.users.setPassword(user.username, password);
+      await services.users.setPassword(user.username, password, { temporary });
     } catch (failure) {
       if (!(failure instanceof ValidationError)) throw failure;
       return redirectWithFlash(page(ctx), userHref(user.username), `Password not set: ${failure.issues.map((i) => i.message).join("; ")}.`, "error");
     }
-    redirectWithFlash(page(ctx), userHref(user.username), `Password of ${user.username} set: their sessions and tokens ended.`);
+    const must = temporary ? ` It must be changed at the next sign-in.` : "";
+    redirectWithFlash(page(ctx), userHref(user.username), `Password of ${user.username} set: their sessions and tokens ended.${must}`);
   });
 
   router.post("/users/:name/unlock", ...kit.change(), async (ctx) => {

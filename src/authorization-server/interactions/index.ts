@@ -1,4 +1,5 @@
-// The sign-in and consent pages oidc-provider sends browsers to (interactions.url is /interaction/:uid).
+// The sign-in, required password change and consent pages oidc-provider sends browsers to
+// (interactions.url is /interaction/:uid).
 // Each route lists its steps in order; mount with provider.use(interactionRoutes(...)).
 import Router from "@koa/router";
 import type { Middleware } from "koa";
@@ -10,6 +11,7 @@ import { abort } from "./abort.ts";
 import { confirmConsent } from "./consent.ts";
 import { loadInteraction, requirePrompt } from "./load-interaction.ts";
 import { login } from "./login.ts";
+import { changePassword } from "./password-change.ts";
 import { allowClientRedirects } from "./redirect-targets.ts";
 import { show } from "./show.ts";
 import { START_AGAIN, type InteractionDeps, type InteractionState, type Step } from "./types.ts";
@@ -48,6 +50,7 @@ export function interactionRoutes(deps: InteractionDeps): Middleware {
   const router = new Router<InteractionState>();
   router.get("/interaction/:uid", ...page, show(pageDeps));
   router.post("/interaction/:uid/login", ...form, requirePrompt("login"), login(pageDeps));
+  router.post("/interaction/:uid/password", ...form, requirePrompt("login"), changePassword(pageDeps));
   router.post("/interaction/:uid/confirm", ...form, requirePrompt("consent"), confirmConsent(deps));
   router.get("/interaction/:uid/abort", ...page, abort(deps));
   router.post("/interaction/:uid/abort", ...form, abort(deps));

@@ -1,6 +1,9 @@
 // POST /interaction/:uid/login: checks the password (throttled, see credentials/) and finishes the login
-// step with the user's id. Every refusal reads the same whether or not the username exists.
+// step with the user's id, or, when the user must change their password, remembers the check and shows
+// the page that asks for a new one (password-change.ts). Every refusal reads the same whether or not the
+// username exists.
 import { log, securityEvent } from "../../shared/logger.ts";
+import { rememberPasswordCheck } from "./password-change.ts";
 import { showLogin, type PageDeps } from "./views.ts";
 import type { InteractionDeps, Step } from "./types.ts";
 
@@ -28,6 +31,14 @@ export function login(deps: PageDeps & Pick<InteractionDeps, "credentials">): St
     if (check.outcome === "invalid") {
       log.info("sign-in refused", { reason: "invalid_credentials", ip: ctx.ip, interaction: interaction.uid });
       return showLogin(ctx, deps, interaction, { username, error: INVALID_CREDENTIALS, status: 400 });
+    }
+    if (check.user.passwordChangeRequired) {
+      // The password was right but must be replaced first: remembered server-side, then the page that asks for the new one.
+      log.info("password change required", { userId: check.user.id, ip: ctx.ip, interaction: interaction.uid });
+      await rememberPasswordCheck(deps, ctx, check.user);
+      ctx.status = 303;
+      ctx.redirect(`/interaction/${encodeURIComponent(interaction.uid)}`);
+      return;
     }
     log.info("signed in", { userId: check.user.id, ip: ctx.ip, interaction: interaction.uid });
     await provider.interactionFinished(ctx.req, ctx.res, { login: { accountId: check.user.id } }, { mergeWithLastSubmission: false });

@@ -3,6 +3,7 @@ import type { RouterMiddleware } from "@koa/router";
 import type Provider from "oidc-provider";
 import type { Interaction } from "oidc-provider";
 import type { Config } from "../../config/env.ts";
+import type { Actor, Services } from "../../services/index.ts";
 import type { Storage } from "../../storage/index.ts";
 import type { Catalog } from "../catalog.ts";
 import type { PasswordCredentials } from "../credentials/password-check.ts";
@@ -14,6 +15,8 @@ export interface InteractionDeps {
   config: Config;
   /** Password checks, throttled; shared with the password grant. */
   credentials: PasswordCredentials;
+  /** Services recording their changes under the given actor (a user changing their own password). */
+  servicesAs: (actor: Actor) => Services;
 }
 
 import type { FormFields } from "../../web/form.ts";

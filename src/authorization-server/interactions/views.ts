@@ -1,5 +1,6 @@
-// The two interaction pages. Both carry the interaction's CSRF token and allow their forms to lead to
-// the client's redirect_uri (where the browser ends up once the interaction finishes).
+// The interaction pages: sign-in, the required password change, consent. Each carries the interaction's
+// CSRF token and allows its forms to lead to the client's redirect_uri (where the browser ends up once
+// the interaction finishes).
 import type { Context } from "koa";
 import type { Interaction } from "oidc-provider";
 import { allowFormAction } from "../../shared/security-headers.ts";
@@ -36,6 +37,34 @@ export async function showLogin(ctx: Context, deps: PageDeps, interaction: Inter
       clientName: await clientName(deps, String(interaction.params.client_id)),
       username: options.username ?? (typeof hint === "string" ? hint : ""),
       error: options.error ?? "",
+    },
+    options.status ?? 200,
+  );
+}
+
+/** Field errors of the password change form, shown beside their fields. */
+export interface PasswordChangeErrors {
+  new_password?: string;
+  confirm_password?: string;
+}
+
+export interface PasswordChangeOptions {
+  errors?: PasswordChangeErrors;
+  status?: number;
+}
+
+/** "Choose a new password": never cached, and never holding a password (neither the old nor a new one). */
+export async function showPasswordChange(ctx: Context, deps: PageDeps, interaction: Interaction, username: string, options: PasswordChangeOptions = {}): Promise<void> {
+  ctx.set("Cache-Control", "no-store");
+  await sendPage(
+    ctx,
+    "password-change",
+    {
+      title: "Choose a new password",
+      ...common(ctx, deps, interaction),
+      clientName: await clientName(deps, String(interaction.params.client_id)),
+      username,
+      errors: options.errors ?? {},
     },
     options.status ?? 200,
   );

@@ -29,8 +29,8 @@ sample-<flow> with a fresh secret, the API https://sample-api.gatehouse.test wit
 some flows a trusted issuer or a gateway route. Running it again brings them up to date.
 
 password and refresh sign in as a user: --username NAME --password-stdin. The first start created the
-admin user (ADMIN_USERNAME, default admin) with ADMIN_PASSWORD or a one-time password it printed; make
-another with \`gatehouse user create NAME\`. jwt-bearer and saml-bearer map their assertion to
+admin user (ADMIN_USERNAME, default admin) with ADMIN_PASSWORD or a password it printed, which must be
+changed on the login page first; make another with \`gatehouse user create NAME --password-stdin\`. jwt-bearer and saml-bearer map their assertion to
 --username when given, else to a service identity. web, spa and implicit print a loopback address to open
 in a browser and wait for the sign-in (--timeout).`;
 

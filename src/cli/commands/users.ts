@@ -10,6 +10,7 @@ import { readStdin } from "../stdin.ts";
 interface PasswordOptions {
   password?: string;
   passwordStdin?: boolean;
+  temporary?: boolean;
 }
 
 interface CreateOptions extends PasswordOptions {
@@ -18,7 +19,7 @@ interface CreateOptions extends PasswordOptions {
   role?: string[];
 }
 
-const PASSWORD_NOTE = "\n\nThe generated password is shown only now.";
+const PASSWORD_NOTE = "\n\nThe generated password is shown only now, and must be changed at the first sign-in.";
 
 /** The password given (from the command line or standard input), or undefined for a generated one. */
 async function givenPassword(options: PasswordOptions): Promise<string | undefined> {
@@ -30,7 +31,13 @@ function withPasswordOptions(command: Command): Command {
   return command
     .option("--password <password>", "the password (visible to other local users; prefer --password-stdin)")
     .option("--password-stdin", "read the password from standard input")
-    .addHelpText("after", "\nWithout --password or --password-stdin a password is generated and printed once.");
+    .option("--temporary", "the user must choose a new password at their next sign-in")
+    .addHelpText(
+      "after",
+      "\nWithout --password or --password-stdin a password is generated, printed once, and must be changed at the\n" +
+        "first sign-in (the login page asks for a new one; the password grant refuses it until then). A given\n" +
+        "password stays unless --temporary.",
+    );
 }
 
 export function userCommands(program: Command): void {
@@ -48,6 +55,7 @@ export function userCommands(program: Command): void {
           password: await givenPassword(options),
           claims: options.name ? { name: options.name } : {},
           roles: options.role,
+          ...(options.temporary ? { password_change_required: true } : {}),
         });
         const data = { ...user, ...(password ? { password } : {}) };
         return { data, text: () => fields(data) + (password ? PASSWORD_NOTE : "") };
@@ -60,7 +68,18 @@ export function userCommands(program: Command): void {
     .action((_options, command: Command) =>
       run(command, async ({ services }) => {
         const data = await listAll((query) => services.users.list(query));
-        return { data, text: () => table(data, ["username", "email", "roles", "enabled"]) };
+        const rows = data.map((u) => ({ ...u, must_change_password: u.password_change_required }));
+        return { data, text: () => table(rows, ["username", "email", "roles", "enabled", "must_change_password"]) };
+      }),
+    );
+
+  users
+    .command("show <username>")
+    .description("show a user: profile, roles, whether they must change their password, and any sign-in lock")
+    .action((username: string, _options, command: Command) =>
+      run(command, async ({ services }) => {
+        const data = { ...(await services.users.get(username)), locked_until: await services.users.lockedUntil(username) };
+        return { data, text: () => fields(data) };
       }),
     );
 
@@ -71,9 +90,12 @@ export function userCommands(program: Command): void {
       run(command, async ({ services }) => {
         const given = await givenPassword(options);
         const password = given ?? generateSecret();
-        await services.users.setPassword(username, password);
-        const data = { username, ...(given === undefined ? { password } : {}) };
-        return { data, text: () => (given === undefined ? fields(data) + PASSWORD_NOTE : `password of ${username} changed`) };
+        const temporary = given === undefined || options.temporary === true;
+        await services.users.setPassword(username, password, { temporary });
+        const data = { username, ...(given === undefined ? { password } : {}), password_change_required: temporary };
+        const text = () =>
+          given === undefined ? fields(data) + PASSWORD_NOTE : `password of ${username} changed${temporary ? ": it must be changed at the next sign-in" : ""}`;
+        return { data, text };
       }),
     );
 

@@ -12,11 +12,13 @@ export interface UserRecord {
   claims: Record<string, unknown>;
   roles: string[];
   enabled: boolean;
+  /** The password was generated or set as temporary: the next sign-in must choose a new one first. */
+  passwordChangeRequired: boolean;
   createdAt: Date;
   updatedAt: Date;
 }
 
-export type UserInput = Pick<UserRecord, "id" | "username" | "email" | "passwordHash" | "claims" | "roles" | "enabled">;
+export type UserInput = Pick<UserRecord, "id" | "username" | "email" | "passwordHash" | "claims" | "roles" | "enabled" | "passwordChangeRequired">;
 
 function toRecord(row: Row): UserRecord {
   return { ...row, claims: record(row.claims), roles: stringList(row.roles) };
@@ -78,6 +80,20 @@ export class UserRepository {
   async update(id: string, changes: Partial<UserInput>): Promise<UserRecord> {
     assertStorable("user", { id, ...changes });
     return toRecord(await this.db.user.update({ where: { id }, data: changes as never }));
+  }
+
+  /**
+   * Replaces the password of a user who must change it, in one conditional statement: only while the
+   * hash is still `expectedHash` and the flag still set (an administrator's reset, or the same change
+   * sent twice, in between makes it a no-op). Clears the flag. Null when nothing matched.
+   */
+  async replaceRequiredPassword(id: string, expectedHash: string, passwordHash: string): Promise<UserRecord | null> {
+    if (!storable(id)) return null;
+    const { count } = await this.db.user.updateMany({
+      where: { id, passwordHash: expectedHash, passwordChangeRequired: true },
+      data: { passwordHash, passwordChangeRequired: false },
+    });
+    return count === 1 ? this.findById(id) : null;
   }
 
   async delete(username: string): Promise<boolean> {

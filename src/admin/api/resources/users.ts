@@ -1,5 +1,6 @@
 // /v1/users: people who sign in, their password, sessions and password-attempt locks.
 import { z } from "zod";
+import { ValidationError } from "../../../services/errors.ts";
 import { checkIfMatch } from "../../../services/etag.ts";
 import { listQuerySchema } from "../../../services/paging.ts";
 import { generateSecret } from "../../../services/passwords.ts";
@@ -7,24 +8,25 @@ import { passwordSchema, userInputSchema, type UserResource } from "../../../ser
 import { instant, operation, type SameFields, pageSchema, requestSchema, responseSchema, segment, tagged } from "../operation.ts";
 import { patchOf } from "../validate.ts";
 
-const { username, password: _password, ...settings } = userInputSchema.shape;
+const { username, password: _password, password_change_required: passwordChangeRequired, ...settings } = userInputSchema.shape;
 const params = z.object({ username }).strict();
 
 const user = responseSchema(
   "User",
-  z.object({ id: z.uuid(), username, ...settings, created_at: instant, updated_at: instant }).strict(),
-  "A user. The password is never shown back. Role admin may change everything in the console and this API, viewer may see everything.",
+  z.object({ id: z.uuid(), username, ...settings, password_change_required: z.boolean(), created_at: instant, updated_at: instant }).strict(),
+  "A user. The password is never shown back. Role admin may change everything in the console and this API, viewer may see everything. " +
+    "password_change_required: the user must choose a new password at their next sign-in (the login page asks for it; the password grant refuses until then).",
 );
 true satisfies SameFields<typeof user, UserResource>;
 const createdUser = responseSchema(
   "UserCreated",
   user.extend({ password: z.string().optional() }).strict(),
-  "The new user, with password when one was generated: shown only in this answer.",
+  "The new user, with password when one was generated: shown only in this answer, and to be changed at the first sign-in.",
 );
 const passwordSet = responseSchema(
   "PasswordSet",
-  z.object({ username, password: z.string().optional() }).strict(),
-  "The user whose password was set, with the generated password when none was sent: shown only in this answer.",
+  z.object({ username, password: z.string().optional(), password_change_required: z.boolean() }).strict(),
+  "The user whose password was set, with the generated password when none was sent (shown only in this answer), and whether it must be changed at the next sign-in.",
 );
 const sessionsRevoked = responseSchema(
   "UserSessionsRevoked",
@@ -38,9 +40,24 @@ const lock = responseSchema(
   "When the account's password-attempt lock ends, from any address (null: not locked).",
 );
 
-const userInput = requestSchema("UserInput", userInputSchema, "A user to create; without a password one is generated and returned once.");
-const userChanges = requestSchema("UserChanges", patchOf({ ...settings, password: userInputSchema.shape.password }), "The fields to change; a new password or enabled: false ends the user's sessions and tokens.");
-const newPassword = requestSchema("NewPassword", z.object({ password: passwordSchema.optional() }).strict(), "The new password; omitted, one is generated and returned once.");
+const userInput = requestSchema(
+  "UserInput",
+  userInputSchema,
+  "A user to create; without a password one is generated, returned once, and must be changed at the first sign-in. " +
+    "password_change_required: true asks the same of a given password.",
+);
+const userChanges = requestSchema(
+  "UserChanges",
+  patchOf({ ...settings, password: userInputSchema.shape.password, password_change_required: passwordChangeRequired }),
+  "The fields to change; a new password, password_change_required turned on, or enabled: false ends the user's sessions and tokens. " +
+    "A new password without password_change_required clears it.",
+);
+const newPassword = requestSchema(
+  "NewPassword",
+  z.object({ password: passwordSchema.optional(), password_change_required: z.boolean().optional() }).strict(),
+  "The new password; omitted, one is generated, returned once, and must be changed at the next sign-in. " +
+    "password_change_required: true asks the same of a given password (default false: it stays).",
+);
 
 /** The user with the generated password, as `gatehouse user create --json` prints it. */
 function withPassword(resource: UserResource, password: string | undefined) {
@@ -129,9 +146,14 @@ export const userOperations = [
     body: newPassword,
     success: { status: 200, description: "The password was set.", schema: passwordSet },
     handle: async ({ params, body, services }) => {
+      const generated = body.password === undefined;
+      if (generated && body.password_change_required === false) {
+        throw new ValidationError([{ field: "password_change_required", message: "a generated password must be changed at the next sign-in: send a password, or leave this out" }]);
+      }
       const password = body.password ?? generateSecret();
-      await services.users.setPassword(params.username, password);
-      return { body: { username: params.username, ...(body.password === undefined ? { password } : {}) } };
+      const temporary = generated || body.password_change_required === true;
+      await services.users.setPassword(params.username, password, { temporary });
+      return { body: { username: params.username, ...(generated ? { password } : {}), password_change_required: temporary } };
     },
   }),
   operation({
