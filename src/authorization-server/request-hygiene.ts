@@ -14,10 +14,9 @@
 //    JSON body, or HTTP Basic credentials containing a NUL (%00, \u0000), a lone surrogate or bytes that
 //    are not UTF-8 are refused with 400 invalid_request, or 401 invalid_client when they are the client's
 //    credentials at a token endpoint. The body is read here for that (form and JSON bodies only, at most
-//    maxBodyBytes) and handed on unchanged to whoever reads it next.
+//    maxBodyBytes) and put back into the request stream, unchanged, for whoever reads it next.
 import { isUtf8 } from "node:buffer";
 import type { IncomingMessage } from "node:http";
-import { Readable } from "node:stream";
 import type { Context, Middleware } from "koa";
 import { clientAddress } from "../shared/forwarded.ts";
 import { headerKey, isForwardingHeader } from "../shared/header-names.ts";
@@ -162,23 +161,46 @@ function bodyProblem(ctx: Context, type: string, body: Buffer): Refusal | undefi
   return field === undefined ? undefined : { status: 400, error: "invalid_request", description: `${field} in the JSON body contains a NUL character or an unpaired surrogate` };
 }
 
+/** Resolves once the request has more of its body, or has ended, failed or closed. */
+function bodyProgress(req: IncomingMessage): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const settle = (error?: Error) => {
+      req.off("readable", progress).off("end", progress).off("close", progress).off("error", settle);
+      if (error) reject(error);
+      else resolve();
+    };
+    const progress = () => settle();
+    req.on("readable", progress).on("end", progress).on("close", progress).on("error", settle);
+  });
+}
+
 /**
- * A stand-in for the request whose body is `chunks` followed, when the body was not read to its end, by
- * the rest as it arrives: everything else (headers, URL, socket) is the request's own, through the
- * prototype. Handed to Koa's context so that every later reader (oidc-provider, forms, the admin API)
- * reads the body as if nobody had before.
+ * Reads the body, up to just past limit bytes, without taking it from anyone: what was read is put back at
+ * the front of the request stream (Readable#unshift, which exists for this) before the stream ends, so
+ * every later reader (oidc-provider, forms, the admin API) reads the whole body as if nobody had before,
+ * from the request itself. Resolves to the body, or to undefined when it is larger than limit (only its
+ * beginning was read then, and put back too).
+ * @throws when the request fails or closes before its body is complete
  */
-function replaying(req: IncomingMessage, chunks: Buffer[], ended: boolean): IncomingMessage {
-  const replay = Object.create(req) as IncomingMessage;
-  (Readable as unknown as (this: Readable) => void).call(replay);
-  for (const chunk of chunks) replay.push(chunk);
-  if (ended) replay.push(null);
-  else {
-    req.on("data", (chunk: Buffer) => replay.push(chunk));
-    req.once("end", () => replay.push(null));
-    req.once("error", (error) => replay.destroy(error));
+async function peekBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for (;;) {
+      // read() only while something is buffered: a read() past the end would end the stream for everyone.
+      while (req.readableLength > 0) {
+        const chunk = req.read() as Buffer;
+        chunks.push(chunk);
+        size += chunk.length;
+      }
+      if (req.complete || size > limit) break;
+      if (req.destroyed || req.readableEnded) throw new Error("the request closed before its body was complete");
+      await bodyProgress(req);
+    }
+  } finally {
+    if (size > 0 && !req.destroyed) req.unshift(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
   }
-  return replay;
+  return size > limit ? undefined : chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
 }
 
 /**
@@ -219,26 +241,15 @@ export function requestHygiene(issuer: string, trustedHops: number, options: Req
     if (inHead) return refuse(ctx, inHead, host);
     const type = ctx.is(FORM, ...JSON_TYPES);
     if (type && (ctx.request.length ?? 0) <= scanLimit) {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      let ended = true;
+      let body: Buffer | undefined;
       try {
-        for await (const chunk of req.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
-          chunks.push(chunk);
-          size += chunk.length;
-          if (size > scanLimit) {
-            ended = false; // too large for anyone behind, who will say so: hand it on unread
-            break;
-          }
-        }
+        body = await peekBody(req, scanLimit);
       } catch {
         return refuseRequest("the request body could not be read");
       }
-      if (ended) {
-        const inBody = bodyProblem(ctx, type === FORM ? FORM : "json", Buffer.concat(chunks, size));
-        if (inBody) return refuse(ctx, inBody, host);
-      }
-      ctx.req = ctx.request.req = ctx.response.req = replaying(req, chunks, ended);
+      // A body too large for anyone behind is handed on unchecked: whoever reads it refuses it.
+      const inBody = body && bodyProblem(ctx, type === FORM ? FORM : "json", body);
+      if (inBody) return refuse(ctx, inBody, host);
     }
     await next();
   };

@@ -5,11 +5,11 @@
 // fixes both at construction). The outer app is built once and never rebuilt.
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import Koa from "koa";
+import Koa, { type Middleware } from "koa";
 import type Provider from "oidc-provider";
 import type { JSONWebKeySet, JWK } from "jose";
 import type { Config } from "../config/env.ts";
-import type { Services } from "../services/index.ts";
+import { createServices, type Actor, type Services } from "../services/index.ts";
 import { longestAccessTokenOf } from "../services/token-lifetimes.ts";
 import type { Storage } from "../storage/index.ts";
 import type { ChangeFeed } from "../shared/change-feed.ts";
@@ -27,6 +27,19 @@ import { serveAssets } from "../web/pages.ts";
 import { adminRoutes } from "../admin/index.ts";
 import { tokenInfoEndpoint } from "./token-info.ts";
 import { authorizationServerHealth, observeProvider, requestOperations } from "../operations/authorization-server.ts";
+
+/**
+ * The provider (a Koa application) mounted in the outer app as oidc-provider documents for Koa (koa-mount
+ * at the root): its middleware runs on the outer app's context, so a request gets one Koa context, not two.
+ * Both apps share what the provider reads from its app: proxy settings and cookie keys (set below).
+ */
+function mounted(provider: Provider): Middleware {
+  const { middleware } = provider as unknown as { middleware: Middleware[] };
+  return function mountedProvider(ctx, next) {
+    const dispatch = (index: number): Promise<unknown> => (index === middleware.length ? next() : Promise.resolve(middleware[index]!(ctx, () => dispatch(index + 1))));
+    return dispatch(0);
+  };
+}
 
 export interface AuthorizationServerDeps {
   config: Config;
@@ -57,17 +70,18 @@ export async function createAuthorizationServer(deps: AuthorizationServerDeps): 
   const maxAccessTokenTtl = () => longestAccessTokenOf(config, catalog.apis());
 
   const credentials = new PasswordCredentials(storage, config);
+  const servicesAs = (actor: Actor) => createServices(storage, { keyEncryptionSecret: deps.keyEncryptionSecret, defaults: config, actor, issuer: config.ISSUER });
   let publicJwks: JSONWebKeySet = { keys: [] };
   const ownTokens = new OwnAccessTokens({ issuer: config.ISSUER, keys: () => publicJwks, revocations });
   const build = async () => {
     const jwks = await services.keys.privateJwks();
     publicJwks = { keys: jwks.keys.map(({ d, p, q, dp, dq, qi, key_ops, ...pub }) => pub as JWK) };
-    return observeProvider(buildProvider({ ...deps, catalog, secrets, credentials, revocations, ownTokens, jwks, maxAccessTokenTtl }));
+    return observeProvider(buildProvider({ ...deps, catalog, secrets, credentials, revocations, ownTokens, jwks, maxAccessTokenTtl, servicesAs }));
   };
   let keysVersion = (await storage.revisions.read()).keys;
   let scopeNames = catalog.scopeNames().join(" ");
   let provider = await build();
-  let handle = provider.callback();
+  let handle = mounted(provider);
 
   const app = new Koa();
   app.silent = true;
@@ -86,9 +100,8 @@ export async function createAuthorizationServer(deps: AuthorizationServerDeps): 
   if (config.ADMIN_ENABLED) {
     app.use(adminRoutes({ config, storage, cookieKeys: deps.cookieKeys, keyEncryptionSecret: deps.keyEncryptionSecret, ownTokens, publicJwks: () => publicJwks, refresh: () => deps.feed.tick() }));
   }
-  app.use(async function provide(ctx) {
-    ctx.respond = false;
-    await handle(ctx.req, ctx.res);
+  app.use(function provide(ctx, next) {
+    return handle(ctx, next);
   });
   // The same client limits as the gateway's (shared/client-limits.ts), from their own settings.
   const limits: ClientLimits = {
@@ -107,7 +120,7 @@ export async function createAuthorizationServer(deps: AuthorizationServerDeps): 
     const names = catalog.scopeNames().join(" ");
     if (version === keysVersion && names === scopeNames) return;
     provider = await build();
-    handle = provider.callback();
+    handle = mounted(provider);
     log.info("provider rebuilt", { keysChanged: version !== keysVersion, scopesChanged: names !== scopeNames });
     if (version !== keysVersion) securityEvent("signing_keys_changed", { kids: (await services.keys.list()).filter((k) => k.status !== "retired").map((k) => `${k.kid}:${k.status}`) });
     keysVersion = version;

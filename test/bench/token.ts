@@ -1,17 +1,31 @@
-// `npm run bench:token`: client_credentials token requests per second on loopback. Gatehouse as the
-// quick start runs it (JWT access tokens, argon2id-hashed client secret, SQLite in a fresh data dir)
-// next to a bare oidc-provider (bare-provider.ts: in-memory adapter, plaintext secret, the same ES256
-// JWTs), both as child processes measured in the same run with the same load. The load generator
-// (autocannon) runs in this process; rounds alternate the order (AB, BA, ...) so drift hits both alike.
-// Prints tokens/s, latency and CPU per measurement, the ratio gatehouse/bare and the goals.
+// `npm run bench:token`: the authorization server's token endpoints under load on loopback, each next to
+// a reference measured in the same run with the same load. Gatehouse runs as the quick start runs it
+// (JWT access tokens for one API and opaque ones for another, argon2id-hashed client secrets and
+// passwords, SQLite in a fresh data dir, or a fresh PostgreSQL database with --database postgresql); the
+// reference is a bare oidc-provider (bare-provider.ts: in-memory adapter, plaintext secret, the same ES256
+// JWTs and opaque tokens), both as child processes. The load generator (autocannon) runs in this process;
+// rounds alternate the order (AB, BA, ...) so drift hits both alike. The scenarios, each one line of the
+// summary:
 //
-//   --connections N   concurrent keep-alive connections (32)
+//   client-credentials  tokens/s of the client credentials grant, against the bare provider
+//   refresh             refresh token rotations/s (one chain per connection), against the bare provider
+//   introspect-jwt      introspections/s of valid JWT access tokens (oidc-provider has none: no reference)
+//   introspect-opaque   introspections/s of valid opaque access tokens, against the bare provider
+//   password            password grant logins/s and logins/s per core (argon2id-bound; no reference)
+//
+//   --scenarios LIST  comma-separated scenarios to run (all)
+//   --database KIND   sqlite (the quick start) or postgresql (a fresh database on TEST_POSTGRES_URL's
+//                     server, postgresql://postgres@127.0.0.1:5432 by default: the server's CPU shows as
+//                     "other CPU")
+//   --connections N   concurrent keep-alive connections (32; the password scenario uses at most 8)
 //   --duration S      seconds per measurement (5)
-//   --rounds N        measurements of each server (4)
-//   --warmup S        seconds of load on each server before measuring (10: both keep speeding up for a while)
+//   --rounds N        measurements of each server per scenario (4)
+//   --warmup S        seconds of load on each server before a scenario's measurements (10: both keep
+//                     speeding up for a while)
+//   --workers N       Gatehouse's WORKERS (1)
 //   --profile DIR     run both servers under --cpu-prof; profiles land in DIR/gatehouse and DIR/bare
 //   --queries         count the SQL statements Gatehouse runs during each measurement (count-queries.ts;
-//                     SQLite, the quick start's storage, only)
+//                     SQLite only)
 import { spawn, type ChildProcess } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
@@ -19,21 +33,39 @@ import os from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
-import autocannon from "autocannon";
+import autocannon, { type Options, type RequestSpec } from "autocannon";
 import { createRemoteJWKSet, exportJWK, generateKeyPair, jwtVerify } from "jose";
 import { createServices } from "../../src/services/index.ts";
 import { openStorage } from "../../src/storage/index.ts";
+import { freshDatabase, type Backend, type FreshDatabase } from "../helpers/databases.ts";
 import { freePort, NODE } from "../helpers/gatehouse.ts";
 
-const GOAL_TOKENS_PER_SECOND = 2000;
-const GOAL_RATIO = 0.8;
 const API = "https://orders.example.com";
 const SCOPE = "orders:read";
+const OPAQUE_API = "https://ledger.example.com";
+const OPAQUE_SCOPE = "ledger:read";
 const ACCESS_TOKEN_TTL = 600;
 const CLOCK_TICKS_PER_SECOND = 100; // USER_HZ, for /proc/<pid>/stat
+const FORM = "application/x-www-form-urlencoded";
+/** Users of the password scenario: one per connection, so no two logins race on one account's throttle. */
+const LOGIN_USERS = 8;
+/** Distinct tokens each introspection scenario cycles through. */
+const INTROSPECTED_TOKENS = 64;
+
+const GOAL_CLIENT_CREDENTIALS_RATIO = 0.95;
+const GOAL_REFRESHES_PER_SECOND = 1000;
+const GOAL_INTROSPECTIONS_PER_SECOND = 10_000;
+/** Published figures the summary quotes beside Gatehouse's. */
+const HYDRA_INTROSPECTIONS_PER_SECOND = 5109; // Ory Hydra's benchmark, 2 cores
+const KEYCLOAK_LOGINS_PER_SECOND_PER_CPU = 15; // Keycloak's sizing guide, password logins per vCPU
+
+const SCENARIOS = ["client-credentials", "refresh", "introspect-jwt", "introspect-opaque", "password"] as const;
+type ScenarioName = (typeof SCENARIOS)[number];
 
 const { values: options } = parseArgs({
   options: {
+    scenarios: { type: "string", default: SCENARIOS.join(",") },
+    database: { type: "string", default: "sqlite" },
     connections: { type: "string", default: "32" },
     duration: { type: "string", default: "5" },
     rounds: { type: "string", default: "4" },
@@ -44,7 +76,7 @@ const { values: options } = parseArgs({
   },
 });
 
-function positiveInteger(name: keyof typeof options): number {
+function positiveInteger(name: "connections" | "duration" | "rounds" | "warmup" | "workers"): number {
   const value = Number(options[name]);
   if (!Number.isInteger(value) || value <= 0) throw new Error(`--${name} must be a positive integer`);
   return value;
@@ -55,11 +87,16 @@ const rounds = positiveInteger("rounds");
 const warmup = positiveInteger("warmup");
 const workers = positiveInteger("workers");
 const profileDir = options.profile ? path.resolve(options.profile) : undefined;
+const selected = options.scenarios!.split(",").map((name) => name.trim());
+for (const name of selected) if (!SCENARIOS.includes(name as ScenarioName)) throw new Error(`unknown scenario ${name}: one of ${SCENARIOS.join(", ")}`);
+if (options.database !== "sqlite" && options.database !== "postgresql") throw new Error("--database must be sqlite or postgresql");
+const backend = options.database as Backend;
+if (options.queries && backend !== "sqlite") throw new Error("--queries counts SQLite statements only");
 
 type QueryCounts = Record<string, number>;
 
 interface Server {
-  name: string;
+  name: "gatehouse" | "bare";
   issuer: string;
   child: ChildProcess;
   output(): string;
@@ -67,12 +104,31 @@ interface Server {
   queryCounts(): Promise<QueryCounts>;
 }
 
+/** What one connection sends, for autocannon: fixed, or built before each request. */
+type Load = Pick<Options, "method" | "headers" | "body" | "requests"> & { path: string };
+
+/** One server in one scenario: how to load it, and a check that it answers correctly. */
+interface Target {
+  server: Server;
+  /** Called before each measurement (a refresh chain needs fresh tokens). */
+  load(): Promise<Load>;
+  check(): Promise<void>;
+}
+
+interface Scenario {
+  name: ScenarioName;
+  /** What one successful request is: "tokens", "refreshes", ... */
+  unit: string;
+  connections: number;
+  targets: Target[];
+}
+
 interface Measurement {
   server: string;
-  tokensPerSecond: number;
+  perSecond: number;
   p50: number;
   p99: number;
-  tokens: number;
+  count: number;
   failures: number;
   seconds: number;
   serverCores: number;
@@ -84,9 +140,10 @@ interface Measurement {
 
 const servers: Server[] = [];
 const children: ChildProcess[] = [];
-/** Tokens each server issued under load, warm-up included: the denominator for its CPU profile. */
+/** Requests each server answered under load, warm-up included: the denominator for its CPU profile. */
 const served = new Map<string, number>();
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "gatehouse-bench-"));
+let database: FreshDatabase | undefined;
 
 /** CPU seconds all processes on the machine have used so far (everything but idle and iowait). */
 function machineCpuSeconds(): number {
@@ -117,7 +174,7 @@ function cpuSeconds(pid: number): number {
 }
 
 async function waitUntilReady(name: string, issuer: string, child: ChildProcess, output: () => string): Promise<void> {
-  const deadline = Date.now() + 20_000;
+  const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}:\n${output()}`);
     try {
@@ -130,7 +187,7 @@ async function waitUntilReady(name: string, issuer: string, child: ChildProcess,
   throw new Error(`${name} did not start:\n${output()}`);
 }
 
-async function startServer(name: string, args: string[], env: Record<string, string>, issuer: string): Promise<Server> {
+async function startServer(name: Server["name"], args: string[], env: Record<string, string>, issuer: string): Promise<Server> {
   const child = spawn(NODE, args, { env: { PATH: process.env.PATH ?? "", ...env }, stdio: ["ignore", "pipe", "pipe"] });
   children.push(child);
   let log = "";
@@ -178,6 +235,7 @@ async function cleanUp(): Promise<void> {
         }),
     ),
   );
+  await database?.drop().catch(() => undefined);
   fs.rmSync(dataDir, { recursive: true, force: true });
 }
 
@@ -186,23 +244,45 @@ function nodeArgs(name: string, script: string, extra: string[] = []): string[] 
   return [...profile, ...extra, script];
 }
 
-async function seedGatehouse(url: string, keyEncryptionSecret: string): Promise<{ clientId: string; clientSecret: string }> {
+const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString("base64")}`;
+const form = (fields: Record<string, string>) => new URLSearchParams(fields).toString();
+
+interface Credentials {
+  /** A client_credentials client registered for both APIs. */
+  machine: { id: string; secret: string };
+  /** A password and refresh_token client (bare: the same client as machine). */
+  app: { id: string; secret: string };
+  /** Users of the password grant (Gatehouse only), all with one password. */
+  users: string[];
+  password: string;
+}
+
+async function seedGatehouse(url: string, keyEncryptionSecret: string): Promise<Credentials> {
   const storage = await openStorage(url);
   try {
     const services = createServices(storage, { keyEncryptionSecret });
     await services.scopes.apply({ name: SCOPE, description: "Read your orders" });
+    await services.scopes.apply({ name: OPAQUE_SCOPE, description: "Read your ledger" });
     await services.apis.apply({ identifier: API, name: "Orders", scopes: [SCOPE], access_token_ttl: ACCESS_TOKEN_TTL });
-    const { client, client_secret: clientSecret } = await services.clients.create({ client_name: "bench", grant_types: ["client_credentials"], scopes: [SCOPE] });
-    return { clientId: client.client_id, clientSecret: clientSecret! };
+    await services.apis.apply({ identifier: OPAQUE_API, name: "Ledger", scopes: [OPAQUE_SCOPE], access_token_ttl: ACCESS_TOKEN_TTL, token_format: "opaque" });
+    const machine = await services.clients.create({ client_name: "bench", grant_types: ["client_credentials"], scopes: [SCOPE, OPAQUE_SCOPE] });
+    const app = await services.clients.create({ client_name: "bench app", grant_types: ["password", "refresh_token"], scopes: [SCOPE, "offline_access"] });
+    const password = crypto.randomBytes(18).toString("base64url");
+    const users = Array.from({ length: LOGIN_USERS }, (_, i) => `bench-${i}`);
+    for (const username of users) await services.users.create({ username, password });
+    return { machine: { id: machine.client.client_id, secret: machine.client_secret! }, app: { id: app.client.client_id, secret: app.client_secret! }, users, password };
   } finally {
     await storage.close();
   }
 }
 
-async function startGatehouse(): Promise<{ server: Server; clientId: string; clientSecret: string }> {
+async function startGatehouse(): Promise<{ server: Server; credentials: Credentials }> {
   const port = await freePort();
   const issuer = `http://127.0.0.1:${port}`;
+  database = backend === "postgresql" ? await freshDatabase("postgresql") : undefined;
+  const url = database?.url ?? `file:${path.join(dataDir, "gatehouse.db")}`;
   const env = {
+    DATABASE_URL: url,
     DATA_DIR: dataDir,
     KEY_ENCRYPTION_SECRET: crypto.randomUUID() + crypto.randomUUID(),
     ADMIN_PASSWORD: crypto.randomUUID(),
@@ -213,13 +293,13 @@ async function startGatehouse(): Promise<{ server: Server; clientId: string; cli
     LOG_LEVEL: "warn",
     WORKERS: String(workers),
   };
-  const credentials = await seedGatehouse(`file:${path.join(dataDir, "gatehouse.db")}`, env.KEY_ENCRYPTION_SECRET);
+  const credentials = await seedGatehouse(url, env.KEY_ENCRYPTION_SECRET);
   const preload = options.queries ? ["--import", pathToFileURL(path.resolve("test/bench/count-queries.ts")).href] : [];
   const server = await startServer("gatehouse", nodeArgs("gatehouse", "src/main.ts", preload), env, issuer);
-  return { server, ...credentials };
+  return { server, credentials };
 }
 
-async function startBare(clientId: string, clientSecret: string): Promise<Server> {
+async function startBare(machine: Credentials["machine"]): Promise<Server> {
   const port = await freePort();
   const issuer = `http://127.0.0.1:${port}`;
   const { privateKey } = await generateKeyPair("ES256", { extractable: true });
@@ -227,9 +307,10 @@ async function startBare(clientId: string, clientSecret: string): Promise<Server
   const env = {
     PORT: String(port),
     ISSUER: issuer,
-    CLIENT_ID: clientId,
-    CLIENT_SECRET: clientSecret,
+    CLIENT_ID: machine.id,
+    CLIENT_SECRET: machine.secret,
     AUDIENCE: API,
+    OPAQUE_AUDIENCE: OPAQUE_API,
     SCOPE,
     ACCESS_TOKEN_TTL: String(ACCESS_TOKEN_TTL),
     SIGNING_JWK: JSON.stringify(jwk),
@@ -237,16 +318,158 @@ async function startBare(clientId: string, clientSecret: string): Promise<Server
   return startServer("bare", nodeArgs("bare", "test/bench/bare-provider.ts"), env, issuer);
 }
 
-/** Fails unless the server answers a real token: 200 and an ES256 at+jwt for the API, valid under its JWKS, with the same lifetime. */
-async function checkToken(server: Server, request: { headers: Record<string, string>; body: string }, clientId: string): Promise<void> {
-  const response = await fetch(`${server.issuer}/token`, { method: "POST", headers: request.headers, body: request.body });
-  const body = (await response.json()) as { access_token?: string; expires_in?: number };
-  if (response.status !== 200 || typeof body.access_token !== "string" || body.expires_in !== ACCESS_TOKEN_TTL) {
-    throw new Error(`${server.name}: token request answered ${response.status} ${JSON.stringify(body)}`);
+async function post(server: Server, endpoint: string, authorization: string, fields: Record<string, string>): Promise<{ status: number; body: Record<string, unknown> }> {
+  const response = await fetch(`${server.issuer}${endpoint}`, { method: "POST", headers: { authorization, "content-type": FORM }, body: form(fields) });
+  const text = await response.text();
+  try {
+    return { status: response.status, body: JSON.parse(text) as Record<string, unknown> };
+  } catch {
+    throw new Error(`${server.name}: POST ${endpoint} answered ${response.status} ${text.slice(0, 200)}`);
   }
+}
+
+/** Fails unless the answer is 200 with the given fields present. */
+function expectOk(server: Server, what: string, answer: { status: number; body: Record<string, unknown> }, ...fields: string[]): Record<string, unknown> {
+  if (answer.status !== 200 || fields.some((field) => answer.body[field] === undefined)) {
+    throw new Error(`${server.name}: ${what} answered ${answer.status} ${JSON.stringify(answer.body)}`);
+  }
+  return answer.body;
+}
+
+/** Fails unless the token is an ES256 at+jwt for the API, valid under the server's JWKS, with the same lifetime. */
+async function checkJwt(server: Server, body: Record<string, unknown>, clientId: string): Promise<void> {
+  if (body.expires_in !== ACCESS_TOKEN_TTL) throw new Error(`${server.name}: expires_in ${String(body.expires_in)}, not ${ACCESS_TOKEN_TTL}`);
   const jwks = createRemoteJWKSet(new URL(`${server.issuer}/jwks`));
-  const { payload } = await jwtVerify(body.access_token, jwks, { issuer: server.issuer, audience: API, typ: "at+jwt", algorithms: ["ES256"] });
+  const { payload } = await jwtVerify(String(body.access_token), jwks, { issuer: server.issuer, audience: API, typ: "at+jwt", algorithms: ["ES256"] });
   if (payload.client_id !== clientId || payload.scope !== SCOPE) throw new Error(`${server.name}: unexpected claims ${JSON.stringify(payload)}`);
+}
+
+/** A load whose request body changes per request: `body(state)` with `state` private to the connection. */
+function dynamicLoad(path: string, authorization: string, body: (state: Record<string, unknown>) => string, onOk?: (state: Record<string, unknown>, response: Record<string, unknown>) => void): Load {
+  const request: RequestSpec = {
+    method: "POST",
+    path,
+    headers: { authorization, "content-type": FORM },
+    // autocannon deep-copies this spec per connection and shallow-copies it per request: `state` is per connection.
+    state: {},
+    setupRequest: (spec) => ({ ...spec, body: body(spec.state as Record<string, unknown>) }),
+    ...(onOk
+      ? {
+          onResponse(status: number, text: string) {
+            if (status === 200) onOk(this.state as Record<string, unknown>, JSON.parse(text) as Record<string, unknown>);
+          },
+        }
+      : {}),
+  };
+  return { path, requests: [request] };
+}
+
+function clientCredentials(gatehouse: Server, bare: Server, { machine }: Credentials): Scenario {
+  const target = (server: Server): Target => {
+    const fields = { grant_type: "client_credentials", scope: SCOPE, resource: API };
+    const authorization = basic(machine.id, machine.secret);
+    return {
+      server,
+      load: async () => ({ path: "/token", method: "POST", headers: { authorization, "content-type": FORM }, body: form(fields) }),
+      check: async () => checkJwt(server, expectOk(server, "a client credentials request", await post(server, "/token", authorization, fields), "access_token"), machine.id),
+    };
+  };
+  return { name: "client-credentials", unit: "tokens", connections, targets: [target(gatehouse), target(bare)] };
+}
+
+/**
+ * Each connection refreshes its own chain: it starts from a fresh refresh token and sends the one each
+ * answer rotated it to. Fresh tokens before each measurement, as a request cut off at the end of the
+ * last one may have rotated a chain without the connection seeing its new token.
+ */
+function refresh(gatehouse: Server, bare: Server, credentials: Credentials): Scenario {
+  const { app, machine, users, password } = credentials;
+  const gatehouseTokens = async (count: number) => {
+    const tokens: string[] = [];
+    // One after the other: concurrent logins of one user would race on its throttle counters.
+    for (let i = 0; i < count; i++) {
+      const fields = { grant_type: "password", username: users[0]!, password, scope: `${SCOPE} offline_access`, resource: API };
+      tokens.push(String(expectOk(gatehouse, "a password grant", await post(gatehouse, "/token", basic(app.id, app.secret), fields), "refresh_token").refresh_token));
+    }
+    return tokens;
+  };
+  const bareTokens = async (count: number) => (await (await fetch(`${bare.issuer}/bench/refresh-tokens?count=${count}`, { method: "POST" })).json()) as string[];
+  const target = (server: Server, mint: (count: number) => Promise<string[]>, client: { id: string; secret: string }): Target => {
+    const authorization = basic(client.id, client.secret);
+    return {
+      server,
+      load: async () => {
+        const fresh = await mint(connections);
+        return dynamicLoad(
+          "/token",
+          authorization,
+          (state) => form({ grant_type: "refresh_token", refresh_token: String((state.token ??= fresh.pop())) }),
+          (state, response) => (state.token = response.refresh_token),
+        );
+      },
+      check: async () => {
+        const [token] = await mint(1);
+        const body = expectOk(server, "a refresh", await post(server, "/token", authorization, { grant_type: "refresh_token", refresh_token: token! }), "access_token", "refresh_token");
+        if (body.refresh_token === token) throw new Error(`${server.name}: the refresh token was not rotated`);
+        await checkJwt(server, body, client.id);
+      },
+    };
+  };
+  return { name: "refresh", unit: "refreshes", connections, targets: [target(gatehouse, gatehouseTokens, app), target(bare, bareTokens, machine)] };
+}
+
+/** Introspection by the tokens' own client of INTROSPECTED_TOKENS valid access tokens, in turn. */
+function introspection(name: "introspect-jwt" | "introspect-opaque", targets: Array<{ server: Server; resource: string; scope: string }>, { machine }: Credentials): Scenario {
+  const authorization = basic(machine.id, machine.secret);
+  return {
+    name,
+    unit: "introspections",
+    connections,
+    targets: targets.map(({ server, resource, scope }) => {
+      let tokens: string[] | undefined;
+      const issue = async () => {
+        const fields = { grant_type: "client_credentials", scope, resource };
+        const issued = [];
+        for (let i = 0; i < INTROSPECTED_TOKENS; i++) issued.push(String(expectOk(server, "a client credentials request", await post(server, "/token", authorization, fields), "access_token").access_token));
+        return issued;
+      };
+      return {
+        server,
+        load: async () => {
+          tokens ??= await issue();
+          let next = 0;
+          return dynamicLoad("/introspect", authorization, () => form({ token: tokens![next++ % tokens!.length]!, token_type_hint: "access_token" }));
+        },
+        check: async () => {
+          tokens ??= await issue();
+          const body = expectOk(server, "an introspection", await post(server, "/introspect", authorization, { token: tokens[0]!, token_type_hint: "access_token" }), "active");
+          if (body.active !== true || body.client_id !== machine.id || body.aud !== resource) throw new Error(`${server.name}: introspection answered ${JSON.stringify(body)}`);
+        },
+      };
+    }),
+  };
+}
+
+/** Password grant logins, each connection as its own user (LOGIN_USERS of them). */
+function passwordLogins(gatehouse: Server, { app, users, password }: Credentials): Scenario {
+  const authorization = basic(app.id, app.secret);
+  const fields = (username: string) => ({ grant_type: "password", username, password, scope: SCOPE, resource: API });
+  const loginConnections = Math.min(connections, users.length);
+  return {
+    name: "password",
+    unit: "logins",
+    connections: loginConnections,
+    targets: [
+      {
+        server: gatehouse,
+        load: async () => {
+          let next = 0;
+          return dynamicLoad("/token", authorization, (state) => form(fields(String((state.user ??= users[next++ % users.length])))));
+        },
+        check: async () => checkJwt(gatehouse, expectOk(gatehouse, "a password grant", await post(gatehouse, "/token", authorization, fields(users[0]!)), "access_token"), app.id),
+      },
+    ],
+  };
 }
 
 function difference(after: QueryCounts, before: QueryCounts): QueryCounts {
@@ -255,14 +478,16 @@ function difference(after: QueryCounts, before: QueryCounts): QueryCounts {
   return delta;
 }
 
-async function load(server: Server, seconds: number, request: { headers: Record<string, string>; body: string }): Promise<Measurement> {
+async function measure(target: Target, seconds: number, scenario: Scenario): Promise<Measurement> {
+  const { server } = target;
   const countQueries = options.queries && server.name === "gatehouse";
+  const { path: endpoint, ...load } = await target.load();
   const queriesBefore = countQueries ? await server.queryCounts() : undefined;
   const serverCpuBefore = cpuSeconds(server.child.pid!);
   const selfBefore = process.cpuUsage();
   const machineBefore = machineCpuSeconds();
   const startedAt = performance.now();
-  const result = await autocannon({ url: `${server.issuer}/token`, method: "POST", ...request, connections, duration: seconds });
+  const result = await autocannon({ url: `${server.issuer}${endpoint}`, ...load, connections: scenario.connections, duration: seconds });
   const elapsed = (performance.now() - startedAt) / 1000;
   served.set(server.name, (served.get(server.name) ?? 0) + result["2xx"]);
   const self = process.cpuUsage(selfBefore);
@@ -272,10 +497,10 @@ async function load(server: Server, seconds: number, request: { headers: Record<
   const queries = queriesBefore ? difference(await server.queryCounts(), queriesBefore) : undefined;
   return {
     server: server.name,
-    tokensPerSecond: result["2xx"] / result.duration,
+    perSecond: result["2xx"] / result.duration,
     p50: result.latency.p50,
     p99: result.latency.p99,
-    tokens: result["2xx"],
+    count: result["2xx"],
     failures: result.non2xx + result.errors + result.timeouts,
     seconds: result.duration,
     serverCores,
@@ -286,118 +511,148 @@ async function load(server: Server, seconds: number, request: { headers: Record<
 }
 
 function row(cells: Array<string | number>): string {
-  const widths = [22, 10, 8, 8, 11, 10, 12, 10, 9];
+  const widths = [22, 10, 8, 8, 11, 11, 12, 10, 9];
   return cells.map((cell, i) => (i === 0 ? String(cell).padEnd(widths[i]!) : String(cell).padStart(widths[i]!))).join(" ");
 }
 
 interface Summary {
-  tokensPerSecond: number;
+  perSecond: number;
   p50: number;
   p99: number;
   serverCores: number;
   loadCores: number;
   otherCores: number;
-  /** Server CPU seconds per token: steadier than tokens/s when other work shares the machine. */
-  cpuPerToken: number;
+  /** Server CPU seconds per request: steadier than requests/s when other work shares the machine. */
+  cpuPerRequest: number;
 }
 
 function summarize(measurements: Measurement[]): Summary {
   const mean = (pick: (m: Measurement) => number) => measurements.reduce((sum, m) => sum + pick(m), 0) / measurements.length;
-  const tokens = measurements.reduce((sum, m) => sum + m.tokens, 0);
+  const count = measurements.reduce((sum, m) => sum + m.count, 0);
   const seconds = measurements.reduce((sum, m) => sum + m.seconds, 0);
   const cpu = measurements.reduce((sum, m) => sum + m.serverCores * m.seconds, 0);
   return {
-    tokensPerSecond: tokens / seconds,
+    perSecond: count / seconds,
     p50: mean((m) => m.p50),
     p99: mean((m) => m.p99),
     serverCores: cpu / seconds,
     loadCores: mean((m) => m.loadCores),
     otherCores: mean((m) => m.otherCores),
-    cpuPerToken: cpu / tokens,
+    cpuPerRequest: cpu / count,
   };
 }
 
+const microseconds = (seconds: number) => `${(seconds * 1e6).toFixed(0)} µs`;
+
 function summaryRow(label: string, s: Summary): string {
-  return row([
-    label,
-    s.tokensPerSecond.toFixed(0),
-    s.p50.toFixed(1),
-    s.p99.toFixed(1),
-    s.serverCores.toFixed(2),
-    `${(s.cpuPerToken * 1e6).toFixed(0)} µs`,
-    s.loadCores.toFixed(2),
-    s.otherCores.toFixed(2),
-  ]);
+  return row([label, s.perSecond.toFixed(0), s.p50.toFixed(1), s.p99.toFixed(1), s.serverCores.toFixed(2), microseconds(s.cpuPerRequest), s.loadCores.toFixed(2), s.otherCores.toFixed(2)]);
 }
 
-function report(measurements: Measurement[]): void {
-  console.log();
-  console.log(row(["", "tokens/s", "p50 ms", "p99 ms", "server CPU", "CPU/token", "loadgen CPU", "other CPU", "failures"]));
-  measurements.forEach((m, i) => console.log(`${summaryRow(`${m.server} (round ${Math.floor(i / 2) + 1})`, summarize([m]))} ${String(m.failures).padStart(9)}`));
-  const gatehouse = summarize(measurements.filter((m) => m.server === "gatehouse"));
-  const bare = summarize(measurements.filter((m) => m.server === "bare"));
-  console.log(summaryRow("gatehouse (all rounds)", gatehouse));
-  console.log(summaryRow("bare (all rounds)", bare));
+const verdict = (met: boolean) => (met ? "met" : "NOT met");
 
-  const ratio = gatehouse.tokensPerSecond / bare.tokensPerSecond;
-  const verdict = (met: boolean) => (met ? "met" : "NOT met");
-  console.log();
-  console.log(`ratio gatehouse/bare: ${ratio.toFixed(2)} in tokens/s, ${(bare.cpuPerToken / gatehouse.cpuPerToken).toFixed(2)} in CPU per token`);
-  console.log(`goal >= ${GOAL_TOKENS_PER_SECOND} tokens/s: ${verdict(gatehouse.tokensPerSecond >= GOAL_TOKENS_PER_SECOND)} (${gatehouse.tokensPerSecond.toFixed(0)})`);
-  console.log(`goal >= ${GOAL_RATIO} of bare oidc-provider: ${verdict(ratio >= GOAL_RATIO)} (${ratio.toFixed(2)})`);
+/** The scenario's table, and its one-line result for the closing summary. */
+function report(scenario: Scenario, measurements: Measurement[]): string {
+  console.log(`\n${scenario.name} (${scenario.unit}, ${scenario.connections} connections)`);
+  console.log(row(["", `${scenario.unit}/s`, "p50 ms", "p99 ms", "server CPU", "CPU/request", "loadgen CPU", "other CPU", "failures"]));
+  const perServer = scenario.targets.length;
+  measurements.forEach((m, i) => console.log(`${summaryRow(`${m.server} (round ${Math.floor(i / perServer) + 1})`, summarize([m]))} ${String(m.failures).padStart(9)}`));
+  const gatehouse = summarize(measurements.filter((m) => m.server === "gatehouse"));
+  const bareMeasurements = measurements.filter((m) => m.server === "bare");
+  const bare = bareMeasurements.length ? summarize(bareMeasurements) : undefined;
+  console.log(summaryRow("gatehouse (all rounds)", gatehouse));
+  if (bare) console.log(summaryRow("bare (all rounds)", bare));
   const disturbed = measurements.filter((m) => m.otherCores > 0.2);
   if (disturbed.length) console.log(`warning: other processes used more than 0.2 cores during ${disturbed.length} measurement(s); numbers are low and noisy`);
+  reportQueries(measurements);
 
-  const counted = measurements.filter((m) => m.queries);
-  if (counted.length) {
-    console.log();
-    console.log("SQL statements Gatehouse ran during its measurements:");
-    const totals: QueryCounts = {};
-    for (const m of counted) for (const [sql, count] of Object.entries(m.queries!)) totals[sql] = (totals[sql] ?? 0) + count;
-    const tokens = counted.reduce((sum, m) => sum + m.tokens, 0);
-    const seconds = counted.reduce((sum, m) => sum + m.seconds, 0);
-    const all = Object.values(totals).reduce((a, b) => a + b, 0);
-    console.log(`  ${all} statements for ${tokens} tokens in ${seconds.toFixed(1)} s: ${(all / tokens).toFixed(4)} per token, ${(all / seconds).toFixed(1)} per second`);
-    for (const [sql, count] of Object.entries(totals).sort((a, b) => b[1] - a[1]).slice(0, 10)) {
-      console.log(`  ${String(count).padStart(8)}  ${sql.replace(/\s+/g, " ").slice(0, 150)}`);
+  const rate = `${gatehouse.perSecond.toFixed(0)} ${scenario.unit}/s, ${microseconds(gatehouse.cpuPerRequest)} CPU each`;
+  const against = bare ? `; bare ${bare.perSecond.toFixed(0)}/s: ratio ${(gatehouse.perSecond / bare.perSecond).toFixed(2)} in ${scenario.unit}/s, ${(bare.cpuPerRequest / gatehouse.cpuPerRequest).toFixed(2)} in CPU per request` : "";
+  const line = `${scenario.name.padEnd(18)} ${rate}${against}`;
+  switch (scenario.name) {
+    case "client-credentials": {
+      const ratio = gatehouse.perSecond / bare!.perSecond;
+      return `${line}\n${"".padEnd(19)}goal >= ${GOAL_CLIENT_CREDENTIALS_RATIO} of bare oidc-provider: ${verdict(ratio >= GOAL_CLIENT_CREDENTIALS_RATIO)}`;
+    }
+    case "refresh":
+      return `${line}\n${"".padEnd(19)}goal >= ${GOAL_REFRESHES_PER_SECOND}/s on ${backend}: ${verdict(gatehouse.perSecond >= GOAL_REFRESHES_PER_SECOND)}`;
+    case "introspect-jwt":
+    case "introspect-opaque":
+      return `${line}\n${"".padEnd(19)}goal >= ${GOAL_INTROSPECTIONS_PER_SECOND}/s: ${verdict(gatehouse.perSecond >= GOAL_INTROSPECTIONS_PER_SECOND)} (Ory Hydra publishes ${HYDRA_INTROSPECTIONS_PER_SECOND}/s on 2 cores)`;
+    case "password": {
+      const perCore = gatehouse.perSecond / gatehouse.serverCores;
+      return `${line}\n${"".padEnd(19)}${perCore.toFixed(1)} logins/s per core of Gatehouse CPU (${gatehouse.serverCores.toFixed(2)} cores busy); Keycloak's sizing: ${KEYCLOAK_LOGINS_PER_SECOND_PER_CPU}/s per vCPU`;
     }
   }
 }
 
+function reportQueries(measurements: Measurement[]): void {
+  const counted = measurements.filter((m) => m.queries);
+  if (!counted.length) return;
+  console.log("SQL statements Gatehouse ran during its measurements:");
+  const totals: QueryCounts = {};
+  for (const m of counted) for (const [sql, count] of Object.entries(m.queries!)) totals[sql] = (totals[sql] ?? 0) + count;
+  const requests = counted.reduce((sum, m) => sum + m.count, 0);
+  const seconds = counted.reduce((sum, m) => sum + m.seconds, 0);
+  const all = Object.values(totals).reduce((a, b) => a + b, 0);
+  console.log(`  ${all} statements for ${requests} requests in ${seconds.toFixed(1)} s: ${(all / requests).toFixed(4)} per request, ${(all / seconds).toFixed(1)} per second`);
+  for (const [sql, count] of Object.entries(totals).sort((a, b) => b[1] - a[1]).slice(0, 10)) {
+    console.log(`  ${String(count).padStart(8)}  ${sql.replace(/\s+/g, " ").slice(0, 150)}`);
+  }
+}
+
+async function run(scenario: Scenario): Promise<string> {
+  for (const target of scenario.targets) await target.check();
+  for (const target of scenario.targets) await measure(target, warmup, scenario);
+  const measurements: Measurement[] = [];
+  for (let round = 0; round < rounds; round++) {
+    const order = round % 2 === 0 ? scenario.targets : [...scenario.targets].reverse();
+    for (const target of order) {
+      const m = await measure(target, duration, scenario);
+      process.stdout.write(`  ${scenario.name}, ${m.server}: ${m.perSecond.toFixed(0)} ${scenario.unit}/s\n`);
+      measurements.push(m);
+    }
+  }
+  for (const target of scenario.targets) await target.check();
+  const line = report(scenario, measurements);
+  const failed = measurements.filter((m) => m.failures > 0);
+  if (failed.length) throw new Error(`${scenario.name}: failed responses under load (${failed.map((m) => `${m.server}: ${m.failures}`).join(", ")})`);
+  return line;
+}
+
 async function main(): Promise<void> {
-  const timeBudget = 30 + 2 * warmup + 2 * rounds * (duration + 2);
+  const timeBudget = 60 + selected.length * (30 + 2 * warmup + 2 * rounds * (duration + 5));
   setTimeout(() => {
     console.error(`bench: still running after ${timeBudget} s, giving up`);
     void cleanUp().finally(() => process.exit(1));
   }, timeBudget * 1000).unref();
 
-  const { server: gatehouse, clientId, clientSecret } = await startGatehouse();
-  const bare = await startBare(clientId, clientSecret);
-  const request = {
-    headers: {
-      authorization: `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`).toString("base64")}`,
-      "content-type": "application/x-www-form-urlencoded",
-    },
-    body: new URLSearchParams({ grant_type: "client_credentials", scope: SCOPE, resource: API }).toString(),
+  const { server: gatehouse, credentials } = await startGatehouse();
+  const bare = await startBare(credentials.machine);
+  const build: Record<ScenarioName, () => Scenario> = {
+    "client-credentials": () => clientCredentials(gatehouse, bare, credentials),
+    refresh: () => refresh(gatehouse, bare, credentials),
+    "introspect-jwt": () => introspection("introspect-jwt", [{ server: gatehouse, resource: API, scope: SCOPE }], credentials),
+    "introspect-opaque": () =>
+      introspection(
+        "introspect-opaque",
+        [
+          { server: gatehouse, resource: OPAQUE_API, scope: OPAQUE_SCOPE },
+          { server: bare, resource: OPAQUE_API, scope: SCOPE },
+        ],
+        credentials,
+      ),
+    password: () => passwordLogins(gatehouse, credentials),
   };
 
   const cpu = os.cpus()[0]?.model ?? "unknown CPU";
-  console.log(`token benchmark: ${os.availableParallelism()} cores (${cpu}), node ${process.version}, ${connections} connections, ${rounds} x ${duration} s per server, Gatehouse WORKERS=${workers}`);
-  for (const server of [gatehouse, bare]) await checkToken(server, request, clientId);
-  for (const server of [gatehouse, bare]) await load(server, warmup, request);
-
-  const measurements: Measurement[] = [];
-  for (let round = 0; round < rounds; round++) {
-    for (const server of round % 2 === 0 ? [gatehouse, bare] : [bare, gatehouse]) {
-      const m = await load(server, duration, request);
-      process.stdout.write(`  ${m.server}: ${m.tokensPerSecond.toFixed(0)} tokens/s\n`);
-      measurements.push(m);
-    }
-  }
-  for (const server of [gatehouse, bare]) await checkToken(server, request, clientId);
-  const failed = measurements.filter((m) => m.failures > 0);
-  report(measurements);
-  if (failed.length) throw new Error(`failed responses under load (${failed.map((m) => `${m.server}: ${m.failures}`).join(", ")})`);
+  console.log(
+    `token benchmark: ${os.availableParallelism()} cores (${cpu}), node ${process.version}, load average ${os.loadavg()[0]!.toFixed(2)}, ` +
+      `Gatehouse on ${backend} with WORKERS=${workers}, ${rounds} x ${duration} s per server and scenario`,
+  );
+  const lines: string[] = [];
+  for (const name of selected as ScenarioName[]) lines.push(await run(build[name]()));
+  console.log(`\nsummary (Gatehouse on ${backend}; load average now ${os.loadavg()[0]!.toFixed(2)})`);
+  for (const line of lines) console.log(line);
 }
 
 let interrupted = false;
@@ -419,6 +674,6 @@ try {
   await cleanUp();
   if (profileDir) {
     console.log(`\nCPU profiles in ${profileDir}/gatehouse and ${profileDir}/bare (summarise with test/bench/profile-summary.ts)`);
-    console.log(`tokens issued under load: ${[...served].map(([name, count]) => `${name} ${count}`).join(", ")}`);
+    console.log(`requests answered under load: ${[...served].map(([name, count]) => `${name} ${count}`).join(", ")}`);
   }
 }
