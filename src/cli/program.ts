@@ -1,4 +1,4 @@
-// The `gatehouse` command line: administers clients, scopes, APIs, gateway routes, users and signing keys through the
+// The `gatehouse` command line: administers clients, scopes, APIs, gateway routes and policies, users and signing keys through the
 // services the server uses, against the database DATABASE_URL (or .env) names.
 import { Command } from "commander";
 import { apiCommands } from "./commands/apis.ts";
@@ -7,6 +7,7 @@ import { auditCommands } from "./commands/audit.ts";
 import { clientCommands } from "./commands/clients.ts";
 import { issuerCommands } from "./commands/issuers.ts";
 import { keyCommands } from "./commands/keys.ts";
+import { policyCommands } from "./commands/policies.ts";
 import { routeCommands } from "./commands/routes.ts";
 import { sampleCommands } from "./commands/sample.ts";
 import { scopeCommands } from "./commands/scopes.ts";
@@ -22,6 +23,6 @@ const program = new Command("gatehouse")
   .configureOutput({ outputError: (message) => printError(message.replace(/^error: /, ""), process.argv.includes("--json")) });
 
 // Registered after the settings above, which subcommands copy when they are created.
-for (const register of [clientCommands, scopeCommands, apiCommands, routeCommands, userCommands, issuerCommands, keyCommands, applyCommands, auditCommands, sampleCommands]) register(program);
+for (const register of [clientCommands, scopeCommands, apiCommands, routeCommands, policyCommands, userCommands, issuerCommands, keyCommands, applyCommands, auditCommands, sampleCommands]) register(program);
 
 await program.parseAsync();

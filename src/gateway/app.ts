@@ -13,8 +13,9 @@ import type { RemoteKeySets } from "../shared/remote-key-sets.ts";
 import type { RevocationList } from "../shared/revocation-list.ts";
 import { applyClientLimits, timeoutOptions, type ClientLimits } from "./client-limits.ts";
 import { Forwarder, writeSocketError } from "./forward/forwarder.ts";
-import { gatewayRequest, logDenial, type GatewayContext } from "./pipeline.ts";
-import { errorResponse } from "./respond.ts";
+import { GatewayContext, gatewayRequest, logDenial } from "./pipeline.ts";
+import { MemoryRateLimitStore } from "./policies/rate-limit-store.ts";
+import { errorResponse, type ErrorResponse } from "./respond.ts";
 import { loadRouteTable } from "./rules/load-route-table.ts";
 import type { RouteTable } from "./rules/route-table.ts";
 import { loadGatewayKeys, wireStages } from "./stages.ts";
@@ -40,34 +41,49 @@ const REALM = "gatehouse";
 export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   const { config, storage, services, revocations, feed } = deps;
 
-  let table: RouteTable = await loadRouteTable(storage);
+  // Rate limits count in this process (a shared store for several instances plugs in here).
+  const rateLimits = new MemoryRateLimitStore();
   let keys = await loadGatewayKeys(services);
+  let table: RouteTable | undefined;
+  const { stages, policies } = wireStages({ config, revocations, remoteKeySets: deps.remoteKeySets, keyEncryptionSecret: deps.keyEncryptionSecret, routes: () => table!, keys: () => keys, rateLimits });
+  table = await loadRouteTable(storage, policies);
   let seen = await storage.revisions.read();
-  // A table that fails to build (a route that can never match) keeps the previous one in service.
+  // A table that fails to build (a route that can never match, a policy that does not validate) keeps the previous one in service.
   feed.subscribe("gateway", async (revisions) => {
-    if (revisions.config !== seen.config) table = await loadRouteTable(storage);
+    if (revisions.config !== seen.config) table = await loadRouteTable(storage, policies);
     if (revisions.keys !== seen.keys) keys = await loadGatewayKeys(services);
     seen = revisions;
   });
 
-  const stages = wireStages({ config, revocations, remoteKeySets: deps.remoteKeySets, keyEncryptionSecret: deps.keyEncryptionSecret, routes: () => table, keys: () => keys });
   const forwarder = new Forwarder({ trustedHops: config.TRUST_PROXY });
+
+  /** The refusal's response, with the route's policies' headers (CORS for an allowed origin, RateLimit). */
+  const refusal = (gw: GatewayContext, error: unknown, req: http.IncomingMessage): ErrorResponse => {
+    logDenial(gw, error, req);
+    const response = errorResponse(REALM, error);
+    gw.decorate(response.headers, true);
+    return response;
+  };
 
   const app = new Koa();
   app.silent = true;
   // One middleware: the stages run in order (pipeline.ts), awaiting only where one has to.
   app.use(async (ctx) => {
-    const gw: GatewayContext = { stage: "match", request: undefined as unknown as GatewayContext["request"] };
+    const gw = new GatewayContext();
     try {
       gw.request = gatewayRequest(ctx.req);
       const deciding = stages.decide(gw);
       if (deciding) await deciding;
+      if (gw.answer) {
+        ctx.status = gw.answer.status;
+        ctx.set(gw.answer.headers);
+        return;
+      }
       gw.stage = "forward";
       ctx.respond = false;
       await forwarder.web(ctx.req, ctx.res, gw.target!);
     } catch (error) {
-      logDenial(gw, error, ctx.req);
-      const response = errorResponse(REALM, error);
+      const response = refusal(gw, error, ctx.req);
       ctx.respond = true;
       ctx.status = response.status;
       ctx.set(response.headers);
@@ -76,15 +92,16 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   });
 
   async function upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    const gw: GatewayContext = { stage: "match", request: undefined as unknown as GatewayContext["request"] };
+    const gw = new GatewayContext();
     try {
       gw.request = gatewayRequest(req);
       await stages.decide(gw);
+      // An upgrade is a GET: no preflight answer can come back here, but refuse one rather than forward nothing.
+      if (gw.answer) throw new Error("a local answer to an upgrade request");
       gw.stage = "forward";
       await forwarder.ws(req, socket, head, gw.target!);
     } catch (error) {
-      logDenial(gw, error, req);
-      const response = errorResponse(REALM, error);
+      const response = refusal(gw, error, req);
       writeSocketError(socket, response.status, response.headers, response.body);
     }
   }
@@ -109,6 +126,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
       new Promise((resolve) => {
         server.close(() => {
           forwarder.close();
+          rateLimits.close();
           resolve();
         });
         server.closeIdleConnections();

@@ -11,6 +11,8 @@ export class GatewayError extends Error {
   readonly challenge: Record<string, string>;
   /** Extra response headers (e.g. Allow). */
   readonly headers: Record<string, string>;
+  /** Answered with an RFC 6750 Bearer challenge (WWW-Authenticate): the refusals of the token itself. */
+  readonly bearer: boolean;
 
   constructor(status: number, code: string, description: string, reason: string, challenge: Record<string, string> = {}, headers: Record<string, string> = {}) {
     super(description);
@@ -19,6 +21,7 @@ export class GatewayError extends Error {
     this.reason = reason;
     this.challenge = challenge;
     this.headers = headers;
+    this.bearer = status === 401 || status === 403;
   }
 }
 
@@ -47,6 +50,29 @@ export class InvalidRequest extends GatewayError {
 export class InsufficientScope extends GatewayError {
   constructor(required: string[]) {
     super(403, "insufficient_scope", "the access token does not carry the scopes this request needs", "insufficient_scope", { scope: required.join(" ") });
+  }
+}
+
+/**
+ * 429: a rate limit policy's limit is used up. Retry-After says when the next request fits; the
+ * RateLimit-Policy and RateLimit fields (draft-ietf-httpapi-ratelimit-headers) come from the policy.
+ */
+export class TooManyRequests extends GatewayError {
+  /** The limits used up, by name (the draft's "violated-policies"). */
+  readonly violated: readonly string[];
+
+  constructor(violated: readonly string[], retryAfterSeconds: number) {
+    super(429, "too_many_requests", `rate limit ${violated.join(", ")} exceeded: retry after ${retryAfterSeconds} s`, "rate_limited", {}, { "retry-after": String(retryAfterSeconds) });
+    this.violated = violated;
+  }
+}
+
+/** 403: a CORS preflight the API's cors policy does not allow (origin, method or headers); answered without CORS headers. */
+export class CorsRefused extends GatewayError {
+  override readonly bearer = false;
+
+  constructor(description: string, reason: "cors_origin" | "cors_method" | "cors_headers") {
+    super(403, "cors_refused", description, reason);
   }
 }
 

@@ -8,10 +8,11 @@ import { RemoteKeySets } from "../shared/remote-key-sets.ts";
 import { RevocationList } from "../shared/revocation-list.ts";
 import type { Storage } from "../storage/index.ts";
 import { GatewayError } from "./errors.ts";
-import { IDENTITY_HEADERS } from "./mutators/identity-headers.ts";
-import type { GatewayContext, Stage } from "./pipeline.ts";
+import { GatewayContext, type Stage } from "./pipeline.ts";
+import { MemoryRateLimitStore } from "./policies/rate-limit-store.ts";
 import { normalizePath } from "./rules/normalize-path.ts";
 import { loadRouteTable } from "./rules/load-route-table.ts";
+import type { RouteTable } from "./rules/route-table.ts";
 import { loadGatewayKeys, wireStages } from "./stages.ts";
 
 export interface ExplainedRequest {
@@ -56,13 +57,28 @@ export class RequestExplainer {
     this.remoteKeySets = new RemoteKeySets({ cooldownSeconds: deps.config.GATEWAY_JWKS_COOLDOWN });
   }
 
-  /** Runs match → authenticate → authorize → mutate for the request, with the configuration as stored now. */
+  /**
+   * Runs match → authenticate → authorize → mutate for the request, with the configuration as stored now.
+   * Rate limits count in a store of their own, so an explanation never uses up anyone's requests (and
+   * never sees a limit used up by the gateway's traffic).
+   */
   async explain(request: ExplainedRequest): Promise<Explanation> {
+    const rateLimits = new MemoryRateLimitStore();
+    try {
+      return await this.#explain(request, rateLimits);
+    } finally {
+      rateLimits.close();
+    }
+  }
+
+  async #explain(request: ExplainedRequest, rateLimits: MemoryRateLimitStore): Promise<Explanation> {
     const { config, storage, services, keyEncryptionSecret } = this.deps;
-    const [table, keys] = await Promise.all([loadRouteTable(storage), loadGatewayKeys(services), this.revocations.sync()]);
-    const stages = wireStages({ config, revocations: this.revocations, remoteKeySets: this.remoteKeySets, keyEncryptionSecret, routes: () => table, keys: () => keys });
+    const [keys] = await Promise.all([loadGatewayKeys(services), this.revocations.sync()]);
+    let table: RouteTable | undefined;
+    const { stages, policies } = wireStages({ config, revocations: this.revocations, remoteKeySets: this.remoteKeySets, keyEncryptionSecret, routes: () => table!, keys: () => keys, rateLimits });
+    table = await loadRouteTable(storage, policies);
     const queryAt = request.target.indexOf("?");
-    const gw: GatewayContext = { stage: "match", request: undefined as unknown as GatewayContext["request"] };
+    const gw = new GatewayContext();
     try {
       gw.request = {
         method: request.method.toUpperCase(),
@@ -83,11 +99,10 @@ export class RequestExplainer {
 
   private describe(gw: GatewayContext): Omit<Explanation, "allowed" | "stage" | "refusal"> {
     const compiled = gw.compiled;
-    const outbound = compiled?.api.outboundOAuth;
-    const outboundHeader = outbound && (outbound.header || "Authorization").toLowerCase();
+    const secret = compiled?.policies.secretHeaders;
     const identity: Record<string, string> = {};
     for (const [name, value] of Object.entries(gw.target?.setHeaders ?? {})) {
-      identity[name] = name === IDENTITY_HEADERS.token || name === outboundHeader ? HIDDEN : value;
+      identity[name] = secret?.has(name) ? HIDDEN : value;
     }
     return {
       ...(compiled ? { route: { id: compiled.route.id, api: compiled.api.identifier, path_prefix: compiled.route.pathPrefix, host: compiled.route.host } } : {}),

@@ -1,18 +1,25 @@
 // The gateway's request pipeline, in order: match → authenticate → authorize → mutate → forward.
 // Each stage is a small function over one per-request GatewayContext; the HTTP app (app.ts) runs
-// them as Koa middleware and the WebSocket upgrade path runs the very same functions, so both get
-// the same checks. Every refusal is logged with its reason id, stage, API and route.
-import type { IncomingMessage } from "node:http";
+// them and the WebSocket upgrade path runs the very same functions, so both get the same checks.
+// Every refusal is logged with its reason id, stage, API and route.
+//
+// Each stage does its built-in work, then runs the handlers of the policies that apply to the route
+// (policies/), compiled into the route table per stage and in pipeline order:
+//   match         the route for the host, method and path (404, 405); cors answers a preflight here
+//   authenticate  the API's token check (JWT or introspection), unless the route is public
+//   authorize     the route's scopes for the method (403), then rate_limit (429)
+//   mutate        identity headers, then claim_headers, forward_token, outbound_oauth
+//   forward       the upstream request (forward/); cors and rate_limit add their response headers
+import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import type { ApiRecord } from "../storage/index.ts";
 import { log, tokenHash } from "../shared/logger.ts";
 import { extractBearerToken } from "./authenticators/bearer-token.ts";
 import { authorizeScopes } from "./authorizers/scopes.ts";
-import { GatewayError, MethodNotAllowed, MissingToken, NoRoute } from "./errors.ts";
-import type { ForwardTarget } from "./forward/forwarder.ts";
+import { GatewayError, MethodNotAllowed, MissingToken, NoRoute, TooManyRequests } from "./errors.ts";
+import type { ForwardTarget, ResponseDecorator } from "./forward/forwarder.ts";
 import { identityHeaders } from "./mutators/identity-headers.ts";
-import type { OutboundTokenProvider } from "./mutators/outbound-oauth.ts";
-import { ownedHeaders } from "./mutators/owned-headers.ts";
-import type { SignedTokenMinter } from "./mutators/signed-token.ts";
+import type { OriginHeaders } from "./policies/cors.ts";
+import type { PolicyHandler, ResponseHeaders } from "./policies/types.ts";
 import { withoutMethodOverride } from "./rules/method-override.ts";
 import { normalizePath } from "./rules/normalize-path.ts";
 import { refuseRepeatedHeaders } from "./rules/repeated-headers.ts";
@@ -22,13 +29,31 @@ import type { CompiledRoute, GatewayRequest, Principal } from "./types.ts";
 
 export type Stage = "match" | "authenticate" | "authorize" | "mutate" | "forward";
 
+/** A response the gateway gives itself, without forwarding (an allowed CORS preflight). */
+export interface LocalAnswer {
+  status: number;
+  headers: Readonly<Record<string, string>>;
+}
+
 /** Per-request state, filled in stage by stage. */
-export interface GatewayContext {
-  stage: Stage;
-  request: GatewayRequest;
-  compiled?: CompiledRoute;
-  principal?: Principal;
-  target?: ForwardTarget;
+export class GatewayContext implements ResponseDecorator {
+  stage: Stage = "match";
+  request: GatewayRequest = undefined as unknown as GatewayRequest;
+  compiled: CompiledRoute | undefined = undefined;
+  principal: Principal | undefined = undefined;
+  target: ForwardTarget | undefined = undefined;
+  /** Set when the gateway answers the request itself: no later stage runs. */
+  answer: LocalAnswer | undefined = undefined;
+  /** cors: the headers for the request's origin when it is allowed. */
+  cors: OriginHeaders | undefined = undefined;
+  /** rate_limit: the RateLimit field for the response. */
+  rateLimit: string | undefined = undefined;
+
+  /** Lets the route's policies add their response headers (the upstream's response, or the gateway's refusal when `own`). */
+  decorate(headers: ResponseHeaders, own: boolean): void {
+    const handlers = this.compiled?.policies.respond;
+    if (handlers) for (const handler of handlers) handler.respond!(this, headers, own);
+  }
 }
 
 export interface PipelineDeps {
@@ -36,8 +61,6 @@ export interface PipelineDeps {
   authenticate: (token: string, api: ApiRecord) => Promise<Principal>;
   /** The principal of a token already verified for this API, without awaiting; undefined otherwise. */
   cachedPrincipal: (token: string, api: ApiRecord) => Principal | undefined;
-  minter: SignedTokenMinter;
-  outbound: OutboundTokenProvider;
 }
 
 /**
@@ -60,17 +83,51 @@ export function gatewayRequest(req: IncomingMessage): GatewayRequest {
   };
 }
 
+/** A CORS preflight: OPTIONS announcing the method of the request to come, from a page of some origin. */
+function isPreflight(method: string, headers: IncomingHttpHeaders): boolean {
+  return method === "OPTIONS" && headers.origin !== undefined && headers["access-control-request-method"] !== undefined;
+}
+
+type StageHandler = (handler: PolicyHandler, gw: GatewayContext, target: ForwardTarget) => void | Promise<void>;
+
+const authorizeWith: StageHandler = (handler, gw) => handler.authorize!(gw);
+const mutateWith: StageHandler = (handler, gw, target) => handler.mutate!(gw, target);
+
+/** Runs a stage's handlers in order, synchronously until one has to wait, then the rest after it. */
+function runHandlers(handlers: readonly PolicyHandler[], run: StageHandler, gw: GatewayContext, target: ForwardTarget, from = 0): void | Promise<void> {
+  for (let i = from; i < handlers.length; i++) {
+    const pending = run(handlers[i]!, gw, target);
+    if (pending) return pending.then(() => runHandlers(handlers, run, gw, target, i + 1));
+  }
+}
+
 export function createStages(deps: PipelineDeps) {
   const stages = {
-    /** 404 when no route owns the path; 405 when the routes that own it do not accept the method. */
+    /**
+     * 404 when no route owns the path; 405 when the routes that own it do not accept the method. A CORS
+     * preflight is answered (gw.answer) or refused here by the cors policy of the route its announced
+     * method would take.
+     */
     match(gw: GatewayContext): void {
       gw.stage = "match";
-      const { host, method, path } = gw.request;
+      const { host, method, path, headers } = gw.request;
       const routes = deps.routes();
-      gw.compiled = routes.match(host, method, path);
-      if (gw.compiled) return;
-      const allow = routes.allowedMethods(host, path);
-      throw allow.length === 0 ? new NoRoute() : new MethodNotAllowed(allow);
+      if (isPreflight(method, headers)) {
+        const announced = routes.match(host, String(headers["access-control-request-method"]), path);
+        const preflight = announced?.policies.preflight;
+        if (preflight) {
+          gw.compiled = announced;
+          preflight.preflight!(gw);
+          return;
+        }
+      }
+      const compiled = routes.match(host, method, path);
+      if (!compiled) {
+        const allow = routes.allowedMethods(host, path);
+        throw allow.length === 0 ? new NoRoute() : new MethodNotAllowed(allow);
+      }
+      gw.compiled = compiled;
+      for (const handler of compiled.policies.match) handler.match!(gw);
     },
 
     /** Synchronous for a token verified before (the common case); a promise when it must be checked. */
@@ -88,54 +145,49 @@ export function createStages(deps: PipelineDeps) {
       });
     },
 
-    authorize(gw: GatewayContext): void {
+    /** The route's scopes, then the policies' checks (rate limits): synchronous unless a policy has to wait. */
+    authorize(gw: GatewayContext): void | Promise<void> {
       gw.stage = "authorize";
-      if (gw.principal) authorizeScopes(gw.compiled!.route, gw.request.method, gw.principal);
+      const compiled = gw.compiled!;
+      if (gw.principal) authorizeScopes(compiled.route, gw.request.method, gw.principal);
+      const handlers = compiled.policies.authorize;
+      if (handlers.length) return runHandlers(handlers, authorizeWith, gw, undefined as unknown as ForwardTarget);
     },
 
-    /** Synchronous unless the API needs a signed identity token or an outbound OAuth token. */
+    /** The upstream request: identity headers, then the policies' (a signed or outbound token makes it wait). */
     mutate(gw: GatewayContext): void | Promise<void> {
       gw.stage = "mutate";
-      const { route, api } = gw.compiled!;
-      const setHeaders: Record<string, string> = gw.principal ? identityHeaders(api, gw.principal) : {};
+      const { route, policies } = gw.compiled!;
       const { origin, path } = joinUpstream(route.upstream, upstreamPath(route, gw.request.path));
       const target: ForwardTarget = {
         origin,
         path: gw.request.query ? `${path}?${gw.request.query}` : path,
         timeoutMs: route.timeoutMs,
         maxBodyBytes: route.maxBodyBytes,
-        setHeaders,
-        removeHeaders: ownedHeaders(api),
+        setHeaders: gw.principal ? identityHeaders(gw.principal) : {},
+        removeHeaders: policies.ownedHeaders,
+        decorator: policies.respond.length ? gw : undefined,
       };
       gw.target = target;
-      const signed = gw.principal && api.forwardToken === "signed";
-      if (!signed && !api.outboundOAuth) return;
-      return (async () => {
-        if (signed) setHeaders["x-gatehouse-token"] = await deps.minter.mint(api, gw.principal!);
-        if (api.outboundOAuth) {
-          const outbound = await deps.outbound.headersFor(api);
-          Object.assign(setHeaders, outbound.set);
-          // One refresh however many requests the upstream rejects with the same token.
-          const retry = deps.outbound.retryFor(api, outbound);
-          target.retryOnUnauthorized = async () => {
-            const fresh = await retry();
-            return fresh && { ...setHeaders, ...fresh };
-          };
-        }
-      })();
+      if (policies.mutate.length) return runHandlers(policies.mutate, mutateWith, gw, target);
     },
 
-    /** Every stage before forwarding, awaiting only where a stage has to. */
+    /** Every stage before forwarding, awaiting only where a stage has to; stops at a local answer. */
     decide(gw: GatewayContext): void | Promise<void> {
       stages.match(gw);
+      if (gw.answer) return;
       const authenticating = stages.authenticate(gw);
-      const rest = () => {
-        stages.authorize(gw);
-        return stages.mutate(gw);
-      };
-      return authenticating ? authenticating.then(rest) : rest();
+      if (authenticating) return authenticating.then(() => afterAuthentication(gw));
+      return afterAuthentication(gw);
     },
   };
+
+  function afterAuthentication(gw: GatewayContext): void | Promise<void> {
+    const authorizing = stages.authorize(gw);
+    if (authorizing) return authorizing.then(() => stages.mutate(gw));
+    return stages.mutate(gw);
+  }
+
   return stages;
 }
 
@@ -151,7 +203,7 @@ export function logDenial(gw: GatewayContext | undefined, error: unknown, req: I
     ...(authorization ? { token: tokenHash(authorization) } : {}),
   };
   if (error instanceof GatewayError) {
-    log.info("gateway refused", { status: error.status, reason: error.reason, ...fields });
+    log.info("gateway refused", { status: error.status, reason: error.reason, ...fields, ...(error instanceof TooManyRequests ? { limit: error.violated.join(" ") } : {}) });
   } else {
     log.error("gateway failure", { ...fields, error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
   }

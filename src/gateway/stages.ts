@@ -1,6 +1,7 @@
-// The pipeline's stages wired to what they need — the JWT and introspection authenticators, the signer
-// of identity tokens, the outbound OAuth token provider — in one place, so the gateway's server
-// (app.ts) and the console's explanation of a request (explain.ts) decide exactly alike.
+// The pipeline's stages wired to what they need — the JWT and introspection authenticators — and what
+// the policies are compiled with — the signer of identity tokens, the outbound OAuth token provider,
+// the rate limits' store — in one place, so the gateway's server (app.ts) and the console's
+// explanation of a request (explain.ts) decide exactly alike.
 import type { Config } from "../config/env.ts";
 import type { Services } from "../services/index.ts";
 import { log } from "../shared/logger.ts";
@@ -14,6 +15,8 @@ import { gatewayClientCredentials } from "./internal-client.ts";
 import { OutboundTokenProvider } from "./mutators/outbound-oauth.ts";
 import { SignedTokenMinter, type SigningKey } from "./mutators/signed-token.ts";
 import { createStages } from "./pipeline.ts";
+import type { CompileContext } from "./policies/index.ts";
+import type { RateLimitStore } from "./policies/rate-limit-store.ts";
 import type { RouteTable } from "./rules/route-table.ts";
 
 /** Gatehouse's public keys (for verifying its tokens) and its active private key (for signed identity tokens). */
@@ -38,9 +41,17 @@ export interface StageWiring {
   /** The current route table and keys; return the same objects until they change. */
   routes: () => RouteTable;
   keys: () => GatewayKeys;
+  /** Where rate limits count. */
+  rateLimits: RateLimitStore;
 }
 
-export function wireStages(wiring: StageWiring) {
+/** The stages, and what the route table's policies are compiled with. */
+export interface GatewayWiring {
+  stages: ReturnType<typeof createStages>;
+  policies: CompileContext;
+}
+
+export function wireStages(wiring: StageWiring): GatewayWiring {
   const { config } = wiring;
   const jwt = new JwtAuthenticator({
     ownTokens: new OwnAccessTokens({ issuer: config.ISSUER, keys: () => wiring.keys().publicJwks, revocations: wiring.revocations, clockToleranceSeconds: config.GATEWAY_CLOCK_SKEW }),
@@ -55,11 +66,17 @@ export function wireStages(wiring: StageWiring) {
     cacheTtlSeconds: config.GATEWAY_INTROSPECTION_CACHE_TTL,
     timeoutMs: 5000,
   });
-  return createStages({
+  const stages = createStages({
     routes: wiring.routes,
     authenticate: (token, api) => authenticatorFor(api, { jwt, introspection })(token, api),
     cachedPrincipal: (token, api) => (api.tokenCheck === "jwt" ? jwt.cached(token, api) : undefined),
+  });
+  const policies: CompileContext = {
+    issuer: config.ISSUER,
+    trustedHops: config.TRUST_PROXY,
+    rateLimits: wiring.rateLimits,
     minter: new SignedTokenMinter({ issuer: config.ISSUER, ttlSeconds: config.GATEWAY_SIGNED_TOKEN_TTL, activeKey: () => wiring.keys().active }),
     outbound: new OutboundTokenProvider({ keyEncryptionSecret: wiring.keyEncryptionSecret, env: process.env }),
-  });
+  };
+  return { stages, policies };
 }

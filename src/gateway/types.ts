@@ -2,11 +2,13 @@
 // pipeline sees it, and the principal an authenticator establishes.
 import type { IncomingHttpHeaders } from "node:http";
 import type { ApiRecord, RouteRecord } from "../storage/index.ts";
+import type { CompiledPolicies } from "./policies/types.ts";
 
-/** A route joined with its API, ready for matching and enforcement. */
+/** A route joined with its API and the handlers of the policies that apply to it, ready for matching and enforcement. */
 export interface CompiledRoute {
   route: RouteRecord;
   api: ApiRecord;
+  policies: CompiledPolicies;
 }
 
 /** What the pipeline knows about one request (HTTP or WebSocket upgrade). */

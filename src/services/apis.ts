@@ -1,38 +1,39 @@
 // APIs (resource servers): the audience of their access tokens, and how the gateway protects them.
 import { z } from "zod";
-import type { ApiRecord, OutboundOAuth, Storage } from "../storage/index.ts";
+import type { ApiRecord, Storage } from "../storage/index.ts";
 import { changedFields } from "./audit.ts";
 import { refuseDeletingBuiltIn } from "./built-in.ts";
 import type { ServiceContext } from "./context.ts";
 import { ConflictError, NotFoundError, ValidationError, parseInput } from "./errors.ts";
 import { checkIfMatch } from "./etag.ts";
+import {
+  claimHeadersSchema,
+  forwardTokenSchema,
+  mergePolicyChanges,
+  outboundOAuthSchema,
+  policiesInputOf,
+  policiesInputSchema,
+  showPolicies,
+  storePolicies,
+  type PoliciesInput,
+  type PoliciesResource,
+  type PolicyChanges,
+  type PolicyId,
+  type StoredPolicies,
+} from "./policies.ts";
 import { sameJson } from "./same-json.ts";
-import { seal, unseal } from "./sealing.ts";
 import { ASYMMETRIC_ALGORITHMS } from "../shared/algorithms.ts";
 import { TRUSTED_TOKEN_TYPES } from "../storage/repositories/apis.ts";
 
 const scopeName = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, "invalid scope name");
-const headerName = z.string().regex(/^[A-Za-z0-9-]{1,64}$/, "invalid header name");
-/** A URL, or a ${NAME} reference resolved from the deployment's environment when used. */
-const urlOrReference = z.string().refine((v) => /\$\{[A-Za-z_][A-Za-z0-9_]*\}/.test(v) || URL.canParse(v), "must be a URL or contain a ${NAME} reference");
 
-/**
- * Client credentials the gateway uses at another identity provider. Its values may hold ${NAME}
- * references, which are stored as written: the gateway resolves them at request time. client_secret is
- * never shown back; omitted, the stored one is kept.
- */
-export const outboundOAuthSchema = z
-  .object({
-    token_url: urlOrReference,
-    client_id: z.string().min(1),
-    client_secret: z.string().min(1).optional(),
-    auth_method: z.enum(["basic", "body"]).default("basic"),
-    scope: z.string().min(1).nullable().default(null),
-    resource: z.string().min(1).nullable().default(null),
-    header: headerName.default("Authorization"),
-    remove_headers: z.array(headerName).default([]),
-  })
-  .strict();
+/** Fields an API had before gateway policies: still read (as the policies they are now), never written. */
+const LEGACY = {
+  claim_headers: "claim_headers",
+  forward_token: "forward_token",
+  outbound_oauth: "outbound_oauth",
+} as const satisfies Record<string, PolicyId>;
+type LegacyField = keyof typeof LEGACY;
 
 export const apiInputSchema = z
   .object({
@@ -56,24 +57,29 @@ export const apiInputSchema = z
       )
       .default([]),
     allow_query_token: z.boolean().default(false),
-    claim_headers: z.record(z.string().min(1), headerName).default({}),
-    forward_token: z.enum(["none", "original", "signed"]).default("none"),
-    outbound_oauth: outboundOAuthSchema.nullable().default(null),
     /** Clients that act as this API's resource server: besides a token's own client and the gateway, only they may introspect its tokens. */
     introspection_clients: z.array(z.string().min(1).max(128)).default([]),
+    policies: policiesInputSchema("api"),
+    claim_headers: claimHeadersSchema.shape.claims.optional().meta({ deprecated: true }).describe("Deprecated: read as policies.claim_headers.claims (an empty map: the policy detached)."),
+    forward_token: forwardTokenSchema.shape.mode.optional().meta({ deprecated: true }).describe("Deprecated: read as policies.forward_token.mode (none: the policy detached)."),
+    outbound_oauth: outboundOAuthSchema.nullable().optional().meta({ deprecated: true }).describe("Deprecated: read as policies.outbound_oauth (null: the policy detached)."),
   })
   .strict();
 
 export type ApiInput = z.input<typeof apiInputSchema>;
 type ParsedApi = z.infer<typeof apiInputSchema>;
+type ApiSettings = Omit<ParsedApi, "policies" | LegacyField>;
 
-/** An API as every front end shows it: the outbound client secret never, sealed or not. */
-export type ApiResource = Omit<ParsedApi, "outbound_oauth"> & {
-  outbound_oauth: (Omit<NonNullable<ParsedApi["outbound_oauth"]>, "client_secret"> & { has_client_secret: true }) | null;
-};
+/** An API as every front end shows it: its settings and the policies attached to it (never a secret, sealed or not). */
+export type ApiResource = ApiSettings & { policies: PoliciesResource };
+
+/** The input that reproduces an API (every policy's write-only secret left out, so the stored one is kept). */
+export type ApiInputOf = ApiSettings & { policies: PoliciesInput };
+
+/** A change to an API: the fields given (the deprecated ones too); `policies` merged policy by policy. */
+export type ApiChanges = Partial<Omit<ApiInput, "policies" | "identifier">> & { policies?: PolicyChanges };
 
 export function apiResource(api: ApiRecord): ApiResource {
-  const out = api.outboundOAuth;
   return {
     identifier: api.identifier,
     name: api.name,
@@ -88,28 +94,35 @@ export function apiResource(api: ApiRecord): ApiResource {
       ...(t.tokenTypes ? { token_types: t.tokenTypes as (typeof TRUSTED_TOKEN_TYPES)[number][] } : {}),
     })),
     allow_query_token: api.allowQueryToken,
-    claim_headers: api.claimHeaders,
-    forward_token: api.forwardToken,
-    outbound_oauth: out && {
-      token_url: out.tokenUrl,
-      client_id: out.clientId,
-      auth_method: out.authMethod,
-      scope: out.scope,
-      resource: out.resource,
-      header: out.header,
-      remove_headers: out.removeHeaders,
-      has_client_secret: true,
-    },
     introspection_clients: api.introspectionClients,
+    policies: showPolicies(api.policies, "api"),
   };
 }
 
-/** The input that reproduces an API: the outbound secret left out, so the stored one is kept. */
-export function apiInputOf(resource: ApiResource): ParsedApi {
-  const { outbound_oauth: out, ...settings } = resource;
-  if (!out) return { ...settings, outbound_oauth: null };
-  const { has_client_secret, ...outbound } = out;
-  return { ...settings, outbound_oauth: outbound };
+export function apiInputOf(resource: ApiResource): ApiInputOf {
+  return { ...resource, policies: policiesInputOf(resource.policies) };
+}
+
+/** The policy changes the deprecated fields of a change stand for. */
+function legacyChanges(changes: ApiChanges): PolicyChanges {
+  const policies: PolicyChanges = {};
+  if (changes.claim_headers !== undefined) policies.claim_headers = Object.keys(changes.claim_headers).length ? { claims: changes.claim_headers } : null;
+  if (changes.forward_token !== undefined) policies.forward_token = changes.forward_token === "none" ? null : { mode: changes.forward_token };
+  if (changes.outbound_oauth !== undefined) policies.outbound_oauth = changes.outbound_oauth;
+  return policies;
+}
+
+/** Refuses a policy given both under its deprecated field and under `policies`. */
+function refuseTwice(legacy: object, policies: object | undefined): void {
+  const twice = Object.keys(legacy).filter((id) => policies && id in policies);
+  if (twice.length) {
+    throw new ValidationError(twice.map((id) => ({ field: id, message: `given twice: ${id} is deprecated, give only policies.${id}` })));
+  }
+}
+
+/** Where a policy's values were given, for errors: under its deprecated field, or under policies. */
+function fieldOf(legacy: object): (id: string) => string {
+  return (id) => (id in legacy ? id : `policies.${id}`);
 }
 
 export class ApiService {
@@ -136,15 +149,36 @@ export class ApiService {
     return (await this.save(null, spec)).api;
   }
 
-  /** Changes the fields given, keeping the others; within outbound_oauth too, the secret included. */
-  async update(identifier: string, changes: Partial<ApiInput>, { ifMatch }: { ifMatch?: string } = {}): Promise<ApiResource> {
+  /**
+   * Changes the fields given, keeping the others. A policy given in `policies` is merged into the attached
+   * one's settings (or attached), null detaches it; a write-only secret left out is kept.
+   */
+  async update(identifier: string, changes: ApiChanges, { ifMatch }: { ifMatch?: string } = {}): Promise<ApiResource> {
     const current = await this.require(identifier);
     const resource = apiResource(current);
     checkIfMatch(resource, ifMatch);
+    const { policies, claim_headers: _c, forward_token: _f, outbound_oauth: _o, ...fields } = changes;
+    const legacy = legacyChanges(changes);
+    refuseTwice(legacy, policies);
     const base = apiInputOf(resource);
-    const outbound =
-      changes.outbound_oauth === undefined ? base.outbound_oauth : changes.outbound_oauth && base.outbound_oauth ? { ...base.outbound_oauth, ...changes.outbound_oauth } : changes.outbound_oauth;
-    return (await this.save(current, parseInput(apiInputSchema, { ...base, ...changes, outbound_oauth: outbound, identifier }))).api;
+    const merged = mergePolicyChanges(base.policies, { ...legacy, ...policies });
+    return (await this.save(current, parseInput(apiInputSchema, { ...base, ...fields, policies: merged, identifier }), fieldOf(legacy))).api;
+  }
+
+  /** Attaches a policy to the API, or replaces its settings: exactly the ones given, the defaults for the others (a write-only secret left out is kept). */
+  async attachPolicy(identifier: string, id: PolicyId, config: unknown): Promise<ApiResource> {
+    const current = await this.require(identifier);
+    const base = apiInputOf(apiResource(current));
+    return (await this.save(current, parseInput(apiInputSchema, { ...base, policies: { ...base.policies, [id]: config } }))).api;
+  }
+
+  /** @throws NotFoundError when the policy is not attached to the API */
+  async detachPolicy(identifier: string, id: PolicyId): Promise<ApiResource> {
+    const current = await this.require(identifier);
+    const base = apiInputOf(apiResource(current));
+    if (!(id in base.policies)) throw new NotFoundError(`policy ${id} is not attached to api ${identifier}`);
+    const { [id]: _detached, ...rest } = base.policies;
+    return (await this.save(current, parseInput(apiInputSchema, { ...base, policies: rest }))).api;
   }
 
   /** Makes the API exactly what the input says, creating it when it does not exist (a declarative file). */
@@ -161,27 +195,32 @@ export class ApiService {
     await this.context.audit.record("delete", "api", identifier);
   }
 
-  private async save(current: ApiRecord | null, spec: ParsedApi): Promise<{ api: ApiResource; outcome: "created" | "updated" | "unchanged" }> {
+  /**
+   * Stores a parsed input; its deprecated fields are read as the policies they stand for.
+   * @param field where each policy was given, for errors
+   */
+  private async save(current: ApiRecord | null, spec: ParsedApi, field?: (id: string) => string): Promise<{ api: ApiResource; outcome: "created" | "updated" | "unchanged" }> {
+    const { policies: given, claim_headers: _c, forward_token: _f, outbound_oauth: _o, ...settings } = spec;
+    const legacy = Object.fromEntries(Object.entries(legacyChanges(spec)).filter(([, config]) => config !== null));
+    refuseTwice(legacy, given);
     const record: ApiRecord = {
-      identifier: spec.identifier,
-      name: spec.name,
-      tokenFormat: spec.token_format,
-      accessTokenTtl: spec.access_token_ttl,
-      scopes: spec.scopes,
-      tokenCheck: spec.token_check,
-      trustedIssuers: spec.trusted_issuers.map((t) => ({ issuer: t.issuer, jwksUri: t.jwks_uri, algorithms: t.algorithms, ...(t.token_types ? { tokenTypes: t.token_types } : {}) })),
-      allowQueryToken: spec.allow_query_token,
-      claimHeaders: spec.claim_headers,
-      forwardToken: spec.forward_token,
-      outboundOAuth: this.outbound(spec.outbound_oauth, current?.outboundOAuth ?? null),
-      introspectionClients: spec.introspection_clients,
+      identifier: settings.identifier,
+      name: settings.name,
+      tokenFormat: settings.token_format,
+      accessTokenTtl: settings.access_token_ttl,
+      scopes: settings.scopes,
+      tokenCheck: settings.token_check,
+      trustedIssuers: settings.trusted_issuers.map((t) => ({ issuer: t.issuer, jwksUri: t.jwks_uri, algorithms: t.algorithms, ...(t.token_types ? { tokenTypes: t.token_types } : {}) })),
+      allowQueryToken: settings.allow_query_token,
+      introspectionClients: settings.introspection_clients,
+      policies: storePolicies({ ...given, ...legacy }, current?.policies ?? {}, this.context.secret, field ?? fieldOf(legacy)),
     };
     if (current && sameJson(current, record)) return { api: apiResource(current), outcome: "unchanged" };
     const api = apiResource(await this.storage.apis.upsert(record));
     await this.storage.revisions.bump("config");
     if (current) {
-      const changes: Record<string, unknown> = changedFields(apiInputOf(apiResource(current)), apiInputOf(api));
-      if (current.outboundOAuth?.clientSecretSealed !== record.outboundOAuth?.clientSecretSealed && record.outboundOAuth) changes.outbound_client_secret = "changed";
+      const changes: Record<string, unknown> = changedFields(flatPolicies(apiInputOf(apiResource(current))), flatPolicies(apiInputOf(api)));
+      for (const id of sealedChanges(current.policies, record.policies)) changes[`policies.${id}.client_secret`] = "changed";
       await this.context.audit.record("update", "api", api.identifier, changes);
     } else {
       await this.context.audit.record("create", "api", api.identifier, { ...apiInputOf(api) });
@@ -189,31 +228,22 @@ export class ApiService {
     return { api, outcome: current ? "updated" : "created" };
   }
 
-  /** The stored outbound settings: the secret sealed, the stored one kept when it is unchanged or not given. */
-  private outbound(spec: ParsedApi["outbound_oauth"], current: OutboundOAuth | null): OutboundOAuth | null {
-    if (!spec) return null;
-    const { client_secret: clientSecret } = spec;
-    let clientSecretSealed = current?.clientSecretSealed;
-    const secret = this.context.secret;
-    if (clientSecret !== undefined && (!clientSecretSealed || unseal(clientSecretSealed, secret(), "outbound-client-secret") !== clientSecret)) {
-      clientSecretSealed = seal(clientSecret, secret(), "outbound-client-secret");
-    }
-    if (!clientSecretSealed) throw new ValidationError([{ field: "outbound_oauth.client_secret", message: "required" }]);
-    return {
-      tokenUrl: spec.token_url,
-      clientId: spec.client_id,
-      clientSecretSealed,
-      authMethod: spec.auth_method,
-      scope: spec.scope,
-      resource: spec.resource,
-      header: spec.header,
-      removeHeaders: spec.remove_headers,
-    };
-  }
-
   private async require(identifier: string): Promise<ApiRecord> {
     const api = await this.storage.apis.find(identifier);
     if (!api) throw new NotFoundError(`api ${identifier} not found`);
     return api;
   }
+}
+
+/** The input with each policy as its own field (policies.cors, ...), so the audit log names the policy that changed. */
+export function flatPolicies({ policies, ...settings }: { policies: PoliciesInput }): Record<string, unknown> {
+  return { ...settings, ...Object.fromEntries(Object.entries(policies).map(([id, config]) => [`policies.${id}`, config])) };
+}
+
+/** The policies whose sealed secret changed (a new one given): the audit log says so without showing it. */
+export function sealedChanges(before: StoredPolicies, after: StoredPolicies): string[] {
+  return Object.keys(after).filter((id) => {
+    const sealed = after[id]!.client_secret_sealed;
+    return sealed !== undefined && sealed !== before[id]?.client_secret_sealed;
+  });
 }

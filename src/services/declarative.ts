@@ -5,12 +5,18 @@
 // second time. Entries absent from the file are left alone, routes included.
 //
 // `${NAME}` in a string is replaced by that environment variable, so secrets and passwords stay out of
-// the file; except inside an API's outbound_oauth: there references are stored as written and the
-// gateway resolves them from its own environment at request time, so one file serves every deployment.
+// the file; except inside an outbound_oauth policy (of an API or a route): there references are stored
+// as written and the gateway resolves them from its own environment at request time, so one file serves
+// every deployment.
+//
+// Gateway behaviour is in each API's and route's `policies` (services/policies.ts). An API's former
+// fields claim_headers, forward_token and outbound_oauth are still read, as the policies they now are;
+// `export` writes only `policies`.
 import { z } from "zod";
 import { apiInputOf, apiInputSchema, type ApiService } from "./apis.ts";
 import { clientInputOf, clientInputSchema, type ClientService } from "./clients.ts";
 import { ValidationError, formatPath, parseInput } from "./errors.ts";
+import { keepsReferencesAt, type PoliciesInput } from "./policies.ts";
 import { issuerInputOf, issuerInputSchema, type IssuerService } from "./issuers.ts";
 import { routeInputOf, routeInputSchema, type RouteService } from "./routes.ts";
 import { scopeInputSchema, type ScopeService } from "./scopes.ts";
@@ -48,9 +54,9 @@ export type DeclarativeFile = z.infer<typeof declarativeFileSchema>;
 
 const REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 
-/** Paths of the file whose references are left for the gateway: `apis[i].outbound_oauth...`. */
+/** Paths of the file whose references are left for the gateway: inside a policy that resolves them (`apis[i].policies.outbound_oauth`), or an API's deprecated `outbound_oauth`. */
 function keptForGateway(path: readonly PropertyKey[]): boolean {
-  return path[0] === "apis" && typeof path[1] === "number" && path[2] === "outbound_oauth";
+  return (path[0] === "apis" && typeof path[1] === "number" && path[2] === "outbound_oauth") || keepsReferencesAt(path);
 }
 
 /** Replaces `${NAME}` references with environment variables, before validation, so the values are checked too. */
@@ -118,6 +124,12 @@ function withoutNulls<T extends object>(entry: T): Partial<T> {
   return Object.fromEntries(Object.entries(entry).filter(([, v]) => v !== null)) as Partial<T>;
 }
 
+/** An entry's policies as exported: each one's unset fields left out, and no `policies` at all when none is attached. */
+function withPolicies<T extends { policies: PoliciesInput }>({ policies, ...entry }: T): Omit<T, "policies"> & { policies?: PoliciesInput } {
+  const attached = Object.entries(policies);
+  return { ...entry, ...(attached.length ? { policies: Object.fromEntries(attached.map(([id, config]) => [id, withoutNulls(config as object)])) } : {}) };
+}
+
 interface EntityServices {
   scopes: ScopeService;
   apis: ApiService;
@@ -178,7 +190,7 @@ export class DeclarativeService {
 
   /**
    * The current configuration as a file. Never secrets or hashes: applying the export keeps every
-   * client's secret, every API's outbound client secret and every user's password as they are.
+   * client's secret, every outbound OAuth policy's client secret and every user's password as they are.
    */
   async export(): Promise<Record<keyof DeclarativeFile, object[]>> {
     const { scopes, apis, routes, clients, users, issuers } = this.services;
@@ -186,12 +198,15 @@ export class DeclarativeService {
     return {
       scopes: await scopes.list(),
       apis: (await apis.list()).map((api) => {
-        const { outbound_oauth, ...entry } = apiInputOf(api);
-        const own = allRoutes.filter((r) => r.api === api.identifier).map((r) => withoutNulls(routeInputOf(r)));
-        return withoutNulls({ ...entry, outbound_oauth: outbound_oauth && withoutNulls(outbound_oauth), ...(own.length ? { routes: own } : {}) });
+        const own = allRoutes.filter((r) => r.api === api.identifier).map((r) => withoutNulls(withPolicies(routeInputOf(r))));
+        return withoutNulls({ ...withPolicies(apiInputOf(api)), ...(own.length ? { routes: own } : {}) });
       }),
       clients: (await clients.all()).map((c) => withoutNulls(clientInputOf(c))),
-      users: (await users.all()).map((u) => withoutNulls(userInputOf(u))),
+      users: (await users.all()).map((u) => {
+        // Only a requirement is written: a file that leaves it out keeps the user's as it is.
+        const { password_change_required: required, ...entry } = userInputOf(u);
+        return withoutNulls({ ...entry, ...(required ? { password_change_required: true } : {}) });
+      }),
       issuers: (await issuers.list()).map((i) => withoutNulls(issuerInputOf(i))),
     };
   }

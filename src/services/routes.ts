@@ -8,6 +8,19 @@ import type { ServiceContext } from "./context.ts";
 import { ConflictError, NotFoundError, ValidationError, parseInput } from "./errors.ts";
 import { checkIfMatch } from "./etag.ts";
 import { requireKnown } from "./known-scopes.ts";
+import { flatPolicies, sealedChanges } from "./apis.ts";
+import {
+  limitName,
+  mergePolicyChanges,
+  policiesInputOf,
+  policiesInputSchema,
+  showPolicies,
+  storePolicies,
+  type PoliciesInput,
+  type PoliciesResource,
+  type PolicyChanges,
+  type PolicyId,
+} from "./policies.ts";
 import { sameJson } from "./same-json.ts";
 
 export const ROUTE_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] as const;
@@ -37,14 +50,18 @@ export const routeInputSchema = z
     public: z.boolean().default(false),
     timeout_ms: z.number().int().min(100).max(300_000).default(30_000),
     max_body_bytes: z.number().int().min(0).max(1024 ** 3).default(1024 * 1024),
+    policies: policiesInputSchema("route"),
   })
   .strict();
 
 export type RouteInput = z.input<typeof routeInputSchema>;
 type ParsedRoute = z.infer<typeof routeInputSchema>;
 
-/** A route as every front end shows it: its settings, plus its id and the API it belongs to. */
-export type RouteResource = { id: string; api: string } & ParsedRoute;
+/** A route as every front end shows it: its settings and policies, plus its id and the API it belongs to. */
+export type RouteResource = { id: string; api: string } & Omit<ParsedRoute, "policies"> & { policies: PoliciesResource };
+
+/** A change to a route: the fields given; `policies` merged policy by policy. */
+export type RouteChanges = Partial<Omit<RouteInput, "policies">> & { policies?: PolicyChanges };
 
 export function routeResource(route: RouteRecord): RouteResource {
   return {
@@ -59,13 +76,14 @@ export function routeResource(route: RouteRecord): RouteResource {
     public: route.public,
     timeout_ms: route.timeoutMs,
     max_body_bytes: route.maxBodyBytes,
+    policies: showPolicies(route.policies, "route"),
   };
 }
 
-/** The input that reproduces a route. */
-export function routeInputOf(resource: RouteResource): ParsedRoute {
-  const { id, api, ...settings } = resource;
-  return settings;
+/** The input that reproduces a route (a policy's write-only secret left out, so the stored one is kept). */
+export function routeInputOf(resource: RouteResource): Omit<ParsedRoute, "policies"> & { policies: PoliciesInput } {
+  const { id, api, policies, ...settings } = resource;
+  return { ...settings, policies: policiesInputOf(policies) };
 }
 
 export class RouteService {
@@ -95,21 +113,40 @@ export class RouteService {
     return (await this.save(api, null, spec)).route;
   }
 
-  /** Changes the fields given, keeping the others. */
-  async update(id: string, changes: Partial<RouteInput>, { ifMatch }: { ifMatch?: string } = {}): Promise<RouteResource> {
-    const current = routeResource(await this.require(id));
+  /** Changes the fields given, keeping the others; a policy given is merged into the attached one's settings (or attached), null detaches it. */
+  async update(id: string, changes: RouteChanges, { ifMatch }: { ifMatch?: string } = {}): Promise<RouteResource> {
+    const stored = await this.require(id);
+    const current = routeResource(stored);
     checkIfMatch(current, ifMatch);
-    const spec = parseInput(routeInputSchema, { ...routeInputOf(current), ...changes });
+    const { policies, ...fields } = changes;
+    const base = routeInputOf(current);
+    const spec = parseInput(routeInputSchema, { ...base, ...fields, policies: mergePolicyChanges(base.policies, policies ?? {}) });
     const same = await this.find(current.api, spec);
     if (same && same.id !== id) throw new ConflictError(`a route for ${spec.path_prefix}${spec.host ? ` on ${spec.host}` : ""} of api ${current.api} already exists (${same.id})`);
-    return (await this.save(current.api, current, spec)).route;
+    return (await this.save(current.api, stored, spec)).route;
+  }
+
+  /** Attaches a policy to the route, or replaces its settings: exactly the ones given, the defaults for the others (a write-only secret left out is kept). */
+  async attachPolicy(id: string, policy: PolicyId, config: unknown): Promise<RouteResource> {
+    const stored = await this.require(id);
+    const base = routeInputOf(routeResource(stored));
+    return (await this.save(stored.apiIdentifier, stored, parseInput(routeInputSchema, { ...base, policies: { ...base.policies, [policy]: config } }))).route;
+  }
+
+  /** @throws NotFoundError when the policy is not attached to the route */
+  async detachPolicy(id: string, policy: PolicyId): Promise<RouteResource> {
+    const stored = await this.require(id);
+    const base = routeInputOf(routeResource(stored));
+    if (!(policy in base.policies)) throw new NotFoundError(`policy ${policy} is not attached to route ${id}`);
+    const { [policy]: _detached, ...rest } = base.policies;
+    return (await this.save(stored.apiIdentifier, stored, parseInput(routeInputSchema, { ...base, policies: rest }))).route;
   }
 
   /** Creates the route, or makes the one with the same path prefix and host exactly the input (a declarative file). */
   async apply(api: string, input: RouteInput): Promise<{ route: RouteResource; outcome: "created" | "updated" | "unchanged" }> {
     const spec = parseInput(routeInputSchema, input);
     const same = await this.find(api, spec);
-    return this.save(api, same ? routeResource(same) : null, spec);
+    return this.save(api, same ?? null, spec);
   }
 
   async delete(id: string): Promise<void> {
@@ -123,11 +160,16 @@ export class RouteService {
     return this.storage.routes.list(api).then((routes) => routes.find((r) => r.pathPrefix === spec.path_prefix && r.host === spec.host));
   }
 
-  private async save(api: string, current: RouteResource | null, spec: ParsedRoute): Promise<{ route: RouteResource; outcome: "created" | "updated" | "unchanged" }> {
+  private async save(api: string, stored: RouteRecord | null, spec: ParsedRoute): Promise<{ route: RouteResource; outcome: "created" | "updated" | "unchanged" }> {
     const owner = await this.storage.apis.find(api);
     if (!owner) throw new NotFoundError(`api ${api} not found`);
     if (spec.public && Object.values(spec.scopes).some((r) => r.all_of.length || r.any_of.length)) {
       throw new ValidationError([{ field: "scopes", message: "a public route requires no scopes" }]);
+    }
+    if (spec.public) {
+      spec.policies.rate_limit?.limits.forEach((limit, i) => {
+        if (limit.by !== "address") throw new ValidationError([{ field: `policies.rate_limit.limits[${i}].by`, message: `a public route has no token to count by ${limit.by}: limit ${limitName(limit)} by address` }]);
+      });
     }
     // A route may require the API's own scopes and registered ones (say, a scope shared by several APIs).
     const known = new Set([...owner.scopes, ...(await this.storage.scopes.list()).map((s) => s.name)]);
@@ -135,25 +177,33 @@ export class RouteService {
       requireKnown(`scopes.${method}.all_of`, required.all_of, known);
       requireKnown(`scopes.${method}.any_of`, required.any_of, known);
     }
+    const { policies, ...settings } = spec;
     const record: RouteRecord = {
-      id: current?.id ?? crypto.randomUUID(),
+      id: stored?.id ?? crypto.randomUUID(),
       apiIdentifier: api,
-      pathPrefix: spec.path_prefix,
-      host: spec.host,
-      methods: spec.methods,
-      upstream: spec.upstream,
-      rewrite: spec.rewrite,
-      scopes: Object.fromEntries(Object.entries(spec.scopes).map(([method, r]) => [method, { allOf: r.all_of, anyOf: r.any_of }])),
-      public: spec.public,
-      timeoutMs: spec.timeout_ms,
-      maxBodyBytes: spec.max_body_bytes,
+      pathPrefix: settings.path_prefix,
+      host: settings.host,
+      methods: settings.methods,
+      upstream: settings.upstream,
+      rewrite: settings.rewrite,
+      scopes: Object.fromEntries(Object.entries(settings.scopes).map(([method, r]) => [method, { allOf: r.all_of, anyOf: r.any_of }])),
+      public: settings.public,
+      timeoutMs: settings.timeout_ms,
+      maxBodyBytes: settings.max_body_bytes,
+      policies: storePolicies(policies, stored?.policies ?? {}, this.context.secret),
     };
     const route = routeResource(record);
-    if (current && sameJson(current, route)) return { route: current, outcome: "unchanged" };
+    if (stored && sameJson(stored, record)) return { route, outcome: "unchanged" };
     await this.storage.routes.save(record);
     await this.storage.revisions.bump("config");
-    await this.context.audit.record(current ? "update" : "create", "route", route.id, current ? changedFields(current, route) : { ...route });
-    return { route, outcome: current ? "updated" : "created" };
+    if (stored) {
+      const changes: Record<string, unknown> = changedFields(flatPolicies(routeResourceInput(routeResource(stored))), flatPolicies(routeResourceInput(route)));
+      for (const id of sealedChanges(stored.policies, record.policies)) changes[`policies.${id}.client_secret`] = "changed";
+      await this.context.audit.record("update", "route", route.id, changes);
+    } else {
+      await this.context.audit.record("create", "route", route.id, { ...route, policies: policiesInputOf(route.policies) });
+    }
+    return { route, outcome: stored ? "updated" : "created" };
   }
 
   private async require(id: string): Promise<RouteRecord> {
@@ -161,4 +211,9 @@ export class RouteService {
     if (!route) throw new NotFoundError(`route ${id} not found`);
     return route;
   }
+}
+
+/** A route's id, API and input, for the audit log. */
+function routeResourceInput(route: RouteResource) {
+  return { id: route.id, api: route.api, ...routeInputOf(route) };
 }

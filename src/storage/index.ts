@@ -140,7 +140,7 @@ export async function openStorage(url: string, { migrate: runMigrations = true, 
 
 export type { ClientRecord, ClientInput } from "./repositories/clients.ts";
 export type { ScopeRecord } from "./repositories/scopes.ts";
-export type { ApiRecord, OutboundOAuth, TrustedIssuer } from "./repositories/apis.ts";
+export type { ApiRecord, StoredPolicies, TrustedIssuer } from "./repositories/apis.ts";
 export type { RouteRecord, ScopeRequirement } from "./repositories/routes.ts";
 export type { UserRecord } from "./repositories/users.ts";
 export type { ConsentRecord } from "./repositories/consents.ts";

@@ -6,6 +6,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Database, DatabaseKind } from "./database.ts";
+import { migrateGatewayPolicies, type MigrationTransaction } from "./data-migrations/gateway-policies.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const directories: Record<DatabaseKind, string> = {
@@ -13,12 +14,15 @@ const directories: Record<DatabaseKind, string> = {
   postgresql: path.join(root, "prisma/postgresql/migrations"),
 };
 
+/** A data step written as code, for a conversion SQL cannot say in both dialects. */
+type DataStep = string | ((tx: MigrationTransaction, kind: DatabaseKind) => Promise<void>);
+
 /**
  * Data a schema migration cannot express (the migration files are Prisma's own output, checked for drift
  * by `npm run db:check`): run once, in the same transaction, right after the migration whose name (without
  * its timestamp) is the key.
  */
-const DATA_STEPS: Record<string, Record<DatabaseKind, string[]>> = {
+const DATA_STEPS: Record<string, Record<DatabaseKind, DataStep[]>> = {
   security_hardening: {
     // Artifacts written before the owner columns existed; counters of the former throttling scheme.
     sqlite: [
@@ -30,6 +34,8 @@ const DATA_STEPS: Record<string, Record<DatabaseKind, string[]>> = {
       `DELETE FROM "LoginThrottle"`,
     ],
   },
+  // Claim headers, token forwarding and outbound OAuth become policies, before gateway_policy_columns drops their columns.
+  gateway_policies: { sqlite: [migrateGatewayPolicies], postgresql: [migrateGatewayPolicies] },
 };
 
 /** Splits a migration script into statements (Prisma's scripts end each statement with ";\n"). */
@@ -40,7 +46,12 @@ function statements(sql: string): string[] {
     .filter(Boolean);
 }
 
-export async function migrate(db: Database, kind: DatabaseKind): Promise<string[]> {
+/**
+ * @param options.before stop before the migration of this name (without its timestamp): a database as an
+ *   older release left it, for testing a migration on real data
+ * @returns the names of the migrations applied
+ */
+export async function migrate(db: Database, kind: DatabaseKind, options: { before?: string } = {}): Promise<string[]> {
   const dir = directories[kind];
   const names = fs
     .readdirSync(dir, { withFileTypes: true })
@@ -51,25 +62,46 @@ export async function migrate(db: Database, kind: DatabaseKind): Promise<string[
     `CREATE TABLE IF NOT EXISTS "_gatehouse_migrations" ("name" TEXT PRIMARY KEY, "appliedAt" TEXT NOT NULL)`,
   );
   const applied: string[] = [];
-  await db.$transaction(async (tx) => {
-    // Several instances may start at once on PostgreSQL: one migrates, the others wait here.
-    if (kind === "postgresql") await tx.$executeRawUnsafe(`SELECT pg_advisory_xact_lock(727274)`);
-    const done = new Set(
-      (await tx.$queryRawUnsafe<{ name: string }[]>(`SELECT "name" FROM "_gatehouse_migrations"`)).map((r) => r.name),
-    );
-    for (const name of names) {
-      if (done.has(name)) continue;
-      for (const statement of statements(fs.readFileSync(path.join(dir, name, "migration.sql"), "utf8"))) {
-        await tx.$executeRawUnsafe(statement);
-      }
-      for (const statement of DATA_STEPS[name.replace(/^\d+_/, "")]?.[kind] ?? []) await tx.$executeRawUnsafe(statement);
-      await tx.$executeRawUnsafe(
-        `INSERT INTO "_gatehouse_migrations" ("name", "appliedAt") VALUES ($1, $2)`,
-        name,
-        new Date().toISOString(),
-      );
-      applied.push(name);
-    }
-  }, { timeout: 60_000 });
+  // SQLite ignores PRAGMA foreign_keys inside a transaction, so a migration that rebuilds a table others
+  // reference (Prisma's "RedefineTables": create, copy, DROP, rename) would have the DROP's implicit
+  // delete cascade to the referencing rows (an Api's routes). Foreign keys are off for the migration
+  // (the connection is the transaction's), checked before it commits, and on again after.
+  if (kind === "sqlite") await db.$executeRawUnsafe("PRAGMA foreign_keys=OFF");
+  try {
+    await migrateAll();
+  } finally {
+    if (kind === "sqlite") await db.$executeRawUnsafe("PRAGMA foreign_keys=ON");
+  }
   return applied;
+
+  async function migrateAll(): Promise<void> {
+    await db.$transaction(async (tx) => {
+      // Several instances may start at once on PostgreSQL: one migrates, the others wait here.
+      if (kind === "postgresql") await tx.$executeRawUnsafe(`SELECT pg_advisory_xact_lock(727274)`);
+      const done = new Set(
+        (await tx.$queryRawUnsafe<{ name: string }[]>(`SELECT "name" FROM "_gatehouse_migrations"`)).map((r) => r.name),
+      );
+      for (const name of names) {
+        if (options.before !== undefined && name.replace(/^\d+_/, "") === options.before) break;
+        if (done.has(name)) continue;
+        for (const statement of statements(fs.readFileSync(path.join(dir, name, "migration.sql"), "utf8"))) {
+          await tx.$executeRawUnsafe(statement);
+        }
+        for (const step of DATA_STEPS[name.replace(/^\d+_/, "")]?.[kind] ?? []) {
+          if (typeof step === "string") await tx.$executeRawUnsafe(step);
+          else await step(tx, kind);
+        }
+        await tx.$executeRawUnsafe(
+          `INSERT INTO "_gatehouse_migrations" ("name", "appliedAt") VALUES ($1, $2)`,
+          name,
+          new Date().toISOString(),
+        );
+        applied.push(name);
+      }
+      if (kind === "sqlite" && applied.length) {
+        const violations = await tx.$queryRawUnsafe<unknown[]>("PRAGMA foreign_key_check");
+        if (violations.length) throw new Error(`the migrations would leave ${violations.length} rows referring to rows that do not exist: ${JSON.stringify(violations.slice(0, 5))}`);
+      }
+    }, { timeout: 60_000 });
+  }
 }

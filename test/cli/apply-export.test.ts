@@ -99,7 +99,9 @@ describe.each(BACKENDS)("gatehouse apply and export (%s)", (backend) => {
     const exported = await t.gatehouse("export");
     expect(exported.code).toBe(0);
     expect(exported.stdout).toContain("client_id: orders-worker");
-    expect(exported.stdout).not.toMatch(/secret:|password|argon2/);
+    expect(exported.stdout).not.toMatch(/secret:|password:|argon2/);
+    // bob's password was generated: it must still be changed, and the export says so (never the password).
+    expect(exported.stdout).toContain("password_change_required: true");
     const exportedFile = path.join(t.db.dataDir, "exported.yaml");
     fs.writeFileSync(exportedFile, exported.stdout);
     expect(await t.gatehouse.json("apply", exportedFile)).toMatchObject({ changes: 0, generated_client_secrets: [], generated_passwords: [] });

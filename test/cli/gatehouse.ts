@@ -82,7 +82,7 @@ export function freshGatehouse(backend: Backend): { db: FreshDatabase; gatehouse
 export async function storedOutboundSecret(db: FreshDatabase, identifier: string): Promise<{ sealed: string; plaintext: string }> {
   const storage = await openStorage(db.url);
   try {
-    const sealed = (await storage.apis.find(identifier))?.outboundOAuth?.clientSecretSealed;
+    const sealed = (await storage.apis.find(identifier))?.policies.outbound_oauth?.client_secret_sealed as string | undefined;
     if (!sealed) throw new Error(`api ${identifier} has no outbound client secret`);
     return { sealed, plaintext: unseal(sealed, db.env.KEY_ENCRYPTION_SECRET!, "outbound-client-secret") };
   } finally {

@@ -12,10 +12,8 @@ export function apiRecord(overrides: Partial<ApiRecord> = {}): ApiRecord {
     tokenCheck: "jwt",
     trustedIssuers: [],
     allowQueryToken: false,
-    claimHeaders: {},
-    forwardToken: "none",
-    outboundOAuth: null,
     introspectionClients: [],
+    policies: {},
     ...overrides,
   };
 }

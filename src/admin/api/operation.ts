@@ -16,6 +16,7 @@ export const TAGS = {
   Scopes: "Scopes clients may request beyond OpenID Connect's standard ones.",
   APIs: "APIs (resource servers): the audience of access tokens and how the gateway protects them.",
   Routes: "Gateway routes of an API.",
+  Policies: "Gateway policies (CORS, rate limits, claim headers, token forwarding, outbound OAuth): attached to an API or a route in its `policies`.",
   Users: "People who sign in at the authorization server (and, with role admin or viewer, at the console).",
   Issuers: "Trusted assertion issuers: outside identity providers whose signed JWTs (RFC 7523) or SAML 2.0 assertions (RFC 7522) clients may trade for tokens.",
   Keys: "Signing keys: one active, one next (already published), retired ones until their tokens expire.",

@@ -9,6 +9,7 @@ import { auditOperations } from "./resources/audit.ts";
 import { clientOperations } from "./resources/clients.ts";
 import { issuerOperations } from "./resources/issuers.ts";
 import { keyOperations } from "./resources/keys.ts";
+import { policyOperations } from "./resources/policies.ts";
 import { routeOperations } from "./resources/routes.ts";
 import { scopeOperations } from "./resources/scopes.ts";
 import { userOperations } from "./resources/users.ts";
@@ -47,7 +48,7 @@ export function describeAdminApi(issuer: string): AdminApiDescription {
       },
     }),
   ];
-  const operations = [...clientOperations, ...scopeOperations, ...apiOperations, ...routeOperations, ...userOperations, ...issuerOperations, ...keyOperations, ...auditOperations, ...documentation];
+  const operations = [...clientOperations, ...scopeOperations, ...apiOperations, ...routeOperations, ...policyOperations, ...userOperations, ...issuerOperations, ...keyOperations, ...auditOperations, ...documentation];
   document = openApiDocument(operations, issuer);
   return { operations, document };
 }

@@ -1,7 +1,7 @@
-// APIs and their gateway routes: the list, an API's page (settings, its routes as a table, Try it),
-// the API form (token format and lifetime, scopes, token check, trusted issuers, claim headers, token
-// forwarding, outbound OAuth with a write-only secret, introspection clients) and the route form
-// (prefix, host, methods, upstream, rewrite, scopes per method, public, timeout, body limit).
+// APIs and their gateway routes: the list, an API's page (settings, its routes as a table, the policies
+// attached to the API and its routes, Try it), the API form (token format and lifetime, scopes, token
+// check, trusted issuers, introspection clients) and the route form (prefix, host, methods, upstream,
+// rewrite, scopes per method, public, timeout, body limit). Policies have their own forms (policies.ts).
 import type Router from "@koa/router";
 import type { Context } from "koa";
 import { z } from "zod";
@@ -14,6 +14,7 @@ import { ADMIN_API } from "../built-in.ts";
 import { checkbox, integer, lines, optionalText, picked, readFields, text, words } from "./form-fields.ts";
 import type { ConsoleKit } from "./index.ts";
 import { FormState, redirectWithFlash, show } from "./page.ts";
+import { POLICY_CHOICES, attachedPolicies, policyPages } from "./policies.ts";
 import { trialForm, type Trial, type TrialResult } from "./try-it.ts";
 
 /** The method rules a route form offers: a default for every other method, then each method. */
@@ -28,17 +29,6 @@ const trustedIssuers = lines.transform((entries, ctx) =>
   }),
 );
 
-/** `claim=Header-Name` per line. */
-const claimHeaders = lines.transform((entries, ctx) => {
-  const map: Record<string, string> = {};
-  entries.forEach((line, index) => {
-    const match = /^([^=:\s]+)\s*[=:]\s*(\S+)$/.exec(line);
-    if (!match) ctx.addIssue({ code: "custom", path: [index], message: "write each as: claim=Header-Name" });
-    else map[match[1]!] = match[2]!;
-  });
-  return map;
-});
-
 /** The API form's fields: nothing else a browser sends is read. */
 const apiForm = z.object({
   name: text,
@@ -48,36 +38,13 @@ const apiForm = z.object({
   token_check: text,
   trusted_issuers: trustedIssuers,
   allow_query_token: checkbox,
-  claim_headers: claimHeaders,
-  forward_token: text,
   introspection_clients: lines,
-  outbound: checkbox,
-  "outbound_oauth.token_url": text,
-  "outbound_oauth.client_id": text,
-  "outbound_oauth.client_secret": text,
-  "outbound_oauth.auth_method": text,
-  "outbound_oauth.scope": optionalText,
-  "outbound_oauth.resource": optionalText,
-  "outbound_oauth.header": text,
-  "outbound_oauth.remove_headers": words,
 });
 const newApiForm = apiForm.extend({ identifier: text });
-const API_FIELDS = [...Object.keys(newApiForm.shape), "outbound_oauth"];
+const API_FIELDS = Object.keys(newApiForm.shape);
 
-function apiInput(fields: z.infer<typeof apiForm>): Omit<ApiInput, "identifier"> {
-  const outbound = fields.outbound
-    ? {
-        token_url: fields["outbound_oauth.token_url"],
-        client_id: fields["outbound_oauth.client_id"],
-        // Write-only: left empty, the stored secret is kept.
-        ...(fields["outbound_oauth.client_secret"] ? { client_secret: fields["outbound_oauth.client_secret"] } : {}),
-        auth_method: (fields["outbound_oauth.auth_method"] || "basic") as "basic" | "body",
-        scope: fields["outbound_oauth.scope"],
-        resource: fields["outbound_oauth.resource"],
-        header: fields["outbound_oauth.header"] || "Authorization",
-        remove_headers: fields["outbound_oauth.remove_headers"],
-      }
-    : null;
+/** The API's settings the form gives; its policies are left as they are (the update keeps them). */
+function apiInput(fields: z.infer<typeof apiForm>): Omit<ApiInput, "identifier" | "policies"> {
   return {
     name: fields.name,
     token_format: fields.token_format as ApiInput["token_format"],
@@ -86,15 +53,11 @@ function apiInput(fields: z.infer<typeof apiForm>): Omit<ApiInput, "identifier">
     token_check: fields.token_check as ApiInput["token_check"],
     trusted_issuers: fields.trusted_issuers as ApiInput["trusted_issuers"],
     allow_query_token: fields.allow_query_token,
-    claim_headers: fields.claim_headers,
-    forward_token: fields.forward_token as ApiInput["forward_token"],
     introspection_clients: fields.introspection_clients,
-    outbound_oauth: outbound,
   };
 }
 
 function apiValues(api: ApiResource): Record<string, string> {
-  const out = api.outbound_oauth;
   return {
     identifier: api.identifier,
     name: api.name,
@@ -104,21 +67,11 @@ function apiValues(api: ApiResource): Record<string, string> {
     token_check: api.token_check,
     trusted_issuers: api.trusted_issuers.map((t) => `${t.issuer} ${t.jwks_uri} ${t.algorithms.join(",")}`).join("\n"),
     allow_query_token: api.allow_query_token ? "on" : "",
-    claim_headers: Object.entries(api.claim_headers).map(([claim, header]) => `${claim}=${header}`).join("\n"),
-    forward_token: api.forward_token,
     introspection_clients: api.introspection_clients.join("\n"),
-    outbound: out ? "on" : "",
-    "outbound_oauth.token_url": out?.token_url ?? "",
-    "outbound_oauth.client_id": out?.client_id ?? "",
-    "outbound_oauth.auth_method": out?.auth_method ?? "basic",
-    "outbound_oauth.scope": out?.scope ?? "",
-    "outbound_oauth.resource": out?.resource ?? "",
-    "outbound_oauth.header": out?.header ?? "Authorization",
-    "outbound_oauth.remove_headers": out?.remove_headers.join(" ") ?? "",
   };
 }
 
-const NEW_API_VALUES = { token_format: "jwt", access_token_ttl: "3600", token_check: "jwt", forward_token: "none", "outbound_oauth.header": "Authorization", "outbound_oauth.auth_method": "basic" };
+const NEW_API_VALUES = { token_format: "jwt", access_token_ttl: "3600", token_check: "jwt" };
 
 /** The route form: its fixed fields, then for each method a rule switch and its all-of and any-of scopes. */
 const routeForm = z.object({
@@ -179,6 +132,7 @@ function routeValues(route: RouteResource): Record<string, string> {
 const NEW_ROUTE_VALUES = { rewrite: "strip", timeout_ms: "30000", max_body_bytes: String(1024 * 1024) };
 
 export function apiPages(router: Router, kit: ConsoleKit, trial: Trial): void {
+  policyPages(router, kit);
   const page = (ctx: unknown) => ctx as Context;
   const stateOf = (ctx: unknown) => (ctx as Context).state as AdminState;
   const formOf = (ctx: unknown) => ((ctx as Context).state as { form: Record<string, string> }).form;
@@ -224,7 +178,13 @@ export function apiPages(router: Router, kit: ConsoleKit, trial: Trial): void {
     // Clients that may have one of the API's scopes first: they are the ones that call it.
     const callers = clients.filter((c) => c.enabled && c.scopes.some((s) => api.scopes.includes(s)));
     const others = clients.filter((c) => c.enabled && !callers.includes(c));
-    await show(ctx, kit.page, "api", { title: api.name, section: "apis", api, builtIn: api.identifier === ADMIN_API, routes, callers, others, methods: ROUTE_METHODS, trial: trialState, activity: activity.items }, status);
+    await show(
+      ctx,
+      kit.page,
+      "api",
+      { title: api.name, section: "apis", api, builtIn: api.identifier === ADMIN_API, routes, callers, others, methods: ROUTE_METHODS, trial: trialState, activity: activity.items, policies: attachedPolicies(api, routes), policyChoices: POLICY_CHOICES },
+      status,
+    );
   }
 
   router.get("/apis/:id", ...kit.view, async (ctx) => {

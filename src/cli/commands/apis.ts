@@ -1,6 +1,6 @@
 // `gatehouse api ...`: resource servers (audiences) tokens are issued for, and how the gateway protects them.
 import { Option, type Command } from "commander";
-import type { ApiInput, ApiResource } from "../../services/apis.ts";
+import type { ApiChanges, ApiInput, ApiResource } from "../../services/apis.ts";
 import { ValidationError } from "../../services/errors.ts";
 import { collected, pair, positiveInteger, scopeList } from "../option-parsers.ts";
 import { fields, table } from "../output.ts";
@@ -113,7 +113,7 @@ async function outboundSecret(options: ApiOptions): Promise<string | undefined> 
  * The outbound settings the options give: null for --no-outbound-oauth, the given fields otherwise (the
  * service lays them over the stored ones), or undefined when none is given.
  */
-async function outbound(current: ApiResource["outbound_oauth"], options: ApiOptions): Promise<Partial<Outbound> | null | undefined> {
+async function outbound(current: ApiResource["policies"]["outbound_oauth"], options: ApiOptions): Promise<Partial<Outbound> | null | undefined> {
   const named = OUTBOUND_OPTIONS.filter((name) => options[name] !== undefined);
   if (options.outboundOauth === false) {
     if (named.length) throw new ValidationError("give --no-outbound-oauth or --outbound-* options, not both");
@@ -143,8 +143,8 @@ async function outbound(current: ApiResource["outbound_oauth"], options: ApiOpti
 }
 
 /** The fields the options give; a repeatable option given replaces the whole list. */
-async function changesOf(options: ApiOptions, current: ApiResource | null): Promise<Partial<ApiInput>> {
-  const changes: Partial<ApiInput> = {
+async function changesOf(options: ApiOptions, current: ApiResource | null): Promise<ApiChanges> {
+  const changes: ApiChanges = {
     name: options.name,
     token_format: options.format,
     access_token_ttl: options.ttl,
@@ -154,7 +154,7 @@ async function changesOf(options: ApiOptions, current: ApiResource | null): Prom
     allow_query_token: options.allowQueryToken,
     claim_headers: given(options.claimHeader, {}),
     forward_token: options.forwardToken,
-    outbound_oauth: (await outbound(current?.outbound_oauth ?? null, options)) as Outbound | null | undefined,
+    outbound_oauth: (await outbound(current?.policies.outbound_oauth, options)) as Outbound | null | undefined,
     introspection_clients: given(options.introspectionClient, []),
   };
   return Object.fromEntries(Object.entries(changes).filter(([, v]) => v !== undefined));
@@ -178,7 +178,7 @@ export function apiCommands(program: Command): void {
       .option("--scope <scopes>", "scopes the API defines, space-separated, repeatable", scopeList),
     false,
   ).action((options: ApiOptions & { identifier: string; name: string }, command: Command) =>
-    run(command, async ({ services }) => shown(await services.apis.create({ ...(await changesOf(options, null)), identifier: options.identifier, name: options.name }))),
+    run(command, async ({ services }) => shown(await services.apis.create({ ...((await changesOf(options, null)) as Omit<ApiInput, "identifier" | "name">), identifier: options.identifier, name: options.name }))),
   );
 
   withGatewayOptions(

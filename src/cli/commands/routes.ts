@@ -93,7 +93,8 @@ export function routeCommands(program: Command): void {
     .action((options: { api?: string }, command: Command) =>
       run(command, async ({ services }) => {
         const data = await services.routes.list(options.api);
-        return { data, text: () => table(data, ["id", "api", "host", "path_prefix", "methods", "upstream", "public"]) };
+        const rows = data.map((route) => ({ ...route, policies: Object.keys(route.policies) }));
+        return { data, text: () => table(rows, ["id", "api", "host", "path_prefix", "methods", "upstream", "public", "policies"]) };
       }),
     );
 

@@ -2,13 +2,19 @@
 // keep-alive connection shared per origin. The only part of Gatehouse that talks to upstreams.
 import http from "node:http";
 import https from "node:https";
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import { Proxy, type Upstream } from "./proxy.ts";
 import { forwardWeb } from "./web.ts";
 import { forwardWebSocket } from "./websocket.ts";
 
 export { writeSocketError, errorBody } from "./socket-error.ts";
+
+/** Adds headers to the response as it goes out (the route's policies: CORS, RateLimit). */
+export interface ResponseDecorator {
+  /** @param own true for the gateway's own refusal, false for the upstream's response */
+  decorate(headers: IncomingHttpHeaders | OutgoingHttpHeaders, own: boolean): void;
+}
 
 export interface ForwardTarget {
   /** Scheme, host and port of the upstream, e.g. "http://127.0.0.1:4000". */
@@ -30,6 +36,8 @@ export interface ForwardTarget {
    * without a body; returns headers to send the request again with, or undefined to pass the 401 on.
    */
   retryOnUnauthorized?: () => Promise<Record<string, string> | undefined>;
+  /** Called with the upstream's response headers before they are written (not for a WebSocket's 101). */
+  decorator?: ResponseDecorator;
 }
 
 export interface ForwarderOptions {

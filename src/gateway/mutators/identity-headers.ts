@@ -1,6 +1,6 @@
 // Tells the backend who is calling. Every header the gateway may set is first removed from the
-// incoming request (owned-headers.ts), so a client can never supply its own identity.
-import type { ApiRecord } from "../../storage/index.ts";
+// incoming request (owned-headers.ts), so a client can never supply its own identity. Claims mapped to
+// headers are the claim_headers policy's (policies/claim-headers.ts).
 import type { Principal } from "../types.ts";
 
 export const IDENTITY_HEADERS = {
@@ -11,23 +11,20 @@ export const IDENTITY_HEADERS = {
   token: "x-gatehouse-token",
 } as const;
 
-function headerValue(value: unknown): string | undefined {
+/** A claim's value as a header value: text as is, anything else as JSON; control characters become spaces. */
+export function headerValue(value: unknown): string | undefined {
   if (value === undefined || value === null) return undefined;
   const text = typeof value === "string" ? value : JSON.stringify(value);
   // Header values cannot carry line breaks or other control characters.
   return text.replace(/[\u0000-\u001f\u007f]/g, " ").slice(0, 4096);
 }
 
-export function identityHeaders(api: ApiRecord, principal: Principal): Record<string, string> {
+export function identityHeaders(principal: Principal): Record<string, string> {
   const headers: Record<string, string> = {
     [IDENTITY_HEADERS.subject]: headerValue(principal.subject) ?? "",
     [IDENTITY_HEADERS.scopes]: [...principal.scopes].join(" "),
     [IDENTITY_HEADERS.issuer]: principal.issuer,
   };
   if (principal.clientId) headers[IDENTITY_HEADERS.clientId] = headerValue(principal.clientId)!;
-  for (const [claim, header] of Object.entries(api.claimHeaders)) {
-    const value = headerValue(principal.claims[claim]);
-    if (value !== undefined) headers[header.toLowerCase()] = value;
-  }
   return headers;
 }

@@ -1,8 +1,8 @@
-// Outbound OAuth: for an API whose backend trusts an external identity provider, obtain a client
-// credentials token there and inject it into forwarded requests (WSO2 Choreo's "Outbound OAuth",
-// Azure API Management's send-request/set-header). Tokens are cached per API until shortly before
-// they expire; concurrent callers share one token request.
-import type { ApiRecord, OutboundOAuth } from "../../storage/index.ts";
+// Outbound OAuth: for a backend that trusts an external identity provider, obtain a client credentials
+// token there and inject it into forwarded requests (WSO2 Choreo's "Outbound OAuth", Azure API
+// Management's send-request/set-header). Tokens are cached per attachment of the outbound_oauth policy
+// (an API's is shared by all its routes) until shortly before they expire; concurrent callers share one
+// token request.
 import { unseal } from "../../services/sealing.ts";
 import { log, tokenHash } from "../../shared/logger.ts";
 import { BadGateway } from "../errors.ts";
@@ -18,6 +18,28 @@ const DEFAULTS = {
   lifetimeWithoutExpirySeconds: 60,
   header: "Authorization",
 } as const;
+
+/** The outbound_oauth policy's settings, as the gateway uses them. */
+export interface OutboundOAuth {
+  tokenUrl: string;
+  clientId: string;
+  /** Sealed with KEY_ENCRYPTION_SECRET (services/sealing.ts); may seal a ${NAME} reference. */
+  clientSecretSealed: string;
+  authMethod: "basic" | "body";
+  scope: string | null;
+  resource: string | null;
+  header: string;
+  removeHeaders: string[];
+}
+
+/** One attachment of the policy: its token cache entry and settings. */
+export interface OutboundAttachment {
+  /** The cache entry: the same for every route of an API whose attachment it is. */
+  key: string;
+  /** The API, for the logs. */
+  api: string;
+  config: OutboundOAuth;
+}
 
 const REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 
@@ -91,9 +113,9 @@ export class OutboundTokenProvider {
   readonly #timeoutMs: number;
   readonly #refreshSkewSeconds: number;
   readonly #now: () => number;
-  /** By API identifier. */
+  /** By attachment key. */
   readonly #cache = new Map<string, CachedToken>();
-  /** By API identifier and configuration. */
+  /** By attachment key and configuration. */
   readonly #inFlight = new Map<string, Promise<CachedToken>>();
 
   constructor(options: OutboundTokenProviderOptions) {
@@ -105,20 +127,18 @@ export class OutboundTokenProvider {
   }
 
   /**
-   * The headers that carry the API's outbound token (none when the API has no outbound OAuth).
-   * forceRefresh discards the cached token first. Throws BadGateway ("outbound_token_failed") when
-   * the identity provider fails, answers badly or not within the timeout.
+   * The headers that carry the attachment's outbound token. forceRefresh discards the cached token first.
+   * Throws BadGateway ("outbound_token_failed") when the identity provider fails, answers badly or not
+   * within the timeout.
    */
-  async headersFor(api: ApiRecord, { forceRefresh = false }: { forceRefresh?: boolean } = {}): Promise<OutboundHeaders> {
-    const config = api.outboundOAuth;
-    if (!config) return { set: {} };
-    if (forceRefresh) this.invalidate(api);
-    return render(config, (await this.#token(api.identifier, config)).accessToken);
+  async headersFor(attachment: OutboundAttachment, { forceRefresh = false }: { forceRefresh?: boolean } = {}): Promise<OutboundHeaders> {
+    if (forceRefresh) this.invalidate(attachment);
+    return render(attachment.config, (await this.#token(attachment)).accessToken);
   }
 
-  /** Forgets the API's cached token. */
-  invalidate(api: ApiRecord): void {
-    this.#cache.delete(api.identifier);
+  /** Forgets the attachment's cached token. */
+  invalidate(attachment: OutboundAttachment): void {
+    this.#cache.delete(attachment.key);
   }
 
   /**
@@ -126,33 +146,32 @@ export class OutboundTokenProvider {
    * only if it is still the one the upstream rejected (concurrent retries share one refresh), and
    * returns the new headers, or undefined when the identity provider hands out the same token.
    */
-  retryFor(api: ApiRecord, used: OutboundHeaders): () => Promise<Record<string, string> | undefined> {
+  retryFor(attachment: OutboundAttachment, used: OutboundHeaders): () => Promise<Record<string, string> | undefined> {
     return async () => {
-      const config = api.outboundOAuth;
-      if (!config) return undefined;
+      const { config } = attachment;
       const header = headerName(config);
-      const cached = this.#cache.get(api.identifier);
-      if (cached && render(config, cached.accessToken).set[header] === used.set[header]) this.invalidate(api);
-      const fresh = await this.headersFor(api);
+      const cached = this.#cache.get(attachment.key);
+      if (cached && render(config, cached.accessToken).set[header] === used.set[header]) this.invalidate(attachment);
+      const fresh = await this.headersFor(attachment);
       return fresh.set[header] === used.set[header] ? undefined : fresh.set;
     };
   }
 
-  async #token(identifier: string, config: OutboundOAuth): Promise<CachedToken> {
+  async #token({ key: cacheKey, api, config }: OutboundAttachment): Promise<CachedToken> {
     const key = configKey(config);
-    const cached = this.#cache.get(identifier);
+    const cached = this.#cache.get(cacheKey);
     if (cached && cached.configKey === key && this.#now() < cached.refreshAt) return cached;
 
-    const flightKey = `${identifier}\n${key}`;
+    const flightKey = `${cacheKey}\n${key}`;
     let flight = this.#inFlight.get(flightKey);
     if (!flight) {
-      flight = this.#obtain(identifier, config, key).finally(() => this.#inFlight.delete(flightKey));
+      flight = this.#obtain(cacheKey, api, config, key).finally(() => this.#inFlight.delete(flightKey));
       this.#inFlight.set(flightKey, flight);
     }
     return flight;
   }
 
-  async #obtain(identifier: string, config: OutboundOAuth, key: string): Promise<CachedToken> {
+  async #obtain(cacheKey: string, identifier: string, config: OutboundOAuth, key: string): Promise<CachedToken> {
     let request: TokenRequest;
     try {
       request = {
@@ -174,7 +193,7 @@ export class OutboundTokenProvider {
       const { accessToken, expiresIn } = await requestToken(request, this.#timeoutMs);
       const lifetime = expiresIn === undefined ? DEFAULTS.lifetimeWithoutExpirySeconds : expiresIn > this.#refreshSkewSeconds ? expiresIn - this.#refreshSkewSeconds : expiresIn / 2;
       const token = { configKey: key, accessToken, refreshAt: startedAt + lifetime * 1000 };
-      this.#cache.set(identifier, token);
+      this.#cache.set(cacheKey, token);
       log.debug("outbound token obtained", { api: identifier, token: tokenHash(accessToken), expiresIn });
       return token;
     } catch (error) {

@@ -1,7 +1,6 @@
-// A short-lived token the gateway signs for the backend (forwardToken "signed"), so a backend can
+// A short-lived token the gateway signs for the backend (the forward_token policy's "signed"), so a backend can
 // verify the caller with Gatehouse's JWKS without ever seeing the client's own token.
 import { importJWK, SignJWT, type JWK } from "jose";
-import type { ApiRecord } from "../../storage/index.ts";
 import type { Principal } from "../types.ts";
 
 export interface SigningKey {
@@ -22,7 +21,8 @@ export class SignedTokenMinter {
     this.activeKey = options.activeKey;
   }
 
-  async mint(api: ApiRecord, principal: Principal): Promise<string> {
+  /** @param audience the API's identifier */
+  async mint(audience: string, principal: Principal): Promise<string> {
     const { kid, alg, jwk } = this.activeKey();
     if (this.imported?.kid !== kid) this.imported = { kid, key: await importJWK(jwk, alg) };
     const now = Math.floor(Date.now() / 1000);
@@ -34,7 +34,7 @@ export class SignedTokenMinter {
       .setProtectedHeader({ alg, kid, typ: "gatehouse-identity+jwt" })
       .setIssuer(this.issuer)
       .setSubject(principal.subject)
-      .setAudience(api.identifier)
+      .setAudience(audience)
       .setIssuedAt(now)
       .setExpirationTime(Math.min(now + this.ttlSeconds, principal.expiresAt))
       .sign(this.imported.key);

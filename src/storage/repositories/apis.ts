@@ -14,18 +14,11 @@ export interface TrustedIssuer {
   tokenTypes?: readonly string[];
 }
 
-/** Outbound OAuth (client credentials at an external identity provider) for a backend that demands it. */
-export interface OutboundOAuth {
-  tokenUrl: string;
-  clientId: string;
-  /** Sealed with KEY_ENCRYPTION_SECRET (services/sealing.ts); may seal a ${NAME} reference. */
-  clientSecretSealed: string;
-  authMethod: "basic" | "body";
-  scope: string | null;
-  resource: string | null;
-  header: string;
-  removeHeaders: string[];
-}
+/**
+ * Gateway policies attached to an API or a route: each one's stored configuration by policy id, as the
+ * services validated it (services/policies.ts); the gateway compiles them into its route table.
+ */
+export type StoredPolicies = Record<string, Record<string, unknown>>;
 
 export interface ApiRecord {
   identifier: string;
@@ -36,11 +29,18 @@ export interface ApiRecord {
   tokenCheck: "jwt" | "introspection";
   trustedIssuers: TrustedIssuer[];
   allowQueryToken: boolean;
-  claimHeaders: Record<string, string>;
-  forwardToken: "none" | "original" | "signed";
-  outboundOAuth: OutboundOAuth | null;
   /** Clients that may introspect this API's access tokens besides each token's own client and the gateway. */
   introspectionClients: string[];
+  policies: StoredPolicies;
+}
+
+/** A Json column holding an object of objects (policies); anything else reads as none. */
+export function storedPolicies(value: unknown): StoredPolicies {
+  const policies: StoredPolicies = {};
+  for (const [id, config] of Object.entries(record(value))) {
+    if (config && typeof config === "object" && !Array.isArray(config)) policies[id] = config as Record<string, unknown>;
+  }
+  return policies;
 }
 
 function toRecord(row: Row): ApiRecord {
@@ -53,15 +53,13 @@ function toRecord(row: Row): ApiRecord {
     tokenCheck: row.tokenCheck === "introspection" ? "introspection" : "jwt",
     trustedIssuers: Array.isArray(row.trustedIssuers) ? (row.trustedIssuers as unknown as TrustedIssuer[]) : [],
     allowQueryToken: row.allowQueryToken,
-    claimHeaders: record(row.claimHeaders) as Record<string, string>,
-    forwardToken: row.forwardToken === "original" || row.forwardToken === "signed" ? row.forwardToken : "none",
-    outboundOAuth: row.outboundOAuth ? (record(row.outboundOAuth) as unknown as OutboundOAuth) : null,
     introspectionClients: stringList(row.introspectionClients),
+    policies: storedPolicies(row.policies),
   };
 }
 
 function toRow(api: ApiRecord) {
-  return { ...api, outboundOAuth: api.outboundOAuth ?? undefined, trustedIssuers: api.trustedIssuers as object[] };
+  return { ...api, trustedIssuers: api.trustedIssuers as object[], policies: api.policies as object };
 }
 
 export class ApiRepository {
@@ -84,8 +82,7 @@ export class ApiRepository {
   async upsert(api: ApiRecord): Promise<ApiRecord> {
     assertStorable("API", api);
     const { identifier, ...rest } = toRow(api);
-    const update = { ...rest, outboundOAuth: api.outboundOAuth ?? null } as never;
-    return toRecord(await this.db.api.upsert({ where: { identifier }, create: toRow(api) as never, update }));
+    return toRecord(await this.db.api.upsert({ where: { identifier }, create: toRow(api) as never, update: rest as never }));
   }
 
   async delete(identifier: string): Promise<boolean> {

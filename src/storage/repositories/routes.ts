@@ -1,6 +1,7 @@
 import type { Database } from "../database.ts";
 import type { ApiRoute as Row } from "../generated/sqlite/client.ts";
 import { record, stringList } from "../json.ts";
+import { storedPolicies, type StoredPolicies } from "./apis.ts";
 import { assertStorable, storable } from "./storable.ts";
 
 /** Scopes a request needs: all of allOf, and at least one of anyOf when anyOf is not empty. */
@@ -23,6 +24,8 @@ export interface RouteRecord {
   public: boolean;
   timeoutMs: number;
   maxBodyBytes: number;
+  /** Gateway policies attached to the route itself (the API's apply too, see services/policies.ts). */
+  policies: StoredPolicies;
 }
 
 function toRecord(row: Row): RouteRecord {
@@ -44,6 +47,7 @@ function toRecord(row: Row): RouteRecord {
     public: row.public,
     timeoutMs: row.timeoutMs,
     maxBodyBytes: row.maxBodyBytes,
+    policies: storedPolicies(row.policies),
   };
 }
 

@@ -6,16 +6,15 @@ import { spawn, type ChildProcess } from "node:child_process";
 import http from "node:http";
 import net, { type AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
-import type { OutboundTokenProvider } from "../../../src/gateway/mutators/outbound-oauth.ts";
-import type { SignedTokenMinter } from "../../../src/gateway/mutators/signed-token.ts";
 import { Forwarder } from "../../../src/gateway/forward/forwarder.ts";
-import { createStages, gatewayRequest, type GatewayContext } from "../../../src/gateway/pipeline.ts";
+import { GatewayContext, createStages, gatewayRequest } from "../../../src/gateway/pipeline.ts";
 import { errorResponse } from "../../../src/gateway/respond.ts";
 import { RouteTable } from "../../../src/gateway/rules/route-table.ts";
 import { InvalidToken } from "../../../src/gateway/errors.ts";
 import type { Principal } from "../../../src/gateway/types.ts";
 import { apiRecord } from "../../helpers/records.ts";
 import { routeRecord } from "../rules/fixtures.ts";
+import { compiledRoute } from "../policies/compile.ts";
 
 const BACKEND = fileURLToPath(new URL("./php/backend.php", import.meta.url));
 const READ_ONLY = "read-only-token";
@@ -66,7 +65,7 @@ async function startPhp(): Promise<{ port: number; process: ChildProcess }> {
 
 /** The gateway as app.ts runs it: one route /php to PHP, GET and POST needing "read", any other method (DELETE) "admin". */
 async function startGateway(phpPort: number, trustedHops: number): Promise<{ port: number; close: () => Promise<void> }> {
-  const api = apiRecord({ identifier: "https://php.example.test", claimHeaders: { email: "X-User-Email" } });
+  const api = apiRecord({ identifier: "https://php.example.test", policies: { claim_headers: { claims: { email: "X-User-Email" } } } });
   const route = routeRecord({
     id: "php",
     apiIdentifier: api.identifier,
@@ -74,7 +73,7 @@ async function startGateway(phpPort: number, trustedHops: number): Promise<{ por
     upstream: `http://127.0.0.1:${phpPort}`,
     scopes: { GET: { allOf: ["read"], anyOf: [] }, POST: { allOf: ["read"], anyOf: [] }, "*": { allOf: ["admin"], anyOf: [] } },
   });
-  const table = new RouteTable([{ route, api }]);
+  const table = new RouteTable([compiledRoute(api, route)]);
   const principal: Principal = { subject: "reader", clientId: "reader-app", scopes: new Set(["read"]), issuer: "https://gatehouse.test", claims: { email: "reader@example.test" }, expiresAt: 0, token: READ_ONLY };
   const stages = createStages({
     routes: () => table,
@@ -83,12 +82,10 @@ async function startGateway(phpPort: number, trustedHops: number): Promise<{ por
       return principal;
     },
     cachedPrincipal: () => undefined,
-    minter: {} as SignedTokenMinter,
-    outbound: {} as OutboundTokenProvider,
   });
   const forwarder = new Forwarder({ trustedHops });
   const server = http.createServer(async (req, res) => {
-    const gw: GatewayContext = { stage: "match", request: undefined as unknown as GatewayContext["request"] };
+    const gw = new GatewayContext();
     try {
       gw.request = gatewayRequest(req);
       await stages.decide(gw);

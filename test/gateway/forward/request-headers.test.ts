@@ -4,10 +4,12 @@
 // identity headers, method and path overrides, forwarding and certificate headers, hop-by-hop, the
 // target's removals; and the headers the gateway reads pass under their own spelling only.
 import { identityHeaders } from "../../../src/gateway/mutators/identity-headers.ts";
-import { ownedHeaders } from "../../../src/gateway/mutators/owned-headers.ts";
-import { Forwarder } from "../../../src/gateway/forward/forwarder.ts";
+import { Forwarder, type ForwardTarget } from "../../../src/gateway/forward/forwarder.ts";
+import type { GatewayContext } from "../../../src/gateway/pipeline.ts";
 import { setLogLevel } from "../../../src/shared/logger.ts";
 import { apiRecord } from "../../helpers/records.ts";
+import { compiledRoute } from "../policies/compile.ts";
+import { routeRecord } from "../rules/fixtures.ts";
 import { send, startGateway, startUpstream, target, type TestGateway, type TestUpstream } from "./servers.ts";
 
 /** Every character besides letters and digits that Node's parser accepts in a header name. */
@@ -312,9 +314,13 @@ describe("header spellings", () => {
 });
 
 describe("identity headers under every spelling", () => {
-  // The API's owned headers and the identity headers the pipeline would set, exactly as mutate() does.
-  const api = apiRecord({ claimHeaders: { email: "X-User-Email", tenant: "X_Tenant" } });
+  // The route's owned headers and the headers the pipeline would set, exactly as mutate() does: the
+  // identity headers, then the claim_headers policy's.
+  const api = apiRecord({ policies: { claim_headers: { claims: { email: "X-User-Email", tenant: "X-Tenant" } } } });
+  const policies = compiledRoute(api, routeRecord({ id: "r" })).policies;
   const principal = { subject: "alice", clientId: "app", scopes: new Set(["read"]), issuer: "https://gatehouse.test", claims: { email: "alice@example.com", tenant: "t1" }, expiresAt: 0, token: "t" };
+  const setHeaders = identityHeaders(principal);
+  for (const handler of policies.mutate) void handler.mutate!({ principal } as unknown as GatewayContext, { setHeaders } as ForwardTarget);
   let upstream: TestUpstream;
   let forwarder: Forwarder;
   let gateway: TestGateway;
@@ -322,7 +328,7 @@ describe("identity headers under every spelling", () => {
   beforeAll(async () => {
     upstream = await startUpstream();
     forwarder = new Forwarder();
-    gateway = await startGateway(forwarder, (req) => target(upstream.origin, req.url!, { removeHeaders: ownedHeaders(api), setHeaders: identityHeaders(api, principal) }));
+    gateway = await startGateway(forwarder, (req) => target(upstream.origin, req.url!, { removeHeaders: policies.ownedHeaders, setHeaders }));
   });
 
   afterAll(async () => {

@@ -1,13 +1,11 @@
 // Outbound OAuth against a real token endpoint on 127.0.0.1: client authentication, parameters,
 // caching and expiry (frozen clock), single flight, identity-provider failures, ${NAME} references.
-import { apiRecord } from "../../helpers/records.ts";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { BadGateway } from "../../../src/gateway/errors.ts";
-import { OutboundTokenProvider, UnresolvedReference, resolveReferences } from "../../../src/gateway/mutators/outbound-oauth.ts";
+import { OutboundTokenProvider, UnresolvedReference, resolveReferences, type OutboundAttachment, type OutboundOAuth } from "../../../src/gateway/mutators/outbound-oauth.ts";
 import { seal } from "../../../src/services/sealing.ts";
 import { setLogLevel } from "../../../src/shared/logger.ts";
-import type { ApiRecord, OutboundOAuth } from "../../../src/storage/index.ts";
 
 const KEK = "k".repeat(40);
 const SECRET = "s3cret +/&:é";
@@ -58,10 +56,12 @@ async function startTokenEndpoint(): Promise<TokenEndpoint> {
   return endpoint;
 }
 
-function apiWith(outbound: Partial<OutboundOAuth> & { tokenUrl: string }, identifier = "https://orders.example/api"): ApiRecord {
-  return apiRecord({
-    identifier,
-    outboundOAuth: {
+/** An attachment of the outbound_oauth policy, to an API (its identifier is the cache entry). */
+function apiWith(outbound: Partial<OutboundOAuth> & { tokenUrl: string }, identifier = "https://orders.example/api"): OutboundAttachment {
+  return {
+    key: `api ${identifier}`,
+    api: identifier,
+    config: {
       clientId: "gatehouse-client",
       clientSecretSealed: seal(SECRET, KEK, "outbound-client-secret"),
       authMethod: "basic",
@@ -71,7 +71,7 @@ function apiWith(outbound: Partial<OutboundOAuth> & { tokenUrl: string }, identi
       removeHeaders: [],
       ...outbound,
     },
-  });
+  };
 }
 
 /** Runs fn with everything the logger writes captured. */
@@ -157,9 +157,13 @@ describe("OutboundTokenProvider", () => {
     expect(headers.set).toEqual({ "X-Backend-Token": "token-1" });
   });
 
-  test("an API without outbound OAuth gets no headers and causes no request", async () => {
-    expect(await provider().headersFor({ ...apiWith({ tokenUrl: idp.url }), outboundOAuth: null })).toEqual({ set: {} });
-    expect(idp.calls).toHaveLength(0);
+  test("every route of an API shares the API's token; a route's own attachment has its own", async () => {
+    const tokens = provider();
+    const orders = apiWith({ tokenUrl: idp.url });
+    await Promise.all([tokens.headersFor(orders), tokens.headersFor({ ...orders }), tokens.headersFor({ ...orders })]);
+    expect(idp.calls).toHaveLength(1);
+    expect((await tokens.headersFor({ ...orders, key: "route 7" })).set.Authorization).toBe("Bearer token-2");
+    expect(idp.calls).toHaveLength(2);
   });
 
   test("the token is cached per API until expires_in minus the skew, then refreshed", async () => {
@@ -190,7 +194,7 @@ describe("OutboundTokenProvider", () => {
     await tokens.headersFor(orders);
     expect(idp.calls).toHaveLength(2);
 
-    const changed = { ...orders, outboundOAuth: { ...orders.outboundOAuth!, scope: "more" } };
+    const changed = { ...orders, config: { ...orders.config, scope: "more" } };
     expect((await tokens.headersFor(changed)).set.Authorization).toBe("Bearer token-3");
     expect(idp.calls).toHaveLength(3);
     expect((await tokens.headersFor(changed)).set.Authorization).toBe("Bearer token-3");

@@ -2,6 +2,7 @@
 import type { ApiRecord, RouteRecord } from "../../../src/storage/index.ts";
 import { apiRecord } from "../../helpers/records.ts";
 import type { CompiledRoute } from "../../../src/gateway/types.ts";
+import { NO_POLICIES } from "../../../src/gateway/policies/index.ts";
 
 export const ORDERS_API: ApiRecord = apiRecord();
 
@@ -17,10 +18,11 @@ export function routeRecord(fields: Partial<RouteRecord> & { id: string }): Rout
     public: false,
     timeoutMs: 30_000,
     maxBodyBytes: 1024 * 1024,
+    policies: {},
     ...fields,
   };
 }
 
 export function compiled(fields: Partial<RouteRecord> & { id: string }): CompiledRoute {
-  return { route: routeRecord(fields), api: ORDERS_API };
+  return { route: routeRecord(fields), api: ORDERS_API, policies: NO_POLICIES };
 }

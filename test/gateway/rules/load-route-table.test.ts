@@ -2,6 +2,7 @@
 import { freshDatabase, type FreshDatabase } from "../../helpers/databases.ts";
 import { withServices } from "../../helpers/seed.ts";
 import { loadRouteTable } from "../../../src/gateway/rules/load-route-table.ts";
+import { testContext } from "../policies/compile.ts";
 
 describe("loadRouteTable on sqlite", () => {
   let db: FreshDatabase;
@@ -15,7 +16,7 @@ describe("loadRouteTable on sqlite", () => {
   });
 
   test("an empty database gives an empty table", async () => {
-    const table = await withServices(db, (_services, storage) => loadRouteTable(storage));
+    const table = await withServices(db, (_services, storage) => loadRouteTable(storage, testContext()));
     expect(table.size).toBe(0);
     expect(table.match("h", "GET", "/")).toBeUndefined();
   });
@@ -32,7 +33,7 @@ describe("loadRouteTable on sqlite", () => {
       });
       await services.routes.apply("urn:gatehouse:users", { path_prefix: "/users", host: "admin.example.com", upstream: "http://users:8080", rewrite: "keep" });
       await services.routes.apply("urn:gatehouse:users", { path_prefix: "/", upstream: "http://users:8080", public: true });
-      return loadRouteTable(storage);
+      return loadRouteTable(storage, testContext());
     });
     // The storage is closed: whatever follows is answered from memory.
     expect(table.size).toBe(3);
@@ -52,7 +53,7 @@ describe("loadRouteTable on sqlite", () => {
       await services.apis.apply({ identifier: "urn:gatehouse:home", name: "Home" });
       await services.routes.apply("urn:gatehouse:home", { path_prefix: "/", upstream: "http://home:8080", public: true });
       await services.routes.apply("urn:gatehouse:home", { path_prefix: "/%7Eadmin", upstream: "http://admin:8080" });
-      return loadRouteTable(storage);
+      return loadRouteTable(storage, testContext());
     });
     expect(table.match("h", "GET", "/~admin/panel")!.route).toMatchObject({ pathPrefix: "/~admin", public: false });
   });
@@ -61,9 +62,9 @@ describe("loadRouteTable on sqlite", () => {
     const table = await withServices(db, async (services, storage) => {
       await services.apis.apply({ identifier: "urn:gatehouse:gone", name: "Gone" });
       await services.routes.apply("urn:gatehouse:gone", { path_prefix: "/gone", upstream: "http://gone:8080" });
-      expect((await loadRouteTable(storage)).size).toBe(1);
+      expect((await loadRouteTable(storage, testContext())).size).toBe(1);
       await storage.apis.delete("urn:gatehouse:gone");
-      return loadRouteTable(storage);
+      return loadRouteTable(storage, testContext());
     });
     expect(table.size).toBe(0);
   });

@@ -1,28 +1,37 @@
 // /v1/apis: APIs (resource servers). Identifiers are URLs or URNs: percent-encode them in the path
 // (/v1/apis/https%3A%2F%2Forders.example.com).
 import { z } from "zod";
-import { apiInputSchema, outboundOAuthSchema, type ApiInput, type ApiResource } from "../../../services/apis.ts";
+import { apiInputSchema, type ApiChanges, type ApiResource } from "../../../services/apis.ts";
+import { outboundOAuthSchema, policiesShownSchema, policyChangesSchema } from "../../../services/policies.ts";
 import { checkIfMatch } from "../../../services/etag.ts";
 import { listQuerySchema } from "../../../services/paging.ts";
 import { operation, type SameFields, pageOf, pageSchema, requestSchema, responseSchema, segment, tagged } from "../operation.ts";
 import { patchOf } from "../validate.ts";
 
-const { identifier, outbound_oauth: _outbound, ...settings } = apiInputSchema.shape;
+const { identifier, policies: _policies, claim_headers, forward_token, outbound_oauth: _outbound, ...settings } = apiInputSchema.shape;
 export const apiParams = z.object({ identifier }).strict();
 
-const outboundResource = outboundOAuthSchema.omit({ client_secret: true }).extend({ has_client_secret: z.literal(true) }).strict();
 const api = responseSchema(
   "Api",
-  z.object({ identifier, ...settings, outbound_oauth: outboundResource.nullable() }).strict(),
-  "An API. The outbound OAuth client secret is never shown back.",
+  z.object({ identifier, ...settings, policies: responseSchema("ApiPolicies", policiesShownSchema("api"), "The gateway policies attached to the API, by id (each applies to every route of the API). An outbound_oauth client secret is never shown back.") }).strict(),
+  "An API and the gateway policies attached to it.",
 );
 true satisfies SameFields<typeof api, ApiResource>;
-true satisfies SameFields<typeof outboundResource, NonNullable<ApiResource["outbound_oauth"]>>;
-const apiInput = requestSchema("ApiInput", apiInputSchema, "An API to register; every field but identifier and name has a default.");
+const apiInput = requestSchema(
+  "ApiInput",
+  apiInputSchema,
+  "An API to register; every field but identifier and name has a default. claim_headers, forward_token and outbound_oauth are deprecated: they are read as the policies of the same names.",
+);
 const apiChanges = requestSchema(
   "ApiChanges",
-  patchOf({ ...settings, outbound_oauth: patchOf(outboundOAuthSchema.shape).nullable() }),
-  "The fields to change, within outbound_oauth too (its client_secret is kept unless sent); null outbound_oauth removes it.",
+  patchOf({
+    ...settings,
+    claim_headers,
+    forward_token,
+    outbound_oauth: patchOf(outboundOAuthSchema.shape).nullable().meta({ deprecated: true }).describe("Deprecated: read as policies.outbound_oauth (merged into it; null detaches it)."),
+    policies: policyChangesSchema("api"),
+  }),
+  "The fields to change. Each policy sent is merged into the attached one's settings (or attached); null detaches it; an outbound_oauth client_secret is kept unless sent.",
 );
 
 export const apiOperations = [
@@ -70,14 +79,14 @@ export const apiOperations = [
     id: "updateApi",
     tag: "APIs",
     summary: "Change an API",
-    description: "Changes the fields sent and keeps the others; within outbound_oauth too.",
+    description: "Changes the fields sent and keeps the others. `policies` attaches, changes (the fields sent, merged) or detaches (null) each policy named; the others stay.",
     access: "write",
     params: apiParams,
     body: apiChanges,
     conditional: true,
     success: { status: 200, description: "The API as changed.", schema: api, headers: ["ETag"] },
     // outbound_oauth may be partial here: the service merges it into the stored settings and checks the whole.
-    handle: async ({ params, body, ifMatch, services }) => tagged(await services.apis.update(params.identifier, body as Partial<ApiInput>, { ifMatch })),
+    handle: async ({ params, body, ifMatch, services }) => tagged(await services.apis.update(params.identifier, body as ApiChanges, { ifMatch })),
   }),
   operation({
     method: "DELETE",

@@ -9,7 +9,7 @@ const event = responseSchema(
     .object({
       id: z.string(),
       at: instant,
-      actor_kind: z.enum(["admin", "api", "cli", "system"]),
+      actor_kind: z.enum(["admin", "api", "cli", "system", "user"]),
       actor: z.string(),
       action: z.string(),
       entity_type: auditQuerySchema.shape.entity_type.unwrap(),
@@ -17,7 +17,7 @@ const event = responseSchema(
       changes: z.record(z.string(), z.unknown()).nullable(),
     })
     .strict(),
-  "One change: who made it (a console user, an admin API client, a CLI user or Gatehouse itself), to what, and the public fields it changed ([before, after]).",
+  "One change: who made it (a console user, an admin API client, a CLI user, Gatehouse itself, or a user on their own account), to what, and the public fields it changed ([before, after]).",
 );
 true satisfies SameFields<typeof event, AuditEventResource>;
 

@@ -3,6 +3,7 @@
 import { z } from "zod";
 import { checkIfMatch } from "../../../services/etag.ts";
 import { listQuerySchema } from "../../../services/paging.ts";
+import { policiesShownSchema, policyChangesSchema } from "../../../services/policies.ts";
 import { routeInputSchema, type RouteResource } from "../../../services/routes.ts";
 import { operation, type SameFields, pageOf, pageSchema, requestSchema, responseSchema, segment, tagged } from "../operation.ts";
 import { patchOf } from "../validate.ts";
@@ -12,12 +13,23 @@ const params = z.object({ id: z.uuid() }).strict();
 
 const route = responseSchema(
   "Route",
-  z.object({ id: z.uuid(), api: apiParams.shape.identifier, ...routeInputSchema.shape }).strict(),
+  z
+    .object({
+      id: z.uuid(),
+      api: apiParams.shape.identifier,
+      ...routeInputSchema.shape,
+      policies: responseSchema("RoutePolicies", policiesShownSchema("route"), "The gateway policies attached to the route itself, by id (its API's apply too: a route's replaces its API's of the same id, but rate limits, which add up)."),
+    })
+    .strict(),
   "A gateway route of an API. `scopes` maps a method or * (every other method) to the scopes a request needs.",
 );
 true satisfies SameFields<typeof route, RouteResource>;
 const routeInput = requestSchema("RouteInput", routeInputSchema, "A route to add; path_prefix and upstream are required.");
-const routeChanges = requestSchema("RouteChanges", patchOf(routeInputSchema.shape), "The fields to change; the others keep their values.");
+const routeChanges = requestSchema(
+  "RouteChanges",
+  patchOf({ ...routeInputSchema.shape, policies: policyChangesSchema("route") }),
+  "The fields to change; the others keep their values. Each policy sent is merged into the attached one's settings (or attached); null detaches it.",
+);
 
 export const routeOperations = [
   operation({

@@ -1,0 +1,5 @@
+-- AlterTable
+ALTER TABLE "Api" DROP COLUMN "claimHeaders",
+DROP COLUMN "forwardToken",
+DROP COLUMN "outboundOAuth";
+

@@ -1,0 +1,180 @@
+// Where rate limits count. A store hands out one Limiter per limit (the same one for the same limit
+// across configuration loads, so a change elsewhere does not reset anyone's count); a limiter counts
+// per partition (a client_id, a subject, an address). The memory store counts in this process with no
+// I/O; a shared store (Redis) plugs in behind the same interface, its take() answering with a promise.
+//
+// Each limit is a GCRA token bucket: `requests` per window, refilled continuously, at most `burst` at
+// once. One number per partition (its theoretical arrival time, TAT): a request is allowed when the
+// bucket is not empty, that is when TAT - now <= (burst - 1) * interval. The TATs live in one
+// Float64Array per limiter, a partition mapping to its slot, so counting allocates nothing (a number
+// kept in an object or a Map would be boxed anew on every update).
+
+/** One limit's settings, as the policy's compiler gives them. */
+export interface LimitSpec {
+  /** Requests per window. */
+  requests: number;
+  windowMs: number;
+  /** The bucket's size: requests that may come at once. */
+  burst: number;
+}
+
+/** What one take() decided; the memory store reuses one object per limiter: read it before the next take. */
+export interface LimitOutcome {
+  allowed: boolean;
+  /** Requests left right now (RateLimit's r). */
+  remaining: number;
+  /** Seconds until one more request is available (RateLimit's t; Retry-After when refused). */
+  resetSeconds: number;
+}
+
+export interface Limiter {
+  /** Counts one request of the partition. `now` in milliseconds. */
+  take(partition: string, now: number): LimitOutcome | Promise<LimitOutcome>;
+  /** Gives back a request take() counted (when another limit refused it). */
+  refund(partition: string): void | Promise<void>;
+}
+
+export interface RateLimitStore {
+  /**
+   * The limiter of one limit. `key` names the limit and where it is attached; the same key and settings
+   * give the same limiter (and counts) whatever the configuration loads in between.
+   */
+  limiter(key: string, spec: LimitSpec): Limiter;
+  /** A configuration is about to be compiled: the limiters it does not ask for again may be dropped once idle. */
+  release?(): void;
+  close(): void;
+}
+
+export interface MemoryStoreOptions {
+  /** Partitions one limiter keeps at most; past it, idle ones go first, then the oldest. */
+  maxPartitions?: number;
+  /** How often full buckets (idle partitions) are forgotten. */
+  sweepMs?: number;
+}
+
+class MemoryLimiter implements Limiter {
+  readonly #interval: number;
+  /** (burst - 1) intervals: how far TAT may run ahead of now. */
+  readonly #tolerance: number;
+  /** Each partition's slot in #tat. */
+  readonly #slots = new Map<string, number>();
+  /** Theoretical arrival times (ms) by slot: a bucket is full when its TAT is not after now. */
+  #tat = new Float64Array(64);
+  /** Slots given back by the sweep. */
+  readonly #free: number[] = [];
+  #used = 0;
+  readonly #max: number;
+  readonly #outcome: LimitOutcome = { allowed: true, remaining: 0, resetSeconds: 0 };
+  /** Used by the current configuration; an unused limiter with no bucket left is dropped by the sweep. */
+  used = true;
+
+  constructor(spec: LimitSpec, max: number) {
+    this.#interval = spec.windowMs / spec.requests;
+    this.#tolerance = (spec.burst - 1) * this.#interval;
+    this.#max = max;
+  }
+
+  take(partition: string, now: number): LimitOutcome {
+    const interval = this.#interval;
+    const outcome = this.#outcome;
+    let slot = this.#slots.get(partition);
+    if (slot === undefined) slot = this.#open(partition, now);
+    const stored = this.#tat[slot]!;
+    const tat = stored > now ? stored : now;
+    const ahead = tat - now;
+    if (ahead > this.#tolerance) {
+      outcome.allowed = false;
+      outcome.remaining = 0;
+      outcome.resetSeconds = Math.ceil((ahead - this.#tolerance) / 1000);
+      return outcome;
+    }
+    this.#tat[slot] = tat + interval;
+    // Room left after this request, in intervals: its whole part is the requests left, and the rest says
+    // how long until one more.
+    const room = this.#tolerance - ahead;
+    const whole = Math.floor(room / interval + 1e-9);
+    outcome.allowed = true;
+    outcome.remaining = whole;
+    outcome.resetSeconds = Math.max(1, Math.ceil((interval - (room - whole * interval)) / 1000));
+    return outcome;
+  }
+
+  refund(partition: string): void {
+    const slot = this.#slots.get(partition);
+    if (slot !== undefined) this.#tat[slot]! -= this.#interval;
+  }
+
+  /** Forgets the partitions whose bucket is full again; returns how many are left. */
+  sweep(now: number): number {
+    for (const [partition, slot] of this.#slots) {
+      if (this.#tat[slot]! <= now) {
+        this.#slots.delete(partition);
+        this.#free.push(slot);
+      }
+    }
+    return this.#slots.size;
+  }
+
+  /** A slot for a new partition, its bucket full. */
+  #open(partition: string, now: number): number {
+    if (this.#slots.size >= this.#max && this.sweep(now) >= this.#max) {
+      // Every partition is busy: the oldest goes (its count starts again), never this process's memory.
+      const [oldest, slot] = this.#slots.entries().next().value!;
+      this.#slots.delete(oldest);
+      this.#free.push(slot);
+    }
+    let slot = this.#free.pop();
+    if (slot === undefined) {
+      slot = this.#used++;
+      if (slot === this.#tat.length) {
+        const grown = new Float64Array(this.#tat.length * 2);
+        grown.set(this.#tat);
+        this.#tat = grown;
+      }
+    }
+    this.#tat[slot] = now;
+    this.#slots.set(partition, slot);
+    return slot;
+  }
+}
+
+/** Counts in this process's memory: nothing is shared with other instances, nothing is written anywhere. */
+export class MemoryRateLimitStore implements RateLimitStore {
+  readonly #limiters = new Map<string, MemoryLimiter>();
+  readonly #max: number;
+  readonly #timer: NodeJS.Timeout;
+
+  constructor(options: MemoryStoreOptions = {}) {
+    this.#max = options.maxPartitions ?? 100_000;
+    this.#timer = setInterval(() => this.sweep(Date.now()), options.sweepMs ?? 60_000);
+    this.#timer.unref();
+  }
+
+  limiter(key: string, spec: LimitSpec): Limiter {
+    const id = `${key}\n${spec.requests}/${spec.windowMs}/${spec.burst}`;
+    let limiter = this.#limiters.get(id);
+    if (!limiter) {
+      limiter = new MemoryLimiter(spec, this.#max);
+      this.#limiters.set(id, limiter);
+    }
+    limiter.used = true;
+    return limiter;
+  }
+
+  /**
+   * Marks every limiter unused; those the next configuration asks for again are used. A sweep drops the
+   * unused ones whose buckets are all full (their limits were removed or changed).
+   */
+  release(): void {
+    for (const limiter of this.#limiters.values()) limiter.used = false;
+  }
+
+  sweep(now: number): void {
+    for (const [id, limiter] of this.#limiters) if (limiter.sweep(now) === 0 && !limiter.used) this.#limiters.delete(id);
+  }
+
+  close(): void {
+    clearInterval(this.#timer);
+    this.#limiters.clear();
+  }
+}
