@@ -1,5 +1,5 @@
-// /v1/apis and their routes: identifiers percent-encoded in the path, outbound OAuth secrets never shown
-// and merged by PATCH, route conflicts, paging, If-Match, and deleting an API with its routes.
+// /v1/apis and their routes: identifiers percent-encoded in the path, policies merged by PATCH (an outbound
+// OAuth secret never shown, the deprecated flat fields still read), route conflicts, paging, If-Match, and deleting an API with its routes.
 import { BACKENDS } from "../helpers/databases.ts";
 import { adminApiSuite } from "./api-harness.ts";
 
@@ -20,7 +20,7 @@ describe.each(BACKENDS)("admin API apis and routes on %s", (backend) => {
     const created = await api.call("POST", "/v1/apis", { token, body: { identifier: ORDERS, name: "Orders", scopes: ["orders:read", "orders:write"] } });
     expect(created.status).toBe(201);
     expect(created.headers.get("location")).toBe(`${api.gatehouse.issuer}/admin/api${ORDERS_PATH}`);
-    expect(created.body).toMatchObject({ identifier: ORDERS, token_format: "jwt", access_token_ttl: 3600, outbound_oauth: null });
+    expect(created.body).toMatchObject({ identifier: ORDERS, token_format: "jwt", access_token_ttl: 3600, policies: {} });
     const shown = await api.call("GET", ORDERS_PATH, { token });
     expect([shown.status, shown.headers.get("etag")]).toEqual([200, created.headers.get("etag")]);
     expect((await api.call("GET", `/v1/apis/urn:gatehouse:admin`, { token })).body.scopes).toEqual(["admin:read", "admin:write"]);
@@ -38,29 +38,41 @@ describe.each(BACKENDS)("admin API apis and routes on %s", (backend) => {
     expect(page.body.items).toHaveLength(1);
   });
 
-  test("APIs: PATCH merges fields and outbound_oauth; the outbound secret is never shown; If-Match", async () => {
+  test("APIs: PATCH merges fields and policies; the outbound secret is never shown; If-Match", async () => {
     const token = await api.writeToken();
     const identifier = "urn:example:ledger";
     const path = `/v1/apis/${encodeURIComponent(identifier)}`;
     const created = await api.call("POST", "/v1/apis", { token, body: { identifier, name: "Ledger", access_token_ttl: 900 } });
 
-    const missingSecret = await api.call("PATCH", path, { token, body: { outbound_oauth: { token_url: "https://idp.example.com/token", client_id: "ledger" } } });
-    expect([missingSecret.status, missingSecret.body.errors[0].field]).toEqual([400, "outbound_oauth.client_secret"]);
+    const missingSecret = await api.call("PATCH", path, { token, body: { policies: { outbound_oauth: { token_url: "https://idp.example.com/token", client_id: "ledger" } } } });
+    expect([missingSecret.status, missingSecret.body.errors[0].field]).toEqual([400, "policies.outbound_oauth.client_secret"]);
     const outbound = { token_url: "https://idp.example.com/token", client_id: "ledger", client_secret: "outbound-secret-value" };
-    const withOutbound = await api.call("PATCH", path, { token, body: { outbound_oauth: outbound }, headers: { "if-match": created.headers.get("etag")! } });
+    const withOutbound = await api.call("PATCH", path, { token, body: { policies: { outbound_oauth: outbound } }, headers: { "if-match": created.headers.get("etag")! } });
     expect(withOutbound.status).toBe(200);
-    expect(withOutbound.body).toMatchObject({ name: "Ledger", access_token_ttl: 900, outbound_oauth: { client_id: "ledger", auth_method: "basic", has_client_secret: true } });
+    expect(withOutbound.body).toMatchObject({ name: "Ledger", access_token_ttl: 900, policies: { outbound_oauth: { client_id: "ledger", auth_method: "basic", has_client_secret: true } } });
     expect(JSON.stringify(withOutbound.body)).not.toContain("outbound-secret-value");
 
-    const scoped = await api.call("PATCH", path, { token, body: { outbound_oauth: { scope: "ledger/.default" } } });
-    expect(scoped.body.outbound_oauth).toMatchObject({ token_url: outbound.token_url, scope: "ledger/.default", has_client_secret: true });
+    const scoped = await api.call("PATCH", path, { token, body: { policies: { outbound_oauth: { scope: "ledger/.default" }, claim_headers: { claims: { email: "X-User-Email" } } } } });
+    expect(scoped.body.policies).toMatchObject({
+      outbound_oauth: { token_url: outbound.token_url, scope: "ledger/.default", has_client_secret: true },
+      claim_headers: { claims: { email: "X-User-Email" } },
+    });
     const stale = await api.call("PATCH", path, { token, body: { name: "Old" }, headers: { "if-match": withOutbound.headers.get("etag")! } });
     expect(stale.status).toBe(412);
-    expect((await api.call("PATCH", path, { token, body: { outbound_oauth: null } })).body.outbound_oauth).toBeNull();
-    const unknown = await api.call("PATCH", path, { token, body: { outbound_oauth: { colour: "red" } } });
-    expect([unknown.status, unknown.body.errors[0].field]).toEqual([400, "outbound_oauth.colour"]);
+    const detached = await api.call("PATCH", path, { token, body: { policies: { outbound_oauth: null } } });
+    expect(detached.body.policies).toEqual({ claim_headers: { claims: { email: "X-User-Email" } } });
+    const unknown = await api.call("PATCH", path, { token, body: { policies: { outbound_oauth: { colour: "red" } } } });
+    expect([unknown.status, unknown.body.errors[0].field]).toEqual([400, "policies.outbound_oauth.colour"]);
     const identity = await api.call("PATCH", path, { token, body: { identifier: "urn:example:other" } });
     expect([identity.status, identity.body.errors[0].field]).toEqual([400, "identifier"]);
+
+    // The flat fields of earlier releases are still taken, as the policies they now are; never both at once.
+    const legacy = await api.call("PATCH", path, { token, body: { outbound_oauth: outbound, forward_token: "signed", claim_headers: {} } });
+    expect(legacy.status).toBe(200);
+    expect(legacy.body.policies).toEqual({ forward_token: { mode: "signed" }, outbound_oauth: expect.objectContaining({ client_id: "ledger", has_client_secret: true }) });
+    expect(legacy.body).not.toHaveProperty("outbound_oauth");
+    const twice = await api.call("PATCH", path, { token, body: { forward_token: "none", policies: { forward_token: null } } });
+    expect([twice.status, twice.body.errors[0].field]).toEqual([400, "forward_token"]);
   });
 
   test("routes: add under the API, conflicts and bad input by field, list, show, change, delete", async () => {

@@ -35,8 +35,8 @@ describe("the admin API's OpenAPI document", () => {
       .flatMap(([path, methods]) => Object.keys(methods).map((m) => `${m.toUpperCase()} /admin/api${routerPath(path)}`))
       .sort();
     expect(served).toEqual(documented);
-    // clients 7, scopes 5, apis 5, routes 5, users 9, keys 2, audit 1, documentation 2
-    expect(served).toHaveLength(41);
+    // clients 7, scopes 5, apis 5, routes 5, users 9, keys 2, audit 1, policies 1, documentation 2
+    expect(served).toHaveLength(42);
   });
 
   test("it is well-formed OpenAPI 3.1: unique operation ids, declared path parameters, resolvable references, problems for refusals", () => {
@@ -73,8 +73,16 @@ describe("the admin API's OpenAPI document", () => {
     expect(schemas.Client!.required!.sort()).toEqual(Object.keys(schemas.Client!.properties).sort());
     expect(Object.keys(schemas.Client!.properties)).not.toContain("client_secret");
     expect(Object.keys(schemas.ClientCreated!.properties)).toContain("client_secret");
-    expect(Object.keys(schemas.Api!.properties)).toContain("outbound_oauth");
-    expect(JSON.stringify(schemas.Api)).not.toContain('"client_secret"');
+    // An API's gateway behaviour is in its policies; the flat fields of earlier releases are taken, marked deprecated, never answered.
+    expect(Object.keys(schemas.Api!.properties)).toContain("policies");
+    expect(Object.keys(schemas.Api!.properties)).not.toContain("outbound_oauth");
+    expect(Object.keys(schemas.ApiPolicies!.properties).sort()).toEqual(["claim_headers", "cors", "forward_token", "outbound_oauth", "rate_limit"]);
+    expect(JSON.stringify([schemas.Api, schemas.ApiPolicies, schemas.OutboundOauthPolicy])).not.toContain('"client_secret"');
+    expect(schemas.ApiInput!.properties.outbound_oauth).toMatchObject({ deprecated: true });
+    // Each policy's settings are a component, as sent (defaults optional) and as answered.
+    expect(schemas.RateLimitPolicyInput!.required).toEqual(["limits"]);
+    expect(schemas.CorsPolicyInput!.required).toEqual(["origins"]);
+    expect(schemas.CorsPolicy!.required!.sort()).toEqual(Object.keys(schemas.CorsPolicy!.properties).sort());
   });
 });
 

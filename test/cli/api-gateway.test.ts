@@ -29,20 +29,23 @@ describe.each(BACKENDS)("gatehouse api gateway settings (%s)", (backend) => {
       token_check: "introspection",
       trusted_issuers: [{ issuer: "https://login.partner.example", jwks_uri: "https://login.partner.example/jwks", algorithms: ["RS256", "ES256"] }],
       allow_query_token: true,
-      claim_headers: { sub: "X-User-Id", email: "X-User-Email" },
-      forward_token: "signed",
-      // The ${PARTNER_IDP} reference is kept for the gateway to resolve.
-      outbound_oauth: {
-        token_url: "${PARTNER_IDP}/oauth2/token",
-        client_id: "gatehouse-orders",
-        auth_method: "body",
-        scope: "inventory.read inventory.write",
-        resource: "https://inventory.example",
-        header: "X-Partner-Token",
-        remove_headers: ["Cookie", "X-Debug"],
-        has_client_secret: true,
-      },
       introspection_clients: ["orders-resource-server"],
+      // --claim-header, --forward-token and --outbound-* are shortcuts for these policies.
+      policies: {
+        claim_headers: { claims: { sub: "X-User-Id", email: "X-User-Email" } },
+        forward_token: { mode: "signed" },
+        // The ${PARTNER_IDP} reference is kept for the gateway to resolve.
+        outbound_oauth: {
+          token_url: "${PARTNER_IDP}/oauth2/token",
+          client_id: "gatehouse-orders",
+          auth_method: "body",
+          scope: "inventory.read inventory.write",
+          resource: "https://inventory.example",
+          header: "X-Partner-Token",
+          remove_headers: ["Cookie", "X-Debug"],
+          has_client_secret: true,
+        },
+      },
     });
     expect(await t.gatehouse.json("api", "show", "https://orders.example")).toEqual(created);
 
@@ -90,9 +93,11 @@ describe.each(BACKENDS)("gatehouse api gateway settings (%s)", (backend) => {
     );
     expect(updated).toMatchObject({
       name: "Stock",
-      claim_headers: {},
       trusted_issuers: [{ issuer: "https://b.example", jwks_uri: "https://b.example/jwks" }],
-      outbound_oauth: { token_url: "https://idp.example/token", client_id: "inventory", scope: null, resource: "https://stock.example", has_client_secret: true },
+    });
+    // --no-claim-header detached the policy; the outbound options were laid over the stored ones.
+    expect(updated.policies).toEqual({
+      outbound_oauth: { token_url: "https://idp.example/token", client_id: "inventory", auth_method: "basic", scope: null, resource: "https://stock.example", header: "Authorization", remove_headers: [], has_client_secret: true },
     });
     expect((await storedOutboundSecret(t.db, "https://inventory.example")).sealed).toBe(before.sealed);
 
@@ -102,7 +107,7 @@ describe.each(BACKENDS)("gatehouse api gateway settings (%s)", (backend) => {
     expect(await t.gatehouse.json("api", "update", "https://inventory.example", "--no-outbound-oauth", "--no-trust-issuer")).toMatchObject({
       name: "Stock",
       trusted_issuers: [],
-      outbound_oauth: null,
+      policies: {},
     });
     expect(await t.gatehouse.json("api", "update", "https://inventory.example", "--introspection-client", "a", "--introspection-client", "b")).toMatchObject({ introspection_clients: ["a", "b"] });
     expect(await t.gatehouse.json("api", "update", "https://inventory.example", "--no-introspection-client")).toMatchObject({ introspection_clients: [] });

@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { BACKENDS } from "../helpers/databases.ts";
-import { freshGatehouse, storedOutboundSecret } from "./gatehouse.ts";
+import { expectCleanFailure, freshGatehouse, storedOutboundSecret } from "./gatehouse.ts";
 
 const WORKER_SECRET = "worker-secret-0123456789-abcdefghijklmnop";
 const ADMIN_PW = "admin passphrase, long enough";
@@ -113,12 +113,60 @@ describe.each(BACKENDS)("gatehouse apply and export (%s)", (backend) => {
   });
 });
 
-// An API with its gateway settings and routes. Inside outbound_oauth, ${...} stays a reference for the
-// gateway to resolve at request time; everywhere else (the routes' upstream here) apply resolves it.
+// An API with its gateway settings, policies and routes. Inside an outbound_oauth policy, ${...} stays a
+// reference for the gateway to resolve at request time; everywhere else (the routes' upstream here)
+// apply resolves it.
 const GATEWAY_FILE = `
 scopes:
   - name: orders:read
   - name: orders:write
+apis:
+  - identifier: https://orders.example
+    name: Orders
+    scopes: [orders:read, orders:write, orders:admin, orders:clerk]
+    trusted_issuers:
+      - issuer: https://login.partner.example
+        jwks_uri: https://login.partner.example/jwks
+        algorithms: [ES256]
+        token_types: [at+jwt, jwt]
+    policies:
+      claim_headers:
+        claims: { sub: X-User-Id, email: X-User-Email }
+      forward_token: { mode: signed }
+      outbound_oauth:
+        token_url: \${PARTNER_IDP}/oauth2/token
+        client_id: gatehouse-orders
+        client_secret: \${PARTNER_CLIENT_SECRET}
+        auth_method: body
+        scope: inventory.read
+        remove_headers: [Cookie]
+      rate_limit:
+        limits:
+          - { by: client, requests: 100, per: minute }
+      cors:
+        origins: [https://app.example]
+        credentials: true
+    routes:
+      - path_prefix: /orders
+        upstream: \${ORDERS_UPSTREAM}
+        methods: [GET, POST]
+        scopes:
+          "*": { all_of: [orders:read] }
+          POST: { all_of: [orders:write], any_of: [orders:admin, orders:clerk] }
+        policies:
+          rate_limit:
+            limits:
+              - { name: orders-burst, by: subject, requests: 5, per: second, burst: 10 }
+      - path_prefix: /health
+        host: api.example
+        upstream: \${ORDERS_UPSTREAM}
+        rewrite: /status
+        public: true
+`;
+
+// The same API as a file written for the release before policies: claim_headers, forward_token and
+// outbound_oauth as fields of the API. They are still read, as the policies they now are.
+const FLAT_FILE = `
 apis:
   - identifier: https://orders.example
     name: Orders
@@ -133,22 +181,16 @@ apis:
     outbound_oauth:
       token_url: \${PARTNER_IDP}/oauth2/token
       client_id: gatehouse-orders
-      client_secret: \${PARTNER_CLIENT_SECRET}
       auth_method: body
       scope: inventory.read
       remove_headers: [Cookie]
-    routes:
-      - path_prefix: /orders
-        upstream: \${ORDERS_UPSTREAM}
-        methods: [GET, POST]
-        scopes:
-          "*": { all_of: [orders:read] }
-          POST: { all_of: [orders:write], any_of: [orders:admin, orders:clerk] }
-      - path_prefix: /health
-        host: api.example
-        upstream: \${ORDERS_UPSTREAM}
-        rewrite: /status
-        public: true
+    policies:
+      rate_limit:
+        limits:
+          - { by: client, requests: 100, per: minute }
+      cors:
+        origins: [https://app.example]
+        credentials: true
 `;
 
 describe.each(BACKENDS)("gatehouse apply and export of gateway settings and routes (%s)", (backend) => {
@@ -179,9 +221,15 @@ describe.each(BACKENDS)("gatehouse apply and export of gateway settings and rout
 
     const api = await t.gatehouse.json("api", "show", "https://orders.example");
     expect(api).toMatchObject({
-      claim_headers: { sub: "X-User-Id", email: "X-User-Email" },
       trusted_issuers: [{ issuer: "https://login.partner.example", algorithms: ["ES256"], token_types: ["at+jwt", "jwt"] }],
-      outbound_oauth: { token_url: "${PARTNER_IDP}/oauth2/token", client_id: "gatehouse-orders", auth_method: "body", scope: "inventory.read", has_client_secret: true },
+      policies: {
+        claim_headers: { claims: { sub: "X-User-Id", email: "X-User-Email" } },
+        forward_token: { mode: "signed" },
+        outbound_oauth: { token_url: "${PARTNER_IDP}/oauth2/token", client_id: "gatehouse-orders", auth_method: "body", scope: "inventory.read", has_client_secret: true },
+        rate_limit: { limits: [{ by: "client", requests: 100, per: "minute" }] },
+        // Defaults filled in.
+        cors: { origins: ["https://app.example"], credentials: true, methods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"], headers: ["Authorization", "Content-Type"], max_age: 600 },
+      },
     });
     expect((await storedOutboundSecret(t.db, "https://orders.example")).plaintext).toBe("${PARTNER_CLIENT_SECRET}");
     const routes = await t.gatehouse.json("route", "list", "--api", "https://orders.example");
@@ -190,6 +238,7 @@ describe.each(BACKENDS)("gatehouse apply and export of gateway settings and rout
       expect.objectContaining({
         path_prefix: "/orders",
         upstream: "http://127.0.0.1:9000",
+        policies: { rate_limit: { limits: [{ name: "orders-burst", by: "subject", requests: 5, per: "second", burst: 10 }] } },
         scopes: { "*": { all_of: ["orders:read"], any_of: [] }, POST: { all_of: ["orders:write"], any_of: ["orders:admin", "orders:clerk"] } },
       }),
     ]);
@@ -218,9 +267,35 @@ describe.each(BACKENDS)("gatehouse apply and export of gateway settings and rout
     // An omitted client_secret keeps the stored one, seal and all.
     expect((await storedOutboundSecret(t.db, "https://orders.example")).sealed).toBe(sealed);
 
+    // Only policies are written (their unset fields left out), never the flat fields of earlier releases.
+    expect(exported.stdout).toMatch(/^ {4}policies:\n {6}cors:\n/m);
+    expect(exported.stdout).not.toMatch(/^ {4}(claim_headers|forward_token|outbound_oauth):/m);
+
     const asJson = await t.gatehouse("export", "--format", "json");
     expect(JSON.parse(asJson.stdout).apis[0].routes).toHaveLength(2);
     const fromStdin = await t.gatehouse.with({ stdin: asJson.stdout }, "apply", "-", "--json");
     expect(JSON.parse(fromStdin.stdout)).toMatchObject({ changes: 0 });
+  });
+  test("a file with the flat fields of earlier releases applies as the same policies: nothing changes", async () => {
+    await t.gatehouse.with({ env }, "apply", file);
+    const flat = path.join(t.db.dataDir, "flat.yaml");
+    fs.writeFileSync(flat, FLAT_FILE);
+    expect(await t.gatehouse.json("apply", flat)).toMatchObject({ apis: { ...zero, unchanged: 1 }, changes: 0 });
+  });
+
+  test("apply refuses a malformed policy, naming where it is, and changes nothing", async () => {
+    await t.gatehouse.with({ env }, "apply", file);
+    const before = await t.gatehouse.json("api", "show", "https://orders.example");
+    const bad = (policies: string) => {
+      const badFile = path.join(t.db.dataDir, "bad-policy.yaml");
+      fs.writeFileSync(badFile, `apis:\n  - identifier: https://orders.example\n    name: Orders\n    policies:\n${policies}`);
+      return t.gatehouse("apply", badFile);
+    };
+    expectCleanFailure(await bad("      cors: { origins: ['*'], credentials: true }\n"), "apis[0].policies.cors.origins[0]: credentials need the origins listed: * cannot be used with credentials");
+    expectCleanFailure(await bad("      cors: { origins: [https://app.example/path] }\n"), /apis\[0\]\.policies\.cors\.origins\[0\]: an origin exactly as browsers send it/);
+    expectCleanFailure(await bad("      rate_limit: { limits: [{ by: client, requests: 0, per: minute }] }\n"), /apis\[0\]\.policies\.rate_limit\.limits\[0\]\.requests: Too small/);
+    expectCleanFailure(await bad("      rate_limit: { limits: [{ by: tenant, requests: 5, per: fortnight }] }\n"), /apis\[0\]\.policies\.rate_limit\.limits\[0\]\.by: /);
+    expectCleanFailure(await bad("      throttle: { limits: [] }\n"), /apis\[0\]\.policies: Unrecognized key: "throttle"/);
+    expect(await t.gatehouse.json("api", "show", "https://orders.example")).toEqual(before);
   });
 });

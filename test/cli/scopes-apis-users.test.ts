@@ -27,10 +27,9 @@ describe.each(BACKENDS)("gatehouse scope, api and user (%s)", (backend) => {
       token_check: "jwt",
       trusted_issuers: [],
       allow_query_token: false,
-      claim_headers: {},
-      forward_token: "none",
-      outbound_oauth: null,
       introspection_clients: [],
+      // No gateway policy attached (test/cli/api-gateway.test.ts attaches them).
+      policies: {},
     };
     const created = await t.gatehouse.json(
       "api", "create", "--identifier", api.identifier, "--name", api.name,
