@@ -7,12 +7,18 @@
 import type { Storage, ClientRecord, ApiRecord, ScopeRecord, AdapterPayload, AssertionIssuerRecord } from "../storage/index.ts";
 import { clientMetadata } from "./client-metadata.ts";
 import { STANDARD_SCOPES } from "../services/scopes.ts";
+import { corsOriginsOf } from "../services/client-origins.ts";
 import { log } from "../shared/logger.ts";
+
+const NO_ORIGINS: ReadonlySet<string> = new Set();
 
 export class Catalog {
   private readonly storage: Storage;
   private clientsById = new Map<string, ClientRecord>();
   private metadataById = new Map<string, AdapterPayload | undefined>();
+  private corsOriginsById = new Map<string, Set<string>>();
+  /** Every enabled client's CORS origins together: what a preflight (which names no client) is answered for. */
+  private anyCorsOrigin = new Set<string>();
   private apisById = new Map<string, ApiRecord>();
   private scopeList: ScopeRecord[] = [];
   private issuersById = new Map<string, AssertionIssuerRecord>();
@@ -33,6 +39,16 @@ export class Catalog {
     return this.clientsById.get(clientId);
   }
 
+  /** Origins whose pages may call the token endpoints as this client (client-origins.ts); empty when unknown or disabled. */
+  corsOrigins(clientId: string): ReadonlySet<string> {
+    return this.corsOriginsById.get(clientId) ?? NO_ORIGINS;
+  }
+
+  /** Whether origin is one of some enabled client's CORS origins. */
+  isCorsOrigin(origin: string): boolean {
+    return this.anyCorsOrigin.has(origin);
+  }
+
   /** The client as oidc-provider sees it; undefined when unknown or disabled. */
   clientMetadata(clientId: string): AdapterPayload | undefined {
     return this.metadataById.get(clientId);
@@ -45,6 +61,11 @@ export class Catalog {
     if (!client) return undefined;
     this.clientsById.set(clientId, client);
     this.metadataById.set(clientId, clientMetadata(client));
+    if (client.enabled) {
+      const origins = corsOriginsOf(client);
+      this.corsOriginsById.set(clientId, origins);
+      for (const origin of origins) this.anyCorsOrigin.add(origin);
+    }
     return this.metadataById.get(clientId);
   }
 
@@ -109,6 +130,8 @@ export class Catalog {
     this.clientsById = new Map(clients.map((c) => [c.clientId, c]));
     // Built once per load: oidc-provider hashes what it is given to find its compiled client.
     this.metadataById = new Map(clients.map((c) => [c.clientId, clientMetadata(c)]));
+    this.corsOriginsById = new Map(clients.filter((c) => c.enabled).map((c) => [c.clientId, corsOriginsOf(c)]));
+    this.anyCorsOrigin = new Set([...this.corsOriginsById.values()].flatMap((origins) => [...origins]));
     this.apisById = new Map(apis.map((a) => [a.identifier, a]));
     this.scopeList = scopes;
     this.issuersById = new Map(issuers.map((i) => [i.issuer, i]));

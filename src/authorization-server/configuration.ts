@@ -10,6 +10,7 @@ import { defaultResource } from "./default-resource.ts";
 import { mayIntrospect } from "./introspection-policy.ts";
 import { renderError, logoutSource, postLogoutSuccessSource } from "./provider-pages.ts";
 import { checkBeforeRotation } from "./refresh-token-checks.ts";
+import { clientBasedCors } from "./cors.ts";
 import { resourceServerInfo } from "./resource-servers.ts";
 import { TOKEN_INFO_PATH } from "./token-info.ts";
 
@@ -55,6 +56,8 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
       token_endpoint_auth_method: "client_secret_basic",
       id_token_signed_response_alg: deps.jwks.activeAlg as SigningAlgorithm,
     },
+    // CORS at the token, userinfo, revocation and introspection endpoints: the client's own origins only.
+    clientBasedCORS: clientBasedCors(catalog),
     clientAuthMethods: ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
     enabledJWA: {
       idTokenSigningAlgValues: signing,

@@ -19,6 +19,7 @@ import type { OwnAccessTokens } from "../shared/own-access-tokens.ts";
 import type { RemoteKeySets } from "../shared/remote-key-sets.ts";
 import type { RevocationList } from "../shared/revocation-list.ts";
 import { structuredTokenEndpoints } from "./structured-tokens.ts";
+import { clientCorsHeaders } from "./cors.ts";
 
 export interface ProviderDeps {
   config: Config;
@@ -73,6 +74,7 @@ export function buildProvider(deps: ProviderDeps): Provider {
   provider.use(securityHeaders());
   provider.use(protocolHardening(config));
   provider.use(protocolCorrections);
+  provider.use(clientCorsHeaders(catalog));
   provider.use(logRevocations);
   provider.use(structuredTokenEndpoints({ tokens: deps.ownTokens, revocations, catalog }));
   provider.use(interactionRoutes({ provider, storage, catalog, config, credentials, servicesAs: deps.servicesAs }));

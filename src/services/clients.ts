@@ -15,6 +15,7 @@ import { generateSecret, hashSecret, verifySecret } from "./passwords.ts";
 import { GRANT_RULES, GRANT_TYPES, grantWarnings, responseTypesOf, type GrantType } from "./grant-rules.ts";
 import { refuseDeletingBuiltIn } from "./built-in.ts";
 import { checkRedirectUris, isLoopback } from "./redirect-uris.ts";
+import { checkAllowedOrigins } from "./client-origins.ts";
 import { sameJson } from "./same-json.ts";
 
 export { GRANT_TYPES } from "./grant-rules.ts";
@@ -57,6 +58,8 @@ export const clientInputSchema = z
     refresh_token_ttl: ttl.default(null),
     /** Seconds a just-rotated refresh token may be presented once more (a lost response); null: REFRESH_TOKEN_REUSE_GRACE. */
     refresh_token_reuse_grace: z.number().int().min(0).max(300).nullable().default(null),
+    /** Origins whose pages may call the token endpoints as this client (CORS), besides those of redirect_uris. */
+    allowed_origins: z.array(z.string()).max(100).default([]),
     enabled: z.boolean().default(true),
     /** Set a secret of your own (for a declarative file); never shown back. Omitted: generated, or kept. */
     client_secret: clientSecretSchema.optional(),
@@ -65,6 +68,7 @@ export const clientInputSchema = z
   .superRefine((spec, ctx) => {
     checkRedirectUris(spec.redirect_uris, spec.application_type, "redirect_uris", ctx);
     checkRedirectUris(spec.post_logout_redirect_uris, spec.application_type, "post_logout_redirect_uris", ctx);
+    checkAllowedOrigins(spec.allowed_origins, ctx);
   });
 
 export type ClientInput = z.input<typeof clientInputSchema>;
@@ -87,6 +91,8 @@ export interface ClientResource {
   id_token_ttl: number | null;
   refresh_token_ttl: number | null;
   refresh_token_reuse_grace: number | null;
+  /** Origins allowed CORS at the token, userinfo, revocation and introspection endpoints besides those of redirect_uris. */
+  allowed_origins: string[];
   enabled: boolean;
   response_types: string[];
   /** Why some of its grants are weaker than the authorization code flow with PKCE. */
@@ -121,6 +127,7 @@ export function clientResource(client: ClientRecord): ClientResource {
     id_token_ttl: client.idTokenTtl,
     refresh_token_ttl: client.refreshTokenTtl,
     refresh_token_reuse_grace: client.refreshTokenReuseGrace,
+    allowed_origins: client.allowedOrigins,
     enabled: client.enabled,
     response_types: client.responseTypes,
     warnings: grantWarnings(client.grantTypes),
@@ -181,6 +188,7 @@ function settingsOf(spec: ParsedClient): Settings {
     idTokenTtl: spec.id_token_ttl,
     refreshTokenTtl: spec.refresh_token_ttl,
     refreshTokenReuseGrace: spec.refresh_token_reuse_grace,
+    allowedOrigins: spec.allowed_origins,
     enabled: spec.enabled,
   };
 }

@@ -26,6 +26,8 @@ export interface ClientRecord {
   refreshTokenTtl: number | null;
   /** Seconds a just-rotated refresh token may be presented once more; null: the server's default. */
   refreshTokenReuseGrace: number | null;
+  /** Origins allowed CORS at the token endpoints besides those of the redirect URIs (stored canonical). */
+  allowedOrigins: string[];
   enabled: boolean;
   createdAt: Date;
   updatedAt: Date;
@@ -42,6 +44,7 @@ function toRecord(row: Row): ClientRecord {
     grantTypes: stringList(row.grantTypes),
     responseTypes: stringList(row.responseTypes),
     scopes: stringList(row.scopes),
+    allowedOrigins: stringList(row.allowedOrigins),
     jwks: row.jwks ? (record(row.jwks) as ClientRecord["jwks"]) : null,
   };
 }

@@ -1,0 +1,42 @@
+// CORS at the endpoints a browser client calls with its client id or token (token, userinfo, revocation,
+// introspection, device authorization): only pages of the client's own origins (services/client-origins.ts)
+// get Access-Control-Allow-Origin, through oidc-provider's clientBasedCORS hook; a request from another
+// origin is refused by oidc-provider (400 invalid_request) without any CORS header, so the page cannot
+// read even the refusal. Discovery and the JWKS stay open to every origin, as oidc-provider serves them.
+import type { Configuration, KoaContextWithOIDC } from "oidc-provider";
+import type { Middleware } from "koa";
+import type { Catalog } from "./catalog.ts";
+
+/** oidc-provider's names of the endpoints with client-based CORS; their preflights are "cors." + the name. */
+const CLIENT_ROUTES = ["token", "userinfo", "revocation", "introspection", "device_authorization", "pushed_authorization_request"];
+const CLIENT_CORS_ROUTES = new Set(CLIENT_ROUTES);
+const CLIENT_PREFLIGHTS = new Set(CLIENT_ROUTES.map((route) => `cors.${route}`));
+
+/** The `clientBasedCORS` configuration function: whether origin is one of the client's CORS origins. */
+export function clientBasedCors(catalog: Catalog): NonNullable<Configuration["clientBasedCORS"]> {
+  return function clientBasedCORS(_ctx, origin, client) {
+    return catalog.corsOrigins(client.clientId).has(origin);
+  };
+}
+
+/**
+ * Narrows what oidc-provider answers at the client-based endpoints where it cannot ask clientBasedCORS:
+ * a preflight names no client, so oidc-provider allows every origin in it (the request that follows is
+ * checked per client); here only origins some enabled client has keep the CORS headers, so a page of an
+ * origin no client knows learns at the preflight that it may not call. And a request without an Origin
+ * header (not a CORS request: a server, curl) gets no Access-Control-Allow-Origin: * either, and a refused
+ * origin none of the other CORS headers oidc-provider had set.
+ */
+export function clientCorsHeaders(catalog: Catalog): Middleware {
+  return async function clientCorsHeaders(ctx, next) {
+    await next();
+    const route = (ctx as unknown as KoaContextWithOIDC).oidc?.route;
+    if (route === undefined) return;
+    const origin = ctx.get("Origin");
+    const strip = origin
+      ? (CLIENT_PREFLIGHTS.has(route) && !catalog.isCorsOrigin(origin)) || (CLIENT_CORS_ROUTES.has(route) && !ctx.response.get("Access-Control-Allow-Origin"))
+      : CLIENT_CORS_ROUTES.has(route) || CLIENT_PREFLIGHTS.has(route);
+    if (!strip) return;
+    for (const name of Object.keys(ctx.response.headers)) if (name.startsWith("access-control-")) ctx.remove(name);
+  };
+}
