@@ -122,6 +122,49 @@ describe.each(BACKENDS)("admin API apis and routes on %s", (backend) => {
     expect((await api.call("PATCH", `/v1/routes/${health.body.id}`, { token, body: {} })).status).toBe(404);
   });
 
+  test("policies: the catalog, attaching a rate limit and CORS to an API and a route, and malformed ones refused as problems naming the field", async () => {
+    const token = await api.writeToken();
+    const catalog = await api.call("GET", "/v1/policies", { token });
+    expect(catalog.body.items.map((p: { id: string }) => p.id)).toEqual(["cors", "rate_limit", "claim_headers", "forward_token", "outbound_oauth"]);
+    expect(catalog.body.items[1]).toMatchObject({ id: "rate_limit", stages: ["authorize", "forward"], attach_to: ["api", "route"], combine: "add", schema: { required: ["limits"] } });
+
+    const identifier = "https://catalog.example.com";
+    const path = `/v1/apis/${encodeURIComponent(identifier)}`;
+    const cors = { origins: ["https://shop.example"], credentials: true };
+    const created = await api.call("POST", "/v1/apis", { token, body: { identifier, name: "Catalog", policies: { cors, rate_limit: { limits: [{ by: "client", requests: 100, per: "minute" }] } } } });
+    expect(created.status).toBe(201);
+    expect(created.body.policies).toEqual({
+      cors: { ...cors, methods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"], headers: ["Authorization", "Content-Type"], expose_headers: [], max_age: 600 },
+      rate_limit: { limits: [{ by: "client", requests: 100, per: "minute" }] },
+    });
+    const route = await api.call("POST", `${path}/routes`, { token, body: { path_prefix: "/catalog", upstream: "http://127.0.0.1:4000", public: true, policies: { rate_limit: { limits: [{ by: "address", requests: 10, per: "second", burst: 20 }] } } } });
+    expect([route.status, route.body.policies]).toEqual([201, { rate_limit: { limits: [{ by: "address", requests: 10, per: "second", burst: 20 }] } }]);
+    // PATCH merges a policy's fields into the attached one's.
+    const merged = await api.call("PATCH", path, { token, body: { policies: { cors: { max_age: 60 } } } });
+    expect(merged.body.policies.cors).toMatchObject({ origins: cors.origins, credentials: true, max_age: 60 });
+
+    const refusals: Array<[string, string, Record<string, unknown>, string, RegExp]> = [
+      ["PATCH", path, { policies: { cors: { origins: ["*"] } } }, "policies.cors.origins[0]", /credentials need the origins listed/],
+      ["PATCH", path, { policies: { cors: { origins: ["https://shop.example/"] } } }, "policies.cors.origins[0]", /an origin exactly as browsers send it/],
+      ["PATCH", path, { policies: { cors: { max_age: 100000 } } }, "policies.cors.max_age", /Too big/],
+      ["PATCH", path, { policies: { rate_limit: { limits: [] } } }, "policies.rate_limit.limits", /Too small/],
+      ["PATCH", path, { policies: { rate_limit: { limits: [{ by: "tenant", requests: 1, per: "minute" }] } } }, "policies.rate_limit.limits[0].by", /Invalid option/],
+      ["PATCH", path, { policies: { rate_limit: { limits: [{ by: "client", requests: 1, per: "day" }] } } }, "policies.rate_limit.limits[0].per", /Invalid option/],
+      ["PATCH", path, { policies: { rate_limit: { limits: [{ by: "client", requests: 1, per: "minute" }, { by: "client", requests: 9, per: "minute" }] } } }, "policies.rate_limit.limits[1].name", /two limits are named client-per-minute/],
+      ["PATCH", path, { policies: { throttle: {} } }, "policies.throttle", /unknown field/],
+      ["POST", "/v1/apis", { identifier: "https://other.example.com", name: "Other", policies: { rate_limit: { limits: [{ by: "client", requests: -1, per: "minute" }] } } }, "policies.rate_limit.limits[0].requests", /Too small/],
+      ["PATCH", `/v1/routes/${route.body.id}`, { policies: { rate_limit: { limits: [{ by: "client", requests: 5, per: "second" }] } } }, "policies.rate_limit.limits[0].by", /a public route has no token to count by client/],
+    ];
+    for (const [method, at, body, field, message] of refusals) {
+      const refused = await api.call(method, at, { token, body });
+      expect([field, refused.status, refused.headers.get("content-type"), refused.body.type]).toEqual([field, 400, "application/problem+json", "https://gatehouse.dev/problems/invalid_input"]);
+      expect(refused.body.errors).toContainEqual({ field, message: expect.stringMatching(message) });
+    }
+    // Nothing refused was stored.
+    expect((await api.call("GET", path, { token })).body.policies).toEqual(merged.body.policies);
+    expect((await api.call("GET", `/v1/apis/${encodeURIComponent("https://other.example.com")}`, { token })).status).toBe(404);
+  });
+
   test("deleting an API deletes its routes; If-Match guards it", async () => {
     const token = await api.writeToken();
     const identifier = "https://shop.example.com";
