@@ -4,7 +4,7 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { ValidationError } from "../../services/errors.ts";
 import { POLICY_IDS, isPolicyId, policySpec, type PolicyId } from "../../services/policies.ts";
-import { fieldSummary, parseItem, parsePair, policyFields, scalar, type PolicyField } from "../../services/policy-fields.ts";
+import { fieldSummary, formatValue, parseItem, parsePair, policyFields, scalar, type PolicyField } from "../../services/policy-fields.ts";
 import type { Services } from "../../services/index.ts";
 import { table } from "../output.ts";
 import { run } from "../run.ts";
@@ -76,12 +76,18 @@ async function attachedTo(services: Services, where: { api: string } | { route: 
 
 const where = (to: { api: string } | { route: string }) => ("api" in to ? `api ${to.api}` : `route ${to.route}`);
 
-/** A policy's settings as lines of `field  value`, lists on one line. */
-function settingsText(settings: object): string {
+/** A policy's settings as lines of `field  value`, written as its options take them (a list of objects one per line). */
+function settingsText(id: PolicyId, settings: object): string {
   const entries = Object.entries(settings);
   if (!entries.length) return "(no settings)";
   const width = Math.max(...entries.map(([name]) => name.length));
-  return entries.map(([name, value]) => `${name.padEnd(width)}  ${typeof value === "object" && value !== null ? JSON.stringify(value) : String(value)}`).join("\n");
+  return entries
+    .map(([name, value]) => {
+      const field = policyFields(id).find((f) => f.name === name);
+      const text = field ? formatValue(field, value, field.kind === "items" ? `\n${" ".repeat(width + 2)}` : ", ") : JSON.stringify(value);
+      return `${name.padEnd(width)}  ${text === "" ? "-" : text}`;
+    })
+    .join("\n");
 }
 
 /** `gatehouse policy show rate_limit`: the policy's reference, from its schema. */
@@ -114,7 +120,7 @@ export function policyCommands(program: Command): void {
           return { data, text: () => table(data, ["id", "stages", "attach_to", "summary"]) };
         }
         const data = await attachedTo(services, target(options));
-        return { data, text: () => (Object.keys(data).length ? Object.entries(data).map(([id, settings]) => `${id}\n${settingsText(settings).replace(/^/gm, "  ")}`).join("\n") : "(none)") };
+        return { data, text: () => (Object.keys(data).length ? Object.entries(data).map(([id, settings]) => `${id}\n${settingsText(id as PolicyId, settings).replace(/^/gm, "  ")}`).join("\n") : "(none)") };
       }),
     );
 
@@ -152,7 +158,7 @@ export function policyCommands(program: Command): void {
         const settings = await settingsOf(id, options);
         const resource = "api" in to ? await services.apis.attachPolicy(to.api, id, settings) : await services.routes.attachPolicy(to.route, id, settings);
         const data = resource.policies[id]!;
-        return { data, text: () => `${id} attached to ${where(to)}\n${settingsText(data)}` };
+        return { data, text: () => `${id} attached to ${where(to)}\n${settingsText(id, data)}` };
       }),
     );
   }
