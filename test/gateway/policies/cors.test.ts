@@ -17,7 +17,13 @@ const ADMIN = "https://admin.example";
 const EVIL = "https://evil.example";
 
 /** Every CORS response header of a response, by name. */
-const corsHeaders = (response: Response) => Object.fromEntries([...response.headers].filter(([name]) => name.startsWith("access-control-")));
+function corsHeaders(response: Response): Record<string, string> {
+  const found: Record<string, string> = {};
+  response.headers.forEach((value, name) => {
+    if (name.startsWith("access-control-")) found[name] = value;
+  });
+  return found;
+}
 
 /** A backend that sends its own CORS headers: the gateway owns CORS on its routes and drops them. */
 async function startCorsBackend() {
