@@ -11,8 +11,11 @@ import { isLoopback } from "./redirect-uris.ts";
  * port, no path), https, or http on loopback as redirect URIs may.
  */
 export function allowedOriginProblem(origin: string): string | undefined {
-  const url = /^https?:\/\/[^/?#\s\\@*]+$/.test(origin) ? URL.parse(origin) : null;
-  if (!url || url.origin !== origin) return `must be an origin exactly as browsers send it, scheme://host[:port] with no path${url ? `: ${url.origin}` : ""}`;
+  const url = URL.parse(origin);
+  if (!url || !/^https?:\/\/[^/?#\s\\@*]+$/.test(origin) || url.origin !== origin) {
+    const web = url && (url.protocol === "https:" || url.protocol === "http:") && !url.username && !url.password;
+    return `must be an origin exactly as browsers send it, scheme://host[:port] with no path${web ? ` (here ${url.origin})` : ""}`;
+  }
   if (url.protocol === "http:" && !isLoopback(origin)) return "must use https (plain http only on 127.0.0.1, [::1] or localhost)";
   return undefined;
 }

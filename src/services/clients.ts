@@ -59,7 +59,13 @@ export const clientInputSchema = z
     /** Seconds a just-rotated refresh token may be presented once more (a lost response); null: REFRESH_TOKEN_REUSE_GRACE. */
     refresh_token_reuse_grace: z.number().int().min(0).max(300).nullable().default(null),
     /** Origins whose pages may call the token endpoints as this client (CORS), besides those of redirect_uris. */
-    allowed_origins: z.array(z.string()).max(100).default([]),
+    allowed_origins: z
+      .array(z.string())
+      .max(100)
+      .default([])
+      .describe(
+        "Origins (https://app.example.com, exactly as browsers send them) whose pages may call the token, userinfo, revocation and introspection endpoints as this client, besides the origins of its redirect URIs (CORS). https, or http on loopback; no wildcards.",
+      ),
     enabled: z.boolean().default(true),
     /** Set a secret of your own (for a declarative file); never shown back. Omitted: generated, or kept. */
     client_secret: clientSecretSchema.optional(),

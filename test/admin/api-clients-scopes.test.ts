@@ -42,6 +42,9 @@ describe.each(BACKENDS)("admin API clients and scopes on %s", (backend) => {
       [{ client_name: "Unknown scope", grant_types: ["client_credentials"], scopes: ["nope:read"] }, "scopes[0]"],
       [{ client_name: "" }, "client_name"],
       [{ client_name: "Typo", grant_type: ["client_credentials"] }, "grant_type"],
+      [{ client_name: "Path", grant_types: ["client_credentials"], allowed_origins: ["https://app.example.com/"] }, "allowed_origins[0]"],
+      [{ client_name: "Wildcard", grant_types: ["client_credentials"], allowed_origins: ["*"] }, "allowed_origins[0]"],
+      [{ client_name: "Plain http", grant_types: ["client_credentials"], allowed_origins: ["http://app.example.com"] }, "allowed_origins[0]"],
     ];
     for (const [input, field] of cases) {
       const refused = await api.call("POST", "/v1/clients", { token, body: input });
@@ -51,6 +54,25 @@ describe.each(BACKENDS)("admin API clients and scopes on %s", (backend) => {
       const missing = await api.call(method, `/v1/clients/no-such-client${suffix}`, { token, ...(method === "GET" || method === "DELETE" ? {} : { body: {} }) });
       expect([method, suffix, missing.status, missing.body.detail]).toEqual([method, suffix, 404, "client no-such-client not found"]);
     }
+  });
+
+  test("allowed_origins set through the API decide CORS at the token endpoint at once", async () => {
+    const token = await api.writeToken();
+    const created = await api.call("POST", "/v1/clients", { token, body: { client_name: "Ops", grant_types: ["client_credentials"], scopes: ["admin:read"] } });
+    expect(created.body.allowed_origins).toEqual([]);
+    const id = created.body.client_id as string;
+    const changed = await api.call("PATCH", `/v1/clients/${id}`, { token, body: { allowed_origins: ["https://ops.example.com"] } });
+    expect([changed.status, changed.body.allowed_origins]).toEqual([200, ["https://ops.example.com"]]);
+    const tokenFrom = (origin: string) =>
+      fetch(`${api.gatehouse.issuer}/token`, {
+        method: "POST",
+        headers: { origin, authorization: `Basic ${Buffer.from(`${id}:${created.body.client_secret}`).toString("base64")}`, "content-type": "application/x-www-form-urlencoded" },
+        body: "grant_type=client_credentials&scope=admin%3Aread",
+      });
+    const allowed = await tokenFrom("https://ops.example.com");
+    expect([allowed.status, allowed.headers.get("access-control-allow-origin")]).toEqual([200, "https://ops.example.com"]);
+    const other = await tokenFrom("https://elsewhere.example.com");
+    expect([other.status, other.headers.get("access-control-allow-origin")]).toEqual([400, null]);
   });
 
   test("a change is live in this process when the answer arrives: a client created gets a token at once", async () => {

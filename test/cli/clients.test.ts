@@ -1,3 +1,5 @@
+import fs from "node:fs";
+import path from "node:path";
 import { BACKENDS } from "../helpers/databases.ts";
 import { freshGatehouse } from "./gatehouse.ts";
 
@@ -54,6 +56,26 @@ describe.each(BACKENDS)("gatehouse client (%s)", (backend) => {
     const spa = await t.gatehouse.json("client", "create", "--name", "SPA", "--public", "--grant", "authorization_code", "--redirect-uri", "https://spa.example/cb");
     expect(spa).toMatchObject({ public: true, token_endpoint_auth_method: "none", has_secret: false });
     expect(spa).not.toHaveProperty("client_secret");
+  });
+
+  test("--allowed-origin on create and update, --clear-allowed-origins; a bad origin is refused naming it", async () => {
+    const created = await t.gatehouse.json("client", "create", "--name", "Ops", "--grant", "client_credentials", "--allowed-origin", "https://ops.example.com", "--allowed-origin", "http://localhost:5173");
+    expect(created.allowed_origins).toEqual(["https://ops.example.com", "http://localhost:5173"]);
+    const updated = await t.gatehouse.json("client", "update", created.client_id, "--allowed-origin", "https://reports.example.com", "--name", "Ops console");
+    expect(updated).toMatchObject({ client_name: "Ops console", allowed_origins: ["https://reports.example.com"], grant_types: ["client_credentials"], has_secret: true });
+    expect((await t.gatehouse.json("client", "update", created.client_id, "--clear-allowed-origins")).allowed_origins).toEqual([]);
+    const refused = await t.gatehouse("client", "update", created.client_id, "--allowed-origin", "https://ops.example.com/app");
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain("allowed_origins[0]: https://ops.example.com/app: must be an origin exactly as browsers send it");
+  });
+
+  test("a declarative file sets allowed_origins and export gives them back", async () => {
+    const file = path.join(t.db.dataDir, "origins.yaml");
+    fs.writeFileSync(file, "clients:\n  - client_id: spa-origins\n    client_name: SPA\n    public: true\n    grant_types: [authorization_code]\n    redirect_uris: [https://spa.example/cb]\n    allowed_origins: [https://admin.spa.example]\n");
+    await t.gatehouse.json("apply", file);
+    expect((await t.gatehouse.json("client", "show", "spa-origins")).allowed_origins).toEqual(["https://admin.spa.example"]);
+    const exported = await t.gatehouse("export");
+    expect(exported.stdout).toMatch(/client_id: spa-origins[\s\S]*allowed_origins:\n\s+- https:\/\/admin\.spa\.example/);
   });
 
   test("rotate-secret prints a new secret once and keeps it out of show", async () => {

@@ -7,6 +7,7 @@ import { z } from "zod";
 import { GATEWAY_CLIENT_ID } from "../../gateway/internal-client.ts";
 import type { ApiResource } from "../../services/apis.ts";
 import { AUTH_METHODS, GRANT_TYPES, type ClientInput, type ClientResource, type ClientWithSecret } from "../../services/clients.ts";
+import { corsOriginsOf } from "../../services/client-origins.ts";
 import { GRANT_RULES, JWT_BEARER, SAML2_BEARER, type GrantType } from "../../services/grant-rules.ts";
 import { ConflictError, ValidationError } from "../../services/errors.ts";
 import type { Services } from "../../services/index.ts";
@@ -86,6 +87,7 @@ const clientForm = z.object({
   grant_types: picked,
   redirect_uris: lines,
   post_logout_redirect_uris: lines,
+  allowed_origins: lines,
   scopes: picked,
   token_endpoint_auth_method: text,
   jwks: optionalJson,
@@ -121,6 +123,7 @@ function formValues(client: ClientResource): Record<string, string> {
     grant_types: client.grant_types.join("\n"),
     redirect_uris: client.redirect_uris.join("\n"),
     post_logout_redirect_uris: client.post_logout_redirect_uris.join("\n"),
+    allowed_origins: client.allowed_origins.join("\n"),
     scopes: client.scopes.join("\n"),
     token_endpoint_auth_method: client.token_endpoint_auth_method,
     jwks: client.jwks ? JSON.stringify(client.jwks, null, 2) : "",
@@ -263,6 +266,7 @@ export function clientPages(router: Router, kit: ConsoleKit): void {
       grants,
       builtIn: BUILT_IN_CLIENTS.has(client.client_id),
       snippets: snippets(kit.page.issuer, client, apis),
+      corsOrigins: [...corsOriginsOf({ redirectUris: client.redirect_uris, allowedOrigins: client.allowed_origins })],
       apis,
       descriptions: new Map(registered.map((s) => [s.name, s.description])),
       activity: activity.items,

@@ -7,8 +7,8 @@ import { nonNegativeInteger, positiveInteger, repeatable, repeatableChoice, scop
 import { fields, table } from "../output.ts";
 import { listAll, run } from "../run.ts";
 
-interface CreateOptions {
-  name: string;
+interface SettingOptions {
+  name?: string;
   grant?: ClientInput["grant_types"];
   redirectUri?: string[];
   postLogoutRedirectUri?: string[];
@@ -21,6 +21,8 @@ interface CreateOptions {
   clientId?: string;
   accessTokenTtl?: number;
   refreshTokenReuseGrace?: number;
+  allowedOrigin?: string[];
+  clearAllowedOrigins?: boolean;
 }
 
 async function readJwks(file: string): Promise<ClientInput["jwks"]> {
@@ -31,8 +33,9 @@ async function readJwks(file: string): Promise<ClientInput["jwks"]> {
   }
 }
 
-async function toInput(options: CreateOptions): Promise<ClientInput> {
-  return {
+/** The settings the options give, and only those (update keeps every field not given). */
+async function toInput(options: SettingOptions): Promise<Partial<ClientInput>> {
+  const input: Partial<ClientInput> = {
     client_name: options.name,
     client_id: options.clientId,
     application_type: options.native ? "native" : undefined,
@@ -46,7 +49,30 @@ async function toInput(options: CreateOptions): Promise<ClientInput> {
     jwks_uri: options.jwksUri,
     access_token_ttl: options.accessTokenTtl,
     refresh_token_reuse_grace: options.refreshTokenReuseGrace,
+    allowed_origins: options.clearAllowedOrigins ? [] : options.allowedOrigin,
   };
+  return Object.fromEntries(Object.entries(input).filter(([, value]) => value !== undefined));
+}
+
+/** The options create and update share: every setting but the name and the id. */
+function settingOptions(command: Command): Command {
+  return command
+    .option("--grant <type>", `grant type, repeatable (${GRANT_TYPES.join(", ")})`, repeatableChoice(GRANT_TYPES))
+    .option("--redirect-uri <uri>", "redirect URI, repeatable", repeatable)
+    .option("--post-logout-redirect-uri <uri>", "post-logout redirect URI, repeatable", repeatable)
+    .option("--scope <scopes>", "allowed scopes, space-separated, repeatable", scopeList)
+    .option("--public", "a public client (no secret, e.g. a single-page app)")
+    .option("--native", "a native app (RFC 8252): public, private-use scheme or loopback redirect URIs, any loopback port")
+    .addOption(new Option("--auth-method <method>", "token endpoint authentication method").choices(AUTH_METHODS))
+    .option("--jwks-file <file>", "JSON Web Key Set file for private_key_jwt")
+    .option("--jwks-uri <uri>", "JSON Web Key Set URL for private_key_jwt")
+    .option("--access-token-ttl <seconds>", "access token lifetime", positiveInteger)
+    .option("--refresh-token-reuse-grace <seconds>", "how long a just-rotated refresh token may be presented once more (default REFRESH_TOKEN_REUSE_GRACE)", nonNegativeInteger)
+    .option(
+      "--allowed-origin <origin>",
+      "origin (https://app.example.com) whose pages may call the token, userinfo, revocation and introspection endpoints as this client (CORS), besides its redirect URIs' origins; repeatable",
+      repeatable,
+    );
 }
 
 /** The client with its secret first after its id, as the one line to copy. */
@@ -60,29 +86,33 @@ const SECRET_NOTE = "\n\nThe client secret is shown only now: store it safely.";
 export function clientCommands(program: Command): void {
   const clients = program.command("client").description("register and manage OAuth clients");
 
-  clients
-    .command("create")
-    .description("register a client; a confidential client's secret is printed once")
-    .requiredOption("--name <name>", "display name")
-    .option("--grant <type>", `grant type, repeatable (${GRANT_TYPES.join(", ")})`, repeatableChoice(GRANT_TYPES))
-    .option("--redirect-uri <uri>", "redirect URI, repeatable", repeatable)
-    .option("--post-logout-redirect-uri <uri>", "post-logout redirect URI, repeatable", repeatable)
-    .option("--scope <scopes>", "allowed scopes, space-separated, repeatable", scopeList)
-    .option("--public", "a public client (no secret, e.g. a single-page app)")
-    .option("--native", "a native app (RFC 8252): public, private-use scheme or loopback redirect URIs, any loopback port")
-    .addOption(new Option("--auth-method <method>", "token endpoint authentication method").choices(AUTH_METHODS))
-    .option("--jwks-file <file>", "JSON Web Key Set file for private_key_jwt")
-    .option("--jwks-uri <uri>", "JSON Web Key Set URL for private_key_jwt")
-    .option("--client-id <id>", "client_id to use instead of a generated one")
-    .option("--access-token-ttl <seconds>", "access token lifetime", positiveInteger)
-    .option("--refresh-token-reuse-grace <seconds>", "how long a just-rotated refresh token may be presented once more (default REFRESH_TOKEN_REUSE_GRACE)", nonNegativeInteger)
-    .action((options: CreateOptions, command: Command) =>
-      run(command, async ({ services }) => {
-        const { client, client_secret } = await services.clients.create(await toInput(options));
-        const data = withSecret(client, client_secret);
-        return { data, text: () => fields(data) + (client_secret ? SECRET_NOTE : "") };
-      }),
-    );
+  settingOptions(
+    clients
+      .command("create")
+      .description("register a client; a confidential client's secret is printed once")
+      .requiredOption("--name <name>", "display name")
+      .option("--client-id <id>", "client_id to use instead of a generated one"),
+  ).action((options: SettingOptions & { name: string }, command: Command) =>
+    run(command, async ({ services }) => {
+      const { client, client_secret } = await services.clients.create({ ...(await toInput(options)), client_name: options.name });
+      const data = withSecret(client, client_secret);
+      return { data, text: () => fields(data) + (client_secret ? SECRET_NOTE : "") };
+    }),
+  );
+
+  settingOptions(
+    clients
+      .command("update <client_id>")
+      .description("change the settings given (a list given replaces the client's list), keeping the others")
+      .option("--name <name>", "display name")
+      .option("--clear-allowed-origins", "remove every allowed origin (the redirect URIs' origins stay allowed)"),
+  ).action((clientId: string, options: SettingOptions, command: Command) =>
+    run(command, async ({ services }) => {
+      if (options.clearAllowedOrigins && options.allowedOrigin) throw new ValidationError("--clear-allowed-origins and --allowed-origin cannot be used together");
+      const data = await services.clients.update(clientId, await toInput(options));
+      return { data, text: () => fields(data) };
+    }),
+  );
 
   clients
     .command("list")
