@@ -5,7 +5,7 @@
 // a password shown once, a password to be changed at the next sign-in, which the viewer then changes on
 // the login page, revoking a grant), signing keys, field errors beside their fields, escaping of
 // hostile names everywhere, a viewer who can change nothing, forms without their CSRF token refused, and
-// the audit log of it all. Screenshots of the main pages go to /tmp/gatehouse-console/.
+// the audit log of it all; a rate limit and a CORS policy attached from the API's page. Screenshots of the main pages go to /tmp/gatehouse-console/.
 import fs from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -229,6 +229,73 @@ describe("admin console in Chromium", () => {
     expect(await result.locator("[data-reason]").innerText()).toBe("insufficient_scope");
     expect(await page.locator("[data-response-body]").innerText()).toContain('"error":"insufficient_scope"');
     await shot(page, "07-api-try-refused");
+  });
+
+  test("a rate limit and a CORS policy are attached in the browser, a bad value is shown beside its field, and the gateway applies both at once", async () => {
+    const apiPage = url(`/admin/apis/${encodeURIComponent(API)}`);
+    // A public route to limit by address.
+    await page.goto(url(`/admin/apis/${encodeURIComponent(API)}/routes/new`));
+    await page.getByLabel("Path prefix").fill("/catalog");
+    await page.getByLabel("Upstream URL").fill(upstream.url);
+    await page.getByLabel(/Public/).check();
+    await submit(page, "Add route");
+    expect(await flash(page)).toContain("Route /catalog added");
+
+    // The rate limit, on the route: a limit by client is refused (a public route has no token), beside its row.
+    await page.getByRole("combobox", { name: "Attach a policy" }).selectOption("rate_limit");
+    await page.getByRole("combobox", { name: "On", exact: true }).selectOption({ label: "route /catalog" });
+    await Promise.all([page.waitForNavigation(), page.getByRole("button", { name: "Attach…" }).click()]);
+    expect(await page.title()).toBe("Rate limit on route /catalog · Gatehouse console");
+    await shot(page, "20-policy-rate-limit-new");
+    await page.getByLabel("Limits 1 by").selectOption("client");
+    await page.getByLabel("Limits 1 requests").fill("2");
+    await page.getByLabel("Limits 1 per").selectOption("minute");
+    const refused = await submit(page, "Attach policy");
+    expect(refused.status()).toBe(400);
+    expect(await page.locator('[id="limits.0.by-error"]').innerText()).toContain("a public route has no token to count by client");
+    expect(await page.getByLabel("Limits 1 requests").inputValue()).toBe("2");
+    await shot(page, "21-policy-rate-limit-error");
+    await page.getByLabel("Limits 1 by").selectOption("address");
+    await submit(page, "Attach policy");
+    expect(page.url()).toBe(`${apiPage}#policies`);
+    expect(await flash(page)).toContain("Rate limit saved on route /catalog");
+
+    // CORS, on the API: * with credentials is refused beside the origins; exact origins are taken.
+    await page.getByRole("combobox", { name: "Attach a policy" }).selectOption("cors");
+    await Promise.all([page.waitForNavigation(), page.getByRole("button", { name: "Attach…" }).click()]);
+    await page.getByLabel(/^Origins/).fill("*");
+    await page.getByLabel(/^Credentials/).check();
+    expect((await submit(page, "Attach policy")).status()).toBe(400);
+    expect(await page.locator('[id="origins-error"]').innerText()).toContain("* cannot be used with credentials");
+    await shot(page, "22-policy-cors-error");
+    await page.getByLabel(/^Origins/).fill("https://shop.example\nhttps://admin.example");
+    await page.getByLabel(/^Max age/).fill("120");
+    await submit(page, "Attach policy");
+    expect(await flash(page)).toContain("CORS saved on Orders API");
+    const rows = page.locator("[data-policies] tbody tr");
+    expect(await rows.count()).toBe(2);
+    expect(await page.locator('[data-policy="cors"][data-on="api"]').innerText()).toContain("https://shop.example, https://admin.example · with credentials");
+    expect(await page.locator('[data-policy="rate_limit"][data-on="route"]').innerText()).toContain("2/minute per address");
+    await shot(page, "23-api-policies");
+
+    // Editing shows what is stored.
+    await page.getByRole("link", { name: "Change CORS on the API" }).click();
+    expect(await page.getByLabel(/^Origins/).inputValue()).toBe("https://shop.example\nhttps://admin.example");
+    expect(await page.getByLabel(/^Max age/).inputValue()).toBe("120");
+    await shot(page, "24-policy-cors-edit");
+
+    // The route's page lists its policies too.
+    await page.goto(apiPage);
+    await page.locator("#routes tr", { hasText: "/catalog" }).getByRole("link", { name: "Edit" }).click();
+    expect(await page.locator("[data-route-policies]").innerText()).toContain("Rate limit");
+    await shot(page, "25-route-policies");
+
+    await configPropagation();
+    const statuses: number[] = [];
+    for (let i = 0; i < 3; i++) statuses.push((await fetch(`${gateway}/catalog/${i}`)).status);
+    expect(statuses).toEqual([200, 200, 429]);
+    const preflight = await fetch(`${gateway}/catalog/1`, { method: "OPTIONS", headers: { origin: "https://shop.example", "access-control-request-method": "GET" } });
+    expect([preflight.status, preflight.headers.get("access-control-allow-origin"), preflight.headers.get("access-control-max-age")]).toEqual([204, "https://shop.example", "120"]);
   });
 
   test("a disabled client's next token request is refused", async () => {

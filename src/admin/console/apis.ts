@@ -14,7 +14,7 @@ import { ADMIN_API } from "../built-in.ts";
 import { checkbox, integer, lines, optionalText, picked, readFields, text, words } from "./form-fields.ts";
 import type { ConsoleKit } from "./index.ts";
 import { FormState, redirectWithFlash, show } from "./page.ts";
-import { POLICY_CHOICES, attachedPolicies, policyPages } from "./policies.ts";
+import { POLICY_CHOICES, attachedPolicies, policyPages, routePolicies } from "./policies.ts";
 import { trialForm, type Trial, type TrialResult } from "./try-it.ts";
 
 /** The method rules a route form offers: a default for every other method, then each method. */
@@ -256,7 +256,18 @@ export function apiPages(router: Router, kit: ConsoleKit, trial: Trial): void {
   async function showRouteForm(ctx: Context, api: ApiResource, route: RouteResource | undefined, form: FormState, status?: number) {
     const registered = await stateOf(ctx).services.scopes.list();
     const scopes = [...new Set([...api.scopes, ...registered.map((s) => s.name)])];
-    await show(ctx, kit.page, "route-form", { title: route ? `Edit route ${route.path_prefix}` : "Add a route", section: "apis", api, route, form, methods: ROUTE_METHODS, ruleMethods: RULE_METHODS, scopes }, status);
+    await show(ctx, kit.page, "route-form", {
+      title: route ? `Edit route ${route.path_prefix}` : "Add a route",
+      section: "apis",
+      api,
+      route,
+      form,
+      methods: ROUTE_METHODS,
+      ruleMethods: RULE_METHODS,
+      scopes,
+      policies: route ? routePolicies(api, route) : [],
+      policyChoices: POLICY_CHOICES,
+    }, status);
   }
 
   router.get("/apis/:id/routes/new", ...kit.editor, async (ctx) => {

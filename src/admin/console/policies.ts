@@ -38,14 +38,22 @@ export function policyFormValues(id: PolicyId, settings: Record<string, unknown>
   return values;
 }
 
-/** The rows a list of objects shows: one per entry the form holds, and blank ones. */
+/** The rows a list of objects shows: one per entry the form holds (a row sent blank is not one), and blank ones. */
 export function itemRows(field: PolicyField, form: FormState): number {
   let rows = 0;
-  for (const name of Object.keys(form.values)) {
-    const match = new RegExp(`^${field.name}\\.(\\d+)\\.`).exec(name);
-    if (match) rows = Math.max(rows, Number(match[1]) + 1);
+  const cell = new RegExp(`^${field.name}\\.(\\d+)\\.`);
+  for (const [name, value] of Object.entries(form.values)) {
+    const match = cell.exec(name);
+    if (match && value.trim() !== "") rows = Math.max(rows, Number(match[1]) + 1);
   }
   return rows + BLANK_ROWS;
+}
+
+const HTML_ESCAPES: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
+
+/** A schema description as HTML: escaped, its `code` spans as <code>. */
+export function describeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c]!).replace(/`([^`]+)`/g, "<code>$1</code>");
 }
 
 /** The settings a policy's form gives: a field left empty takes its default; an empty secret keeps the stored one. */
@@ -133,6 +141,23 @@ export function attachedPolicies(api: ApiResource, routes: RouteResource[]) {
   return rows;
 }
 
+/**
+ * The policies that apply to a route, for its page: its own, and its API's (marked replaced where the
+ * route's own of the same policy takes its place, as the gateway combines them).
+ */
+export function routePolicies(api: ApiResource, route: RouteResource) {
+  const apiHref = `/admin/apis/${encodeURIComponent(api.identifier)}`;
+  const rows: Array<{ id: PolicyId; title: string; point: AttachPoint; href: string; summary: string; replaced: boolean }> = [];
+  for (const id of POLICY_IDS) {
+    const spec = policySpec(id);
+    const own = route.policies[id];
+    const inherited = api.policies[id];
+    if (own) rows.push({ id, title: spec.title, point: "route", href: `${apiHref}/routes/${encodeURIComponent(route.id)}/policies/${id}`, summary: policySummary(id, own), replaced: false });
+    if (inherited) rows.push({ id, title: spec.title, point: "api", href: `${apiHref}/policies/${id}`, summary: policySummary(id, inherited), replaced: own !== undefined && spec.combine === "replace" });
+  }
+  return rows;
+}
+
 /** The policies there are, for the attach picker. */
 export const POLICY_CHOICES = POLICY_IDS.map((id) => ({ id, title: policySpec(id).title, summary: policySpec(id).summary }));
 
@@ -170,6 +195,7 @@ export function policyPages(router: Router, kit: ConsoleKit): void {
         policy: { id, title: spec.title, summary: spec.summary, stages: spec.stages, combine: spec.combine, keepsReferences: spec.keepsReferences === true },
         fields: policyFields(id),
         itemRows: (field: PolicyField) => itemRows(field, form),
+        describe: describeHtml,
         attached: settings !== undefined,
         hasSecret: settings?.has_client_secret === true,
         action: href,
