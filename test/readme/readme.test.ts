@@ -160,5 +160,5 @@ describe("the README's shell blocks", () => {
         if (/&\s*$/.test(line)) await new Promise((r) => setTimeout(r, 700));
       }
     }
-  });
+  }, 180_000); // the whole README: about 40 commands, each `npx gatehouse` a process of its own
 });
