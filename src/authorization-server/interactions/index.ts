@@ -56,5 +56,8 @@ export function interactionRoutes(deps: InteractionDeps): Middleware {
   router.post("/interaction/:uid/abort", ...form, abort(deps));
 
   // The router fills in ctx.params itself; its type just expects them already there.
-  return chain(allowClientRedirects, router.routes() as unknown as Middleware);
+  const routes = router.routes() as unknown as Middleware;
+  // Only /interaction/ paths can match: every other request (each token request) skips the router's matching.
+  const interactions: Middleware = (ctx, next) => (ctx.path.startsWith("/interaction/") ? routes(ctx, next) : next());
+  return chain(allowClientRedirects, interactions);
 }
