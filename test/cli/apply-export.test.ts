@@ -286,16 +286,27 @@ describe.each(BACKENDS)("gatehouse apply and export of gateway settings and rout
   test("apply refuses a malformed policy, naming where it is, and changes nothing", async () => {
     await t.gatehouse.with({ env }, "apply", file);
     const before = await t.gatehouse.json("api", "show", "https://orders.example");
-    const bad = (policies: string) => {
-      const badFile = path.join(t.db.dataDir, "bad-policy.yaml");
+    const bad = (name: string, policies: string) => {
+      const badFile = path.join(t.db.dataDir, `bad-${name}.yaml`);
       fs.writeFileSync(badFile, `apis:\n  - identifier: https://orders.example\n    name: Orders\n    policies:\n${policies}`);
       return t.gatehouse("apply", badFile);
     };
-    expectCleanFailure(await bad("      cors: { origins: ['*'], credentials: true }\n"), "apis[0].policies.cors.origins[0]: credentials need the origins listed: * cannot be used with credentials");
-    expectCleanFailure(await bad("      cors: { origins: [https://app.example/path] }\n"), /apis\[0\]\.policies\.cors\.origins\[0\]: an origin exactly as browsers send it/);
-    expectCleanFailure(await bad("      rate_limit: { limits: [{ by: client, requests: 0, per: minute }] }\n"), /apis\[0\]\.policies\.rate_limit\.limits\[0\]\.requests: Too small/);
-    expectCleanFailure(await bad("      rate_limit: { limits: [{ by: tenant, requests: 5, per: fortnight }] }\n"), /apis\[0\]\.policies\.rate_limit\.limits\[0\]\.by: /);
-    expectCleanFailure(await bad("      throttle: { limits: [] }\n"), /apis\[0\]\.policies: Unrecognized key: "throttle"/);
+    // One process each, side by side: nothing they do depends on another.
+    const results = await Promise.all([
+      bad("wildcard", "      cors: { origins: ['*'], credentials: true }\n"),
+      bad("origin", "      cors: { origins: [https://app.example/path] }\n"),
+      bad("requests", "      rate_limit: { limits: [{ by: client, requests: 0, per: minute }] }\n"),
+      bad("by", "      rate_limit: { limits: [{ by: tenant, requests: 5, per: fortnight }] }\n"),
+      bad("unknown", "      throttle: { limits: [] }\n"),
+    ]);
+    const expected: Array<string | RegExp> = [
+      "apis[0].policies.cors.origins[0]: credentials need the origins listed: * cannot be used with credentials",
+      /apis\[0\]\.policies\.cors\.origins\[0\]: an origin exactly as browsers send it/,
+      /apis\[0\]\.policies\.rate_limit\.limits\[0\]\.requests: Too small/,
+      /apis\[0\]\.policies\.rate_limit\.limits\[0\]\.by: /,
+      /apis\[0\]\.policies: Unrecognized key: "throttle"/,
+    ];
+    results.forEach((result, i) => expectCleanFailure(result, expected[i]!));
     expect(await t.gatehouse.json("api", "show", "https://orders.example")).toEqual(before);
   });
 });
