@@ -16,8 +16,6 @@ import { clusterSource, registrySource, serveMetrics, type MetricsServer } from 
 import { RemoteKeySets } from "./shared/remote-key-sets.ts";
 import { RevocationList } from "./shared/revocation-list.ts";
 import { bootstrapAdmin } from "./authorization-server/bootstrap-admin.ts";
-import { createAuthorizationServer } from "./authorization-server/server.ts";
-import { createGateway } from "./gateway/app.ts";
 import { ensureGatewayClient } from "./gateway/internal-client.ts";
 import { ensureAdminBuiltIns } from "./admin/built-in.ts";
 
@@ -65,7 +63,9 @@ async function serve(config: Config, storage: Storage): Promise<() => Promise<vo
   feed.subscribe("revocations", () => revocations.sync());
 
   const servers: Array<{ close(): Promise<void> }> = [];
+  // Each server's modules are loaded only when this process runs it (ROLE=gateway never loads oidc-provider).
   if (config.ROLE !== "gateway") {
+    const { createAuthorizationServer } = await import("./authorization-server/server.ts");
     const authorizationServer = await createAuthorizationServer({
       config,
       storage,
@@ -81,6 +81,7 @@ async function serve(config: Config, storage: Storage): Promise<() => Promise<vo
     log.info("authorization server listening", { issuer: config.ISSUER, port: address.port, storage: storage.kind });
   }
   if (config.ROLE !== "authorization-server") {
+    const { createGateway } = await import("./gateway/app.ts");
     const gateway = await createGateway({ config, storage, services, revocations, feed, keyEncryptionSecret: secret, remoteKeySets });
     const address = await gateway.listen();
     servers.push(gateway);

@@ -1,10 +1,9 @@
-// The gateway's HTTP server: a Koa app whose middleware is the pipeline's stages in order, plus the
-// WebSocket upgrade path through the same stages. Everything a request needs is in memory (route
+// The gateway's HTTP server: a plain Node request handler that runs the pipeline's stages in order,
+// plus the WebSocket upgrade path through the same stages, and /healthz and /readyz. Everything a request needs is in memory (route
 // table, signing keys, revocation list, verified tokens), refreshed by the change feed.
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
-import Koa from "koa";
 import type { Config } from "../config/env.ts";
 import type { Services } from "../services/index.ts";
 import type { Storage } from "../storage/index.ts";
@@ -13,6 +12,9 @@ import type { RemoteKeySets } from "../shared/remote-key-sets.ts";
 import type { RevocationList } from "../shared/revocation-list.ts";
 import { applyClientLimits, timeoutOptions, type ClientLimits } from "./client-limits.ts";
 import { Forwarder, writeSocketError } from "./forward/forwarder.ts";
+import { healthEndpoints } from "../operations/health.ts";
+import { gatewayOperations } from "../operations/gateway.ts";
+import { requestIdOf } from "../operations/request-id.ts";
 import { GatewayContext, gatewayRequest, logDenial } from "./pipeline.ts";
 import { MemoryRateLimitStore } from "./policies/rate-limit-store.ts";
 import { errorResponse, type ErrorResponse } from "./respond.ts";
@@ -56,43 +58,64 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   });
 
   const forwarder = new Forwarder({ trustedHops: config.TRUST_PROXY });
+  const operations = gatewayOperations({ accessLogEnabled: config.ACCESS_LOG });
+  const health = healthEndpoints({
+    server: "gateway",
+    timeoutMs: config.READINESS_TIMEOUT_MS,
+    checks: { database: () => storage.ping(), configuration: () => table !== undefined, signing_keys: () => keys.publicJwks.keys.length > 0 },
+  });
 
   /** The refusal's response, with the route's policies' headers (CORS for an allowed origin, RateLimit). */
   const refusal = (gw: GatewayContext, error: unknown, req: http.IncomingMessage): ErrorResponse => {
     logDenial(gw, error, req);
+    gw.refused(error);
     const response = errorResponse(REALM, error);
     gw.decorate(response.headers, true);
     return response;
   };
 
-  const app = new Koa();
-  app.silent = true;
-  // One middleware: the stages run in order (pipeline.ts), awaiting only where one has to.
-  app.use(async (ctx) => {
-    const gw = new GatewayContext();
-    try {
-      gw.request = gatewayRequest(ctx.req);
-      const deciding = stages.decide(gw);
-      if (deciding) await deciding;
-      if (gw.answer) {
-        ctx.status = gw.answer.status;
-        ctx.set(gw.answer.headers);
-        return;
-      }
-      gw.stage = "forward";
-      ctx.respond = false;
-      await forwarder.web(ctx.req, ctx.res, gw.target!);
-    } catch (error) {
-      const response = refusal(gw, error, ctx.req);
-      ctx.respond = true;
-      ctx.status = response.status;
-      ctx.set(response.headers);
-      ctx.body = response.body;
+  /** Renders a refusal, unless the response has begun (the forwarder has then cut the connection). */
+  const refuse = (gw: GatewayContext, error: unknown, req: http.IncomingMessage, res: http.ServerResponse): void => {
+    const response = refusal(gw, error, req);
+    if (res.headersSent) return;
+    const body = JSON.stringify(response.body);
+    response.headers["content-type"] = "application/json; charset=utf-8";
+    response.headers["content-length"] = String(Buffer.byteLength(body));
+    res.writeHead(response.status, response.headers);
+    res.end(req.method === "HEAD" ? undefined : body);
+  };
+
+  const forward = (gw: GatewayContext, req: http.IncomingMessage, res: http.ServerResponse): void => {
+    if (gw.answer) {
+      res.writeHead(gw.answer.status, gw.answer.headers);
+      res.end();
+      return;
     }
-  });
+    gw.stage = "forward";
+    gw.forwarding();
+    forwarder.web(req, res, gw.target!).catch((error: unknown) => refuse(gw, error, req, res));
+  };
+
+  // The request handler: no framework on the path of a proxied request. The stages run in order
+  // (pipeline.ts), awaiting only where one has to; /healthz and /readyz are answered first.
+  function handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const gw = operations.start(req, res);
+    if (health.handle(req, res)) {
+      gw.probe = true;
+      return;
+    }
+    try {
+      gw.request = gatewayRequest(req);
+      const deciding = stages.decide(gw);
+      if (deciding) deciding.then(() => forward(gw, req, res), (error: unknown) => refuse(gw, error, req, res));
+      else forward(gw, req, res);
+    } catch (error) {
+      refuse(gw, error, req, res);
+    }
+  }
 
   async function upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    const gw = new GatewayContext();
+    const gw = new GatewayContext(requestIdOf(req));
     try {
       gw.request = gatewayRequest(req);
       await stages.decide(gw);
@@ -112,7 +135,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     idleTimeoutMs: config.GATEWAY_IDLE_TIMEOUT_MS,
     maxConnectionsPerAddress: config.GATEWAY_MAX_CONNECTIONS_PER_ADDRESS,
   };
-  const server = http.createServer(timeoutOptions(limits), app.callback());
+  const server = http.createServer(timeoutOptions(limits), handle);
   applyClientLimits(server, limits);
   server.on("upgrade", (req, socket, head) => void upgrade(req, socket, head));
 

@@ -18,6 +18,7 @@ import { authorizeScopes } from "./authorizers/scopes.ts";
 import { GatewayError, MethodNotAllowed, MissingToken, NoRoute, TooManyRequests } from "./errors.ts";
 import type { ForwardTarget, ResponseDecorator } from "./forward/forwarder.ts";
 import { identityHeaders } from "./mutators/identity-headers.ts";
+import { newRequestId, REQUEST_ID_HEADER } from "../operations/request-id.ts";
 import type { OriginHeaders } from "./policies/cors.ts";
 import type { PolicyHandler, ResponseHeaders } from "./policies/types.ts";
 import { withoutMethodOverride } from "./rules/method-override.ts";
@@ -35,7 +36,7 @@ export interface LocalAnswer {
   headers: Readonly<Record<string, string>>;
 }
 
-/** Per-request state, filled in stage by stage. */
+/** Per-request state, filled in stage by stage, and what the access log and the metrics read from it. */
 export class GatewayContext implements ResponseDecorator {
   stage: Stage = "match";
   request: GatewayRequest = undefined as unknown as GatewayRequest;
@@ -48,11 +49,44 @@ export class GatewayContext implements ResponseDecorator {
   cors: OriginHeaders | undefined = undefined;
   /** rate_limit: the RateLimit field for the response. */
   rateLimit: string | undefined = undefined;
+  /** The request's id (operations/request-id.ts): returned to the caller and sent to the backend. */
+  readonly requestId: string;
+  /** performance.now() at the request's arrival (milliseconds). */
+  readonly startedAt: number = performance.now();
+  /** A health probe, answered before the pipeline. */
+  probe = false;
+  /** The refusal's reason id (GatewayError.reason, "internal_error" for anything else); undefined while allowed. */
+  reason: string | undefined = undefined;
+  /** Seconds from handing the request to the upstream to its response headers. */
+  upstreamSeconds: number | undefined = undefined;
+  /** The upstream failed after its response began (the client's connection was cut). */
+  upstreamReset = false;
+  private upstreamAt = 0;
+
+  constructor(requestId: string = newRequestId()) {
+    this.requestId = requestId;
+  }
+
+  /** Notes why the request was refused. */
+  refused(error: unknown): void {
+    this.reason = error instanceof GatewayError ? error.reason : "internal_error";
+  }
+
+  /** The request is handed to the upstream now. */
+  forwarding(): void {
+    this.upstreamAt = performance.now();
+  }
 
   /** Lets the route's policies add their response headers (the upstream's response, or the gateway's refusal when `own`). */
   decorate(headers: ResponseHeaders, own: boolean): void {
+    if (!own && this.upstreamAt !== 0) this.upstreamSeconds = (performance.now() - this.upstreamAt) / 1000;
     const handlers = this.compiled?.policies.respond;
     if (handlers) for (const handler of handlers) handler.respond!(this, headers, own);
+  }
+
+  /** The upstream's response was cut short after it began. */
+  reset(): void {
+    this.upstreamReset = true;
   }
 }
 
@@ -164,9 +198,9 @@ export function createStages(deps: PipelineDeps) {
         path: gw.request.query ? `${path}?${gw.request.query}` : path,
         timeoutMs: route.timeoutMs,
         maxBodyBytes: route.maxBodyBytes,
-        setHeaders: gw.principal ? identityHeaders(gw.principal) : {},
+        setHeaders: gw.principal ? identityHeaders(gw.principal, gw.requestId) : { [REQUEST_ID_HEADER]: gw.requestId },
         removeHeaders: policies.ownedHeaders,
-        decorator: policies.respond.length ? gw : undefined,
+        decorator: gw,
       };
       gw.target = target;
       if (policies.mutate.length) return runHandlers(policies.mutate, mutateWith, gw, target);

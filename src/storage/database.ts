@@ -3,11 +3,8 @@
 // of Gatehouse is typed against the SQLite one.
 import fs from "node:fs";
 import path from "node:path";
-import { PrismaLibSQL } from "@prisma/adapter-libsql";
-import { PrismaPg } from "@prisma/adapter-pg";
 import pg from "pg";
-import { PrismaClient } from "./generated/sqlite/client.ts";
-import { PrismaClient as PgPrismaClient } from "./generated/postgresql/client.ts";
+import type { PrismaClient } from "./generated/sqlite/client.ts";
 
 export type Database = PrismaClient;
 export type DatabaseKind = "sqlite" | "postgresql";
@@ -27,16 +24,19 @@ export interface DatabaseTimeouts {
 export const DEFAULT_TIMEOUTS: DatabaseTimeouts = { connectMs: 3000, queryMs: 5000 };
 
 /**
- * Opens the database. On PostgreSQL every wait is bounded, so a database that stops answering (a
+ * Opens the database. Only the client and driver of the database's kind are loaded (each generated
+ * client with its query compiler holds about 30 MB). On PostgreSQL every wait is bounded, so a database that stops answering (a
  * network that drops or holds packets) fails requests within the bound instead of hanging them, and a
  * connection that timed out is discarded rather than reused (pg-pool drops a client released with an error).
  */
-export function openDatabase(url: string, timeouts: DatabaseTimeouts = DEFAULT_TIMEOUTS): Database {
+export async function openDatabase(url: string, timeouts: DatabaseTimeouts = DEFAULT_TIMEOUTS): Promise<Database> {
   if (databaseKind(url) === "sqlite") {
     const file = url.slice("file:".length);
     fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+    const [{ PrismaClient }, { PrismaLibSQL }] = await Promise.all([import("./generated/sqlite/client.ts"), import("@prisma/adapter-libsql")]);
     return new PrismaClient({ adapter: new PrismaLibSQL({ url }) });
   }
+  const [{ PrismaClient: PgPrismaClient }, { PrismaPg }] = await Promise.all([import("./generated/postgresql/client.ts"), import("@prisma/adapter-pg")]);
   const pool = {
     connectionString: url,
     max: 10,

@@ -81,14 +81,14 @@ export async function openStorage(url: string, { migrate: runMigrations = true, 
   const kind = databaseKind(url);
   if (runMigrations && kind === "postgresql") {
     if (await ensureDatabase(url, timeouts)) log.info("created the database", { database: new URL(url).pathname.slice(1) });
-    const migrating = openDatabase(url, MIGRATION_TIMEOUTS);
+    const migrating = await openDatabase(url, MIGRATION_TIMEOUTS);
     try {
       await migrate(migrating, kind);
     } finally {
       await migrating.$disconnect();
     }
   }
-  const db: Database = openDatabase(url, timeouts);
+  const db: Database = await openDatabase(url, timeouts);
   if (kind === "sqlite") {
     // The CLI and the server share the file: WAL lets readers and one writer proceed together, and
     // a writer waits for the lock instead of failing with SQLITE_BUSY.

@@ -29,7 +29,7 @@ describe.each(BACKENDS)("the gateway_policies migration on %s", (backend) => {
 
   test("claim headers, token forwarding and outbound OAuth become policies; routes and everything else stay", async () => {
     const kind = databaseKind(db.url);
-    const raw = openDatabase(db.url);
+    const raw = await openDatabase(db.url);
     const sealed = seal("${BILLING_SECRET}", db.env.KEY_ENCRYPTION_SECRET!, "outbound-client-secret");
     try {
       const applied = await migrate(raw, kind, { before: "gateway_policies" });
@@ -56,7 +56,8 @@ describe.each(BACKENDS)("the gateway_policies migration on %s", (backend) => {
       await raw.$executeRawUnsafe(insertRoute, crypto.randomUUID(), BILLING, "/billing", "http://127.0.0.1:9");
       await raw.$executeRawUnsafe(insertRoute, crypto.randomUUID(), PLAIN, "/plain", "http://127.0.0.1:9");
 
-      expect(await migrate(raw, kind)).toEqual([expect.stringMatching(/_gateway_policies$/), expect.stringMatching(/_gateway_policy_columns$/)]);
+      // The two migrations, first of whatever later ones there are.
+      expect((await migrate(raw, kind)).slice(0, 2)).toEqual([expect.stringMatching(/_gateway_policies$/), expect.stringMatching(/_gateway_policy_columns$/)]);
       const columns = await raw.$queryRawUnsafe<Array<Record<string, unknown>>>(`SELECT * FROM "Api" WHERE "identifier" = $1`, ORDERS);
       expect(Object.keys(columns[0]!)).not.toEqual(expect.arrayContaining(["claimHeaders"]));
       expect(Object.keys(columns[0]!).filter((c) => /claimHeaders|forwardToken|outboundOAuth/.test(c))).toEqual([]);

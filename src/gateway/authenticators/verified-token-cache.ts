@@ -20,8 +20,9 @@ interface Entry<V> {
 export class VerifiedTokenCache<V = Principal> {
   /** The cache key for a token, optionally bound to a context (e.g. the API it was checked for). */
   static key(token: string, context = ""): string {
-    // Length-prefixed so that no (token, context) pair collides with another.
-    return crypto.createHash("sha256").update(`${token.length}:${token}${context}`).digest("base64url");
+    // Length-prefixed so that no (token, context) pair collides with another. crypto.hash is the one-shot
+    // form: no Hash object per request.
+    return crypto.hash("sha256", `${token.length}:${token}${context}`, "base64url");
   }
 
   private readonly maxTtlMs: number;

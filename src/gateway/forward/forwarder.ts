@@ -14,6 +14,8 @@ export { writeSocketError, errorBody } from "./socket-error.ts";
 export interface ResponseDecorator {
   /** @param own true for the gateway's own refusal, false for the upstream's response */
   decorate(headers: IncomingHttpHeaders | OutgoingHttpHeaders, own: boolean): void;
+  /** The upstream failed after the response began: the client's connection is being cut. */
+  reset?(): void;
 }
 
 export interface ForwardTarget {

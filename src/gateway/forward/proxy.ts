@@ -33,6 +33,11 @@ export interface WebHandlers {
 
 type ProxyCallback = (error: Error) => void;
 
+const WEB = Symbol("gatehouse.proxy.web");
+const WS = Symbol("gatehouse.proxy.ws");
+/** A client request with the handlers of its forwarding attempt (a retry replaces them). */
+type HandledRequest = IncomingMessage & { [WEB]?: WebHandlers; [WS]?: (proxyReq: ClientRequest) => void };
+
 /**
  * The request line is taken verbatim from req.url (toProxy), which the caller has set to the
  * target path; http-proxy's urlJoin still rewrites the path part (see ForwardTarget.path), never the query.
@@ -40,8 +45,6 @@ type ProxyCallback = (error: Error) => void;
  */
 export class Proxy {
   readonly #proxy: httpProxy;
-  readonly #web = new WeakMap<IncomingMessage, WebHandlers>();
-  readonly #ws = new WeakMap<IncomingMessage, (proxyReq: ClientRequest) => void>();
 
   constructor() {
     this.#proxy = httpProxy.createProxyServer({
@@ -52,13 +55,13 @@ export class Proxy {
       selfHandleResponse: true,
     });
     dropDeleteLengthPass(this.#proxy);
-    this.#proxy.on("proxyReq", (proxyReq, req) => this.#web.get(req)?.proxyReq(proxyReq));
-    this.#proxy.on("proxyRes", (proxyRes, req) => this.#web.get(req)?.proxyRes(proxyRes));
-    this.#proxy.on("proxyReqWs", (proxyReq, req) => this.#ws.get(req)?.(proxyReq));
+    this.#proxy.on("proxyReq", (proxyReq, req) => (req as HandledRequest)[WEB]?.proxyReq(proxyReq));
+    this.#proxy.on("proxyRes", (proxyRes, req) => (req as HandledRequest)[WEB]?.proxyRes(proxyRes));
+    this.#proxy.on("proxyReqWs", (proxyReq, req) => (req as HandledRequest)[WS]?.(proxyReq));
   }
 
   web(req: IncomingMessage, res: ServerResponse, options: WebOptions, handlers: WebHandlers, callback: ProxyCallback): void {
-    this.#web.set(req, handlers);
+    (req as HandledRequest)[WEB] = handlers;
     this.#proxy.web(
       req,
       res,
@@ -74,7 +77,7 @@ export class Proxy {
 
   /** These listeners run before http-proxy's own, which write the upstream's answer to the client socket. */
   ws(req: IncomingMessage, socket: Duplex, head: Buffer, upstream: Upstream, onProxyReq: (proxyReq: ClientRequest) => void, callback: ProxyCallback): void {
-    this.#ws.set(req, onProxyReq);
+    (req as HandledRequest)[WS] = onProxyReq;
     // A WebSocket takes its connection over for good; only plain requests go back to the pool.
     this.#proxy.ws(req, socket, head, { target: upstream.target, agent: false }, callback);
   }

@@ -112,6 +112,7 @@ class WebForwarding {
       this.settle(error);
       return;
     }
+    this.target.decorator?.reset?.();
     log.warn("upstream failed mid-response", { upstream: this.upstream.origin, error: error instanceof Error ? error.message : String(error) });
     this.res.destroy();
     this.settle();

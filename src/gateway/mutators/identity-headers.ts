@@ -19,12 +19,14 @@ export function headerValue(value: unknown): string | undefined {
   return text.replace(/[\u0000-\u001f\u007f]/g, " ").slice(0, 4096);
 }
 
-export function identityHeaders(principal: Principal): Record<string, string> {
+/** The headers naming the caller, plus the request's id (X-Request-Id) when given. */
+export function identityHeaders(principal: Principal, requestId?: string): Record<string, string> {
   const headers: Record<string, string> = {
     [IDENTITY_HEADERS.subject]: headerValue(principal.subject) ?? "",
     [IDENTITY_HEADERS.scopes]: [...principal.scopes].join(" "),
     [IDENTITY_HEADERS.issuer]: principal.issuer,
   };
   if (principal.clientId) headers[IDENTITY_HEADERS.clientId] = headerValue(principal.clientId)!;
+  if (requestId !== undefined) headers["x-request-id"] = requestId;
   return headers;
 }

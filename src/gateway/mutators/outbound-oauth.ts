@@ -4,6 +4,7 @@
 // (an API's is shared by all its routes) until shortly before they expire; concurrent callers share one
 // token request.
 import { unseal } from "../../services/sealing.ts";
+import { gatewayMetrics } from "../../shared/metrics.ts";
 import { log, tokenHash } from "../../shared/logger.ts";
 import { BadGateway } from "../errors.ts";
 import { requestToken, TokenRequestFailed, type TokenRequest } from "./outbound-token-request.ts";
@@ -185,6 +186,7 @@ export class OutboundTokenProvider {
     } catch (error) {
       // Both messages name only the variable or the key mismatch, never a value.
       log.error("outbound OAuth is misconfigured", { api: identifier, reason: "outbound_token_failed", detail: (error as Error).message });
+      gatewayMetrics.outboundTokenFetch(identifier, "misconfigured", 0);
       throw new BadGateway(FAILURE, "outbound_token_failed");
     }
 
@@ -194,10 +196,12 @@ export class OutboundTokenProvider {
       const lifetime = expiresIn === undefined ? DEFAULTS.lifetimeWithoutExpirySeconds : expiresIn > this.#refreshSkewSeconds ? expiresIn - this.#refreshSkewSeconds : expiresIn / 2;
       const token = { configKey: key, accessToken, refreshAt: startedAt + lifetime * 1000 };
       this.#cache.set(cacheKey, token);
+      gatewayMetrics.outboundTokenFetch(identifier, "success", (this.#now() - startedAt) / 1000);
       log.debug("outbound token obtained", { api: identifier, token: tokenHash(accessToken), expiresIn });
       return token;
     } catch (error) {
       const detail = error instanceof TokenRequestFailed ? error.message : "unexpected error";
+      gatewayMetrics.outboundTokenFetch(identifier, "failure", (this.#now() - startedAt) / 1000);
       log.warn("outbound token request failed", { api: identifier, reason: "outbound_token_failed", tokenEndpoint: endpointForLog(request.tokenUrl), detail });
       throw new BadGateway(FAILURE, "outbound_token_failed");
     }
