@@ -4,6 +4,7 @@
 // line and the metric cells are only touched at the end.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { gatewayMetrics, upstreamErrorKind } from "../shared/metrics.ts";
+import { logsAt } from "../shared/logger.ts";
 import { accessLog } from "./access-log.ts";
 import { REQUEST_ID_HEADER, requestIdOf } from "./request-id.ts";
 import { GatewayContext } from "../gateway/pipeline.ts";
@@ -36,7 +37,9 @@ function finish(gw: GatewayContext, req: IncomingMessage, res: ServerResponse, w
 /** The gateway's request ids, access log (ACCESS_LOG) and metrics (METRICS_PORT, shared/metrics.ts). */
 export function gatewayOperations({ accessLogEnabled }: { accessLogEnabled: boolean }): GatewayOperations {
   const access = accessLog("gateway", accessLogEnabled);
-  const write = access.enabled
+  // Decided once: the level is set at start (LOG_LEVEL), and a request that writes nothing and records
+  // nothing costs no listener.
+  const write = access.enabled && logsAt("info")
     ? (gw: GatewayContext, req: IncomingMessage, res: ServerResponse, seconds: number) =>
         access.write({
           requestId: gw.requestId,

@@ -115,25 +115,6 @@ describe("gateway metrics", () => {
     expect(metrics.upstreamErrorKind("upstream_unreachable")).toBe("unreachable");
     expect(metrics.upstreamErrorKind("token_expired")).toBeUndefined();
   });
-
-  test("recording a request costs well under a microsecond", () => {
-    metrics.enableMetrics();
-    const route = metrics.gatewayMetrics.route("https://fast.example.com", "route-fast");
-    const statuses = [200, 201, 404];
-    const record = (n: number) => {
-      for (let i = 0; i < n; i++) {
-        route.request("GET", statuses[i % 3]!, 0.0001 * (i % 50));
-        metrics.gatewayMetrics.decision("allowed");
-      }
-    };
-    record(100_000);
-    const started = performance.now();
-    record(500_000);
-    const nsPerRequest = ((performance.now() - started) * 1e6) / 500_000;
-    process.stdout.write(`metrics: ${nsPerRequest.toFixed(0)} ns per request (counter, histogram, decision)\n`);
-    // Generous, for a loaded CI machine: what matters is no hashing or formatting per request.
-    expect(nsPerRequest).toBeLessThan(2000);
-  });
 });
 
 describe("request ids", () => {
