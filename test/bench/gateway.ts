@@ -5,8 +5,13 @@
 //   (c) through Gatehouse (`src/main.ts` as `npm start` runs it, SQLite in a fresh data dir): JWT
 //       validation of a client_credentials access token for the API, scope check orders:read on GET,
 //   (d) through HAProxy (2.5+, Debian 12 ships 2.6) with jwt_verify and a scope ACL, as an outside
-//       reference (gateway-haproxy.ts); skipped with a message when there is no haproxy.
-// Every target gets the same request (GET /orders/42 with the same bearer token) and the same load.
+//       reference (gateway-haproxy.ts); skipped with a message when there is no haproxy,
+//   (e) through Gatehouse, an API whose tokens are opaque and checked by introspection (the answer
+//       cached, as it is after a token's first request), GET /opaque/42,
+//   (f) through Gatehouse, the route of (c) with a rate_limit policy per client (a limit never reached:
+//       what counting costs), GET /limited/42.
+// Every target gets the same request (GET /orders/42 with the same bearer token; (e) and (f) their own
+// path, (e) its own token) and the same load.
 // The load generator is autocannon, run in this process for every target; the upstream, the bare
 // proxy, Gatehouse and HAProxy are each their own process, so this process does nothing else while
 // it loads a target. Targets are measured in rounds (a b c d, a b c d, ...), each measurement after
@@ -25,7 +30,7 @@
 //   --duration S      seconds per measurement (10)
 //   --warmup S        seconds of load on a target right before each of its measurements (2)
 //   --rounds N        measurements of each target (2)
-//   --targets LIST    which targets to run, e.g. "bc" or "c" (abcd)
+//   --targets LIST    which targets to run, e.g. "bc" or "c" (abcdef)
 //   --split           run Gatehouse as two processes on one database, the authorization server
 //                     (ROLE=authorization-server) and the gateway alone (ROLE=gateway), and measure the
 //                     latter; by default one process runs both, as `npm start` does
@@ -51,11 +56,13 @@ import { cpuSeconds, machineCpuSeconds, memoryMB, startChild, stopAllChildren, t
 import { UPSTREAM_BODY } from "./gateway-upstream.ts";
 
 const API = "https://orders.example.com";
+const OPAQUE_API = "https://opaque-orders.example.com";
 const READ = "orders:read";
 const WRITE = "orders:write";
 const PATH = "/orders/42";
 const GOAL_THROUGHPUT_RATIO = 0.9;
-const GOAL_P99_EXTRA_MS = 1;
+/** p99 above the bare proxy's: 1 ms at one connection, 2 ms with more (the issue's goals). */
+const goalP99ExtraMs = () => (connections === 1 ? 1 : 2);
 const GOAL_RSS_MB = 150;
 const RSS_SAMPLE_MS = 200;
 
@@ -65,7 +72,7 @@ const { values: options } = parseArgs({
     duration: { type: "string", default: "10" },
     warmup: { type: "string", default: "2" },
     rounds: { type: "string", default: "2" },
-    targets: { type: "string", default: "abcd" },
+    targets: { type: "string", default: "abcdef" },
     split: { type: "boolean", default: false },
     haproxy: { type: "string", default: "haproxy" },
     "node-args": { type: "string", default: "" },
@@ -94,14 +101,19 @@ const gatehouseEnv = Object.fromEntries(
 );
 const profileArgs = (name: string) => (profileDir ? ["--cpu-prof", "--cpu-prof-dir", path.join(profileDir, name)] : []);
 const selected = new Set(options.targets!.split(""));
-if (selected.size === 0 || [...selected].some((key) => !"abcd".includes(key))) throw new Error("--targets takes letters among a, b, c, d");
+if (selected.size === 0 || [...selected].some((key) => !"abcdef".includes(key))) throw new Error("--targets takes letters among a, b, c, d, e, f");
 
-type TargetKey = "a" | "b" | "c" | "d";
+type TargetKey = "a" | "b" | "c" | "d" | "e" | "f";
+/** The targets served by Gatehouse. */
+const GATEHOUSE_TARGETS: ReadonlySet<TargetKey> = new Set(["c", "e", "f"]);
 
 interface Target {
   key: TargetKey;
   label: string;
   url: string;
+  /** The bearer token it is sent, and one for its API that lacks the route's scope. */
+  token: string;
+  writeToken: string;
   /** The process doing the proxying (none for the direct target). */
   proxy?: Child;
 }
@@ -170,6 +182,12 @@ async function startGatehouse(db: FreshDatabase, upstream: string, split: boolea
   const { reader, writer } = await withServices(db, async (services) => {
     await services.apis.apply({ identifier: API, name: "Orders", scopes: [READ, WRITE], access_token_ttl: 3600 });
     await services.routes.apply(API, { path_prefix: "/orders", upstream, scopes: { GET: { all_of: [READ], any_of: [] } } });
+    // (f): a limit per client far above any rate reached here, so every request is counted and none refused.
+    const rateLimit = { rate_limit: { limits: [{ by: "client" as const, requests: 1_000_000_000, per: "second" as const }] } };
+    await services.routes.apply(API, { path_prefix: "/limited", upstream, scopes: { GET: { all_of: [READ], any_of: [] } }, policies: rateLimit });
+    // (e): opaque tokens, checked by introspection at the authorization server, the answer cached.
+    await services.apis.apply({ identifier: OPAQUE_API, name: "Opaque orders", token_format: "opaque", token_check: "introspection", scopes: [READ, WRITE], access_token_ttl: 3600 });
+    await services.routes.apply(OPAQUE_API, { path_prefix: "/opaque", upstream, scopes: { GET: { all_of: [READ], any_of: [] } } });
     const client = async (name: string, scope: string) => {
       const created = await services.clients.create({ client_name: name, grant_types: ["client_credentials"], scopes: [scope] });
       return { id: created.client.client_id, secret: created.client_secret! };
@@ -236,14 +254,14 @@ async function startGatehouse(db: FreshDatabase, upstream: string, split: boolea
   };
 }
 
-async function accessToken(gatehouse: Gatehouse, client: { id: string; secret: string }, scope: string): Promise<string> {
+async function accessToken(gatehouse: Gatehouse, client: { id: string; secret: string }, scope: string, resource = API): Promise<string> {
   const response = await fetch(`${gatehouse.issuer}/token`, {
     method: "POST",
     headers: {
       authorization: `Basic ${Buffer.from(`${encodeURIComponent(client.id)}:${encodeURIComponent(client.secret)}`).toString("base64")}`,
       "content-type": "application/x-www-form-urlencoded",
     },
-    body: new URLSearchParams({ grant_type: "client_credentials", scope, resource: API }),
+    body: new URLSearchParams({ grant_type: "client_credentials", scope, resource }),
   });
   const body = (await response.json()) as { access_token?: string };
   if (response.status !== 200 || typeof body.access_token !== "string") throw new Error(`token request answered ${response.status} ${JSON.stringify(body)}`);
@@ -299,13 +317,13 @@ function forged(token: string): string {
   return `${header}.${Buffer.from(JSON.stringify(claims)).toString("base64url")}.${signature}`;
 }
 
-async function validate(targets: Target[], tokens: { read: string; write: string }): Promise<void> {
+async function validate(targets: Target[]): Promise<void> {
   for (const target of targets) {
-    await expectStatus(target, tokens.read, 200, "with the token");
-    if (target.key === "c" || target.key === "d") {
+    await expectStatus(target, target.token, 200, "with the token");
+    if (target.key !== "a" && target.key !== "b") {
       await expectStatus(target, undefined, 401, "without a token");
-      await expectStatus(target, forged(tokens.read), 401, "with a forged token");
-      await expectStatus(target, tokens.write, 403, `with a token lacking ${READ}`);
+      await expectStatus(target, target.key === "e" ? `${target.token}x` : forged(target.token), 401, target.key === "e" ? "with an unknown token" : "with a forged token");
+      await expectStatus(target, target.writeToken, 403, `with a token lacking ${READ}`);
     }
   }
 }
@@ -313,8 +331,9 @@ async function validate(targets: Target[], tokens: { read: string; write: string
 // ---------------------------------------------------------------------------------------------
 // Load
 
-async function load(target: Target, upstream: Child, seconds: number, token: string, round: number, gatehouse: Gatehouse): Promise<Measurement> {
-  const countQueries = target.key === "c";
+async function load(target: Target, upstream: Child, seconds: number, round: number, gatehouse: Gatehouse): Promise<Measurement> {
+  const token = target.token;
+  const countQueries = GATEHOUSE_TARGETS.has(target.key);
   const queriesBefore = countQueries ? await gatehouse.queryCounts() : undefined;
   const proxyPid = target.proxy?.pid;
   const proxyBefore = proxyPid ? cpuSeconds(proxyPid) : 0;
@@ -423,7 +442,7 @@ interface MemoryReport {
   afterStart: number;
   /** Lifetime peak (VmHWM) read just before Gatehouse was stopped. */
   lifetimePeak: number;
-  /** Largest VmRSS sampled while (c) was under load. */
+  /** Largest VmRSS sampled while Gatehouse (c, e, f) was under load. */
   sampledUnderLoad: number;
   /** Peak RSS of the other proxies, for comparison. */
   others: Array<{ name: string; peak: number }>;
@@ -460,8 +479,16 @@ function report(targets: Target[], measurements: Measurement[], memory: MemoryRe
     const ratio = c.requestsPerSecond / b.requestsPerSecond;
     const extraP99 = c.p99 - b.p99;
     console.log(`(c)/(b) throughput:        ${ratio.toFixed(2)}${also}${(meanC.requestsPerSecond / meanB.requestsPerSecond).toFixed(2)})  goal >= ${GOAL_THROUGHPUT_RATIO}: ${verdict(ratio >= GOAL_THROUGHPUT_RATIO)}`);
-    console.log(`p99(c) - p99(b):           ${signed(extraP99)}${also}${signed(meanC.p99 - meanB.p99)})  goal <= ${GOAL_P99_EXTRA_MS} ms: ${verdict(extraP99 <= GOAL_P99_EXTRA_MS)}`);
+    console.log(`p99(c) - p99(b):           ${signed(extraP99)}${also}${signed(meanC.p99 - meanB.p99)})  goal <= ${goalP99ExtraMs()} ms: ${verdict(extraP99 <= goalP99ExtraMs())}`);
     console.log(`(c)/(b) CPU per request:   ${(c.cpuPerRequest / b.cpuPerRequest).toFixed(2)}x (${c.cpuPerRequest.toFixed(0)} vs ${b.cpuPerRequest.toFixed(0)} µs)`);
+  }
+  for (const key of ["e", "f"] as const) {
+    const x = best.get(key);
+    if (!x) continue;
+    const against = (name: string, y: Summary | undefined) =>
+      y ? `${(x.requestsPerSecond / y.requestsPerSecond).toFixed(2)} of ${name}'s throughput, CPU per request ${(x.cpuPerRequest / y.cpuPerRequest).toFixed(2)}x, p99 ${signed(x.p99 - y.p99)}` : undefined;
+    const parts = [against("(b)", b), against("(c)", c)].filter(Boolean);
+    if (parts.length) console.log(`${`(${key}) ${key === "e" ? "introspection" : "rate limit"}:`.padEnd(27)}${parts.join("; ")}  (best rounds; cost shown, no goal)`);
   }
   if (c && d && meanC && meanD) {
     console.log(`(c)/(d) throughput:        ${(c.requestsPerSecond / d.requestsPerSecond).toFixed(2)}${also}${(meanC.requestsPerSecond / meanD.requestsPerSecond).toFixed(2)})  reference, no goal`);
@@ -472,7 +499,7 @@ function report(targets: Target[], measurements: Measurement[], memory: MemoryRe
   const which = options.split ? "the gateway process alone (ROLE=gateway)" : "one process: authorization server and gateway";
   console.log(
     `Gatehouse RSS:             peak ${memory.lifetimePeak.toFixed(1)} MB (VmHWM over its life, ${which}); ` +
-      `${memory.afterStart.toFixed(1)} MB after start, ${c ? `${memory.sampledUnderLoad.toFixed(1)} MB most sampled under (c) load` : "not loaded"}  ` +
+      `${memory.afterStart.toFixed(1)} MB after start, ${c ? `${memory.sampledUnderLoad.toFixed(1)} MB most sampled under Gatehouse load` : "not loaded"}  ` +
       `goal < ${GOAL_RSS_MB} MB: ${verdict(memory.lifetimePeak < GOAL_RSS_MB)}`,
   );
   if (memory.others.length) console.log(`other proxies' peak RSS:   ${memory.others.map((o) => `${o.name} ${o.peak.toFixed(1)} MB`).join(", ")}`);
@@ -484,7 +511,7 @@ function report(targets: Target[], measurements: Measurement[], memory: MemoryRe
     const requests = counted.reduce((sum, m) => sum + m.ok + m.failures, 0);
     const seconds = counted.reduce((sum, m) => sum + m.seconds, 0);
     const all = Object.values(totals).reduce((a, b) => a + b, 0);
-    console.log(`SQL during (c) measurements: ${all} statements for ${requests} requests in ${seconds.toFixed(1)} s (${(all / requests).toFixed(5)} per request, ${(all / seconds).toFixed(1)} per second)`);
+    console.log(`SQL during Gatehouse's measurements: ${all} statements for ${requests} requests in ${seconds.toFixed(1)} s (${(all / requests).toFixed(5)} per request, ${(all / seconds).toFixed(1)} per second)`);
     for (const [sql, count] of Object.entries(totals).sort((x, y) => y[1] - x[1]).slice(0, 6)) {
       console.log(`  ${String(count).padStart(7)}  ${sql.replace(/\s+/g, " ").slice(0, 140)}`);
     }
@@ -496,7 +523,7 @@ function report(targets: Target[], measurements: Measurement[], memory: MemoryRe
 // ---------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
-  const budget = 45 + rounds * 4 * (warmup + duration + 2);
+  const budget = 45 + rounds * selected.size * (warmup + duration + 2);
   setTimeout(() => {
     console.error(`bench: still running after ${budget} s, giving up`);
     void shutdown().finally(() => process.exit(1));
@@ -511,14 +538,19 @@ async function main(): Promise<void> {
   // Gatehouse issues the token every target is sent, so it runs even when (c) is not measured.
   const gatehouse = await startGatehouse(db, upstreamUrl, options.split!);
   const tokens = { read: await accessToken(gatehouse, gatehouse.reader, READ), write: await accessToken(gatehouse, gatehouse.writer, WRITE) };
+  const opaque = { token: await accessToken(gatehouse, gatehouse.reader, READ, OPAQUE_API), writeToken: await accessToken(gatehouse, gatehouse.writer, WRITE, OPAQUE_API) };
   const haproxy = selected.has("d") ? await startHaproxy(gatehouse, tokens.read, upstream.port) : undefined;
 
+  const same = { token: tokens.read, writeToken: tokens.write };
+  const alone = options.split ? " (gateway alone)" : "";
   const targets: Target[] = [];
-  if (selected.has("a")) targets.push({ key: "a", label: "(a) direct", url: `${upstreamUrl}${PATH}` });
-  if (bare) targets.push({ key: "b", label: "(b) bare http-proxy", url: `http://127.0.0.1:${bare.port}${PATH}`, proxy: bare.child });
-  if (selected.has("c")) targets.push({ key: "c", label: `(c) Gatehouse${options.split ? " (gateway alone)" : ""}`, url: `${gatehouse.gateway}${PATH}`, proxy: gatehouse.child });
-  if (haproxy) targets.push({ key: "d", label: `(d) HAProxy ${haproxy.version.replace(/-.*/, "")}`, url: `http://127.0.0.1:${haproxy.port}${PATH}`, proxy: haproxy.child });
-  await validate(targets, tokens);
+  if (selected.has("a")) targets.push({ key: "a", label: "(a) direct", url: `${upstreamUrl}${PATH}`, ...same });
+  if (bare) targets.push({ key: "b", label: "(b) bare http-proxy", url: `http://127.0.0.1:${bare.port}${PATH}`, proxy: bare.child, ...same });
+  if (selected.has("c")) targets.push({ key: "c", label: `(c) Gatehouse${alone}`, url: `${gatehouse.gateway}${PATH}`, proxy: gatehouse.child, ...same });
+  if (haproxy) targets.push({ key: "d", label: `(d) HAProxy ${haproxy.version.replace(/-.*/, "")}`, url: `http://127.0.0.1:${haproxy.port}${PATH}`, proxy: haproxy.child, ...same });
+  if (selected.has("e")) targets.push({ key: "e", label: `(e) Gatehouse introspection${alone}`, url: `${gatehouse.gateway}/opaque/42`, proxy: gatehouse.child, ...opaque });
+  if (selected.has("f")) targets.push({ key: "f", label: `(f) Gatehouse rate limit${alone}`, url: `${gatehouse.gateway}/limited/42`, proxy: gatehouse.child, ...same });
+  await validate(targets);
   const afterStart = memoryMB(gatehouse.child.pid).rss;
 
   const cpu = os.cpus()[0]?.model ?? "unknown CPU";
@@ -550,19 +582,19 @@ async function main(): Promise<void> {
   const measurements: Measurement[] = [];
   for (let round = 1; round <= rounds; round++) {
     for (const target of targets) {
-      underLoad = target.key === "c";
+      underLoad = GATEHOUSE_TARGETS.has(target.key);
       if (profileDir && round === 1 && (target.key === "b" || target.key === "c")) {
         const since = target.key === "b" ? bareStartedAt : gatehouse.startedAt;
         console.log(`  ${target.label} load starts ${((performance.now() - since) / 1000).toFixed(1)} s into its process (profile-summary.ts --from)`);
       }
-      await load(target, upstream.child, warmup, tokens.read, round, gatehouse);
-      const m = await load(target, upstream.child, duration, tokens.read, round, gatehouse);
+      await load(target, upstream.child, warmup, round, gatehouse);
+      const m = await load(target, upstream.child, duration, round, gatehouse);
       underLoad = false;
       measurements.push(m);
       console.log(`  ${target.label} #${round}: ${(m.ok / m.seconds).toFixed(0)} req/s${m.failures ? `, ${m.failures} failures` : ""}`);
     }
   }
-  await validate(targets, tokens);
+  await validate(targets);
   const lifetimePeak = memoryMB(gatehouse.child.pid).peak;
   for (const child of [bare?.child, haproxy?.child]) if (child) others.set(child.name, memoryMB(child.pid).peak);
   report(targets, measurements, { afterStart, lifetimePeak, sampledUnderLoad, others: [...others].map(([name, peak]) => ({ name, peak })) });
