@@ -2,7 +2,7 @@
 // upstream (gateway-upstream.ts: 200 with a 20-byte body) reached
 //   (a) directly,
 //   (b) through a bare `http-proxy` server (gateway-bare-proxy.ts: keep-alive agent, no checks),
-//   (c) through Gatehouse (`src/main.ts` as `npm start` runs it, SQLite in a fresh data dir): JWT
+//   (c) through Gatehouse (`src/main.ts` as `npm start` runs it, with its node options, SQLite in a fresh data dir): JWT
 //       validation of a client_credentials access token for the API, scope check orders:read on GET,
 //   (d) through HAProxy (2.5+, Debian 12 ships 2.6) with jwt_verify and a scope ACL, as an outside
 //       reference (gateway-haproxy.ts); skipped with a message when there is no haproxy,
@@ -65,6 +65,14 @@ const GOAL_THROUGHPUT_RATIO = 0.9;
 const goalP99ExtraMs = () => (connections === 1 ? 1 : 2);
 const GOAL_RSS_MB = 150;
 const RSS_SAMPLE_MS = 200;
+
+/** The node options of `npm start` (package.json), so that Gatehouse runs here as it runs there. */
+const START_NODE_OPTIONS: string[] = (() => {
+  const start = (JSON.parse(fs.readFileSync("package.json", "utf8")) as { scripts: { start: string } }).scripts.start;
+  const match = /^node\s+(.*?)\s*src\/main\.ts$/.exec(start);
+  if (!match) throw new Error(`package.json's start script is not "node [options] src/main.ts": ${start}`);
+  return match[1]!.split(/\s+/).filter(Boolean);
+})();
 
 const { values: options } = parseArgs({
   options: {
@@ -217,7 +225,7 @@ async function startGatehouse(db: FreshDatabase, upstream: string, split: boolea
   };
   const profile = profileArgs("gatehouse");
   const counter = ["--import", pathToFileURL(path.resolve("test/bench/count-queries.ts")).href];
-  const args = (extra: string[]) => ["--disable-warning=DEP0060", ...gatehouseNodeArgs, ...extra, "src/main.ts"];
+  const args = (extra: string[]) => [...START_NODE_OPTIONS, ...gatehouseNodeArgs, ...extra, "src/main.ts"];
   const authorizationServerReady = async () => (await fetch(`${issuer}/.well-known/openid-configuration`)).ok;
   const gatewayReady = async () => (await fetch(`${gateway}/`)).status > 0;
 
