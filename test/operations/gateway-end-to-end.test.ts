@@ -8,22 +8,10 @@ import { freePort, startGatehouse, type RunningGatehouse } from "../helpers/gate
 import { withServices } from "../helpers/seed.ts";
 import { tcpProxy, type TcpProxy } from "../helpers/tcp-proxy.ts";
 import { startUpstream, type Upstream } from "../helpers/upstream.ts";
+import { sample, accessLines } from "../helpers/operations.ts";
 
 const ORDERS = "https://orders.example.com";
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
-
-function sample(text: string, series: string): number | undefined {
-  const line = text.split("\n").find((l) => l.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
-}
-
-function accessLines(gatehouse: RunningGatehouse): Array<Record<string, unknown>> {
-  return gatehouse
-    .output()
-    .split("\n")
-    .filter((line) => line.includes('"msg":"access"') && line.includes('"server":"gateway"'))
-    .map((line) => JSON.parse(line) as Record<string, unknown>);
-}
 
 describe("the gateway's request ids, access log, metrics and health (PostgreSQL behind a relay)", () => {
   let db: FreshDatabase;
@@ -102,7 +90,7 @@ describe("the gateway's request ids, access log, metrics and health (PostgreSQL 
     expect(down.status).toBe(502);
     await new Promise((r) => setTimeout(r, 200));
 
-    const lines = accessLines(gatehouse);
+    const lines = accessLines(gatehouse, "gateway");
     const line = (id: string) => lines.find((l) => l.request_id === id);
     expect(line("access-allowed-1")).toEqual({
       level: "info",

@@ -9,15 +9,10 @@ import { healthEndpoints } from "../../src/operations/health.ts";
 import { isWellFormedRequestId, newRequestId, REQUEST_ID_HEADER, requestIdOf } from "../../src/operations/request-id.ts";
 import * as metrics from "../../src/shared/metrics.ts";
 import { setLogLevel } from "../../src/shared/logger.ts";
+import { sample } from "../helpers/operations.ts";
 
 beforeAll(() => setLogLevel("silent"));
 afterAll(() => setLogLevel("info"));
-
-/** The value of one series in an exposition text, or undefined when absent. */
-function sample(text: string, series: string): number | undefined {
-  const line = text.split("\n").find((l) => l.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
-}
 
 describe("gateway metrics", () => {
   test("off until enabled: the recorders are no-ops and no registry exists", () => {

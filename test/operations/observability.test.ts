@@ -6,6 +6,7 @@ import http from "node:http";
 import { freshDatabase, type FreshDatabase } from "../helpers/databases.ts";
 import { freePort, startGatehouse, type RunningGatehouse } from "../helpers/gatehouse.ts";
 import { withServices } from "../helpers/seed.ts";
+import { sample, accessLines } from "../helpers/operations.ts";
 
 const ORDERS = "https://orders.example.com";
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -46,21 +47,6 @@ function tokenRequest(issuer: string, client: Client, { secret, requestId }: { s
     request.on("error", reject);
     request.end(body);
   });
-}
-
-/** The value of one series in an exposition text, or undefined when absent. */
-function sample(text: string, series: string): number | undefined {
-  const line = text.split("\n").find((l) => l.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
-}
-
-/** The log lines of a running instance, parsed, with msg "access". */
-function accessLines(gatehouse: RunningGatehouse): Array<Record<string, unknown>> {
-  return gatehouse
-    .output()
-    .split("\n")
-    .filter((line) => line.includes('"msg":"access"'))
-    .map((line) => JSON.parse(line) as Record<string, unknown>);
 }
 
 describe("one process with METRICS_PORT", () => {
