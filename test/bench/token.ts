@@ -1,7 +1,7 @@
 // `npm run bench:token`: the authorization server's token endpoints under load on loopback, each next to
 // a reference measured in the same run with the same load. Gatehouse runs as the quick start runs it
-// (JWT access tokens for one API and opaque ones for another, argon2id-hashed client secrets and
-// passwords, SQLite in a fresh data dir, or a fresh PostgreSQL database with --database postgresql); the
+// (`npm start`'s node options, JWT access tokens for one API and opaque ones for another, argon2id-hashed
+// client secrets and passwords, SQLite in a fresh data dir, or a fresh PostgreSQL database with --database postgresql); the
 // reference is a bare oidc-provider (bare-provider.ts: in-memory adapter, plaintext secret, the same ES256
 // JWTs and opaque tokens), both as child processes. The load generator (autocannon) runs in this process;
 // rounds alternate the order (AB, BA, ...) so drift hits both alike. On a small machine the load generator
@@ -44,6 +44,7 @@ import { createServices } from "../../src/services/index.ts";
 import { openStorage } from "../../src/storage/index.ts";
 import { freshDatabase, type Backend, type FreshDatabase } from "../helpers/databases.ts";
 import { freePort, NODE } from "../helpers/gatehouse.ts";
+import { startNodeOptions } from "./start-options.ts";
 
 const API = "https://orders.example.com";
 const SCOPE = "orders:read";
@@ -306,7 +307,7 @@ async function startGatehouse(): Promise<{ server: Server; credentials: Credenti
   };
   const credentials = await seedGatehouse(url, env.KEY_ENCRYPTION_SECRET);
   const preload = options.queries ? ["--import", pathToFileURL(path.resolve("test/bench/count-queries.ts")).href] : [];
-  const server = await startServer("gatehouse", nodeArgs("gatehouse", "src/main.ts", preload), env, issuer);
+  const server = await startServer("gatehouse", nodeArgs("gatehouse", "src/main.ts", [...startNodeOptions(), ...preload]), env, issuer);
   return { server, credentials };
 }
 
