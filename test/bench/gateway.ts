@@ -54,6 +54,7 @@ import { withServices } from "../helpers/seed.ts";
 import { checkHaproxyConfig, haproxyVersion, hasJwtSupport, waitForPort, writeHaproxyConfig } from "./gateway-haproxy.ts";
 import { cpuSeconds, machineCpuSeconds, memoryMB, startChild, stopAllChildren, type Child } from "./gateway-processes.ts";
 import { UPSTREAM_BODY } from "./gateway-upstream.ts";
+import { startNodeOptions } from "./start-options.ts";
 
 const API = "https://orders.example.com";
 const OPAQUE_API = "https://opaque-orders.example.com";
@@ -66,13 +67,8 @@ const goalP99ExtraMs = () => (connections === 1 ? 1 : 2);
 const GOAL_RSS_MB = 150;
 const RSS_SAMPLE_MS = 200;
 
-/** The node options of `npm start` (package.json), so that Gatehouse runs here as it runs there. */
-const START_NODE_OPTIONS: string[] = (() => {
-  const start = (JSON.parse(fs.readFileSync("package.json", "utf8")) as { scripts: { start: string } }).scripts.start;
-  const match = /^node\s+(.*?)\s*src\/main\.ts$/.exec(start);
-  if (!match) throw new Error(`package.json's start script is not "node [options] src/main.ts": ${start}`);
-  return match[1]!.split(/\s+/).filter(Boolean);
-})();
+/** The node options of `npm start`, so that Gatehouse runs here as it runs there. */
+const START_NODE_OPTIONS = startNodeOptions();
 
 const { values: options } = parseArgs({
   options: {
