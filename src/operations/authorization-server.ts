@@ -71,6 +71,11 @@ export function requestOperations({ accessLogEnabled }: { accessLogEnabled: bool
     const status = res.statusCode;
     const endpoint = endpointOf(record);
     authorizationServerMetrics.request(endpoint, status, seconds);
+    // An error event whose answer was then replaced by a success (oidc-provider refuses a JWT at
+    // introspection and revocation before structured-tokens.ts answers it) is no error; an
+    // authorization error is one even though it is a redirect to the client.
+    const reason = status >= 300 ? record.reason : undefined;
+    if (reason) authorizationServerMetrics.error(endpoint, reason);
     if (!access.enabled || (endpoint === "health" && status < 400)) return;
     access.write({
       requestId: record.id,
@@ -81,7 +86,7 @@ export function requestOperations({ accessLogEnabled }: { accessLogEnabled: bool
       api: record.api,
       route: endpoint,
       clientId: record.clientId,
-      reason: record.reason,
+      reason,
       aborted: !res.writableFinished,
     });
   };
@@ -165,9 +170,12 @@ export function observeProvider(provider: Provider): Provider {
     const fallback = event === "server_error" ? "other" : event.slice(0, -".error".length).replace(/^grant$/, "token");
     on(event, (ctx, error) => {
       const code = event === "server_error" ? "server_error" : errorCode(error?.error);
-      authorizationServerMetrics.error(ctx.oidc?.route ?? fallback, code);
       const record = ctx.req && requestRecord(ctx.req);
-      if (record) record.reason = code;
+      // Counted when the response ends, if it is still an error then (see requestOperations).
+      if (record) {
+        record.reason = code;
+        record.endpoint ??= ctx.oidc?.route ?? fallback;
+      } else authorizationServerMetrics.error(ctx.oidc?.route ?? fallback, code);
     });
   }
   return provider;

@@ -133,6 +133,30 @@ describe("one process with METRICS_PORT", () => {
     expect(JSON.stringify(lines)).not.toContain("two words");
   });
 
+  test("a JWT introspected successfully is no error: oidc-provider's refusal, answered by Gatehouse after it, is neither counted nor logged", async () => {
+    const issued = await fetch(`${gatehouse.issuer}/token`, {
+      method: "POST",
+      headers: { authorization: basic(client), "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ grant_type: "client_credentials", scope: "orders:read", resource: ORDERS }),
+    });
+    const { access_token } = (await issued.json()) as { access_token: string };
+    const introspected = await fetch(`${gatehouse.issuer}/introspect`, {
+      method: "POST",
+      headers: { authorization: basic(client), "content-type": "application/x-www-form-urlencoded", "x-request-id": "introspect-jwt-1" },
+      body: new URLSearchParams({ token: access_token }),
+    });
+    expect(introspected.status).toBe(200);
+    expect(await introspected.json()).toMatchObject({ active: true });
+
+    const text = await (await fetch(`${metricsUrl}/metrics`)).text();
+    expect(text).not.toMatch(/^gatehouse_authorization_server_errors_total\{endpoint="introspection"/m);
+    expect(sample(text, 'gatehouse_authorization_server_requests_total{endpoint="introspection",status="200"}')).toBe(1);
+    await new Promise((r) => setTimeout(r, 200));
+    const line = accessLines(gatehouse).find((l) => l.request_id === "introspect-jwt-1");
+    expect(line).toMatchObject({ path: "/introspect", status: 200, route: "introspection" });
+    expect(line!.reason).toBeUndefined();
+  });
+
   test("/healthz and /readyz answer with the checks; successful probes are not logged", async () => {
     const live = await fetch(`${gatehouse.issuer}/healthz`);
     expect(live.status).toBe(200);
