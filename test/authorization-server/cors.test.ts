@@ -113,6 +113,51 @@ describe("CORS at the authorization server", () => {
     expect(preflighted.headers.get("access-control-allow-origin")).toBe(EVIL);
   });
 
+  test("an error before any client is known carries no CORS header, from any origin, even one some client has", async () => {
+    const nobody = `Basic ${Buffer.from("nobody:wrong").toString("base64")}`;
+    for (const origin of [EVIL, OPS, SPA]) {
+      for (const path of ["/token", "/introspect", "/revoke"]) {
+        const body = path === "/token" ? { grant_type: "client_credentials" } : { token: "abc" };
+        const response = await fetch(`${gatehouse.issuer}${path}`, {
+          method: "POST",
+          headers: { authorization: nobody, "content-type": FORM, origin },
+          body: new URLSearchParams(body),
+        });
+        expect(response.status).toBe(401);
+        expect(corsHeaders(response)).toEqual([]);
+      }
+      // An unknown client id in the body (as a public client sends it).
+      const unknownPublic = await fetch(`${gatehouse.issuer}/token`, {
+        method: "POST",
+        headers: { "content-type": FORM, origin },
+        body: new URLSearchParams({ grant_type: "authorization_code", client_id: "nobody", code: "abc", redirect_uri: `${SPA}/callback` }),
+      });
+      expect(unknownPublic.status).toBeGreaterThanOrEqual(400);
+      expect(corsHeaders(unknownPublic)).toEqual([]);
+    }
+  });
+
+  test("a known client with a wrong secret from another origin gets no CORS header either", async () => {
+    const wrong = `Basic ${Buffer.from(`${machine.id}:wrong`).toString("base64")}`;
+    const response = await fetch(`${gatehouse.issuer}/token`, {
+      method: "POST",
+      headers: { authorization: wrong, "content-type": FORM, origin: EVIL },
+      body: new URLSearchParams({ grant_type: "client_credentials" }),
+    });
+    expect(response.status).toBeGreaterThanOrEqual(400);
+    expect(corsHeaders(response)).toEqual([]);
+  });
+
+  test("userinfo with a token that names no client carries no CORS header, from any origin", async () => {
+    for (const origin of [EVIL, SPA, OPS]) {
+      for (const method of ["GET", "POST"]) {
+        const response = await fetch(`${gatehouse.issuer}/userinfo`, { method, headers: { origin, authorization: "Bearer abc" } });
+        expect(response.status).toBe(401);
+        expect(corsHeaders(response)).toEqual([]);
+      }
+    }
+  });
+
   test("allowed_origins changed through the services apply without a restart", async () => {
     const other = "https://reports.example.com";
     await withServices(db, (services) => services.clients.update(machine.id, { allowed_origins: [other] }));
