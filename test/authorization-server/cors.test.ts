@@ -117,7 +117,7 @@ describe("CORS at the authorization server", () => {
     const nobody = `Basic ${Buffer.from("nobody:wrong").toString("base64")}`;
     for (const origin of [EVIL, OPS, SPA]) {
       for (const path of ["/token", "/introspect", "/revoke"]) {
-        const body = path === "/token" ? { grant_type: "client_credentials" } : { token: "abc" };
+        const body: Record<string, string> = path === "/token" ? { grant_type: "client_credentials" } : { token: "abc" };
         const response = await fetch(`${gatehouse.issuer}${path}`, {
           method: "POST",
           headers: { authorization: nobody, "content-type": FORM, origin },
