@@ -2,8 +2,9 @@
 // stderr for the CLI, whose stdout is its result). Each line is {"level","time","msg", ...fields}.
 // Never pass a token or a secret here: log a short hash (tokenHash). Should one slip through anyway,
 // the redaction below, configured once for every line, replaces it: any field named like a credential
-// (REDACTED_FIELDS, at any depth), and credentials inside text (an Authorization value, a JWT, a
-// `client_secret=…` pair).
+// (REDACTED_FIELDS, in any case with - and _ alike, at any depth: a subtree nested deeper than MAX_DEPTH
+// is replaced whole, a cycle cut), and credentials inside text (an Authorization value, a JWT, a
+// `client_secret=…` pair, URL-encoded or not, a credential member of a JSON text).
 //
 // An outage makes every request fail the same way: a warning or error identical to one written less
 // than REPEAT_WINDOW_MS ago (same level, message and fields, whatever request it was about) is counted
@@ -41,65 +42,126 @@ export const REDACTED_FIELDS: ReadonlySet<string> = new Set([
 const HASH_FIELDS = new Set(["token", "grant"]);
 const TOKEN_HASH = /^[A-Za-z0-9_-]{12}$/;
 
+/** A field name as compared: lower case, without - and _ (so Password, X-Api-Key, client-secret, clientSecret match). */
+function normalizedName(name: string): string {
+  return name.toLowerCase().replace(/[-_]/g, "");
+}
+const NORMALIZED_FIELDS: ReadonlySet<string> = new Set([...REDACTED_FIELDS].map(normalizedName));
+const NORMALIZED_HASH_FIELDS: ReadonlySet<string> = new Set([...HASH_FIELDS].map(normalizedName));
+/** Field name -> its normalized name when it names a credential, else "" (the names logged are few: cached). */
+const fieldKinds = new Map<string, string>();
+function credentialField(field: string): string {
+  let kind = fieldKinds.get(field);
+  if (kind === undefined) {
+    const normalized = normalizedName(field);
+    kind = NORMALIZED_FIELDS.has(normalized) ? normalized : "";
+    if (fieldKinds.size >= 4096) fieldKinds.clear();
+    fieldKinds.set(field, kind);
+  }
+  return kind;
+}
+
+/** Every REDACTED_FIELDS name as a pattern matching it in any case with - and _ anywhere or nowhere. */
+const CREDENTIAL_NAMES = [...NORMALIZED_FIELDS]
+  .sort((a, b) => b.length - a.length)
+  .map((name) => [...name].join("[-_]?"))
+  .join("|");
+/** Words that follow a scheme's name in prose ("basic authentication"): not credentials. */
+const PROSE_AFTER_SCHEME = [
+  "authentication", "authorization", "authorisation", "credentials?", "challenges?", "headers?", "schemes?",
+  "tokens?", "access", "required", "expected", "missing", "invalid", "malformed", "format", "string", "values?",
+  "algorithms?", "responses?", "requests?", "failed", "supported", "allowed", "without", "params", "parameters?",
+  "realm", "proofs?", "binding", "nonce", "passwords?", "method", "support",
+].join("|");
+
 /**
- * Credentials inside text: an Authorization value (a scheme and a credential with at least one
- * non-letter, so "basic authentication" stays), a JWT or other JOSE compact serialization, a credential
- * parameter in a query or form string, or a credential member of a JSON text.
+ * Credentials inside text: an Authorization value (a scheme, whitespace or its URL encoding, and a
+ * credential of 6 or more characters that is not a word of prose, so "basic authentication" stays), a
+ * JWT or other JOSE compact serialization, a credential parameter (any REDACTED_FIELDS name) in a query
+ * or form string, URL-encoded or not, or a credential member of a JSON text (escaped quotes included, and
+ * an unterminated string to the end of the text).
  */
 const CREDENTIAL_IN_TEXT = new RegExp(
   [
-    String.raw`\b(Bearer|Basic|DPoP|Digest|Negotiate)\s+(?=[A-Za-z0-9._~+/=-]*[0-9._~+/=-])[A-Za-z0-9._~+/=-]{6,}`,
+    String.raw`(?<![A-Za-z])(?<scheme>Bearer|Basic|DPoP|Digest|Negotiate)(?<space>\s+|%20|\+)(?!(?:${PROSE_AFTER_SCHEME})\b)[A-Za-z0-9._~+/=%-]{6,}`,
     String.raw`\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}[A-Za-z0-9._-]*`,
-    String.raw`\b(access_token|refresh_token|id_token|logout_token|subject_token|actor_token|client_secret|client_assertion|assertion|password|new_password|code_verifier|device_code|token|SAMLResponse)=[^&\s"';,]+`,
-    String.raw`"(access_token|refresh_token|id_token|client_secret|client_assertion|assertion|password|secret|token)"\s*:\s*"[^"]*"`,
+    String.raw`(?<![A-Za-z0-9])(?<parameter>${CREDENTIAL_NAMES})(?<equals>=|%3D)(?:(?!%26)[^&\s"';,])+`,
+    String.raw`"(?<member>${CREDENTIAL_NAMES})"\s*:\s*"(?:[^"\\]|\\.)*"?`,
   ].join("|"),
   "gi",
 );
+
+interface CredentialGroups {
+  scheme?: string;
+  space?: string;
+  parameter?: string;
+  equals?: string;
+  member?: string;
+}
 
 function scrubText(text: string): string {
   CREDENTIAL_IN_TEXT.lastIndex = 0;
   if (!CREDENTIAL_IN_TEXT.test(text)) return text;
   CREDENTIAL_IN_TEXT.lastIndex = 0;
-  return text.replace(CREDENTIAL_IN_TEXT, (_match, scheme?: string, parameter?: string, member?: string) => {
-    if (scheme) return `${scheme} ${REDACTED}`;
-    if (parameter) return `${parameter}=${REDACTED}`;
+  return text.replace(CREDENTIAL_IN_TEXT, (...args: unknown[]) => {
+    const { scheme, space, parameter, equals, member } = args[args.length - 1] as CredentialGroups;
+    if (scheme) return `${scheme}${space}${REDACTED}`;
+    if (parameter) return `${parameter}${equals}${REDACTED}`;
     if (member) return `"${member}":"${REDACTED}"`;
     return REDACTED;
   });
 }
 
-function censor(field: string, value: unknown): unknown {
+function censor(kind: string, value: unknown): unknown {
   if (value === undefined || value === null) return value;
-  if (HASH_FIELDS.has(field) && typeof value === "string" && TOKEN_HASH.test(value)) return value;
+  if (NORMALIZED_HASH_FIELDS.has(kind) && typeof value === "string" && TOKEN_HASH.test(value)) return value;
   return REDACTED;
 }
 
-/** value with every credential replaced; the same object when there was none (no copy on the common path). */
-function redact(value: unknown, depth: number): unknown {
+/** Nesting beyond which a subtree is replaced whole (never passed through unredacted). */
+const MAX_DEPTH = 64;
+/** What replaces a subtree nested deeper than MAX_DEPTH. */
+export const TOO_DEEP = "[redacted: too deep]";
+/** What replaces a reference back to an object being redacted (its copy is what gets written). */
+const CIRCULAR = "[Circular]";
+
+/**
+ * value with every credential replaced; the same object when there was none (no copy on the common path).
+ * ancestors: the objects on the path from the line's fields to value, to cut cycles.
+ */
+function redact(value: unknown, ancestors: object[]): unknown {
   if (typeof value === "string") return scrubText(value);
-  if (value === null || typeof value !== "object" || depth > 4) return value;
+  if (value === null || typeof value !== "object") return value;
+  if (ancestors.includes(value)) return CIRCULAR;
+  if (ancestors.length > MAX_DEPTH) return TOO_DEEP;
   if (value instanceof Error) return { type: value.name, message: scrubText(value.message), stack: value.stack && scrubText(value.stack) };
-  if (Array.isArray(value)) {
-    let copy: unknown[] | undefined;
-    for (let i = 0; i < value.length; i++) {
-      const cleaned = redact(value[i], depth + 1);
-      if (cleaned !== value[i]) (copy ??= value.slice())[i] = cleaned;
+  ancestors.push(value);
+  try {
+    if (Array.isArray(value)) {
+      let copy: unknown[] | undefined;
+      for (let i = 0; i < value.length; i++) {
+        const cleaned = redact(value[i], ancestors);
+        if (cleaned !== value[i]) (copy ??= value.slice())[i] = cleaned;
+      }
+      return copy ?? value;
+    }
+    let copy: Record<string, unknown> | undefined;
+    const record = value as Record<string, unknown>;
+    for (const field in record) {
+      const original = record[field];
+      const kind = credentialField(field);
+      const cleaned = kind ? censor(kind, original) : redact(original, ancestors);
+      if (cleaned !== original) (copy ??= { ...record })[field] = cleaned;
     }
     return copy ?? value;
+  } finally {
+    ancestors.pop();
   }
-  let copy: Record<string, unknown> | undefined;
-  const record = value as Record<string, unknown>;
-  for (const field in record) {
-    const original = record[field];
-    const cleaned = REDACTED_FIELDS.has(field) ? censor(field, original) : redact(original, depth + 1);
-    if (cleaned !== original) (copy ??= { ...record })[field] = cleaned;
-  }
-  return copy ?? value;
 }
 
 /** Every line's fields with credentials replaced (exported for tests). */
 export function redactFields(fields: Record<string, unknown>): Record<string, unknown> {
-  return redact(fields, 0) as Record<string, unknown>;
+  return redact(fields, []) as Record<string, unknown>;
 }
 
 function createLogger(fd: 1 | 2): Logger {

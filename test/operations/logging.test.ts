@@ -1,7 +1,7 @@
 // The logger (shared/logger.ts, on pino): one JSON line per call, {"level","time","msg",...fields}; debug
 // and info on stdout, warn and error on stderr (everything on stderr for the CLI); credentials redacted
 // wherever they are; identical warnings within REPEAT_WINDOW_MS counted instead of written.
-import { log, logToStderr, REDACTED, redactFields, securityEvent, setLogLevel, tokenHash } from "../../src/shared/logger.ts";
+import { log, logToStderr, REDACTED, redactFields, securityEvent, setLogLevel, tokenHash, TOO_DEEP } from "../../src/shared/logger.ts";
 
 /** Runs fn with stdout and stderr captured, line by line. */
 function capture(fn: () => void): { stdout: string[]; stderr: string[] } {
@@ -120,9 +120,60 @@ describe("redaction", () => {
     expect(JSON.parse(stdout[0]!)).toMatchObject({ msg: "outbound token obtained", api: "https://billing.example.com", authorization: REDACTED, detail: `token=${REDACTED}` });
   });
 
+  test("fields nested at any depth are redacted; a subtree too deep is replaced, a cycle cut", () => {
+    const deep = { a: { b: { c: { d: { e: { f: { password: "hunter2", kept: 1 } } } } } } };
+    expect(redactFields(deep)).toEqual({ a: { b: { c: { d: { e: { f: { password: REDACTED, kept: 1 } } } } } } });
+    expect(JSON.stringify(redactFields({ list: [[[[[["Bearer 2YotnFZFEjr1zCsicMWpAA"]]]]]] }))).not.toContain("2YotnFZ");
+    let chain: Record<string, unknown> = { client_secret: "shh" };
+    for (let i = 0; i < 200; i++) chain = { next: chain };
+    const redacted = JSON.stringify(redactFields(chain));
+    expect(redacted).not.toContain("shh");
+    expect(redacted).toContain(TOO_DEEP);
+    const cyclic: Record<string, unknown> = { headers: { authorization: "Basic abc" } };
+    cyclic.self = cyclic;
+    const cut = redactFields(cyclic) as { headers: unknown; self: unknown };
+    expect(cut.headers).toEqual({ authorization: REDACTED });
+    expect(cut.self).toBe("[Circular]");
+  });
+
+  test("field names compare case-insensitively, - and _ alike", () => {
+    expect(redactFields({ Password: "p", "X-Api-Key": "k", "client-secret": "s", CLIENT_SECRET: "s", "Refresh-Token": "r", Token: tokenHash("t") }))
+      .toEqual({ Password: REDACTED, "X-Api-Key": REDACTED, "client-secret": REDACTED, CLIENT_SECRET: REDACTED, "Refresh-Token": REDACTED, Token: tokenHash("t") });
+  });
+
+  test("Authorization values with letters and digits only, URL-encoded, and prose that only looks like one", () => {
+    const { a, b, c, d } = redactFields({
+      a: "Authorization: Basic dXNlcjpwYXNz",
+      b: "GET /cb?h=Authorization%3A%20Bearer%202YotnFZFEjr1zCsicMWpAA",
+      c: "invalid basic authentication header; Bearer token required; Bearer tokens expected",
+      d: "Bearer abcdefgh",
+    }) as Record<string, string>;
+    expect(a).toBe(`Authorization: Basic ${REDACTED}`);
+    expect(b).toBe(`GET /cb?h=Authorization%3A%20Bearer%20${REDACTED}`);
+    expect(c).toBe("invalid basic authentication header; Bearer token required; Bearer tokens expected");
+    expect(d).toBe(`Bearer ${REDACTED}`);
+  });
+
+  test("JSON members named like any credential field, with escaped quotes, and URL-encoded parameters", () => {
+    const { a, b, c, d, e } = redactFields({
+      a: `{"new_password":"hunter2","current_password":"old","name":"x"}`,
+      b: String.raw`{"refresh_token":"x\"y","ok":true}`,
+      c: `{"Password" : "p", "x-api-key":"k", "clientSecret":"s"}`,
+      d: "redirect=https%3A%2F%2Fa.example%2Fcb%3Fclient_secret%3Dshh%26state%3Dxyz",
+      e: `truncated {"password":"abc\\"def`,
+    }) as Record<string, string>;
+    expect(a).toBe(`{"new_password":"${REDACTED}","current_password":"${REDACTED}","name":"x"}`);
+    expect(b).toBe(`{"refresh_token":"${REDACTED}","ok":true}`);
+    expect(c).toBe(`{"Password":"${REDACTED}", "x-api-key":"${REDACTED}", "clientSecret":"${REDACTED}"}`);
+    expect(d).toBe(`redirect=https%3A%2F%2Fa.example%2Fcb%3Fclient_secret%3D${REDACTED}%26state%3Dxyz`);
+    expect(e).toBe(`truncated {"password":"${REDACTED}"`);
+  });
+
   test("plain fields cost no copy", () => {
     const fields = { request_id: "0b8a3c7e", method: "GET", path: "/orders/42", status: 200, api: "https://orders.example.com" };
     expect(redactFields(fields)).toBe(fields);
+    const nested = { request: { headers: { accept: "*/*", "user-agent": "curl/8" }, query: { page: "2" } }, error: "Basic authentication failed" };
+    expect(redactFields(nested)).toBe(nested);
   });
 });
 
