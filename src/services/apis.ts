@@ -181,10 +181,29 @@ export class ApiService {
     return (await this.save(current, parseInput(apiInputSchema, { ...base, policies: rest }))).api;
   }
 
-  /** Makes the API exactly what the input says, creating it when it does not exist (a declarative file). */
+  /**
+   * Creates the API, or brings the existing one in line with the input (a declarative file): the fields
+   * given are set, the fields left out keep their stored values; each policy named in `policies` is set to
+   * exactly the settings given (the defaults for the others, a write-only secret left out is kept), and
+   * the policies not named stay attached. Apply never detaches: that is `policy detach` (or a deprecated
+   * field's "none" value, which says so explicitly).
+   */
   async apply(input: ApiInput): Promise<{ api: ApiResource; outcome: "created" | "updated" | "unchanged" }> {
     const spec = parseInput(apiInputSchema, input);
-    return this.save(await this.storage.apis.find(spec.identifier), spec);
+    const current = await this.storage.apis.find(spec.identifier);
+    if (!current) return this.save(null, spec);
+    const given = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)) as ApiInput;
+    const { policies, claim_headers: _c, forward_token: _f, outbound_oauth: _o, ...fields } = given;
+    const legacy = legacyChanges(given);
+    refuseTwice(legacy, policies);
+    const base = apiInputOf(apiResource(current));
+    const named = Object.fromEntries(Object.entries(policies ?? {}).filter(([, config]) => config !== undefined));
+    const merged: Record<string, unknown> = { ...base.policies, ...named };
+    for (const [id, config] of Object.entries(legacy)) {
+      if (config === null) delete merged[id];
+      else merged[id] = config;
+    }
+    return this.save(current, parseInput(apiInputSchema, { ...base, ...fields, policies: merged }), fieldOf(legacy));
   }
 
   /** @throws ConflictError for the admin API; NotFoundError */

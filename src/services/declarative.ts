@@ -2,7 +2,9 @@
 // configuration as scopes, APIs with their routes nested, clients and users, in the very input shapes
 // the services take. Applying makes the database match the file entry by entry through each service's
 // apply, which reports whether anything changed, so applying the same file twice changes nothing the
-// second time. Entries absent from the file are left alone, routes included.
+// second time. Entries absent from the file are left alone, routes included. An existing API's or
+// route's entry sets only the fields it gives (the others keep their stored values), and the policies it
+// names (the others stay attached): apply never deletes or detaches anything.
 //
 // `${NAME}` in a string is replaced by that environment variable, so secrets and passwords stay out of
 // the file; except inside an outbound_oauth policy (of an API or a route): there references are stored
@@ -130,6 +132,14 @@ function withPolicies<T extends { policies: PoliciesInput }>({ policies, ...entr
   return { ...entry, ...(attached.length ? { policies: Object.fromEntries(attached.map(([id, config]) => [id, withoutNulls(config as object)])) } : {}) };
 }
 
+/** The entries of a parsed file as written (before defaults), by parsed entry: APIs (without routes) and routes. */
+const givenFields = new WeakMap<object, Record<string, unknown>>();
+
+/** An API or route entry as the file gave it, so that apply keeps what it leaves out (the parsed entry when it was not parsed from a file). */
+function given<T extends object>(entry: T): T {
+  return (givenFields.get(entry) as T | undefined) ?? entry;
+}
+
 interface EntityServices {
   scopes: ScopeService;
   apis: ApiService;
@@ -151,7 +161,16 @@ export class DeclarativeService {
    * @throws ValidationError with the path of every bad value in the file
    */
   parse(content: unknown, env: NodeJS.ProcessEnv): DeclarativeFile {
-    return parseInput(declarativeFileSchema, resolveEnvReferences(content ?? {}, env), "file");
+    const resolved = resolveEnvReferences(content ?? {}, env);
+    const file = parseInput(declarativeFileSchema, resolved, "file");
+    // An existing API or route keeps the fields its entry leaves out: apply needs to know which were given.
+    const rawApis = (resolved as { apis?: Record<string, unknown>[] }).apis ?? [];
+    file.apis.forEach((api, i) => {
+      const { routes: rawRoutes, ...rawApi } = rawApis[i]!;
+      givenFields.set(api, rawApi);
+      api.routes.forEach((route, j) => givenFields.set(route, (rawRoutes as Record<string, unknown>[])[j]!));
+    });
+    return file;
   }
 
   /** Makes the configuration match the file (scopes, then APIs and their routes, clients, users, trusted issuers). */
@@ -160,9 +179,10 @@ export class DeclarativeService {
     const report = { generated_client_secrets: [] as ApplyReport["generated_client_secrets"], generated_passwords: [] as ApplyReport["generated_passwords"] };
     const scopeOutcomes = await eachEntry("scopes", file.scopes, async (entry) => (await scopes.apply(entry)).outcome);
     const routeOutcomes: Outcome[] = [];
-    const apiOutcomes = await eachEntry("apis", file.apis, async ({ routes: nested, ...entry }, path) => {
-      const { outcome } = await apis.apply(entry);
-      routeOutcomes.push(...(await eachEntry(`${path}.routes`, nested, async (route) => (await routes.apply(entry.identifier, route)).outcome)));
+    const apiOutcomes = await eachEntry("apis", file.apis, async (parsed, path) => {
+      const { routes: nested, ...entry } = parsed;
+      const { outcome } = await apis.apply(givenFields.has(parsed) ? (givenFields.get(parsed) as typeof entry) : entry);
+      routeOutcomes.push(...(await eachEntry(`${path}.routes`, nested, async (route) => (await routes.apply(entry.identifier, given(route))).outcome)));
       return outcome;
     });
     const clientOutcomes = await eachEntry("clients", file.clients, async (entry) => {

@@ -142,11 +142,19 @@ export class RouteService {
     return (await this.save(stored.apiIdentifier, stored, parseInput(routeInputSchema, { ...base, policies: rest }))).route;
   }
 
-  /** Creates the route, or makes the one with the same path prefix and host exactly the input (a declarative file). */
+  /**
+   * Creates the route, or brings the one with the same path prefix and host in line with the input (a
+   * declarative file): the fields given are set, the fields left out keep their stored values; each policy
+   * named in `policies` is set to exactly the settings given, the policies not named stay attached.
+   */
   async apply(api: string, input: RouteInput): Promise<{ route: RouteResource; outcome: "created" | "updated" | "unchanged" }> {
     const spec = parseInput(routeInputSchema, input);
     const same = await this.find(api, spec);
-    return this.save(api, same ?? null, spec);
+    if (!same) return this.save(api, null, spec);
+    const { policies, ...fields } = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)) as RouteInput;
+    const base = routeInputOf(routeResource(same));
+    const named = Object.fromEntries(Object.entries(policies ?? {}).filter(([, config]) => config !== undefined));
+    return this.save(api, same, parseInput(routeInputSchema, { ...base, ...fields, policies: { ...base.policies, ...named } }));
   }
 
   async delete(id: string): Promise<void> {
