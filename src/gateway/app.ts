@@ -12,9 +12,9 @@ import type { RemoteKeySets } from "../shared/remote-key-sets.ts";
 import type { RevocationList } from "../shared/revocation-list.ts";
 import { applyClientLimits, timeoutOptions, type ClientLimits } from "./client-limits.ts";
 import { Forwarder, writeSocketError } from "./forward/forwarder.ts";
-import { healthEndpoints } from "../operations/health.ts";
+import { healthEndpoints, LIVENESS_PATH, READINESS_PATH } from "../operations/health.ts";
 import { gatewayOperations } from "../operations/gateway.ts";
-import { requestIdOf } from "../operations/request-id.ts";
+import { NoRoute } from "./errors.ts";
 import { GatewayContext, gatewayRequest, logDenial } from "./pipeline.ts";
 import { MemoryRateLimitStore } from "./policies/rate-limit-store.ts";
 import { errorResponse, type ErrorResponse } from "./respond.ts";
@@ -39,6 +39,11 @@ export interface Gateway {
 }
 
 const REALM = "gatehouse";
+
+/** Below the probes' paths: reserved on the gateway's port, never forwarded. */
+function isUnderProbePath(path: string): boolean {
+  return path.startsWith(`${LIVENESS_PATH}/`) || path.startsWith(`${READINESS_PATH}/`);
+}
 
 export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   const { config, storage, services, revocations, feed } = deps;
@@ -106,6 +111,12 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     }
     try {
       gw.request = gatewayRequest(req);
+      // Every spelling of the probes' paths (/./healthz, //readyz, %68ealthz, …) is theirs, never a route's.
+      if (health.handlePath(gw.request.path, req, res)) {
+        gw.probe = true;
+        return;
+      }
+      if (isUnderProbePath(gw.request.path)) throw new NoRoute();
       const deciding = stages.decide(gw);
       if (deciding) deciding.then(() => forward(gw, req, res), (error: unknown) => refuse(gw, error, req, res));
       else forward(gw, req, res);
@@ -115,18 +126,23 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   }
 
   async function upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    const gw = new GatewayContext(requestIdOf(req));
+    const gw = operations.startUpgrade(req);
+    let status: number;
     try {
       gw.request = gatewayRequest(req);
+      if (isUnderProbePath(gw.request.path) || gw.request.path === LIVENESS_PATH || gw.request.path === READINESS_PATH) throw new NoRoute();
       await stages.decide(gw);
       // An upgrade is a GET: no preflight answer can come back here, but refuse one rather than forward nothing.
       if (gw.answer) throw new Error("a local answer to an upgrade request");
       gw.stage = "forward";
-      await forwarder.ws(req, socket, head, gw.target!);
+      gw.forwarding();
+      status = await forwarder.ws(req, socket, head, gw.target!);
     } catch (error) {
       const response = refusal(gw, error, req);
       writeSocketError(socket, response.status, response.headers, response.body);
+      status = response.status;
     }
+    operations.upgraded(gw, req, status);
   }
 
   const limits: ClientLimits = {

@@ -80,6 +80,8 @@ export class GatewayContext implements ResponseDecorator {
   /** Lets the route's policies add their response headers (the upstream's response, or the gateway's refusal when `own`). */
   decorate(headers: ResponseHeaders, own: boolean): void {
     if (!own && this.upstreamAt !== 0) this.upstreamSeconds = (performance.now() - this.upstreamAt) / 1000;
+    // The caller gets the id the access log has, whatever the upstream answers in X-Request-Id.
+    headers[REQUEST_ID_HEADER] = this.requestId;
     const handlers = this.compiled?.policies.respond;
     if (handlers) for (const handler of handlers) handler.respond!(this, headers, own);
   }
@@ -234,7 +236,8 @@ export function logDenial(gw: GatewayContext | undefined, error: unknown, req: I
     route: gw?.compiled?.route.id,
     method: req.method,
     path: gw?.request?.path,
-    ...(authorization ? { token: tokenHash(authorization) } : {}),
+    // The token's own hash, as the authorization server logs it (not of "Bearer <token>").
+    ...(authorization ? { token: tokenHash(authorization.replace(/^\s*\S+\s+/, "")) } : {}),
   };
   if (error instanceof GatewayError) {
     log.info("gateway refused", { status: error.status, reason: error.reason, ...fields, ...(error instanceof TooManyRequests ? { limit: error.violated.join(" ") } : {}) });

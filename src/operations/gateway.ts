@@ -15,23 +15,29 @@ export interface GatewayOperations {
    * response; its access log line and metrics are written when the response closes.
    */
   start(req: IncomingMessage, res: ServerResponse): GatewayContext;
+  /** A WebSocket upgrade's context, with its id; call upgraded() once its handshake is settled. */
+  startUpgrade(req: IncomingMessage): GatewayContext;
+  /** Records an upgrade whose handshake ended with `status` (101 for a tunnel). */
+  upgraded(gw: GatewayContext, req: IncomingMessage, status: number): void;
 }
 
+type Write = (gw: GatewayContext, req: IncomingMessage, status: number, aborted: boolean, seconds: number) => void;
+
 /** Records one finished request: metrics (when on), then the access log line (when on). */
-function finish(gw: GatewayContext, req: IncomingMessage, res: ServerResponse, write: ((gw: GatewayContext, req: IncomingMessage, res: ServerResponse, seconds: number) => void) | undefined): void {
+function finish(gw: GatewayContext, req: IncomingMessage, status: number, aborted: boolean, write: Write | undefined): void {
   const seconds = (performance.now() - gw.startedAt) / 1000;
   const metrics = gatewayMetrics;
   if (metrics.enabled) {
     const compiled = gw.compiled;
     const route = metrics.route(compiled?.api.identifier, compiled?.route.id);
-    route.request(req.method ?? "", res.statusCode, seconds);
+    route.request(req.method ?? "", status, seconds);
     if (gw.upstreamSeconds !== undefined) route.upstream(gw.upstreamSeconds);
     if (!gw.probe) metrics.decision(gw.reason ?? "allowed");
     const kind = gw.reason === undefined ? (gw.upstreamReset ? "reset" : undefined) : upstreamErrorKind(gw.reason);
     if (kind) route.upstreamError(kind);
   }
   // Successful probes are counted, not logged.
-  if (write && !(gw.probe && res.statusCode < 400)) write(gw, req, res, seconds);
+  if (write && !(gw.probe && status < 400)) write(gw, req, status, aborted, seconds);
 }
 
 /** The gateway's request ids, access log (ACCESS_LOG) and metrics (METRICS_PORT, shared/metrics.ts). */
@@ -39,27 +45,33 @@ export function gatewayOperations({ accessLogEnabled }: { accessLogEnabled: bool
   const access = accessLog("gateway", accessLogEnabled);
   // Decided once: the level is set at start (LOG_LEVEL), and a request that writes nothing and records
   // nothing costs no listener.
-  const write = access.enabled && logsAt("info")
-    ? (gw: GatewayContext, req: IncomingMessage, res: ServerResponse, seconds: number) =>
+  const write: Write | undefined = access.enabled && logsAt("info")
+    ? (gw, req, status, aborted, seconds) =>
         access.write({
           requestId: gw.requestId,
           method: req.method,
           url: gw.request?.path ?? req.url,
-          status: res.statusCode,
+          status,
           seconds,
           api: gw.compiled?.api.identifier,
           route: gw.compiled?.route.id,
           clientId: gw.principal?.clientId,
           reason: gw.probe ? undefined : (gw.reason ?? "allowed"),
-          aborted: !res.writableFinished,
+          aborted,
         })
     : undefined;
   return {
     start(req, res) {
       const gw = new GatewayContext(requestIdOf(req));
       res.setHeader(REQUEST_ID_HEADER, gw.requestId);
-      if (write || gatewayMetrics.enabled) res.once("close", () => finish(gw, req, res, write));
+      if (write || gatewayMetrics.enabled) res.once("close", () => finish(gw, req, res.statusCode, !res.writableFinished, write));
       return gw;
+    },
+    startUpgrade(req) {
+      return new GatewayContext(requestIdOf(req));
+    },
+    upgraded(gw, req, status) {
+      if (write || gatewayMetrics.enabled) finish(gw, req, status, false, write);
     },
   };
 }

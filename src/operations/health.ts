@@ -34,8 +34,16 @@ export const READINESS_PATH = "/readyz";
 export interface HealthEndpoints {
   /** Koa middleware answering the two paths, passing everything else on. */
   middleware: Middleware;
-  /** For a plain Node server: answers and returns true for the two paths, false for anything else. */
+  /**
+   * For a plain Node server: answers and returns true for the two paths (405 for a method other than
+   * GET and HEAD), false for anything else.
+   */
   handle(req: IncomingMessage, res: ServerResponse): boolean;
+  /**
+   * The same for a path already normalized by the caller (the gateway's, after dot segments, repeated
+   * slashes and percent-encoding are resolved), so no spelling of the two paths reaches anything else.
+   */
+  handlePath(path: string, req: IncomingMessage, res: ServerResponse): boolean;
   /** Runs the readiness checks. */
   readiness(): Promise<Readiness>;
 }
@@ -103,19 +111,35 @@ export function healthEndpoints(options: HealthOptions): HealthEndpoints {
 
   const isProbe = (req: IncomingMessage) => req.method === "GET" || req.method === "HEAD";
 
+  /** Answers a request for one of the two endpoints: the probe, or 405 naming GET and HEAD. */
+  function respond(endpoint: "live" | "ready", req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (!isProbe(req)) {
+      res.setHeader("allow", "GET, HEAD");
+      send(res, req.method, 405, { error: "method_not_allowed", error_description: "probes answer GET and HEAD" });
+      return Promise.resolve();
+    }
+    return answer(endpoint, req, res);
+  }
+
   return {
     readiness,
     handle(req, res) {
       const endpoint = endpointOf(req.url);
-      if (!endpoint || !isProbe(req)) return false;
-      void answer(endpoint, req, res).catch(() => res.destroy());
+      if (!endpoint) return false;
+      void respond(endpoint, req, res).catch(() => res.destroy());
+      return true;
+    },
+    handlePath(path, req, res) {
+      const endpoint = path === LIVENESS_PATH ? "live" : path === READINESS_PATH ? "ready" : undefined;
+      if (!endpoint) return false;
+      void respond(endpoint, req, res).catch(() => res.destroy());
       return true;
     },
     middleware: async function health(ctx, next) {
       const endpoint = endpointOf(ctx.req.url);
-      if (!endpoint || !isProbe(ctx.req)) return next();
+      if (!endpoint) return next();
       ctx.respond = false;
-      await answer(endpoint, ctx.req, ctx.res);
+      await respond(endpoint, ctx.req, ctx.res);
     },
   };
 }

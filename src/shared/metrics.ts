@@ -17,6 +17,9 @@ export const LATENCY_BUCKETS: readonly number[] = [0.0005, 0.001, 0.0025, 0.005,
 
 const OTHER = "other";
 
+/** HTTP methods counted by name (RFC 9110 §9 and PATCH); any other method is counted as "other". */
+const STANDARD_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"]);
+
 type Labels = Record<string, string>;
 
 /** One counter series. */
@@ -239,14 +242,15 @@ class RouteCells implements RouteMetrics {
     this.families = families;
     this.api = api;
     this.route = route;
-    // Methods: Node's parser accepts a few dozen; statuses: 100 to 599.
-    this.byMethod = new BoundedCells(16, (method) => new BoundedCells(500, (status) => families.requests.cell(api, route, method, status)));
+    // Methods: the standard ones by name, any other (Node's parser accepts a few dozen more, which any caller
+    // could send first) as "other"; statuses: 100 to 599.
+    this.byMethod = new BoundedCells(STANDARD_METHODS.size + 1, (method) => new BoundedCells(500, (status) => families.requests.cell(api, route, method, status)));
     this.duration = families.duration.cell(api, route);
     this.upstreamDuration = families.upstream.cell(api, route);
   }
 
   request(method: string, status: number, seconds: number): void {
-    this.byMethod.get(method).get(status).inc();
+    this.byMethod.get(STANDARD_METHODS.has(method) ? method : OTHER).get(status).inc();
     this.duration.observe(seconds);
   }
 

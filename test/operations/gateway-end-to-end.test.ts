@@ -3,6 +3,11 @@
 // decision, a scrape after traffic shows the gateway's counters, and /healthz and /readyz answer on the
 // gateway's port (readiness failing while the database is unreachable, in readiness.test.ts for the
 // authorization server; here while the PostgreSQL relay is cut).
+import http from "node:http";
+import net from "node:net";
+import type { AddressInfo } from "node:net";
+import WebSocket from "ws";
+import { tokenHash } from "../../src/shared/logger.ts";
 import { freshDatabase, type FreshDatabase } from "../helpers/databases.ts";
 import { freePort, startGatehouse, type RunningGatehouse } from "../helpers/gatehouse.ts";
 import { withServices } from "../helpers/seed.ts";
@@ -23,14 +28,25 @@ describe("the gateway's request ids, access log, metrics and health (PostgreSQL 
   let clientId: string;
   let token: string;
   let routeId: string;
+  /** A backend that answers with an X-Request-Id of its own. */
+  let ownId: http.Server;
 
   beforeAll(async () => {
     db = await freshDatabase("postgresql");
     upstream = await startUpstream();
+    ownId = http.createServer((_req, res) => {
+      res.writeHead(200, { "x-request-id": "backend-made-id", "content-type": "text/plain" });
+      res.end("ok");
+    });
+    await new Promise<void>((resolve) => ownId.listen(0, "127.0.0.1", resolve));
+    const ownIdUrl = `http://127.0.0.1:${(ownId.address() as AddressInfo).port}`;
     const seeded = await withServices(db, async (services) => {
       await services.apis.apply({ identifier: ORDERS, name: "Orders", scopes: ["orders:read", "orders:write"] });
       const { route } = await services.routes.apply(ORDERS, { path_prefix: "/orders", upstream: upstream.url, scopes: { GET: { all_of: ["orders:read"], any_of: [] } } });
       await services.routes.apply(ORDERS, { path_prefix: "/down", upstream: "http://127.0.0.1:9" });
+      await services.routes.apply(ORDERS, { path_prefix: "/own-id", upstream: ownIdUrl });
+      // A catch-all on its own host: whatever no other route owns there would reach the backend through it.
+      await services.routes.apply(ORDERS, { path_prefix: "/", host: "catch-all.example", upstream: upstream.url, public: true });
       const { client, client_secret } = await services.clients.create({ client_name: "worker", grant_types: ["client_credentials"], scopes: ["orders:read"] });
       return { routeId: route.id, clientId: client.client_id, secret: client_secret! };
     });
@@ -55,6 +71,8 @@ describe("the gateway's request ids, access log, metrics and health (PostgreSQL 
     await gatehouse?.stop();
     await relay?.close();
     await upstream?.close();
+    ownId?.closeAllConnections();
+    await new Promise((r) => ownId?.close(r));
     await db?.drop();
   });
 
@@ -77,6 +95,75 @@ describe("the gateway's request ids, access log, metrics and health (PostgreSQL 
     expect(refused.status).toBe(401);
     expect(refused.headers.get("x-request-id")).toMatch(UUID);
     expect(upstream.received.length).toBe(before);
+  });
+
+  test("the caller gets the gateway's request id even when the backend answers with one of its own", async () => {
+    const response = await fetch(`${gateway}/own-id/x`, { headers: { authorization: `Bearer ${token}`, "x-request-id": "caller-id-1" } });
+    expect(response.status).toBe(200);
+    expect(response.headers.get("x-request-id")).toBe("caller-id-1");
+  });
+
+  test("every spelling of the probes' paths is the probe's: never forwarded, not even through a catch-all route", async () => {
+    const before = upstream.received.length;
+    /** A raw request, so the target is sent exactly as written (fetch would normalize it). */
+    const raw = (method: string, target: string) =>
+      new Promise<{ status: number; allow?: string }>((resolve, reject) => {
+        const socket = net.connect(Number(gatehouse.env.GATEWAY_PORT), "127.0.0.1", () => socket.write(`${method} ${target} HTTP/1.1\r\nHost: catch-all.example\r\nConnection: close\r\n\r\n`));
+        let text = "";
+        socket.on("data", (chunk: Buffer) => (text += chunk));
+        socket.on("end", () => resolve({ status: Number(text.slice(9, 12)), allow: /\r\nallow: ([^\r]*)/i.exec(text)?.[1] }));
+        socket.on("error", reject);
+      });
+    for (const target of ["/healthz", "/./healthz", "//healthz", "/%68ealthz", "/x/../healthz", "/readyz", "/./readyz"]) expect([target, (await raw("GET", target)).status]).toEqual([target, 200]);
+    for (const method of ["POST", "DELETE", "OPTIONS"]) expect(await raw(method, "/healthz")).toEqual({ status: 405, allow: "GET, HEAD" });
+    expect((await raw("POST", "/./readyz")).status).toBe(405);
+    for (const target of ["/healthz/", "/healthz/x", "/readyz/deep/er"]) expect([target, (await raw("GET", target)).status]).toEqual([target, 404]);
+    expect(upstream.received.length).toBe(before);
+    // The catch-all does serve its host otherwise.
+    expect((await raw("GET", "/elsewhere")).status).toBe(200);
+    expect(upstream.received.length).toBe(before + 1);
+  });
+
+  test("a WebSocket upgrade has its request id, its access log line and its metrics; a refused one too", async () => {
+    const opened = await new Promise<{ id: string | undefined; hello: string }>((resolve, reject) => {
+      const socket = new WebSocket(`ws://127.0.0.1:${gatehouse.env.GATEWAY_PORT}/orders/socket`, { headers: { authorization: `Bearer ${token}`, "x-request-id": "ws-open-1" } });
+      let id: string | undefined;
+      socket.on("upgrade", (response) => (id = response.headers["x-request-id"] as string | undefined));
+      socket.on("message", (data) => {
+        resolve({ id, hello: String(data) });
+        socket.close();
+      });
+      socket.on("error", reject);
+    });
+    expect(opened.id).toBe("ws-open-1");
+    const refused = await new Promise<{ status: number; id: string | undefined }>((resolve) => {
+      const socket = new WebSocket(`ws://127.0.0.1:${gatehouse.env.GATEWAY_PORT}/orders/socket`, { headers: { "x-request-id": "ws-refused-1" } });
+      socket.on("unexpected-response", (_request, response) => {
+        resolve({ status: response.statusCode!, id: response.headers["x-request-id"] as string | undefined });
+        response.resume();
+        socket.terminate();
+      });
+      socket.on("error", () => undefined);
+    });
+    expect(refused).toEqual({ status: 401, id: "ws-refused-1" });
+    await new Promise((r) => setTimeout(r, 200));
+    const lines = accessLines(gatehouse, "gateway");
+    expect(lines.find((l) => l.request_id === "ws-open-1")).toMatchObject({ method: "GET", path: "/orders/socket", status: 101, route: routeId, client_id: clientId, reason: "allowed" });
+    expect(lines.find((l) => l.request_id === "ws-refused-1")).toMatchObject({ status: 401, reason: "token_missing" });
+    const scrape = await (await fetch(`${metricsUrl}/metrics`)).text();
+    expect(sample(scrape, `gatehouse_gateway_requests_total{api="${ORDERS}",route="${routeId}",method="GET",status="101"}`)).toBe(1);
+  });
+
+  test("a refusal's log line names the token by the same hash as the authorization server's lines", async () => {
+    const expired = `${token.slice(0, -4)}AAAA`;
+    expect((await fetch(`${gateway}/orders/1`, { headers: { authorization: `Bearer ${expired}` } })).status).toBe(401);
+    await new Promise((r) => setTimeout(r, 100));
+    const refusals = gatehouse
+      .output()
+      .split("\n")
+      .filter((line) => line.includes('"msg":"gateway refused"'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(refusals.at(-1)!.token).toBe(tokenHash(expired));
   });
 
   test("one access log line per request: path without query, status, API, route, client and decision; never the token", async () => {

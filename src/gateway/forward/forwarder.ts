@@ -72,10 +72,11 @@ export class Forwarder {
   }
 
   /**
-   * Forwards a WebSocket upgrade; resolves once the handshake is settled. Failures are answered on
-   * the socket itself (502, or 504 when the upstream does not complete the handshake in time).
+   * Forwards a WebSocket upgrade; resolves once the handshake is settled, to the status the client got
+   * (101 for a tunnel). Failures are answered on the socket itself (502, or 504 when the upstream does
+   * not complete the handshake in time).
    */
-  async ws(req: IncomingMessage, socket: Duplex, head: Buffer, target: ForwardTarget): Promise<void> {
+  async ws(req: IncomingMessage, socket: Duplex, head: Buffer, target: ForwardTarget): Promise<number> {
     return forwardWebSocket(this.#proxy, req, socket, head, target, this.#upstream(target.origin), this.#options.trustedHops ?? 0, (client, upstream) => {
       for (const end of [client, upstream]) {
         this.#tunnels.add(end);

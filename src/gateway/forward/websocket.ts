@@ -17,23 +17,29 @@ function isWebSocketUpgrade(req: IncomingMessage): boolean {
   return req.method === "GET" && req.headers.upgrade?.toLowerCase() === "websocket";
 }
 
-export function forwardWebSocket(proxy: Proxy, req: IncomingMessage, socket: Duplex, head: Buffer, target: ForwardTarget, upstream: Upstream, trustedHops: number, track: TrackTunnel): Promise<void> {
+/**
+ * Resolves, once the handshake is settled, to the status the client was answered: 101 for a tunnel, the
+ * upstream's own status when it declined, or the gateway's (502, 504) when the upstream failed.
+ */
+export function forwardWebSocket(proxy: Proxy, req: IncomingMessage, socket: Duplex, head: Buffer, target: ForwardTarget, upstream: Upstream, trustedHops: number, track: TrackTunnel): Promise<number> {
   return new Promise((resolve) => {
     let settled = false;
     let upgraded = false;
     let current: ClientRequest | undefined;
     const timer = setTimeout(() => refuse(new GatewayTimeout()), target.timeoutMs);
 
-    const settle = () => {
+    const settle = (status: number) => {
       settled = true;
       clearTimeout(timer);
-      resolve();
+      resolve(status);
     };
     const refuse = (error: GatewayError) => {
       if (settled) return;
       current?.destroy();
-      writeSocketError(socket, error.status, {}, errorBody(error));
-      settle();
+      const headers: Record<string, string> = {};
+      target.decorator?.decorate(headers, true);
+      writeSocketError(socket, error.status, headers, errorBody(error));
+      settle(error.status);
     };
 
     // Node removes its own error listener from a socket it hands over for an upgrade.
@@ -67,8 +73,9 @@ export function forwardWebSocket(proxy: Proxy, req: IncomingMessage, socket: Dup
         }
         upgraded = true;
         proxyRes.headers = downstreamResponseHeaders(proxyRes.headers, true);
+        target.decorator?.decorate(proxyRes.headers, false);
         track(socket, proxySocket);
-        settle();
+        settle(101);
       });
       proxyReq.on("response", (proxyRes: IncomingMessage) => {
         if (settled) {
@@ -77,7 +84,8 @@ export function forwardWebSocket(proxy: Proxy, req: IncomingMessage, socket: Dup
         }
         // Relayed as is, its body ending the connection: the framing of the upstream's connection does not apply.
         proxyRes.headers = { ...downstreamResponseHeaders(proxyRes.headers), connection: "close" };
-        settle();
+        target.decorator?.decorate(proxyRes.headers, false);
+        settle(proxyRes.statusCode ?? 502);
       });
     };
 
