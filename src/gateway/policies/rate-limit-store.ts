@@ -46,11 +46,18 @@ export interface RateLimitStore {
 }
 
 export interface MemoryStoreOptions {
-  /** Partitions one limiter keeps at most; past it, idle ones go first, then the oldest. */
+  /**
+   * Partitions one limiter keeps at most. Past it, a new partition takes the slot of one whose bucket is
+   * full again (a bounded look, not a scan of the table); when there is none, new partitions share one
+   * overflow bucket with the same limit. A partition still counting is never evicted.
+   */
   maxPartitions?: number;
   /** How often full buckets (idle partitions) are forgotten. */
   sweepMs?: number;
 }
+
+/** Partitions looked at, at most, to make room for one new partition when the table is full. */
+const EVICTION_STEPS = 32;
 
 class MemoryLimiter implements Limiter {
   readonly #interval: number;
@@ -58,12 +65,20 @@ class MemoryLimiter implements Limiter {
   readonly #tolerance: number;
   /** Each partition's slot in #tat. */
   readonly #slots = new Map<string, number>();
-  /** Theoretical arrival times (ms) by slot: a bucket is full when its TAT is not after now. */
+  /** Theoretical arrival times (ms) by slot: a bucket is full when its TAT is not after now. Slot 0 is the overflow bucket. */
   #tat = new Float64Array(64);
-  /** Slots given back by the sweep. */
+  /** Slots given back by eviction and the sweep. */
   readonly #free: number[] = [];
-  #used = 0;
+  #used = 1;
   readonly #max: number;
+  /**
+   * Where eviction goes on looking, in the table's insertion order (a clock hand): it survives additions
+   * and deletions, so each new partition looks at a few entries past the last one looked at, never at
+   * the whole table again.
+   */
+  #hand: MapIterator<[string, number]> | null = null;
+  /** Partitions looked at by eviction so far (what a test counts). */
+  examined = 0;
   readonly #outcome: LimitOutcome = { allowed: true, remaining: 0, resetSeconds: 0 };
   /** Used by the current configuration; an unused limiter with no bucket left is dropped by the sweep. */
   used = true;
@@ -99,12 +114,17 @@ class MemoryLimiter implements Limiter {
     return outcome;
   }
 
+  /** Gives back a request; a partition without a slot of its own was counted in the overflow bucket. */
   refund(partition: string): void {
-    const slot = this.#slots.get(partition);
-    if (slot !== undefined) this.#tat[slot]! -= this.#interval;
+    this.#tat[this.#slots.get(partition) ?? 0]! -= this.#interval;
   }
 
-  /** Forgets the partitions whose bucket is full again; returns how many are left. */
+  /** Partitions with a slot of their own. */
+  get size(): number {
+    return this.#slots.size;
+  }
+
+  /** Forgets the partitions whose bucket is full again; returns how many are left. (The timer's job: it looks at every partition.) */
   sweep(now: number): number {
     for (const [partition, slot] of this.#slots) {
       if (this.#tat[slot]! <= now) {
@@ -115,14 +135,38 @@ class MemoryLimiter implements Limiter {
     return this.#slots.size;
   }
 
-  /** A slot for a new partition, its bucket full. */
-  #open(partition: string, now: number): number {
-    if (this.#slots.size >= this.#max && this.sweep(now) >= this.#max) {
-      // Every partition is busy: the oldest goes (its count starts again), never this process's memory.
-      const [oldest, slot] = this.#slots.entries().next().value!;
-      this.#slots.delete(oldest);
-      this.#free.push(slot);
+  /**
+   * Frees one slot whose bucket is full again (its partition would be counted afresh anyway), looking at
+   * no more than EVICTION_STEPS partitions from where the last look stopped. A partition still counting
+   * is never evicted: false when none of those looked at could go.
+   */
+  #evict(now: number): boolean {
+    for (let step = 0; step < EVICTION_STEPS; step++) {
+      let next = this.#hand?.next();
+      if (!next || next.done) {
+        this.#hand = this.#slots.entries();
+        next = this.#hand.next();
+        if (next.done) return false;
+      }
+      this.examined++;
+      const [partition, slot] = next.value;
+      if (this.#tat[slot]! <= now) {
+        this.#slots.delete(partition);
+        this.#free.push(slot);
+        return true;
+      }
     }
+    return false;
+  }
+
+  /**
+   * A slot for a new partition, its bucket full. When the table is full and no partition looked at has a
+   * full bucket again, the new partition gets no slot of its own: it is counted in the overflow bucket
+   * (slot 0), which every such partition shares, until a slot frees up. So a flood of new callers is
+   * limited together rather than not at all, and no live partition's count is lost.
+   */
+  #open(partition: string, now: number): number {
+    if (this.#slots.size >= this.#max && !this.#evict(now)) return 0;
     let slot = this.#free.pop();
     if (slot === undefined) {
       slot = this.#used++;
