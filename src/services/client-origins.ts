@@ -3,6 +3,7 @@
 // its pages already live, plus the ones listed in allowed_origins (a single-page app served from one
 // origin that signs in through another, a back office calling /introspect). Never "*".
 import { z } from "zod";
+import { originProblem } from "./origins.ts";
 import { isLoopback } from "./redirect-uris.ts";
 
 /**
@@ -11,12 +12,9 @@ import { isLoopback } from "./redirect-uris.ts";
  * port, no path), https, or http on loopback as redirect URIs may.
  */
 export function allowedOriginProblem(origin: string): string | undefined {
-  const url = URL.parse(origin);
-  if (!url || !/^https?:\/\/[^/?#\s\\@*]+$/.test(origin) || url.origin !== origin) {
-    const web = url && (url.protocol === "https:" || url.protocol === "http:") && !url.username && !url.password;
-    return `must be an origin exactly as browsers send it, scheme://host[:port] with no path${web ? ` (here ${url.origin})` : ""}`;
-  }
-  if (url.protocol === "http:" && !isLoopback(origin)) return "must use https (plain http only on 127.0.0.1, [::1] or localhost)";
+  const problem = originProblem(origin, "allowed_origins");
+  if (problem) return `must be ${problem}`;
+  if (URL.parse(origin)!.protocol === "http:" && !isLoopback(origin)) return "must use https (plain http only on 127.0.0.1, [::1] or localhost)";
   return undefined;
 }
 

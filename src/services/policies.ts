@@ -12,6 +12,7 @@
 import { z } from "zod";
 import { ValidationError, formatPath } from "./errors.ts";
 import { seal, unseal } from "./sealing.ts";
+import { originProblem } from "./origins.ts";
 
 /** The gateway's pipeline, in order: every policy acts in some of these stages. */
 export const PIPELINE_STAGES = ["match", "authenticate", "authorize", "mutate", "forward"] as const;
@@ -68,20 +69,15 @@ function plain<I extends z.ZodObject>(spec: Omit<PolicySpec<I, I, I>, "stored" |
 
 // --- cors -----------------------------------------------------------------------------------------
 
-/** An origin as browsers send it (RFC 6454 serialization): scheme://host[:port], lower case, default port omitted. */
-function isSerializedOrigin(value: string): boolean {
-  if (!/^https?:\/\/[^/?#\s]+$/.test(value)) return false;
-  try {
-    return new URL(value).origin === value;
-  } catch {
-    return false;
-  }
-}
-
 export const corsSchema = z
   .object({
     origins: z
-      .array(z.string().refine((o) => o === "*" || isSerializedOrigin(o), "an origin exactly as browsers send it: scheme://host[:port], lower case, no path (or * alone)"))
+      .array(
+        z.string().superRefine((o, ctx) => {
+          const problem = o === "*" ? undefined : originProblem(o, "origins");
+          if (problem) ctx.addIssue({ code: "custom", message: `${problem} (or * alone)` });
+        }),
+      )
       .min(1)
       .max(100)
       .describe("Origins whose pages may call the API, exactly as browsers send them (https://app.example.com). `*` alone allows every origin, but only without credentials."),
