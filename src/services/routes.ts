@@ -32,6 +32,20 @@ const pathPrefix = z
   .refine((p) => !p.split("/").some((s) => s === "." || s === ".."), "must not contain . or .. segments")
   .refine((p) => !/%(2f|5c|2e)/i.test(p), "must not contain encoded slashes or dots");
 
+/** The gateway's probe paths: answered on its port before any route, so no route may claim them or what lies under them. */
+export const RESERVED_PATHS = ["/healthz", "/readyz"] as const;
+
+/** The probe path a path prefix is or lies under (percent-encoded spellings included), if any. */
+export function reservedPathOf(prefix: string): string | undefined {
+  let decoded = prefix;
+  try {
+    decoded = decodeURIComponent(prefix);
+  } catch {
+    // a malformed escape is refused elsewhere; compare it as written
+  }
+  return RESERVED_PATHS.find((reserved) => decoded === reserved || decoded.startsWith(`${reserved}/`));
+}
+
 /** Scopes a request needs: all of all_of, and at least one of any_of when any_of is not empty. */
 const requirement = z.object({ all_of: z.array(scopeName).default([]), any_of: z.array(scopeName).default([]) }).strict();
 
@@ -41,7 +55,10 @@ const requirement = z.object({ all_of: z.array(scopeName).default([]), any_of: z
  */
 export const routeInputSchema = z
   .object({
-    path_prefix: pathPrefix,
+    path_prefix: pathPrefix.superRefine((prefix, ctx) => {
+      const reserved = reservedPathOf(prefix);
+      if (reserved) ctx.addIssue({ code: "custom", message: `${prefix} is reserved: the gateway answers ${reserved} (its ${reserved === "/healthz" ? "liveness" : "readiness"} probe) and everything under it itself, so no route can serve it` });
+    }),
     host: z.string().regex(/^[a-z0-9.-]+$/i, "a host name without port").nullable().default(null),
     methods: z.array(z.enum(ROUTE_METHODS)).default([]),
     upstream: z.url({ protocol: /^https?$/ }),
