@@ -6,6 +6,7 @@
 // Text forms: a list is one value per line (or comma-separated); a map is `key=value` per line; a list
 // of objects (rate limits) is one object per line as `key=value key=value`.
 import { policyJsonSchema, type PolicyId } from "./policies.ts";
+import { ValidationError } from "./errors.ts";
 
 export type FieldKind = "text" | "integer" | "boolean" | "choice" | "list" | "map" | "items";
 
@@ -122,12 +123,16 @@ export function scalar(field: PolicyField, text: string): unknown {
   return trimmed;
 }
 
-/** One object of a list of objects, from `key=value key=value` (or comma-separated). */
+/**
+ * One object of a list of objects, from `key=value key=value` (or comma-separated).
+ * @throws ValidationError (at the field) when a key is given twice: which one was meant cannot be told
+ */
 export function parseItem(field: PolicyField, text: string): Json {
   const item: Json = {};
   for (const pair of text.split(/[\s,]+/).filter(Boolean)) {
     const at = pair.indexOf("=");
     const name = at === -1 ? pair : pair.slice(0, at);
+    if (Object.hasOwn(item, name)) throw new ValidationError([{ field: field.name, message: `${name} is given twice in "${text.trim()}": give each key once` }]);
     const sub = field.fields!.find((f) => f.name === name);
     // An unknown or malformed key is kept as written, for the schema to name.
     item[name] = sub && at !== -1 ? scalar(sub, pair.slice(at + 1)) : at === -1 ? "" : pair.slice(at + 1);

@@ -41,7 +41,14 @@ function optionFor(field: PolicyField): Option {
       });
     case "items":
       return new Option(`--${flag(field).replace(/s$/, "")} <${field.fields!.map((f) => `${f.name}=…`).join(" ")}>`, `${help}; repeatable, one per option`).argParser(
-        (value: string, previous: object[] = []) => [...previous, parseItem(field, value)],
+        (value: string, previous: object[] = []) => {
+          try {
+            return [...previous, parseItem(field, value)];
+          } catch (error) {
+            if (error instanceof ValidationError) throw new InvalidArgumentError(`${error.issues.map((i) => i.message).join("; ")}.`);
+            throw error;
+          }
+        },
       );
     case "choice":
       return new Option(`--${flag(field)} <value>`, help).choices(field.choices!);
