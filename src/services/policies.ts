@@ -179,7 +179,10 @@ export const forwardTokenSchema = z
 const urlOrReference = z.string().refine((v) => /\$\{[A-Za-z_][A-Za-z0-9_]*\}/.test(v) || URL.canParse(v), "must be a URL or contain a ${NAME} reference");
 
 const outboundFields = {
-  token_url: urlOrReference.describe("Token endpoint of the backend's identity provider; may contain ${NAME} references."),
+  token_url: urlOrReference
+    // A secret in the URL would be stored and shown as written (api show, export): it belongs in client_secret.
+    .refine((v) => !/^[^:/?#]+:\/\/[^/?#]*@/.test(v), "must not carry user info (user:password@): give the credentials as client_id and client_secret")
+    .describe("Token endpoint of the backend's identity provider; may contain ${NAME} references."),
   client_id: z.string().min(1).describe("The gateway's client_id there."),
   auth_method: z.enum(["basic", "body"]).default("basic").describe("How the client authenticates: HTTP Basic, or client_id and client_secret in the body."),
   scope: z.string().min(1).nullable().default(null).describe("Scope to request, space-separated."),
