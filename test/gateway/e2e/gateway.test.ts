@@ -68,7 +68,8 @@ describe.each(BACKENDS)("gateway on %s", (backend) => {
       await services.routes.apply(ORDERS, { ...orders, path_prefix: "/defaulted", scopes: { GET: read, "*": { all_of: ["orders:write"], any_of: [] } } });
       await services.apis.apply({ identifier: OPAQUE, name: "Opaque", token_format: "opaque", token_check: "introspection", scopes: ["orders:read"] });
       await services.routes.apply(OPAQUE, { path_prefix: "/opaque", upstream: upstream.url, rewrite: "keep" });
-      await services.apis.apply({ identifier: SHORT, name: "Short", access_token_ttl: 1, scopes: ["orders:read"] });
+      // 3 s: exp is iat + 3 with iat in whole seconds, so the token lives 2 to 3 s, enough for its first use on a loaded machine.
+      await services.apis.apply({ identifier: SHORT, name: "Short", access_token_ttl: 3, scopes: ["orders:read"] });
       await services.routes.apply(SHORT, { path_prefix: "/short", upstream: upstream.url });
       await services.apis.apply({
         identifier: BILLING, name: "Billing", scopes: ["orders:read"],
@@ -235,7 +236,7 @@ describe.each(BACKENDS)("gateway on %s", (backend) => {
   test("an expired token is refused", async () => {
     const access = await token(SHORT);
     expect((await call("/short/a", { token: access })).status).toBe(200);
-    await new Promise((r) => setTimeout(r, 2100));
+    await new Promise((r) => setTimeout(r, 3100));
     const response = await call("/short/a", { token: access });
     expect(response.status).toBe(401);
     expect(response.headers.get("www-authenticate")).toMatch(/error="invalid_token"/);
