@@ -12,7 +12,7 @@ import type { RemoteKeySets } from "../shared/remote-key-sets.ts";
 import type { RevocationList } from "../shared/revocation-list.ts";
 import { applyClientLimits, timeoutOptions, type ClientLimits } from "./client-limits.ts";
 import { Forwarder, writeSocketError } from "./forward/forwarder.ts";
-import { healthEndpoints, LIVENESS_PATH, READINESS_PATH } from "../operations/health.ts";
+import { healthEndpoints, probePathOf } from "../operations/health.ts";
 import { gatewayOperations } from "../operations/gateway.ts";
 import { NoRoute } from "./errors.ts";
 import { GatewayContext, gatewayRequest, logDenial } from "./pipeline.ts";
@@ -39,11 +39,6 @@ export interface Gateway {
 }
 
 const REALM = "gatehouse";
-
-/** Below the probes' paths: reserved on the gateway's port, never forwarded. */
-function isUnderProbePath(path: string): boolean {
-  return path.startsWith(`${LIVENESS_PATH}/`) || path.startsWith(`${READINESS_PATH}/`);
-}
 
 export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   const { config, storage, services, revocations, feed } = deps;
@@ -102,13 +97,9 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   };
 
   // The request handler: no framework on the path of a proxied request. The stages run in order
-  // (pipeline.ts), awaiting only where one has to; /healthz and /readyz are answered first.
+  // (pipeline.ts), awaiting only where one has to; /healthz and /readyz are answered once the path is normalized.
   function handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const gw = operations.start(req, res);
-    if (health.handle(req, res)) {
-      gw.probe = true;
-      return;
-    }
     try {
       gw.request = gatewayRequest(req);
       // Every spelling of the probes' paths (/./healthz, //readyz, %68ealthz, …) is theirs, never a route's.
@@ -116,7 +107,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
         gw.probe = true;
         return;
       }
-      if (isUnderProbePath(gw.request.path)) throw new NoRoute();
+      if (probePathOf(gw.request.path)) throw new NoRoute();
       const deciding = stages.decide(gw);
       if (deciding) deciding.then(() => forward(gw, req, res), (error: unknown) => refuse(gw, error, req, res));
       else forward(gw, req, res);
@@ -130,7 +121,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
     let status: number;
     try {
       gw.request = gatewayRequest(req);
-      if (isUnderProbePath(gw.request.path) || gw.request.path === LIVENESS_PATH || gw.request.path === READINESS_PATH) throw new NoRoute();
+      if (probePathOf(gw.request.path)) throw new NoRoute();
       await stages.decide(gw);
       // An upgrade is a GET: no preflight answer can come back here, but refuse one rather than forward nothing.
       if (gw.answer) throw new Error("a local answer to an upgrade request");

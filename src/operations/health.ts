@@ -31,17 +31,25 @@ export interface Readiness {
 export const LIVENESS_PATH = "/healthz";
 export const READINESS_PATH = "/readyz";
 
+/**
+ * The probe path `path` (already normalized and decoded) is or lies under, if any: the probes own both
+ * (a gateway route may not claim them, and the gateway answers what lies below them with 404).
+ */
+export function probePathOf(path: string): typeof LIVENESS_PATH | typeof READINESS_PATH | undefined {
+  for (const probe of [LIVENESS_PATH, READINESS_PATH] as const) {
+    if (path.startsWith(probe) && (path.length === probe.length || path.charCodeAt(probe.length) === 47)) return probe;
+  }
+  return undefined;
+}
+
 export interface HealthEndpoints {
   /** Koa middleware answering the two paths, passing everything else on. */
   middleware: Middleware;
   /**
-   * For a plain Node server: answers and returns true for the two paths (405 for a method other than
-   * GET and HEAD), false for anything else.
-   */
-  handle(req: IncomingMessage, res: ServerResponse): boolean;
-  /**
-   * The same for a path already normalized by the caller (the gateway's, after dot segments, repeated
-   * slashes and percent-encoding are resolved), so no spelling of the two paths reaches anything else.
+   * For a plain Node server: answers and returns true when `path` (the request's path, normalized by
+   * the caller: the gateway resolves dot segments, repeated slashes and percent-encoding first, so no
+   * spelling of the two paths reaches anything else) is one of the two (405 for a method other than GET
+   * and HEAD); false for anything else.
    */
   handlePath(path: string, req: IncomingMessage, res: ServerResponse): boolean;
   /** Runs the readiness checks. */
@@ -123,12 +131,6 @@ export function healthEndpoints(options: HealthOptions): HealthEndpoints {
 
   return {
     readiness,
-    handle(req, res) {
-      const endpoint = endpointOf(req.url);
-      if (!endpoint) return false;
-      void respond(endpoint, req, res).catch(() => res.destroy());
-      return true;
-    },
     handlePath(path, req, res) {
       const endpoint = path === LIVENESS_PATH ? "live" : path === READINESS_PATH ? "ready" : undefined;
       if (!endpoint) return false;

@@ -2,6 +2,7 @@
 // matches is exactly what an administrator registered.
 import crypto from "node:crypto";
 import { z } from "zod";
+import { probePathOf } from "../operations/health.ts";
 import type { RouteRecord, Storage } from "../storage/index.ts";
 import { changedFields } from "./audit.ts";
 import type { ServiceContext } from "./context.ts";
@@ -32,18 +33,15 @@ const pathPrefix = z
   .refine((p) => !p.split("/").some((s) => s === "." || s === ".."), "must not contain . or .. segments")
   .refine((p) => !/%(2f|5c|2e)/i.test(p), "must not contain encoded slashes or dots");
 
-/** The gateway's probe paths: answered on its port before any route, so no route may claim them or what lies under them. */
-export const RESERVED_PATHS = ["/healthz", "/readyz"] as const;
-
-/** The probe path a path prefix is or lies under (percent-encoded spellings included), if any. */
-export function reservedPathOf(prefix: string): string | undefined {
+/** The gateway's probe path a path prefix is or lies under (percent-encoded spellings included), if any. */
+function reservedPathOf(prefix: string): string | undefined {
   let decoded = prefix;
   try {
     decoded = decodeURIComponent(prefix);
   } catch {
     // a malformed escape is refused elsewhere; compare it as written
   }
-  return RESERVED_PATHS.find((reserved) => decoded === reserved || decoded.startsWith(`${reserved}/`));
+  return probePathOf(decoded);
 }
 
 /** Scopes a request needs: all of all_of, and at least one of any_of when any_of is not empty. */

@@ -233,7 +233,7 @@ describe("health endpoints", () => {
       },
     });
     const server = await serve((req, res) => {
-      if (!health.handle(req, res)) res.writeHead(404).end();
+      if (!health.handlePath(new URL(req.url!, "http://test").pathname, req, res)) res.writeHead(404).end();
     });
     try {
       const began = performance.now();
