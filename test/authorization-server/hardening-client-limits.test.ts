@@ -4,11 +4,11 @@
 // hold more than MAX_CONNECTIONS_PER_ADDRESS connections: idle connections by the thousand used to
 // exhaust the process's file descriptors and take both ports down.
 import http from "node:http";
-import net from "node:net";
 import { loadConfig } from "../../src/config/env.ts";
 import { applyClientLimits, timeoutOptions } from "../../src/shared/client-limits.ts";
 import { freshDatabase, type FreshDatabase } from "../helpers/databases.ts";
 import { startGatehouse, type RunningGatehouse } from "../helpers/gatehouse.ts";
+import { dribble, rawConnections, type Connection } from "../helpers/raw-connections.ts";
 
 const LIMITS = {
   HEADERS_TIMEOUT_MS: "500",
@@ -18,40 +18,13 @@ const LIMITS = {
   LOG_LEVEL: "info",
 };
 
-interface Connection {
-  socket: net.Socket;
-  received: () => string;
-  /** Resolves with the milliseconds from connecting to the connection closing. */
-  closed: Promise<number>;
-}
 
 describe("authorization server client limits", () => {
   let db: FreshDatabase;
   let gatehouse: RunningGatehouse;
-  const open: net.Socket[] = [];
+  const connections = rawConnections();
 
-  function connect(port = gatehouse.port): Promise<Connection> {
-    return new Promise((resolve, reject) => {
-      const started = Date.now();
-      const socket = net.connect(port, "127.0.0.1");
-      open.push(socket);
-      let data = "";
-      socket.on("data", (chunk: Buffer) => (data += chunk.toString()));
-      const closed = new Promise<number>((done) => socket.on("close", () => done(Date.now() - started)));
-      socket.once("error", reject);
-      socket.once("connect", () => resolve({ socket, received: () => data, closed }));
-    });
-  }
-
-  /** Writes text one character every intervalMs until the socket closes. */
-  function dribble(socket: net.Socket, text: string, intervalMs: number): void {
-    let at = 0;
-    const timer = setInterval(() => {
-      if (socket.destroyed || at === text.length) clearInterval(timer);
-      else socket.write(text[at++]!);
-    }, intervalMs);
-    socket.once("close", () => clearInterval(timer));
-  }
+  const connect = (port = gatehouse.port): Promise<Connection> => connections.connect(port);
 
   beforeAll(async () => {
     db = await freshDatabase("sqlite");
@@ -59,7 +32,7 @@ describe("authorization server client limits", () => {
   });
 
   afterEach(() => {
-    for (const socket of open.splice(0)) socket.destroy();
+    connections.destroyAll();
   });
 
   afterAll(async () => {

@@ -2,11 +2,11 @@
 // get 408, idle keep-alive connections close, one address cannot hold more connections than allowed,
 // and TRUST_PROXY's hop count reaches the forwarding headers. One backend suffices: none of this
 // touches the database.
-import net from "node:net";
 import { freshDatabase, type FreshDatabase } from "../../helpers/databases.ts";
 import { startGatehouse, type RunningGatehouse } from "../../helpers/gatehouse.ts";
 import { withServices } from "../../helpers/seed.ts";
 import { startUpstream, type Upstream } from "../../helpers/upstream.ts";
+import { dribble, rawConnections, type Connection } from "../../helpers/raw-connections.ts";
 
 const LIMITS = {
   GATEWAY_HEADERS_TIMEOUT_MS: "500",
@@ -17,42 +17,14 @@ const LIMITS = {
   LOG_LEVEL: "info",
 };
 
-interface Connection {
-  socket: net.Socket;
-  /** Everything the gateway sent. */
-  received: () => string;
-  /** Resolves with the milliseconds from connecting to the connection closing. */
-  closed: Promise<number>;
-}
 
 describe("gateway client limits", () => {
   let db: FreshDatabase;
   let gatehouse: RunningGatehouse;
   let upstream: Upstream;
-  const open: net.Socket[] = [];
+  const connections = rawConnections();
 
-  function connect(): Promise<Connection> {
-    return new Promise((resolve, reject) => {
-      const started = Date.now();
-      const socket = net.connect(Number(gatehouse.env.GATEWAY_PORT), "127.0.0.1");
-      open.push(socket);
-      let data = "";
-      socket.on("data", (chunk: Buffer) => (data += chunk.toString()));
-      const closed = new Promise<number>((done) => socket.on("close", () => done(Date.now() - started)));
-      socket.once("error", reject);
-      socket.once("connect", () => resolve({ socket, received: () => data, closed }));
-    });
-  }
-
-  /** Writes text one character every intervalMs until the socket closes. */
-  function dribble(socket: net.Socket, text: string, intervalMs: number): void {
-    let at = 0;
-    const timer = setInterval(() => {
-      if (socket.destroyed || at === text.length) clearInterval(timer);
-      else socket.write(text[at++]!);
-    }, intervalMs);
-    socket.once("close", () => clearInterval(timer));
-  }
+  const connect = (): Promise<Connection> => connections.connect(Number(gatehouse.env.GATEWAY_PORT));
 
   beforeAll(async () => {
     db = await freshDatabase("sqlite");
@@ -65,7 +37,7 @@ describe("gateway client limits", () => {
   });
 
   afterEach(() => {
-    for (const socket of open.splice(0)) socket.destroy();
+    connections.destroyAll();
   });
 
   afterAll(async () => {
