@@ -49,6 +49,15 @@ function tokenRequest(issuer: string, client: Client, { secret, requestId }: { s
   });
 }
 
+/** A fresh SQLite database with one client, and Gatehouse on it with METRICS_PORT and access logs. */
+async function startWithMetrics(env: Record<string, string>) {
+  const db = await freshDatabase("sqlite");
+  const client = await seed(db);
+  const metricsPort = await freePort();
+  const gatehouse = await startGatehouse(db, { ...env, METRICS_PORT: String(metricsPort), LOG_LEVEL: "info" });
+  return { db, gatehouse, client, metricsUrl: `http://127.0.0.1:${metricsPort}` };
+}
+
 describe("one process with METRICS_PORT", () => {
   let db: FreshDatabase;
   let gatehouse: RunningGatehouse;
@@ -56,11 +65,7 @@ describe("one process with METRICS_PORT", () => {
   let metricsUrl: string;
 
   beforeAll(async () => {
-    db = await freshDatabase("sqlite");
-    client = await seed(db);
-    const metricsPort = await freePort();
-    metricsUrl = `http://127.0.0.1:${metricsPort}`;
-    gatehouse = await startGatehouse(db, { METRICS_PORT: String(metricsPort), LOG_LEVEL: "info" });
+    ({ db, gatehouse, client, metricsUrl } = await startWithMetrics({}));
   });
 
   afterAll(async () => {
@@ -179,11 +184,7 @@ describe("WORKERS=2 with METRICS_PORT", () => {
   let metricsUrl: string;
 
   beforeAll(async () => {
-    db = await freshDatabase("sqlite");
-    client = await seed(db);
-    const metricsPort = await freePort();
-    metricsUrl = `http://127.0.0.1:${metricsPort}`;
-    gatehouse = await startGatehouse(db, { WORKERS: "2", METRICS_PORT: String(metricsPort), LOG_LEVEL: "info" });
+    ({ db, gatehouse, client, metricsUrl } = await startWithMetrics({ WORKERS: "2" }));
   });
 
   afterAll(async () => {
