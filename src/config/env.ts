@@ -53,6 +53,16 @@ const schema = z.object({
    * server). A request that needs an unresponsive database gets 503 within about this long.
    */
   DB_QUERY_TIMEOUT_MS: milliseconds.default(5000),
+  /**
+   * Redis (redis:// or rediss://, credentials and database number in the URL) for state shared by every
+   * gateway process and instance: the rate limits' counts. Unset: each process counts on its own.
+   */
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\/./, "must start with redis:// or rediss://")
+    .optional(),
+  /** Prefix of every Redis key Gatehouse writes (followed by ":"), so deployments can share a Redis. */
+  REDIS_PREFIX: z.string().min(1).default("gatehouse"),
   /** Directory for the embedded database, the generated key-encryption secret and other local state. */
   DATA_DIR: z.string().default("data"),
   /** Secret (at least 32 characters) that encrypts signing keys at rest. Generated and kept in DATA_DIR if unset. */
