@@ -16,6 +16,7 @@ import { healthEndpoints, probePathOf } from "../operations/health.ts";
 import { gatewayOperations } from "../operations/gateway.ts";
 import { NoRoute } from "./errors.ts";
 import { GatewayContext, gatewayRequest, logDenial } from "./pipeline.ts";
+import { RedisRateLimitStore } from "./policies/rate-limit-redis.ts";
 import { MemoryRateLimitStore } from "./policies/rate-limit-store.ts";
 import { errorResponse, type ErrorResponse } from "./respond.ts";
 import { loadRouteTable } from "./rules/load-route-table.ts";
@@ -43,8 +44,8 @@ const REALM = "gatehouse";
 export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   const { config, storage, services, revocations, feed } = deps;
 
-  // Rate limits count in this process (a shared store for several instances plugs in here).
-  const rateLimits = new MemoryRateLimitStore();
+  // Rate limits count in Redis, shared by every process and instance, when REDIS_URL is set; else in this process.
+  const rateLimits = config.REDIS_URL ? new RedisRateLimitStore(config.REDIS_URL, config.REDIS_PREFIX) : new MemoryRateLimitStore();
   let keys = await loadGatewayKeys(services);
   let table: RouteTable | undefined;
   const { stages, policies } = wireStages({ config, revocations, remoteKeySets: deps.remoteKeySets, keyEncryptionSecret: deps.keyEncryptionSecret, routes: () => table!, keys: () => keys, rateLimits });
