@@ -1,10 +1,11 @@
 // The in-memory read model of clients, APIs, scopes and trusted assertion issuers. Token requests do not query the database for
-// them: the catalog loads everything once and reloads when the "config" revision moves (announced by
-// whoever wrote it, and checked every CONFIG_POLL_MS). A client_id or resource it does not know yet is
+// them: the catalog loads everything once, then follows the change log (change-feed.ts): a change to
+// one client, API, scope or issuer reloads that entry alone; a move of the "config" revision the log
+// cannot account for reloads everything (announced by whoever wrote it, and checked every CONFIG_POLL_MS). A client_id or resource it does not know yet is
 // looked up in the database once before it is refused (read-your-writes for a client created a moment
 // ago by the CLI), and an unknown one is remembered for a few seconds, so unknown ids cannot be used to
 // make the server query the database for every request.
-import type { Storage, ClientRecord, ApiRecord, ScopeRecord, AdapterPayload, AssertionIssuerRecord } from "../storage/index.ts";
+import type { Storage, ClientRecord, ApiRecord, ScopeRecord, AdapterPayload, AssertionIssuerRecord, ConfigChange } from "../storage/index.ts";
 import { clientMetadata } from "./client-metadata.ts";
 import { STANDARD_SCOPES } from "../services/scopes.ts";
 import { corsOriginsOf } from "../services/client-origins.ts";
@@ -17,8 +18,8 @@ export class Catalog {
   private clientsById = new Map<string, ClientRecord>();
   private metadataById = new Map<string, AdapterPayload | undefined>();
   private corsOriginsById = new Map<string, Set<string>>();
-  /** Every enabled client's CORS origins together: what a preflight (which names no client) is answered for. */
-  private anyCorsOrigin = new Set<string>();
+  /** Every enabled client's CORS origins together, each with how many clients have it: what a preflight (which names no client) is answered for. */
+  private anyCorsOrigin = new Map<string, number>();
   private apisById = new Map<string, ApiRecord>();
   private scopeList: ScopeRecord[] = [];
   private issuersById = new Map<string, AssertionIssuerRecord>();
@@ -59,14 +60,30 @@ export class Catalog {
     if (this.clientsById.has(clientId)) return this.metadataById.get(clientId);
     const client = await this.lookUp(`client:${clientId}`, () => this.storage.clients.find(clientId));
     if (!client) return undefined;
-    this.clientsById.set(clientId, client);
-    this.metadataById.set(clientId, clientMetadata(client));
-    if (client.enabled) {
-      const origins = corsOriginsOf(client);
-      this.corsOriginsById.set(clientId, origins);
-      for (const origin of origins) this.anyCorsOrigin.add(origin);
-    }
+    this.setClient(clientId, client);
     return this.metadataById.get(clientId);
+  }
+
+  /** Puts a client in (or, with null, takes it out of) every map, keeping the origin counts right. */
+  private setClient(clientId: string, client: ClientRecord | null): void {
+    for (const origin of this.corsOriginsById.get(clientId) ?? []) {
+      const count = (this.anyCorsOrigin.get(origin) ?? 1) - 1;
+      if (count > 0) this.anyCorsOrigin.set(origin, count);
+      else this.anyCorsOrigin.delete(origin);
+    }
+    this.corsOriginsById.delete(clientId);
+    if (!client) {
+      this.clientsById.delete(clientId);
+      this.metadataById.delete(clientId);
+      return;
+    }
+    this.clientsById.set(clientId, client);
+    // Built once per change: oidc-provider hashes what it is given to find its compiled client.
+    this.metadataById.set(clientId, clientMetadata(client));
+    if (!client.enabled) return;
+    const origins = corsOriginsOf(client);
+    this.corsOriginsById.set(clientId, origins);
+    for (const origin of origins) this.anyCorsOrigin.set(origin, (this.anyCorsOrigin.get(origin) ?? 0) + 1);
   }
 
   /** api(), looking an API this catalog has not loaded yet up in the database first. */
@@ -116,29 +133,68 @@ export class Catalog {
   }
 
 
-  /** Reloads when the stored revision differs from the loaded one (or always, with force). */
-
-  async refresh({ force = false, version }: { force?: boolean; version?: number } = {}): Promise<boolean> {
+  /**
+   * Brings the catalog to the stored "config" revision (`version`; read when not given): applies the
+   * logged `changes` entry by entry when they start from the loaded revision, else reloads everything
+   * (always, with force). Returns whether anything was loaded.
+   */
+  async refresh({ force = false, version, changes }: { force?: boolean; version?: number; changes?: { from: number; changes: ConfigChange[] } | null } = {}): Promise<boolean> {
     version ??= (await this.storage.revisions.read()).config;
     if (!force && version === this.version) return false;
+    if (!force && changes && changes.from === this.version) {
+      await this.apply(changes.changes);
+      this.version = version;
+      return true;
+    }
     const [clients, apis, scopes, issuers] = await Promise.all([
       this.storage.clients.list(),
       this.storage.apis.list(),
       this.storage.scopes.list(),
       this.storage.assertionIssuers.list(),
     ]);
-    this.clientsById = new Map(clients.map((c) => [c.clientId, c]));
-    // Built once per load: oidc-provider hashes what it is given to find its compiled client.
-    this.metadataById = new Map(clients.map((c) => [c.clientId, clientMetadata(c)]));
-    this.corsOriginsById = new Map(clients.filter((c) => c.enabled).map((c) => [c.clientId, corsOriginsOf(c)]));
-    this.anyCorsOrigin = new Set([...this.corsOriginsById.values()].flatMap((origins) => [...origins]));
+    this.clientsById = new Map();
+    this.metadataById = new Map();
+    this.corsOriginsById = new Map();
+    this.anyCorsOrigin = new Map();
+    for (const client of clients) this.setClient(client.clientId, client);
     this.apisById = new Map(apis.map((a) => [a.identifier, a]));
     this.scopeList = scopes;
     this.issuersById = new Map(issuers.map((i) => [i.issuer, i]));
-    this.scopeNameList = [...new Set([...STANDARD_SCOPES, ...scopes.map((s) => s.name), ...apis.flatMap((a) => a.scopes)])].sort();
+    this.indexScopeNames();
     this.unknown.clear();
     this.version = version;
     log.debug("catalog loaded", { version, clients: clients.length, apis: apis.length, scopes: scopes.length });
     return true;
+  }
+
+  /** Reloads the entries the changes name, each once, from the database (a deleted one leaves). */
+  private async apply(changes: ConfigChange[]): Promise<void> {
+    const named = new Map(changes.map((c) => [`${c.entity}:${c.key}`, c]));
+    let scopesMoved = false;
+    for (const { entity, key } of named.values()) {
+      if (entity === "client") this.setClient(key, await this.storage.clients.find(key));
+      else if (entity === "api") {
+        const api = await this.storage.apis.find(key);
+        if (api) this.apisById.set(key, api);
+        else this.apisById.delete(key);
+        scopesMoved = true;
+      } else if (entity === "issuer") {
+        const issuer = await this.storage.assertionIssuers.find(key);
+        if (issuer) this.issuersById.set(key, issuer);
+        else this.issuersById.delete(key);
+      } else if (entity === "scope") scopesMoved = true;
+      // A name looked up and not found a moment ago may exist now.
+      this.unknown.delete(`${entity}:${key}`);
+    }
+    if (scopesMoved) {
+      this.scopeList = await this.storage.scopes.list();
+      this.indexScopeNames();
+    }
+    log.debug("catalog changes applied", { version: this.version, changes: named.size });
+  }
+
+  private indexScopeNames(): void {
+    const apis = [...this.apisById.values()];
+    this.scopeNameList = [...new Set([...STANDARD_SCOPES, ...this.scopeList.map((s) => s.name), ...apis.flatMap((a) => a.scopes)])].sort();
   }
 }

@@ -128,7 +128,7 @@ export async function createAuthorizationServer(deps: AuthorizationServerDeps): 
   }
 
   deps.feed.subscribe("authorization server", async (revisions) => {
-    await catalog.refresh({ version: revisions.config });
+    await catalog.refresh({ version: revisions.config, changes: revisions.configChanges });
     await rebuildIfNeeded(revisions.keys);
   });
 

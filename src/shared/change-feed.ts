@@ -4,11 +4,28 @@
 // subscribers at once; it also reads the revision counters every CONFIG_POLL_MS, the safety net for a
 // lost notification. A poll that does not finish in time is abandoned, so a stuck database connection
 // can delay changes but never stop them for good.
-import type { Storage } from "../storage/index.ts";
+// Configuration changes are keyed (Kong's cluster events): each move of the "config" revision is logged
+// with the entry it changed, and the feed hands subscribers the changes since its last poll, so a cache
+// reloads that one client, API, route, scope or issuer; the cost of a change does not grow with the
+// size of the configuration. When the log cannot account for every move (the first poll, more than
+// MAX_KEYED_CHANGES at once, rows already purged) subscribers get no list and reload what they hold.
+import type { ConfigChange, Storage } from "../storage/index.ts";
 import { log } from "./logger.ts";
 
-export type Revisions = Awaited<ReturnType<Storage["revisions"]["read"]>>;
+/** The revision counters: each moves on every change of its kind (revisions.ts). */
+export interface Revisions {
+  config: number;
+  keys: number;
+  /**
+   * The configuration changes that took the "config" revision from `from` to `config`, oldest first;
+   * null when the feed cannot account for every one of them (then reload everything).
+   */
+  configChanges: { from: number; changes: ConfigChange[] } | null;
+}
 type Subscriber = (revisions: Revisions) => Promise<void>;
+
+/** Changes applied one by one at most per poll; past it a full reload is cheaper. */
+const MAX_KEYED_CHANGES = 500;
 
 export class ChangeFeed {
   private readonly storage: Storage;
@@ -20,6 +37,8 @@ export class ChangeFeed {
   /** A change was announced while a poll was running: poll once more after it. */
   private again = false;
   private stopListening: (() => Promise<void>) | undefined;
+  /** The config revision and the change log's sequence number as of the last poll. */
+  private seen: { config: number; seq: number } | undefined;
 
   /**
    * @param intervalMs how often to poll (CONFIG_POLL_MS)
@@ -86,7 +105,7 @@ export class ChangeFeed {
   private async poll(): Promise<void> {
     let revisions: Revisions;
     try {
-      revisions = await this.storage.revisions.read();
+      revisions = await this.read();
     } catch (error) {
       log.warn("could not read configuration revisions", { error: String(error) });
       return;
@@ -98,5 +117,26 @@ export class ChangeFeed {
         log.warn("could not refresh cached state", { subscriber: name, error: String(error) });
       }
     }
+  }
+
+  /**
+   * The counters and the changes since the last poll. The log is read before the counters: a change
+   * committed in between moves the counter past what the log showed, and the count check below turns
+   * that into a full reload rather than a missed change.
+   */
+  private async read(): Promise<Revisions> {
+    const seen = this.seen;
+    const changes = seen ? await this.storage.revisions.configChangesSince(seen.seq, MAX_KEYED_CHANGES + 1) : [];
+    const { config, keys } = await this.storage.revisions.read();
+    let configChanges: Revisions["configChanges"] = null;
+    let seq: number;
+    if (seen && changes.length === config - seen.config) {
+      configChanges = { from: seen.config, changes };
+      seq = changes.at(-1)?.seq ?? seen.seq;
+    } else {
+      seq = await this.storage.revisions.lastConfigChange();
+    }
+    this.seen = { config, seq };
+    return { config, keys, configChanges };
   }
 }

@@ -58,7 +58,7 @@ export interface Storage {
     revokeGrant(grantId: string): Promise<number>;
   };
   /** Deletes what has expired; password-attempt counters idle for throttleIdleSeconds (and not locked) too. */
-  purgeExpired(options: { throttleIdleSeconds: number }): Promise<{ artifacts: number; revocations: number; keys: number; throttles: number; replays: number }>;
+  purgeExpired(options: { throttleIdleSeconds: number }): Promise<{ artifacts: number; revocations: number; keys: number; throttles: number; replays: number; configChanges: number }>;
   /** Cheap round trip used by health checks. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -128,6 +128,7 @@ export async function openStorage(url: string, { migrate: runMigrations = true, 
         keys: await storage.keys.purgeExpired(),
         throttles: await storage.throttles.purge(throttleIdleSeconds),
         replays: await storage.replays.purge(),
+        configChanges: await storage.revisions.purgeExpired(),
       };
     },
     async ping() {
@@ -150,6 +151,7 @@ export type { AdminSessionRecord } from "./repositories/admin-sessions.ts";
 export type { AssertionIssuerRecord } from "./repositories/assertion-issuers.ts";
 export type { SigningKeyRecord, KeyStatus } from "./repositories/keys.ts";
 export type { RevocationKind } from "./repositories/revocations.ts";
+export type { ConfigChange, ConfigEntity } from "./repositories/revisions.ts";
 export type { ChangeNotifications, ChangeTopic };
 export type { AdapterPayload, GrantArtifact } from "./oidc-adapter.ts";
 export { isDatabaseUnavailable } from "./errors.ts";

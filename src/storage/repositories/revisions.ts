@@ -1,8 +1,21 @@
 import type { ChangeNotifications } from "../change-notifications.ts";
 import type { Database } from "../database.ts";
 
-/** What a revision counter covers: "config" = clients, scopes, APIs; "keys" = signing keys. */
+/** What a revision counter covers: "config" = clients, scopes, APIs, routes, issuers; "keys" = signing keys. */
 export type RevisionName = "config" | "keys";
+
+/** The kinds of configuration entry a change names. */
+export type ConfigEntity = "client" | "api" | "route" | "scope" | "issuer";
+
+/** One change to the configuration: which entry (its client_id, API identifier, route id, scope name or issuer). */
+export interface ConfigChange {
+  seq: number;
+  entity: ConfigEntity;
+  key: string;
+}
+
+/** How long a change stays in the log, in milliseconds: an instance further behind reloads everything. */
+const CHANGE_LOG_RETENTION_MS = 24 * 3600_000;
 
 export class RevisionRepository {
   private readonly db: Database;
@@ -13,9 +26,19 @@ export class RevisionRepository {
     this.changes = changes;
   }
 
-  /** Moves the counter on and tells every process using this database (see change-notifications.ts). */
-  async bump(name: RevisionName): Promise<void> {
-    await this.db.revision.upsert({ where: { name }, create: { name, version: 1 }, update: { version: { increment: 1 } } });
+  /**
+   * Moves the counter on and tells every process using this database (see change-notifications.ts).
+   * A "config" change names its entry, logged in the same transaction, so that each instance reloads
+   * only that entry. The counter is moved first: its row lock orders concurrent writers, so the log's
+   * sequence numbers become visible in order and the counter always equals the number of logged changes
+   * since any earlier reading of both.
+   */
+  async bump(name: "keys"): Promise<void>;
+  async bump(name: "config", change: { entity: ConfigEntity; key: string }): Promise<void>;
+  async bump(name: RevisionName, change?: { entity: ConfigEntity; key: string }): Promise<void> {
+    const counter = this.db.revision.upsert({ where: { name }, create: { name, version: 1 }, update: { version: { increment: 1 } } });
+    if (change) await this.db.$transaction([counter, this.db.configChange.create({ data: { entity: change.entity, key: change.key } })]);
+    else await counter;
     await this.changes.notify(name);
   }
 
@@ -24,5 +47,21 @@ export class RevisionRepository {
     const out: Record<RevisionName, number> = { config: 0, keys: 0 };
     for (const row of rows) if (row.name in out) out[row.name as RevisionName] = row.version;
     return out;
+  }
+
+  /** Changes logged after sequence number `seq`, oldest first, at most `limit`. */
+  async configChangesSince(seq: number, limit: number): Promise<ConfigChange[]> {
+    const rows = await this.db.configChange.findMany({ where: { seq: { gt: seq } }, orderBy: { seq: "asc" }, take: limit });
+    return rows.map((r) => ({ seq: r.seq, entity: r.entity as ConfigEntity, key: r.key }));
+  }
+
+  /** The last logged change's sequence number (0 when none). */
+  async lastConfigChange(): Promise<number> {
+    return (await this.db.configChange.aggregate({ _max: { seq: true } }))._max.seq ?? 0;
+  }
+
+  /** Forgets changes older than the retention (CHANGE_LOG_RETENTION_MS); returns how many. */
+  async purgeExpired(now = Date.now()): Promise<number> {
+    return (await this.db.configChange.deleteMany({ where: { createdAt: { lt: new Date(now - CHANGE_LOG_RETENTION_MS) } } })).count;
   }
 }

@@ -1,0 +1,112 @@
+// Keyed configuration changes (issue 11): a change to one client, API, scope or issuer reloads that
+// entry alone in every process's catalog, on SQLite and PostgreSQL; a move of the revision the change
+// log cannot account for reloads everything.
+import { Catalog } from "../../src/authorization-server/catalog.ts";
+import { createServices, type Services } from "../../src/services/index.ts";
+import { ChangeFeed, type Revisions } from "../../src/shared/change-feed.ts";
+import { openStorage, type Storage } from "../../src/storage/index.ts";
+import { BACKENDS, freshDatabase, type FreshDatabase } from "../helpers/databases.ts";
+
+describe.each(BACKENDS)("keyed configuration changes on %s", (backend) => {
+  let db: FreshDatabase;
+  let writer: Storage;
+  let services: Services;
+  let reader: Storage;
+  let feed: ChangeFeed;
+  let catalog: Catalog;
+  let fullLoads = 0;
+  const seen: Revisions[] = [];
+
+  beforeAll(async () => {
+    db = await freshDatabase(backend);
+    writer = await openStorage(db.url);
+    services = createServices(writer, { keyEncryptionSecret: db.env.KEY_ENCRYPTION_SECRET! });
+    // The reader stands for another instance: its own connection, its own catalog.
+    reader = await openStorage(db.url, { migrate: false });
+    const list = reader.clients.list.bind(reader.clients);
+    reader.clients.list = async () => {
+      fullLoads++;
+      return list();
+    };
+    catalog = new Catalog(reader);
+    await catalog.refresh({ force: true });
+    // A poll interval no test waits for: every change below is applied by an explicit tick().
+    feed = new ChangeFeed(reader, 3_600_000);
+    feed.subscribe("catalog", async (revisions) => {
+      seen.push(revisions);
+      await catalog.refresh({ version: revisions.config, changes: revisions.configChanges });
+    });
+    await feed.tick();
+    fullLoads = 0;
+  });
+
+  afterAll(async () => {
+    await feed.stop();
+    await reader.close();
+    await writer.close();
+    await db.drop();
+  });
+
+  test("a created, changed and deleted client is reloaded alone, never the whole catalog", async () => {
+    const { client } = await services.clients.create({ client_name: "Reports", grant_types: ["client_credentials"], scopes: [] } as never);
+    await feed.tick();
+    expect(catalog.client(client.client_id)?.name).toBe("Reports");
+    expect(seen.at(-1)!.configChanges?.changes.map((c) => [c.entity, c.key])).toEqual([["client", client.client_id]]);
+
+    await services.clients.update(client.client_id, { enabled: false } as never);
+    await feed.tick();
+    expect(catalog.client(client.client_id)?.enabled).toBe(false);
+    expect(catalog.clientMetadata(client.client_id)).toBeUndefined(); // a disabled client is no client to oidc-provider
+
+    await services.clients.delete(client.client_id);
+    await feed.tick();
+    expect(catalog.client(client.client_id)).toBeUndefined();
+    expect(catalog.clientMetadata(client.client_id)).toBeUndefined();
+    expect(fullLoads).toBe(0);
+  });
+
+  test("an API's scopes join the scope names at once, and leave with it", async () => {
+    await services.apis.create({ identifier: "https://ledger.example", name: "Ledger", scopes: ["ledger:read"] } as never);
+    await feed.tick();
+    expect(catalog.api("https://ledger.example")?.name).toBe("Ledger");
+    expect(catalog.scopeNames()).toContain("ledger:read");
+    await services.apis.delete("https://ledger.example");
+    await feed.tick();
+    expect(catalog.api("https://ledger.example")).toBeUndefined();
+    expect(catalog.scopeNames()).not.toContain("ledger:read");
+    expect(fullLoads).toBe(0);
+  });
+
+  test("several changes between two polls are applied together, in order", async () => {
+    const a = await services.clients.create({ client_name: "A", grant_types: ["client_credentials"], scopes: [] } as never);
+    const b = await services.clients.create({ client_name: "B", grant_types: ["client_credentials"], scopes: [] } as never);
+    await services.clients.update(a.client.client_id, { client_name: "A2" } as never);
+    await feed.tick();
+    expect(seen.at(-1)!.configChanges?.changes).toHaveLength(3);
+    expect(catalog.client(a.client.client_id)?.name).toBe("A2");
+    expect(catalog.client(b.client.client_id)?.name).toBe("B");
+    expect(fullLoads).toBe(0);
+  });
+
+  test("a client id refused a moment ago as unknown is found once it is created elsewhere", async () => {
+    // The negative cache remembers the unknown id (so unknown ids cannot hammer the database)...
+    const early = await services.clients.create({ client_name: "Early", grant_types: ["client_credentials"], scopes: [] } as never);
+    await services.clients.delete(early.client.client_id);
+    await feed.tick();
+    expect(await catalog.findClientMetadata(early.client.client_id)).toBeUndefined();
+    // ...and a change naming it forgets that, so the id is looked up again.
+    const { client } = await services.clients.create({ client_name: "Late", grant_types: ["client_credentials"], scopes: [] } as never);
+    expect(await catalog.findClientMetadata(client.client_id)).toBeDefined();
+    await feed.tick();
+    expect(catalog.client(client.client_id)?.name).toBe("Late");
+  });
+
+  test("a revision the log cannot account for (rows purged before the poll) reloads everything", async () => {
+    const { client } = await services.clients.create({ client_name: "Purged", grant_types: ["client_credentials"], scopes: [] } as never);
+    expect(await writer.revisions.purgeExpired(Date.now() + 2 * 24 * 3600_000)).toBeGreaterThan(0);
+    await feed.tick();
+    expect(seen.at(-1)!.configChanges).toBeNull();
+    expect(fullLoads).toBe(1);
+    expect(catalog.client(client.client_id)?.name).toBe("Purged");
+  });
+});
