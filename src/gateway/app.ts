@@ -7,7 +7,7 @@ import type { Duplex } from "node:stream";
 import type { Config } from "../config/env.ts";
 import type { Services } from "../services/index.ts";
 import type { Storage } from "../storage/index.ts";
-import type { ChangeFeed } from "../shared/change-feed.ts";
+import type { ChangeFeed, Revisions } from "../shared/change-feed.ts";
 import type { RemoteKeySets } from "../shared/remote-key-sets.ts";
 import type { RevocationList } from "../shared/revocation-list.ts";
 import { applyClientLimits, timeoutOptions, type ClientLimits } from "./client-limits.ts";
@@ -53,7 +53,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   let seen = await storage.revisions.read();
   // A table that fails to build (a route that can never match, a policy that does not validate) keeps the previous one in service.
   feed.subscribe("gateway", async (revisions) => {
-    if (revisions.config !== seen.config) table = await loadRouteTable(storage, policies);
+    if (revisions.config !== seen.config && routesMoved(revisions, seen.config)) table = await loadRouteTable(storage, policies);
     if (revisions.keys !== seen.keys) keys = await loadGatewayKeys(services);
     seen = revisions;
   });
@@ -164,4 +164,14 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
         setTimeout(() => server.closeAllConnections(), 10_000).unref();
       }),
   };
+}
+
+/**
+ * Whether a move of the "config" revision from `from` can have changed the route table: not when the
+ * change log shows only clients, scopes and issuers changed (the table holds APIs and routes).
+ */
+function routesMoved(revisions: Revisions, from: number): boolean {
+  const log = revisions.configChanges;
+  if (!log || log.from !== from) return true;
+  return log.changes.some((c) => c.entity === "api" || c.entity === "route");
 }
