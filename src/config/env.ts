@@ -147,6 +147,8 @@ const schema = z.object({
   METRICS_PORT: port.optional(),
   /** Longest wait for a readiness check (/readyz: the database's answer), in milliseconds; then 503. */
   READINESS_TIMEOUT_MS: milliseconds.default(1000),
+  /** "production" makes every secret that several instances must share mandatory (secrets.ts), on any database. */
+  NODE_ENV: z.string().optional(),
 }).superRefine((env, ctx) => {
   if (env.GATEWAY_HEADERS_TIMEOUT_MS > env.GATEWAY_REQUEST_TIMEOUT_MS) {
     ctx.addIssue({ code: "custom", path: ["GATEWAY_HEADERS_TIMEOUT_MS"], message: "must not exceed GATEWAY_REQUEST_TIMEOUT_MS" });

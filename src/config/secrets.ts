@@ -1,17 +1,25 @@
-// Secrets that must survive restarts. In production they come from the environment; on the embedded
-// default they are generated once and kept in DATA_DIR (with a warning, since they then sit beside the data).
+// Secrets that must survive restarts and be the same on every instance. In production (NODE_ENV=production,
+// or a PostgreSQL database, which is how several instances run) they must come from the environment:
+// Gatehouse refuses to start without them, naming the variable. On the embedded default they are
+// generated once and kept in DATA_DIR (with a warning, since they then sit beside the data).
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import type { Config } from "./env.ts";
+import { ConfigError, type Config } from "./env.ts";
 import { log } from "../shared/logger.ts";
 
+/**
+ * The secret kept in DATA_DIR/file, generated there on first use.
+ * @throws ConfigError in production (see above): a value generated or kept on one machine would differ
+ *   between instances (cookies and encrypted keys written by one could not be read by another)
+ */
 function persisted(config: Config, file: string, envName: string): string {
+  if (config.NODE_ENV === "production" || config.databaseKind === "postgresql") {
+    const why = config.NODE_ENV === "production" ? "NODE_ENV is production" : "DATABASE_URL is PostgreSQL";
+    throw new ConfigError(`${envName} must be set when ${why}: every instance needs the same value (generate one with: openssl rand -base64 32)`);
+  }
   const target = path.join(config.DATA_DIR, file);
   if (fs.existsSync(target)) return fs.readFileSync(target, "utf8").trim();
-  if (config.databaseKind === "postgresql") {
-    throw new Error(`${envName} must be set when DATABASE_URL is PostgreSQL (every instance needs the same value)`);
-  }
   fs.mkdirSync(config.DATA_DIR, { recursive: true });
   const value = crypto.randomBytes(32).toString("base64url");
   fs.writeFileSync(target, value + "\n", { mode: 0o600, flag: "wx" });
@@ -19,10 +27,12 @@ function persisted(config: Config, file: string, envName: string): string {
   return value;
 }
 
+/** KEY_ENCRYPTION_SECRET (it encrypts signing keys and outbound client secrets at rest). @throws ConfigError, see persisted() */
 export function keyEncryptionSecret(config: Config): string {
   return config.KEY_ENCRYPTION_SECRET ?? persisted(config, "key-encryption-secret", "KEY_ENCRYPTION_SECRET");
 }
 
+/** COOKIE_SECRETS, comma-separated, newest first (oidc-provider signs cookies with the first). @throws ConfigError, see persisted() */
 export function cookieSecrets(config: Config): string[] {
   return (config.COOKIE_SECRETS ?? persisted(config, "cookie-secret", "COOKIE_SECRETS")).split(",").map((s) => s.trim());
 }
