@@ -89,8 +89,11 @@ describe("Redis rate limit store", () => {
     const long = "x".repeat(500);
     expect(await allowed(limiter, `${long}1`, 3)).toEqual([true, true, false]);
     expect(await allowed(limiter, `${long}2`, 2)).toEqual([true, true]);
+    // One starting with # is hashed too: no partition can be written under a hashed one's key.
+    expect(await allowed(limiter, "#short", 1)).toEqual([true]);
     const keys = await keysOf(admin, `${PREFIX}:rl:api isolated`);
-    expect(keys.length).toBe(4);
+    expect(keys.length).toBe(5);
+    expect(keys.filter((key) => key.endsWith(":#short") || key.includes("xxx"))).toEqual([]);
     for (const key of keys) expect(key.length).toBeLessThan(`${PREFIX}:rl:api isolated client-per-minute client:`.length + 70);
   });
 

@@ -12,8 +12,8 @@
 // trying Redis again (so a slow Redis does not add its timeout to every request). Once the connection is
 // back the counts are Redis's again, by themselves.
 //
-// Keys: <REDIS_PREFIX>:rl:<limit key>:<partition>, a partition longer than MAX_PARTITION_CHARS replaced
-// by its SHA-256 (so keys stay bounded whatever the caller sends).
+// Keys: <REDIS_PREFIX>:rl:<limit key>:<partition>, a partition longer than MAX_PARTITION_CHARS (or
+// starting with #) replaced by # and its SHA-256 (so keys stay bounded whatever the caller sends).
 import crypto from "node:crypto";
 import type { Redis } from "ioredis";
 import { log } from "../../shared/logger.ts";
@@ -114,7 +114,8 @@ class RedisLimiter implements Limiter {
   }
 
   #key(partition: string): string {
-    if (partition.length <= MAX_PARTITION_CHARS) return this.#base + partition;
+    // One starting with # is hashed too, so no partition can take a hashed one's key.
+    if (partition.length <= MAX_PARTITION_CHARS && partition.charCodeAt(0) !== 35) return this.#base + partition;
     return `${this.#base}#${crypto.createHash("sha256").update(partition).digest("base64url")}`;
   }
 
