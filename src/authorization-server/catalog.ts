@@ -1,10 +1,13 @@
-// The in-memory read model of clients, APIs, scopes and trusted assertion issuers. Token requests do not query the database for
-// them: the catalog loads everything once, then follows the change log (change-feed.ts): a change to
-// one client, API, scope or issuer reloads that entry alone; a move of the "config" revision the log
-// cannot account for reloads everything (announced by whoever wrote it, and checked every CONFIG_POLL_MS). A client_id or resource it does not know yet is
-// looked up in the database once before it is refused (read-your-writes for a client created a moment
-// ago by the CLI), and an unknown one is remembered for a few seconds, so unknown ids cannot be used to
-// make the server query the database for every request.
+// The in-memory read model of clients, APIs, scopes and trusted assertion issuers, so that token requests
+// do not query the database for them. APIs, scopes and issuers are few and held whole. Clients can be
+// many (100,000 and more): the catalog holds the ones in use (a bounded cache, least recently used
+// out first), looks any other up in the database when it is first asked for, and keeps for every enabled
+// client only its CORS origins (what a preflight, which names no client, is answered from).
+// It follows the change log (change-feed.ts): a change to one client, API, scope or issuer reloads that
+// entry alone; a move of the "config" revision the log cannot account for reloads everything
+// (announced by whoever wrote it, and checked every CONFIG_POLL_MS). A client_id, resource or issuer not
+// found in the database is remembered for a few seconds, so unknown ids cannot be used to make the
+// server query the database for every request; a change naming it forgets that at once.
 import type { Storage, ClientRecord, ApiRecord, ScopeRecord, AdapterPayload, AssertionIssuerRecord, ConfigChange } from "../storage/index.ts";
 import { clientMetadata } from "./client-metadata.ts";
 import { STANDARD_SCOPES } from "../services/scopes.ts";
@@ -13,10 +16,17 @@ import { log } from "../shared/logger.ts";
 
 const NO_ORIGINS: ReadonlySet<string> = new Set();
 
+/** A client in use: its record and its metadata as oidc-provider sees it (undefined when disabled). */
+interface CachedClient {
+  record: ClientRecord;
+  metadata: AdapterPayload | undefined;
+}
+
 export class Catalog {
   private readonly storage: Storage;
-  private clientsById = new Map<string, ClientRecord>();
-  private metadataById = new Map<string, AdapterPayload | undefined>();
+  /** Clients in use, least recently used first (a Map keeps insertion order; a hit moves to the end). */
+  private clients = new Map<string, CachedClient>();
+  /** Every enabled client's CORS origins, for those that have any. */
   private corsOriginsById = new Map<string, Set<string>>();
   /** Every enabled client's CORS origins together, each with how many clients have it: what a preflight (which names no client) is answered for. */
   private anyCorsOrigin = new Map<string, number>();
@@ -27,17 +37,26 @@ export class Catalog {
   private scopeNameList: string[] = [...STANDARD_SCOPES];
   /** Ids recently looked up and not found: "client:<id>", "api:<identifier>" or "issuer:<iss>" -> until (epoch ms). */
   private readonly unknown = new Map<string, number>();
+  private readonly clientCacheEntries: number;
 
   /** How long an id not found in the database is not looked up again, in milliseconds. */
   static readonly NEGATIVE_CACHE_MS = 5000;
   private static readonly NEGATIVE_CACHE_ENTRIES = 10_000;
+  /** Clients held at most (each about 5 KB with oidc-provider's metadata). */
+  static readonly CLIENT_CACHE_ENTRIES = 10_000;
 
-  constructor(storage: Storage) {
+  /** @param options.clientCacheEntries clients held at most (CLIENT_CACHE_ENTRIES) */
+  constructor(storage: Storage, options: { clientCacheEntries?: number } = {}) {
     this.storage = storage;
+    this.clientCacheEntries = options.clientCacheEntries ?? Catalog.CLIENT_CACHE_ENTRIES;
   }
 
+  /**
+   * The client, if it is in use: findClientMetadata (what oidc-provider calls first for every request
+   * naming a client) has put it here. Undefined for one not looked up yet.
+   */
   client(clientId: string): ClientRecord | undefined {
-    return this.clientsById.get(clientId);
+    return this.touch(clientId)?.record;
   }
 
   /** Origins whose pages may call the token endpoints as this client (client-origins.ts); empty when unknown or disabled. */
@@ -50,39 +69,50 @@ export class Catalog {
     return this.anyCorsOrigin.has(origin);
   }
 
-  /** The client as oidc-provider sees it; undefined when unknown or disabled. */
+  /** The client as oidc-provider sees it, if it is in use; undefined when not looked up yet, unknown or disabled. */
   clientMetadata(clientId: string): AdapterPayload | undefined {
-    return this.metadataById.get(clientId);
+    return this.touch(clientId)?.metadata;
   }
 
-  /** clientMetadata, looking a client this catalog has not loaded yet up in the database first. */
+  /** The client as oidc-provider sees it, looking it up in the database when it is not in use yet; undefined when unknown or disabled. */
   async findClientMetadata(clientId: string): Promise<AdapterPayload | undefined> {
-    if (this.clientsById.has(clientId)) return this.metadataById.get(clientId);
+    const cached = this.touch(clientId);
+    if (cached) return cached.metadata;
     const client = await this.lookUp(`client:${clientId}`, () => this.storage.clients.find(clientId));
     if (!client) return undefined;
-    this.setClient(clientId, client);
-    return this.metadataById.get(clientId);
+    return this.cache(client).metadata;
   }
 
-  /** Puts a client in (or, with null, takes it out of) every map, keeping the origin counts right. */
-  private setClient(clientId: string, client: ClientRecord | null): void {
+  /** The cached client, moved to the most recently used end. */
+  private touch(clientId: string): CachedClient | undefined {
+    const cached = this.clients.get(clientId);
+    if (cached) {
+      this.clients.delete(clientId);
+      this.clients.set(clientId, cached);
+    }
+    return cached;
+  }
+
+  /** Holds the client as in use (the least recently used one leaves when full). */
+  private cache(record: ClientRecord): CachedClient {
+    // Built once per load: oidc-provider hashes what it is given to find its compiled client.
+    const entry = { record, metadata: clientMetadata(record) };
+    this.clients.delete(record.clientId);
+    this.clients.set(record.clientId, entry);
+    if (this.clients.size > this.clientCacheEntries) this.clients.delete(this.clients.keys().next().value as string);
+    return entry;
+  }
+
+  /** Sets (or, with none, removes) the CORS origins an enabled client contributes, keeping the counts right. */
+  private indexOrigins(clientId: string, origins: ReadonlySet<string> | undefined): void {
     for (const origin of this.corsOriginsById.get(clientId) ?? []) {
       const count = (this.anyCorsOrigin.get(origin) ?? 1) - 1;
       if (count > 0) this.anyCorsOrigin.set(origin, count);
       else this.anyCorsOrigin.delete(origin);
     }
     this.corsOriginsById.delete(clientId);
-    if (!client) {
-      this.clientsById.delete(clientId);
-      this.metadataById.delete(clientId);
-      return;
-    }
-    this.clientsById.set(clientId, client);
-    // Built once per change: oidc-provider hashes what it is given to find its compiled client.
-    this.metadataById.set(clientId, clientMetadata(client));
-    if (!client.enabled) return;
-    const origins = corsOriginsOf(client);
-    this.corsOriginsById.set(clientId, origins);
+    if (!origins?.size) return;
+    this.corsOriginsById.set(clientId, new Set(origins));
     for (const origin of origins) this.anyCorsOrigin.set(origin, (this.anyCorsOrigin.get(origin) ?? 0) + 1);
   }
 
@@ -146,24 +176,23 @@ export class Catalog {
       this.version = version;
       return true;
     }
-    const [clients, apis, scopes, issuers] = await Promise.all([
-      this.storage.clients.list(),
-      this.storage.apis.list(),
-      this.storage.scopes.list(),
-      this.storage.assertionIssuers.list(),
-    ]);
-    this.clientsById = new Map();
-    this.metadataById = new Map();
+    const [apis, scopes, issuers] = await Promise.all([this.storage.apis.list(), this.storage.scopes.list(), this.storage.assertionIssuers.list()]);
     this.corsOriginsById = new Map();
     this.anyCorsOrigin = new Map();
-    for (const client of clients) this.setClient(client.clientId, client);
+    let clients = 0;
+    await this.storage.clients.forEachOriginSource((client) => {
+      clients++;
+      this.indexOrigins(client.clientId, corsOriginsOf(client));
+    });
+    // Clients in use are looked up again when next asked for.
+    this.clients = new Map();
     this.apisById = new Map(apis.map((a) => [a.identifier, a]));
     this.scopeList = scopes;
     this.issuersById = new Map(issuers.map((i) => [i.issuer, i]));
     this.indexScopeNames();
     this.unknown.clear();
     this.version = version;
-    log.debug("catalog loaded", { version, clients: clients.length, apis: apis.length, scopes: scopes.length });
+    log.debug("catalog loaded", { version, clients, apis: apis.length, scopes: scopes.length });
     return true;
   }
 
@@ -172,7 +201,12 @@ export class Catalog {
     const named = new Map(changes.map((c) => [`${c.entity}:${c.key}`, c]));
     let scopesMoved = false;
     for (const { entity, key } of named.values()) {
-      if (entity === "client") this.setClient(key, await this.storage.clients.find(key));
+      if (entity === "client") {
+        const client = await this.storage.clients.find(key);
+        this.indexOrigins(key, client?.enabled ? corsOriginsOf(client) : undefined);
+        if (client && this.clients.has(key)) this.cache(client);
+        else this.clients.delete(key);
+      }
       else if (entity === "api") {
         const api = await this.storage.apis.find(key);
         if (api) this.apisById.set(key, api);

@@ -29,7 +29,6 @@ export class TokenLifetimes {
 
   /** Seconds: the longest any token signed with the active key can live (JWT access tokens and ID tokens). */
   async longestSigned(): Promise<number> {
-    const clients = await this.storage.clients.list();
-    return Math.max(await this.longestAccessToken(), this.defaults.ID_TOKEN_TTL, ...clients.map((c) => c.idTokenTtl ?? 0));
+    return Math.max(await this.longestAccessToken(), this.defaults.ID_TOKEN_TTL, await this.storage.clients.longestIdTokenTtl());
   }
 }

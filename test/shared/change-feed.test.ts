@@ -23,10 +23,10 @@ describe.each(BACKENDS)("keyed configuration changes on %s", (backend) => {
     services = createServices(writer, { keyEncryptionSecret: db.env.KEY_ENCRYPTION_SECRET! });
     // The reader stands for another instance: its own connection, its own catalog.
     reader = await openStorage(db.url, { migrate: false });
-    const list = reader.clients.list.bind(reader.clients);
-    reader.clients.list = async () => {
+    const load = reader.clients.forEachOriginSource.bind(reader.clients);
+    reader.clients.forEachOriginSource = async (...args) => {
       fullLoads++;
-      return list();
+      return load(...args);
     };
     catalog = new Catalog(reader);
     await catalog.refresh({ force: true });
@@ -50,6 +50,8 @@ describe.each(BACKENDS)("keyed configuration changes on %s", (backend) => {
   test("a created, changed and deleted client is reloaded alone, never the whole catalog", async () => {
     const { client } = await services.clients.create({ client_name: "Reports", grant_types: ["client_credentials"], scopes: [] } as never);
     await feed.tick();
+    // Held once in use (oidc-provider asks for it first in every request naming it).
+    expect(await catalog.findClientMetadata(client.client_id)).toMatchObject({ client_name: "Reports" });
     expect(catalog.client(client.client_id)?.name).toBe("Reports");
     expect(seen.at(-1)!.configChanges?.changes.map((c) => [c.entity, c.key])).toEqual([["client", client.client_id]]);
 
@@ -80,11 +82,13 @@ describe.each(BACKENDS)("keyed configuration changes on %s", (backend) => {
   test("several changes between two polls are applied together, in order", async () => {
     const a = await services.clients.create({ client_name: "A", grant_types: ["client_credentials"], scopes: [] } as never);
     const b = await services.clients.create({ client_name: "B", grant_types: ["client_credentials"], scopes: [] } as never);
+    await catalog.findClientMetadata(a.client.client_id);
     await services.clients.update(a.client.client_id, { client_name: "A2" } as never);
     await feed.tick();
     expect(seen.at(-1)!.configChanges?.changes).toHaveLength(3);
     expect(catalog.client(a.client.client_id)?.name).toBe("A2");
-    expect(catalog.client(b.client.client_id)?.name).toBe("B");
+    expect(catalog.client(b.client.client_id)).toBeUndefined(); // not in use here: looked up when first asked for
+    expect(await catalog.findClientMetadata(b.client.client_id)).toMatchObject({ client_name: "B" });
     expect(fullLoads).toBe(0);
   });
 
@@ -107,6 +111,46 @@ describe.each(BACKENDS)("keyed configuration changes on %s", (backend) => {
     await feed.tick();
     expect(seen.at(-1)!.configChanges).toBeNull();
     expect(fullLoads).toBe(1);
-    expect(catalog.client(client.client_id)?.name).toBe("Purged");
+    expect(await catalog.findClientMetadata(client.client_id)).toMatchObject({ client_name: "Purged" });
+  });
+});
+
+describe("the catalog's clients", () => {
+  let db: FreshDatabase;
+  let storage: Storage;
+  let services: Services;
+
+  beforeAll(async () => {
+    db = await freshDatabase("sqlite");
+    storage = await openStorage(db.url);
+    services = createServices(storage, { keyEncryptionSecret: db.env.KEY_ENCRYPTION_SECRET! });
+  });
+  afterAll(async () => {
+    await storage.close();
+    await db.drop();
+  });
+
+  test("only the clients in use are held, at most the cache's size, least recently used out first; every enabled client's CORS origins are known", async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const { client } = await services.clients.create({ client_name: `Web ${i}`, grant_types: ["authorization_code"], redirect_uris: [`https://app${i}.example/cb`], scopes: [] } as never);
+      ids.push(client.client_id);
+    }
+    const catalog = new Catalog(storage, { clientCacheEntries: 2 });
+    await catalog.refresh({ force: true });
+    for (let i = 0; i < 4; i++) {
+      expect(catalog.client(ids[i]!)).toBeUndefined();
+      expect(catalog.isCorsOrigin(`https://app${i}.example`)).toBe(true);
+      expect([...catalog.corsOrigins(ids[i]!)]).toEqual([`https://app${i}.example`]);
+    }
+    await catalog.findClientMetadata(ids[0]!);
+    await catalog.findClientMetadata(ids[1]!);
+    catalog.client(ids[0]!); // used again: ids[1] is now the least recently used
+    await catalog.findClientMetadata(ids[2]!);
+    expect(catalog.client(ids[1]!)).toBeUndefined();
+    expect(catalog.client(ids[0]!)?.name).toBe("Web 0");
+    expect(catalog.client(ids[2]!)?.name).toBe("Web 2");
+    // Evicted is not forgotten: it is looked up again.
+    expect(await catalog.findClientMetadata(ids[1]!)).toMatchObject({ client_name: "Web 1" });
   });
 });

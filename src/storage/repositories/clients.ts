@@ -67,6 +67,31 @@ export class ClientRepository {
     return (await this.db.client.findMany({ orderBy: { createdAt: "asc" } })).map(toRecord);
   }
 
+  /** Seconds: the longest ID token lifetime a client sets (0 when none sets one). */
+  async longestIdTokenTtl(): Promise<number> {
+    return (await this.db.client.aggregate({ _max: { idTokenTtl: true } }))._max.idTokenTtl ?? 0;
+  }
+
+  /**
+   * Every enabled client's redirect URIs and allowed origins (what its CORS origins derive from), read
+   * `batch` rows at a time by client_id so that a large catalog never sits in memory whole. Calls
+   * `each` once per client, in client_id order.
+   */
+  async forEachOriginSource(each: (client: Pick<ClientRecord, "clientId" | "redirectUris" | "allowedOrigins">) => void, batch = 5000): Promise<void> {
+    let after: string | undefined;
+    for (;;) {
+      const rows = await this.db.client.findMany({
+        where: { enabled: true, ...(after === undefined ? {} : { clientId: { gt: after } }) },
+        select: { clientId: true, redirectUris: true, allowedOrigins: true },
+        orderBy: { clientId: "asc" },
+        take: batch,
+      });
+      for (const row of rows) each({ clientId: row.clientId, redirectUris: stringList(row.redirectUris), allowedOrigins: stringList(row.allowedOrigins) });
+      if (rows.length < batch) return;
+      after = rows.at(-1)!.clientId;
+    }
+  }
+
   /** One page of clients, oldest first, whose id or name contains `search` (any case). */
   async page(query: PageQuery): Promise<{ items: ClientRecord[]; total: number }> {
     if (!storable(query.search)) return { items: [], total: 0 };
