@@ -18,7 +18,7 @@ import crypto from "node:crypto";
 import type { Redis } from "ioredis";
 import { log } from "../../shared/logger.ts";
 import { openRedis, type RedisConnection } from "../../storage/redis.ts";
-import { MemoryRateLimitStore, type Limiter, type LimitOutcome, type LimitSpec, type MemoryStoreOptions, type RateLimitStore } from "./rate-limit-store.ts";
+import { fillOutcome, MemoryRateLimitStore, type Limiter, type LimitOutcome, type LimitSpec, type MemoryStoreOptions, type RateLimitStore } from "./rate-limit-store.ts";
 
 /** Longest wait for Redis's answer to one take() or refund(), in milliseconds; then the local count answers. */
 export const COMMAND_TIMEOUT_MS = 50;
@@ -79,16 +79,9 @@ export interface RedisStoreOptions {
   fallback?: MemoryStoreOptions;
 }
 
-/**
- * The outcome of an allowed or refused request whose TAT was `ahead` ms after now (before it), as the
- * memory store computes it: remaining = whole requests left after this one, resetSeconds = seconds
- * (at least 1 when allowed) until one more fits; when refused, seconds until this one would fit.
- */
+/** The outcome of a request whose TAT was `ahead` ms after now, as every store computes it (fillOutcome). */
 function outcomeOf(allowed: boolean, ahead: number, interval: number, tolerance: number): LimitOutcome {
-  if (!allowed) return { allowed: false, remaining: 0, resetSeconds: Math.ceil((ahead - tolerance) / 1000) };
-  const room = tolerance - ahead;
-  const whole = Math.floor(room / interval + 1e-9);
-  return { allowed: true, remaining: whole, resetSeconds: Math.max(1, Math.ceil((interval - (room - whole * interval)) / 1000)) };
+  return fillOutcome({ allowed, remaining: 0, resetSeconds: 0 }, allowed, ahead, interval, tolerance);
 }
 
 class RedisLimiter implements Limiter {

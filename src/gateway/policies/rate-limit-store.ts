@@ -56,6 +56,27 @@ export interface MemoryStoreOptions {
   sweepMs?: number;
 }
 
+/**
+ * Writes into `outcome` what a request decided whose TAT was `ahead` ms after now (before it), for a
+ * limit of one request per `interval` ms with `tolerance` = (burst - 1) intervals: when allowed,
+ * remaining = whole requests left after this one (the whole part of the room left, in intervals) and
+ * resetSeconds = seconds (at least 1) until one more fits (from the rest); when refused, remaining 0 and
+ * resetSeconds = seconds until this one would fit. Shared by every store, so they answer alike.
+ */
+export function fillOutcome(outcome: LimitOutcome, allowed: boolean, ahead: number, interval: number, tolerance: number): LimitOutcome {
+  outcome.allowed = allowed;
+  if (!allowed) {
+    outcome.remaining = 0;
+    outcome.resetSeconds = Math.ceil((ahead - tolerance) / 1000);
+    return outcome;
+  }
+  const room = tolerance - ahead;
+  const whole = Math.floor(room / interval + 1e-9);
+  outcome.remaining = whole;
+  outcome.resetSeconds = Math.max(1, Math.ceil((interval - (room - whole * interval)) / 1000));
+  return outcome;
+}
+
 /** Partitions looked at, at most, to make room for one new partition when the table is full. */
 const EVICTION_STEPS = 32;
 
@@ -97,21 +118,9 @@ class MemoryLimiter implements Limiter {
     const stored = this.#tat[slot]!;
     const tat = stored > now ? stored : now;
     const ahead = tat - now;
-    if (ahead > this.#tolerance) {
-      outcome.allowed = false;
-      outcome.remaining = 0;
-      outcome.resetSeconds = Math.ceil((ahead - this.#tolerance) / 1000);
-      return outcome;
-    }
-    this.#tat[slot] = tat + interval;
-    // Room left after this request, in intervals: its whole part is the requests left, and the rest says
-    // how long until one more.
-    const room = this.#tolerance - ahead;
-    const whole = Math.floor(room / interval + 1e-9);
-    outcome.allowed = true;
-    outcome.remaining = whole;
-    outcome.resetSeconds = Math.max(1, Math.ceil((interval - (room - whole * interval)) / 1000));
-    return outcome;
+    const allowed = ahead <= this.#tolerance;
+    if (allowed) this.#tat[slot] = tat + interval;
+    return fillOutcome(outcome, allowed, ahead, interval, this.#tolerance);
   }
 
   /** Gives back a request; a partition without a slot of its own was counted in the overflow bucket. */
