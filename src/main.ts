@@ -9,6 +9,7 @@ import { ConfigError, loadConfig, type Config } from "./config/env.ts";
 import { cookieSecrets, keyEncryptionSecret } from "./config/secrets.ts";
 import { createServices } from "./services/index.ts";
 import { isDatabaseUnavailable, MissingDatabase, openStorage, type Storage, type StorageOptions } from "./storage/index.ts";
+import { acquireSessionLock, BOOTSTRAP_LOCK_KEY, ensureDatabase, type SessionLock } from "./storage/database.ts";
 import { ChangeFeed } from "./shared/change-feed.ts";
 import { log, setLogLevel } from "./shared/logger.ts";
 import { enableMetrics } from "./shared/metrics.ts";
@@ -17,39 +18,78 @@ import { RemoteKeySets } from "./shared/remote-key-sets.ts";
 import { RevocationList } from "./shared/revocation-list.ts";
 import { bootstrapAdmin } from "./authorization-server/bootstrap-admin.ts";
 import { ensureGatewayClient } from "./gateway/internal-client.ts";
-import { ensureAdminBuiltIns } from "./admin/built-in.ts";
+import { applyRacing, ensureAdminBuiltIns } from "./admin/built-in.ts";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
- * Opens storage, waiting for a database that cannot be reached yet (it may be starting too): retries
+ * Runs `attempt`, waiting for a database that cannot be reached yet (it may be starting too): retries
  * with a delay doubling from 1 s to 30 s, one log line per attempt. Anything else (a missing database
  * that could not be created, bad credentials) ends the start at once with its message.
  */
-async function openStorageWhenReachable(config: Config, options: Omit<StorageOptions, "timeouts"> = {}): Promise<Storage> {
-  const timeouts = { connectMs: config.DB_CONNECT_TIMEOUT_MS, queryMs: config.DB_QUERY_TIMEOUT_MS };
-  for (let attempt = 1, delayMs = 1000; ; attempt++, delayMs = Math.min(delayMs * 2, 30_000)) {
+async function whenReachable<T>(config: Config, attempt: () => Promise<T>): Promise<T> {
+  for (let n = 1, delayMs = 1000; ; n++, delayMs = Math.min(delayMs * 2, 30_000)) {
     try {
-      return await openStorage(config.DATABASE_URL, { ...options, timeouts });
+      return await attempt();
     } catch (error) {
       if (error instanceof MissingDatabase || !isDatabaseUnavailable(error)) throw error;
       const target = config.databaseKind === "postgresql" ? new URL(config.DATABASE_URL).host : config.DATABASE_URL;
-      log.warn("database unreachable; retrying", { database: target, attempt, retryInSeconds: delayMs / 1000, error: (error as Error).message });
+      log.warn("database unreachable; retrying", { database: target, attempt: n, retryInSeconds: delayMs / 1000, error: (error as Error).message });
       await sleep(delayMs);
     }
   }
 }
 
-/** Runs once per deployment start, before anything serves. */
+/** Opens storage, waiting for a database that cannot be reached yet (see whenReachable). */
+function openStorageWhenReachable(config: Config, options: Omit<StorageOptions, "timeouts"> = {}): Promise<Storage> {
+  const timeouts = { connectMs: config.DB_CONNECT_TIMEOUT_MS, queryMs: config.DB_QUERY_TIMEOUT_MS };
+  return whenReachable(config, () => openStorage(config.DATABASE_URL, { ...options, timeouts }));
+}
+
+/** Longest wait for another instance's start-up preparation (migrations included) before giving up. */
+const BOOTSTRAP_LOCK_WAIT_MS = 5 * 60_000;
+
+/**
+ * On PostgreSQL, several instances may start at the same moment on one database: each takes a
+ * session-level advisory lock (on a connection of its own) before its first write and keeps it until
+ * storage is prepared, so they prepare one after another and the later ones find everything done.
+ * SQLite is one machine's file: nothing to take.
+ */
+async function lockBootstrap(config: Config): Promise<SessionLock | undefined> {
+  if (config.databaseKind !== "postgresql") return undefined;
+  const url = config.DATABASE_URL;
+  const timeouts = { connectMs: config.DB_CONNECT_TIMEOUT_MS, queryMs: config.DB_QUERY_TIMEOUT_MS };
+  return whenReachable(config, async () => {
+    // The lock lives in the database: it must exist first (created here when the role may).
+    if (await ensureDatabase(url, timeouts)) log.info("created the database", { database: new URL(url).pathname.slice(1) });
+    return acquireSessionLock(url, {
+      key: BOOTSTRAP_LOCK_KEY,
+      waitMs: BOOTSTRAP_LOCK_WAIT_MS,
+      connectMs: timeouts.connectMs,
+      onWait: () =>
+        log.info("another instance is preparing the database; waiting for it to finish", { lock: BOOTSTRAP_LOCK_KEY, maxWaitSeconds: BOOTSTRAP_LOCK_WAIT_MS / 1000 }),
+    });
+  });
+}
+
+/**
+ * Runs once per deployment start, before anything serves (and before workers fork). Every step is
+ * idempotent, and on PostgreSQL they run under the start-up lock (see lockBootstrap).
+ */
 async function prepare(config: Config): Promise<Storage> {
-  const storage = await openStorageWhenReachable(config);
-  cookieSecrets(config); // generated here, once, if the embedded default needs it: workers only read it
-  const services = createServices(storage, { keyEncryptionSecret: keyEncryptionSecret(config), defaults: config });
-  if (await services.keys.ensure(config.SIGNING_ALG)) log.info("generated signing keys", { alg: config.SIGNING_ALG });
-  await bootstrapAdmin(config, storage, services);
-  await ensureGatewayClient(config, services);
-  await ensureAdminBuiltIns(config, services);
-  return storage;
+  const lock = await lockBootstrap(config);
+  try {
+    const storage = await openStorageWhenReachable(config);
+    cookieSecrets(config); // generated here, once, if the embedded default needs it: workers only read it
+    const services = createServices(storage, { keyEncryptionSecret: keyEncryptionSecret(config), defaults: config });
+    if (await services.keys.ensure(config.SIGNING_ALG)) log.info("generated signing keys", { alg: config.SIGNING_ALG });
+    await bootstrapAdmin(config, storage, services);
+    await applyRacing(() => ensureGatewayClient(config, services));
+    await ensureAdminBuiltIns(config, services);
+    return storage;
+  } finally {
+    await lock?.release();
+  }
 }
 
 /** Starts the servers of this process; resolves to a function that stops them. */

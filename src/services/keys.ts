@@ -77,33 +77,59 @@ export class KeyService {
     return (await this.storage.keys.list()).map(keyResource);
   }
 
-  /** On first start: one active and one next key. Returns true when keys were created. */
+  /**
+   * On first start: one active and one next key. On every start, repairs a key table that has more
+   * (instances that once started together on a database without the start-up lock each created theirs):
+   * the oldest active key stays the signer (the one privateJwks picks, so running instances keep it) and
+   * the other active keys are retired, published while a token they may have signed can live; of several
+   * next keys the oldest stays, the others (which never signed) are retired unpublished.
+   * Returns true when keys were created or repaired.
+   */
   async ensure(alg: SigningAlg): Promise<boolean> {
     const keys = await this.storage.keys.list();
-    let created = false;
-    if (!keys.some((k) => k.status === "active")) {
-      await this.create(alg, "active");
-      created = true;
+    const actives = keys.filter((k) => k.status === "active");
+    const nexts = keys.filter((k) => k.status === "next");
+    const keep = actives[0]?.kid ?? (await this.create(alg, "active"));
+    if (nexts.length === 0) await this.create(alg, "next");
+    let changed = actives.length === 0 || nexts.length === 0;
+    if (actives.length > 1 || nexts.length > 1) {
+      await this.retireExtras(actives, nexts, keep, new Date(Date.now() + (await this.context.lifetimes.longestSigned()) * 1000));
+      securityEvent("signing_keys_repaired", { active: actives.map((k) => k.kid), next: nexts.map((k) => k.kid), kept: [keep, nexts[0]?.kid].filter(Boolean) });
+      changed = true;
     }
-    if (!keys.some((k) => k.status === "next")) {
-      await this.create(alg, "next");
-      created = true;
-    }
-    if (created) await this.storage.revisions.bump("keys");
-    return created;
+    if (changed) await this.storage.revisions.bump("keys");
+    return changed;
+  }
+
+  /**
+   * Retires every active key but `keep` (published until `activeExpiresAt`: they may have signed) and every
+   * next key but the first (unpublished at once: a next key never signed). Each is a one-transaction
+   * rotate onto `keep`, so no step leaves a second active key behind.
+   */
+  private async retireExtras(actives: SigningKeyRecord[], nexts: SigningKeyRecord[], keep: string, activeExpiresAt: Date): Promise<void> {
+    const now = new Date();
+    const extras = [...actives.filter((k) => k.kid !== keep).map((k) => ({ kid: k.kid, expiresAt: activeExpiresAt })), ...nexts.slice(1).map((k) => ({ kid: k.kid, expiresAt: now }))];
+    for (const extra of extras) await this.storage.keys.rotate(extra.kid, keep, extra.expiresAt, now);
   }
 
   /**
    * Switches signing to the published next key and publishes a new next key (of `alg`, default the
-   * current next key's). The retired key stays in JWKS as long as a token it signed can live.
+   * current next key's). The retired key stays in JWKS as long as a token it signed can live. Every key
+   * that was active is retired (a table with several, left by an earlier race, ends with one) and next
+   * keys other than the one promoted are retired unpublished.
    */
   async rotate({ alg }: { alg?: SigningAlg } = {}): Promise<Rotation> {
     const keys = await this.storage.keys.list();
-    const active = keys.find((k) => k.status === "active");
-    const next = keys.find((k) => k.status === "next");
+    const actives = keys.filter((k) => k.status === "active");
+    const nexts = keys.filter((k) => k.status === "next");
+    const active = actives[0];
+    const next = nexts[0];
     if (!next) throw new ValidationError("no next key is published; start the server once to create one");
     const lifetime = await this.context.lifetimes.longestSigned();
-    await this.storage.keys.rotate(active?.kid ?? null, next.kid, new Date(Date.now() + lifetime * 1000));
+    const expiresAt = new Date(Date.now() + lifetime * 1000);
+    await this.storage.keys.rotate(active?.kid ?? null, next.kid, expiresAt);
+    // Any other active key: retired the same way (its rotate onto `next` leaves `next` the one active key).
+    await this.retireExtras(actives.filter((k) => k !== active), nexts, next.kid, expiresAt);
     const created = await this.create(alg ?? (next.alg as SigningAlg), "next");
     await this.storage.revisions.bump("keys");
     const rotation = { active: next.kid, next: created, retired: active?.kid ?? null, retired_published_for_seconds: active ? lifetime : null };
@@ -125,7 +151,8 @@ export class KeyService {
       activeAlg: active.alg,
       keys: ordered.map((k) => {
         const jwk = { ...decryptPrivateKey(k.privateKeyEncrypted, this.secret()), kid: k.kid, alg: k.alg, use: "sig" };
-        return k.status === "active" ? jwk : { ...jwk, key_ops: ["verify"] };
+        // Only the one chosen signs, even if the table (before the next ensure or rotate repairs it) has two active keys.
+        return k === active ? jwk : { ...jwk, key_ops: ["verify"] };
       }),
     };
   }

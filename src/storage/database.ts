@@ -83,6 +83,9 @@ export async function ensureDatabase(url: string, timeouts: DatabaseTimeouts = D
     await admin.query(`CREATE DATABASE "${name.replace(/"/g, '""')}"`);
     return true;
   } catch (error) {
+    // Another instance starting at the same moment created it first (42P04; 23505 when both raced in the catalog).
+    const code = (error as { code?: string }).code;
+    if (code === "42P04" || code === "23505") return false;
     const user = decodeURIComponent(target.username) || "the configured role";
     throw new MissingDatabase(
       `database "${name}" does not exist on ${target.hostname} and ${user} could not create it (${(error as Error).message}): ` +
@@ -91,4 +94,72 @@ export async function ensureDatabase(url: string, timeouts: DatabaseTimeouts = D
   } finally {
     await admin.end().catch(() => undefined);
   }
+}
+
+/** The advisory lock key instances hold while they prepare a PostgreSQL database at start (not migrate.ts's, which is taken inside). */
+export const BOOTSTRAP_LOCK_KEY = 727_273;
+
+/** A PostgreSQL session-level advisory lock, held on a connection of its own until released. */
+export interface SessionLock {
+  release(): Promise<void>;
+}
+
+/**
+ * Takes the PostgreSQL session-level advisory lock `key` on a dedicated connection, so that several
+ * instances starting at once do their start-up writes one after another. When another session holds it,
+ * calls onWait once and waits at most waitMs (lock_timeout), then throws saying so. The lock goes with the
+ * connection: a process that dies while holding it releases it.
+ */
+export async function acquireSessionLock(
+  url: string,
+  { key = BOOTSTRAP_LOCK_KEY, waitMs, connectMs = DEFAULT_TIMEOUTS.connectMs, onWait }: { key?: number; waitMs: number; connectMs?: number; onWait?: () => void },
+): Promise<SessionLock> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: connectMs, application_name: "gatehouse bootstrap lock" });
+  // A connection lost while the lock is held must not crash the process through an unhandled 'error' event.
+  let lost: Error | undefined;
+  client.on("error", (error) => (lost = error));
+  await client.connect();
+  try {
+    const tried = await client.query<{ locked: boolean }>("SELECT pg_try_advisory_lock($1) AS locked", [key]);
+    if (!tried.rows[0]!.locked) {
+      onWait?.();
+      await client.query(`SET lock_timeout = ${Math.max(1, Math.floor(waitMs))}`);
+      try {
+        await client.query("SELECT pg_advisory_lock($1)", [key]);
+      } catch (error) {
+        if ((error as { code?: string }).code === "55P03") {
+          throw new Error(`another instance held the start-up lock (PostgreSQL advisory lock ${key}) for more than ${Math.round(waitMs / 1000)} s`);
+        }
+        throw error;
+      }
+    }
+  } catch (error) {
+    await client.end().catch(() => undefined);
+    throw error;
+  }
+  let released = false;
+  return {
+    async release() {
+      if (released) return;
+      released = true;
+      try {
+        if (!lost) await client.query("SELECT pg_advisory_unlock($1)", [key]);
+      } finally {
+        await client.end().catch(() => undefined);
+      }
+    },
+  };
+}
+
+/**
+ * A write refused because a row with the same unique key exists (Prisma's P2002, PostgreSQL's 23505,
+ * SQLite's UNIQUE constraint): at start, another instance created the same record first.
+ */
+export function isUniqueViolation(error: unknown): boolean {
+  for (let e: unknown = error, depth = 0; e && typeof e === "object" && depth < 5; depth++) {
+    const { message, code, cause } = e as { message?: unknown; code?: unknown; cause?: unknown };
+    if (code === "P2002" || code === "23505" || /Unique constraint failed|UNIQUE constraint failed|duplicate key value violates unique constraint/i.test(String(message ?? ""))) return true;
+    e = cause;
+  }
+  return false;
 }

@@ -58,9 +58,6 @@ export async function migrate(db: Database, kind: DatabaseKind, options: { befor
     .filter((e) => e.isDirectory())
     .map((e) => e.name)
     .sort();
-  await db.$executeRawUnsafe(
-    `CREATE TABLE IF NOT EXISTS "_gatehouse_migrations" ("name" TEXT PRIMARY KEY, "appliedAt" TEXT NOT NULL)`,
-  );
   const applied: string[] = [];
   // SQLite ignores PRAGMA foreign_keys inside a transaction, so a migration that rebuilds a table others
   // reference (Prisma's "RedefineTables": create, copy, DROP, rename) would have the DROP's implicit
@@ -78,6 +75,11 @@ export async function migrate(db: Database, kind: DatabaseKind, options: { befor
     await db.$transaction(async (tx) => {
       // Several instances may start at once on PostgreSQL: one migrates, the others wait here.
       if (kind === "postgresql") await tx.$executeRawUnsafe(`SELECT pg_advisory_xact_lock(727274)`);
+      // Under the lock: two concurrent CREATE TABLE IF NOT EXISTS can both find it missing on PostgreSQL,
+      // and the second then fails on the catalog's unique index.
+      await tx.$executeRawUnsafe(
+        `CREATE TABLE IF NOT EXISTS "_gatehouse_migrations" ("name" TEXT PRIMARY KEY, "appliedAt" TEXT NOT NULL)`,
+      );
       const done = new Set(
         (await tx.$queryRawUnsafe<{ name: string }[]>(`SELECT "name" FROM "_gatehouse_migrations"`)).map((r) => r.name),
       );
