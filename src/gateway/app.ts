@@ -7,7 +7,7 @@ import type { Duplex } from "node:stream";
 import type { Config } from "../config/env.ts";
 import type { Services } from "../services/index.ts";
 import type { Storage } from "../storage/index.ts";
-import type { ChangeFeed, Revisions } from "../shared/change-feed.ts";
+import type { ChangeFeed } from "../shared/change-feed.ts";
 import type { RemoteKeySets } from "../shared/remote-key-sets.ts";
 import type { RevocationList } from "../shared/revocation-list.ts";
 import { applyClientLimits, timeoutOptions, type ClientLimits } from "./client-limits.ts";
@@ -19,7 +19,7 @@ import { GatewayContext, gatewayRequest, logDenial } from "./pipeline.ts";
 import { RedisRateLimitStore } from "./policies/rate-limit-redis.ts";
 import { MemoryRateLimitStore } from "./policies/rate-limit-store.ts";
 import { errorResponse, type ErrorResponse } from "./respond.ts";
-import { loadRouteTable } from "./rules/load-route-table.ts";
+import { applyRouteChanges, loadRouteTable } from "./rules/load-route-table.ts";
 import type { RouteTable } from "./rules/route-table.ts";
 import { loadGatewayKeys, wireStages } from "./stages.ts";
 
@@ -53,7 +53,11 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   let seen = await storage.revisions.read();
   // A table that fails to build (a route that can never match, a policy that does not validate) keeps the previous one in service.
   feed.subscribe("gateway", async (revisions) => {
-    if (revisions.config !== seen.config && routesMoved(revisions, seen.config)) table = await loadRouteTable(storage, policies);
+    if (revisions.config !== seen.config) {
+      const log = revisions.configChanges;
+      if (log && log.from === seen.config) await applyRouteChanges(table!, storage, policies, log.changes);
+      else table = await loadRouteTable(storage, policies);
+    }
     if (revisions.keys !== seen.keys) keys = await loadGatewayKeys(services);
     seen = revisions;
   });
@@ -164,14 +168,4 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
         setTimeout(() => server.closeAllConnections(), 10_000).unref();
       }),
   };
-}
-
-/**
- * Whether a move of the "config" revision from `from` can have changed the route table: not when the
- * change log shows only clients, scopes and issuers changed (the table holds APIs and routes).
- */
-function routesMoved(revisions: Revisions, from: number): boolean {
-  const log = revisions.configChanges;
-  if (!log || log.from !== from) return true;
-  return log.changes.some((c) => c.entity === "api" || c.entity === "route");
 }

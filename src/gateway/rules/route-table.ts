@@ -1,5 +1,6 @@
 // The whole routing table in memory, indexed so that matching a request costs a few map lookups
-// (one per path segment) and no database query.
+// (one per path segment, whatever the number of routes) and no database query. A change to one route
+// or API replaces its entries in place (put/remove), so its cost does not grow with the table either.
 import type { RouteRecord } from "../../storage/index.ts";
 import type { CompiledRoute } from "../types.ts";
 import { canonicalRoute } from "./canonical-route.ts";
@@ -58,14 +59,28 @@ function methodSet(route: RouteRecord): ReadonlySet<string> | null {
   return new Set([...declared].filter((method) => ruled.has(method)));
 }
 
+/** Candidates at one prefix come in this order: by API identifier, then route id (as storage lists them). */
+function before(a: CompiledRoute, b: CompiledRoute): boolean {
+  const { apiIdentifier: x, id: i } = a.route;
+  const { apiIdentifier: y, id: j } = b.route;
+  return x < y || (x === y && i < j);
+}
+
+function allowOf(candidates: readonly Candidate[]): string[] {
+  return [...new Set(candidates.flatMap((c) => (c.methods ? [...c.methods] : [])))].sort();
+}
+
 function addTo(index: PrefixIndex, prefix: string, candidate: Candidate): void {
   let group = index.get(prefix);
   if (!group) {
     group = { candidates: [], allow: [] };
     index.set(prefix, group);
   }
-  group.candidates.push(candidate);
-  if (candidate.methods) group.allow = [...new Set([...group.allow, ...candidate.methods])].sort();
+  const { candidates } = group;
+  let at = candidates.length;
+  while (at > 0 && before(candidate.compiled, candidates[at - 1]!.compiled)) at--;
+  candidates.splice(at, 0, candidate);
+  if (candidate.methods) group.allow = allowOf(candidates);
 }
 
 /** The group at the longest prefix of the path, cut on segment boundaries; "/" matches every path. */
@@ -91,26 +106,65 @@ function longestPrefix(index: PrefixIndex, path: string): PrefixGroup | undefine
 export class RouteTable {
   private readonly byHost = new Map<string, PrefixIndex>();
   private readonly anyHost: PrefixIndex = new Map();
-  private readonly count: number;
+  /** Where each route is, by route id: its host's index (or anyHost) and its prefix. */
+  private readonly located = new Map<string, { index: PrefixIndex; prefix: string; host: string | null; api: string }>();
+  /** Each API's route ids. */
+  private readonly byApi = new Map<string, Set<string>>();
 
   /** Throws when a route's path prefix or rewrite is not a path (see canonicalRoute). */
   constructor(routes: CompiledRoute[]) {
-    for (const given of routes) {
-      const compiled = canonicalRoute(given);
-      const { route } = compiled;
-      let index = this.anyHost;
-      if (route.host) {
-        const host = hostName(route.host);
-        index = this.byHost.get(host) ?? new Map();
-        this.byHost.set(host, index);
-      }
-      addTo(index, route.pathPrefix, { compiled, methods: methodSet(route) });
-    }
-    this.count = routes.length;
+    for (const given of routes) this.add(canonicalRoute(given));
   }
 
   get size(): number {
-    return this.count;
+    return this.located.size;
+  }
+
+  /**
+   * Adds a route, or replaces the route with its id. Throws, leaving the table as it was, when its path
+   * prefix or rewrite is not a path (see canonicalRoute).
+   */
+  put(given: CompiledRoute): void {
+    const compiled = canonicalRoute(given);
+    this.remove(compiled.route.id);
+    this.add(compiled);
+  }
+
+  /** Takes the route with this id out (nothing when there is none). */
+  remove(routeId: string): void {
+    const where = this.located.get(routeId);
+    if (!where) return;
+    this.located.delete(routeId);
+    const ofApi = this.byApi.get(where.api)!;
+    ofApi.delete(routeId);
+    if (ofApi.size === 0) this.byApi.delete(where.api);
+    const group = where.index.get(where.prefix)!;
+    group.candidates = group.candidates.filter((c) => c.compiled.route.id !== routeId);
+    group.allow = allowOf(group.candidates);
+    if (group.candidates.length > 0) return;
+    where.index.delete(where.prefix);
+    if (where.host !== null && where.index.size === 0) this.byHost.delete(where.host);
+  }
+
+  /** The ids of the routes of one API. */
+  routesOf(apiIdentifier: string): string[] {
+    return [...(this.byApi.get(apiIdentifier) ?? [])];
+  }
+
+  private add(compiled: CompiledRoute): void {
+    const { route } = compiled;
+    let index = this.anyHost;
+    let host: string | null = null;
+    if (route.host) {
+      host = hostName(route.host);
+      index = this.byHost.get(host) ?? new Map();
+      this.byHost.set(host, index);
+    }
+    addTo(index, route.pathPrefix, { compiled, methods: methodSet(route) });
+    this.located.set(route.id, { index, prefix: route.pathPrefix, host, api: route.apiIdentifier });
+    const ofApi = this.byApi.get(route.apiIdentifier) ?? new Set();
+    ofApi.add(route.id);
+    this.byApi.set(route.apiIdentifier, ofApi);
   }
 
   /**

@@ -62,7 +62,8 @@ export class RouteRepository {
     if (!storable(apiIdentifier)) return [];
     const rows = await this.db.apiRoute.findMany({
       where: apiIdentifier ? { apiIdentifier } : {},
-      orderBy: [{ apiIdentifier: "asc" }, { pathPrefix: "asc" }],
+      // The id last: routes of one API at one prefix come in the same order every time (route-table.ts).
+      orderBy: [{ apiIdentifier: "asc" }, { pathPrefix: "asc" }, { id: "asc" }],
     });
     return rows.map(toRecord);
   }

@@ -1,7 +1,8 @@
 // The route table built from a real database, written through the same services the admin uses.
 import { freshDatabase, type FreshDatabase } from "../../helpers/databases.ts";
 import { withServices } from "../../helpers/seed.ts";
-import { loadRouteTable } from "../../../src/gateway/rules/load-route-table.ts";
+import { applyRouteChanges, loadRouteTable } from "../../../src/gateway/rules/load-route-table.ts";
+import type { RouteTable } from "../../../src/gateway/rules/route-table.ts";
 import { testContext } from "../policies/compile.ts";
 
 describe("loadRouteTable on sqlite", () => {
@@ -67,5 +68,73 @@ describe("loadRouteTable on sqlite", () => {
       return loadRouteTable(storage, testContext());
     });
     expect(table.size).toBe(0);
+  });
+});
+
+describe("applyRouteChanges (a change to one route or API, in place)", () => {
+  let db: FreshDatabase;
+
+  beforeEach(async () => {
+    db = await freshDatabase("sqlite");
+  });
+  afterEach(async () => {
+    await db?.drop();
+  });
+
+  /** What a table answers for a fixed set of requests, to compare two tables. */
+  const answers = (table: RouteTable) =>
+    ["/orders/1", "/orders", "/users/7", "/", "/ledger/x", "/other"].flatMap((path) =>
+      ["a.example", "b.example"].flatMap((host) =>
+        ["GET", "POST", "DELETE"].map((method) => {
+          const found = table.match(host, method, path);
+          return `${host} ${method} ${path} -> ${found ? `${found.api.identifier} ${found.route.pathPrefix} ${found.route.upstream}` : `none [${table.allowedMethods(host, path).join(",")}]`}`;
+        }),
+      ),
+    );
+
+  test("after each change the table answers exactly as one loaded afresh, and only changed entries are read", async () => {
+    await withServices(db, async (services, storage) => {
+      await services.apis.apply({ identifier: "urn:orders", name: "Orders", scopes: ["orders:read"] });
+      await services.apis.apply({ identifier: "urn:users", name: "Users" });
+      const orders = await services.routes.create("urn:orders", { path_prefix: "/orders", methods: ["GET"], upstream: "http://orders:8080", scopes: { GET: { all_of: ["orders:read"] } } });
+      await services.routes.create("urn:users", { path_prefix: "/", upstream: "http://users:8080", public: true });
+      const table = await loadRouteTable(storage, testContext());
+      let seq = await storage.revisions.lastConfigChange();
+      let listed = 0;
+      const list = storage.routes.list.bind(storage.routes);
+      storage.routes.list = async (api?: string) => {
+        if (api === undefined) listed++;
+        return list(api);
+      };
+      const step = async (change: () => Promise<unknown>) => {
+        await change();
+        const changes = await storage.revisions.configChangesSince(seq, 100);
+        seq = changes.at(-1)?.seq ?? seq;
+        await applyRouteChanges(table, storage, testContext(), changes);
+        const fresh = await loadRouteTable(storage, testContext());
+        listed--; // the fresh table's own read
+        expect(answers(table)).toEqual(answers(fresh));
+        expect(table.size).toBe(fresh.size);
+      };
+      // Two routes at one prefix: the first in storage's order (API, then id) wins for a method both accept.
+      await step(() => services.routes.create("urn:users", { path_prefix: "/orders", methods: ["POST", "DELETE"], upstream: "http://users:8080/o", public: true }));
+      await step(() => services.routes.update(orders.id, { upstream: "http://orders:9090", methods: ["GET", "DELETE"] } as never));
+      await step(() => services.routes.create("urn:orders", { path_prefix: "/ledger", host: "b.example", upstream: "http://ledger:8080", public: true }));
+      await step(() => services.apis.update("urn:orders", { name: "Orders v2" } as never));
+      await step(() => services.routes.delete(orders.id));
+      await step(() => services.apis.delete("urn:users"));
+      expect(listed).toBe(0);
+    });
+  });
+
+  test("a change naming a route that no longer exists leaves the table as it was", async () => {
+    await withServices(db, async (services, storage) => {
+      await services.apis.apply({ identifier: "urn:orders", name: "Orders" });
+      await services.routes.create("urn:orders", { path_prefix: "/orders", upstream: "http://orders:8080", public: true });
+      const table = await loadRouteTable(storage, testContext());
+      const before = answers(table);
+      await expect(applyRouteChanges(table, storage, testContext(), [{ seq: 1, entity: "route", key: "no-such-route" }])).resolves.toBeUndefined();
+      expect(answers(table)).toEqual(before);
+    });
   });
 });
