@@ -43,7 +43,8 @@ async function whenReachable<T>(config: Config, attempt: () => Promise<T>): Prom
 /** Opens storage, waiting for a database that cannot be reached yet (see whenReachable). */
 function openStorageWhenReachable(config: Config, options: Omit<StorageOptions, "timeouts"> = {}): Promise<Storage> {
   const timeouts = { connectMs: config.DB_CONNECT_TIMEOUT_MS, queryMs: config.DB_QUERY_TIMEOUT_MS };
-  return whenReachable(config, () => openStorage(config.DATABASE_URL, { ...options, timeouts }));
+  const redis = config.REDIS_URL ? { url: config.REDIS_URL, prefix: config.REDIS_PREFIX } : undefined;
+  return whenReachable(config, () => openStorage(config.DATABASE_URL, { ...options, timeouts, redis }));
 }
 
 /** Longest wait for another instance's start-up preparation (migrations included) before giving up. */

@@ -40,7 +40,8 @@ export async function run(command: Command, body: (context: Context) => Promise<
     // stdout belongs to the command's result; log lines (warnings only, unless LOG_LEVEL says otherwise) go to stderr.
     logToStderr();
     setLogLevel(process.env.LOG_LEVEL ? config.LOG_LEVEL : "warn");
-    storage = await openStorage(config.DATABASE_URL);
+    // Writes are announced through Redis too when instances listen there (change-notifications.ts).
+    storage = await openStorage(config.DATABASE_URL, { redis: config.REDIS_URL ? { url: config.REDIS_URL, prefix: config.REDIS_PREFIX } : undefined });
     // Only commands that seal or unseal (signing keys, outbound OAuth secrets) need KEY_ENCRYPTION_SECRET.
     const services = createServices(storage, {
       keyEncryptionSecret: () => keyEncryptionSecret(config),

@@ -4,11 +4,16 @@
 // lost notification.
 //  - PostgreSQL: NOTIFY on a channel, LISTEN on a dedicated connection (re-established if it drops).
 //  - SQLite (one machine): a small file beside the database, written on every change and watched.
+//  - With REDIS_URL, also Redis pub/sub, on `<REDIS_PREFIX>:changes`: the instant path where LISTEN is not
+//    available (a connection pooler in transaction mode between Gatehouse and PostgreSQL). Either path
+//    wakes every instance; what changed is always read from the database (the change log), so a message
+//    lost in either, or Redis down, costs at most one poll interval.
 import fs from "node:fs";
 import path from "node:path";
 import pg from "pg";
 import { log } from "../shared/logger.ts";
 import type { Database, DatabaseKind } from "./database.ts";
+import { openRedis } from "./redis.ts";
 
 /** What changed: configuration (clients, scopes, APIs, routes), signing keys, or revocations. */
 export type ChangeTopic = "config" | "keys" | "revocations";
@@ -116,6 +121,78 @@ function postgresNotifications(url: string, db: Database, connectTimeoutMs: numb
   };
 }
 
-export function changeNotifications(kind: DatabaseKind, url: string, db: Database, connectTimeoutMs: number): ChangeNotifications {
-  return kind === "sqlite" ? sqliteNotifications(url) : postgresNotifications(url, db, connectTimeoutMs);
+/** Longest wait for the Redis connection before a notification is given up (the database's own path still carries it), in milliseconds. */
+const PUBLISH_WAIT_MS = 500;
+
+/** Where Redis pub/sub carries change notifications: REDIS_URL and REDIS_PREFIX. */
+export interface RedisChannel {
+  url: string;
+  prefix: string;
+}
+
+/**
+ * Notifications through Redis pub/sub. Publishing and subscribing each have a connection of their own
+ * (a subscribed connection can do nothing else); neither waits for Redis nor fails when it is down.
+ * When the subscriber comes back after an outage it reports a change, so the caller catches up.
+ */
+function redisNotifications(channel: RedisChannel): ChangeNotifications & { close(): Promise<void> } {
+  const publisher = openRedis(channel.url, channel.prefix, { purpose: "change notifications" });
+  const name = publisher.key("changes");
+  return {
+    async notify(topic) {
+      try {
+        // A process that writes right after starting (the CLI) waits a moment for the connection.
+        if (!(await publisher.ready(PUBLISH_WAIT_MS))) throw new Error("redis unreachable");
+        await publisher.client.publish(name, topic);
+      } catch (error) {
+        log.debug("could not announce a change through redis", { error: (error as Error).message });
+      }
+    },
+    listen(onChange) {
+      const subscriber = openRedis(channel.url, channel.prefix, { purpose: "change notifications" });
+      let subscribedOnce = false;
+      subscriber.client.on("message", (from: string, topic: string) => {
+        if (from === name && TOPICS.has(topic)) onChange(topic as ChangeTopic);
+      });
+      // On every (re)connection: subscribe (again), and after the first time report a change, since
+      // messages published while the connection was down are lost.
+      subscriber.client.on("ready", () => {
+        subscriber.client.subscribe(name).then(
+          () => {
+            if (subscribedOnce) onChange("config");
+            subscribedOnce = true;
+          },
+          (error: Error) => log.warn("could not subscribe to change notifications", { error: error.message }),
+        );
+      });
+      return () => subscriber.close();
+    },
+    close: () => publisher.close(),
+  };
+}
+
+/** Announces through every transport given, and hears from all of them. */
+function together(transports: readonly ChangeNotifications[]): ChangeNotifications {
+  return {
+    async notify(topic) {
+      await Promise.all(transports.map((t) => t.notify(topic)));
+    },
+    listen(onChange) {
+      const stops = transports.map((t) => t.listen(onChange));
+      return async () => {
+        await Promise.all(stops.map((stop) => stop()));
+      };
+    },
+  };
+}
+
+/**
+ * The change notifications of a database (PostgreSQL NOTIFY, or the watched file beside SQLite), and
+ * Redis pub/sub as well when `redis` is given. `close` ends the publishing connection to Redis.
+ */
+export function changeNotifications(kind: DatabaseKind, url: string, db: Database, connectTimeoutMs: number, redis?: RedisChannel): ChangeNotifications & { close(): Promise<void> } {
+  const database = kind === "sqlite" ? sqliteNotifications(url) : postgresNotifications(url, db, connectTimeoutMs);
+  if (!redis) return { ...database, close: async () => undefined };
+  const viaRedis = redisNotifications(redis);
+  return { ...together([database, viaRedis]), close: viaRedis.close };
 }

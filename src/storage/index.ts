@@ -17,7 +17,7 @@ import { AuditRepository } from "./repositories/audit.ts";
 import { AdminSessionRepository } from "./repositories/admin-sessions.ts";
 import { AssertionIssuerRepository } from "./repositories/assertion-issuers.ts";
 import { ReplayRepository } from "./repositories/replays.ts";
-import { changeNotifications, type ChangeNotifications, type ChangeTopic } from "./change-notifications.ts";
+import { changeNotifications, type ChangeNotifications, type ChangeTopic, type RedisChannel } from "./change-notifications.ts";
 import {
   accountGrants,
   createOidcAdapter,
@@ -71,13 +71,15 @@ export interface StorageOptions {
   /** Apply pending migrations first (default true). */
   migrate?: boolean;
   timeouts?: DatabaseTimeouts;
+  /** Also announce and hear changes through Redis pub/sub (REDIS_URL, REDIS_PREFIX): change-notifications.ts. */
+  redis?: RedisChannel;
 }
 
 /**
  * Opens (and by default migrates) the database.
  * @throws DatabaseUnavailable-like errors (see isDatabaseUnavailable) when it cannot be reached, MissingDatabase when it does not exist
  */
-export async function openStorage(url: string, { migrate: runMigrations = true, timeouts = DEFAULT_TIMEOUTS }: StorageOptions = {}): Promise<Storage> {
+export async function openStorage(url: string, { migrate: runMigrations = true, timeouts = DEFAULT_TIMEOUTS, redis }: StorageOptions = {}): Promise<Storage> {
   const kind = databaseKind(url);
   if (runMigrations && kind === "postgresql") {
     if (await ensureDatabase(url, timeouts)) log.info("created the database", { database: new URL(url).pathname.slice(1) });
@@ -96,7 +98,7 @@ export async function openStorage(url: string, { migrate: runMigrations = true, 
     await db.$queryRawUnsafe("PRAGMA busy_timeout = 5000");
   }
   if (runMigrations && kind === "sqlite") await migrate(db, kind);
-  const changes = changeNotifications(kind, url, db, timeouts.connectMs);
+  const changes = changeNotifications(kind, url, db, timeouts.connectMs, redis);
   const storage: Storage = {
     kind,
     clients: new ClientRepository(db, kind),
@@ -134,7 +136,10 @@ export async function openStorage(url: string, { migrate: runMigrations = true, 
     async ping() {
       await db.$queryRawUnsafe("SELECT 1");
     },
-    close: () => db.$disconnect(),
+    async close() {
+      await changes.close();
+      await db.$disconnect();
+    },
   };
   return storage;
 }

@@ -12,6 +12,8 @@ export const MAX_RECONNECT_DELAY_MS = 2000;
 const CONNECT_TIMEOUT_MS = 1000;
 
 export interface RedisOpenOptions {
+  /** What the connection is for, in its log lines ("rate limits", "change notifications"). */
+  purpose?: string;
   /**
    * Longest wait for a command's reply, in milliseconds; past it the command fails with "Command timed
    * out" (the reply, if it comes, is ignored). Unset: no limit.
@@ -27,6 +29,8 @@ export interface RedisConnection {
   key(name: string): string;
   /** Whether the connection is up and commands can be sent now. */
   isReady(): boolean;
+  /** Resolves true once the connection is up, false when it is not within `timeoutMs` milliseconds. Never rejects. */
+  ready(timeoutMs: number): Promise<boolean>;
   /** Closes the connection (QUIT when connected, else at once) and stops reconnecting. Never rejects. */
   close(): Promise<void>;
 }
@@ -68,18 +72,19 @@ export function openRedis(url: string, prefix: string, options: RedisOpenOptions
   };
   const client = new Redis(url, settings);
   const where = describe(url);
+  const about = { redis: where, ...(options.purpose ? { purpose: options.purpose } : {}) };
   /** undefined until the first connection or failure; then whether the last news was up (true) or down (false). */
   let up: boolean | undefined;
   let closing = false;
 
   client.on("ready", () => {
-    if (up !== true) log.info(up === false ? "redis reachable again" : "redis connected", { redis: where });
+    if (up !== true) log.info(up === false ? "redis reachable again" : "redis connected", about);
     up = true;
   });
   const down = (error?: Error) => {
     if (closing || up === false) return;
     up = false;
-    log.warn("redis unreachable", { redis: where, ...(error ? { error: error.message } : {}) });
+    log.warn("redis unreachable", { ...about, ...(error ? { error: error.message } : {}) });
   };
   // An "error" listener is required (ioredis would print each one otherwise); a failed connection attempt
   // or a lost connection is an outage, a command's own error (a timeout, a script error) is not.
@@ -95,6 +100,19 @@ export function openRedis(url: string, prefix: string, options: RedisOpenOptions
     client,
     key: (name) => base + name,
     isReady: () => client.status === "ready",
+    ready(timeoutMs) {
+      if (client.status === "ready") return Promise.resolve(true);
+      return new Promise((resolve) => {
+        const done = (ok: boolean) => {
+          clearTimeout(timer);
+          client.off("ready", onReady);
+          resolve(ok);
+        };
+        const onReady = () => done(true);
+        const timer = setTimeout(() => done(false), timeoutMs);
+        client.on("ready", onReady);
+      });
+    },
     async close() {
       closing = true;
       if (client.status === "ready") {

@@ -4,7 +4,6 @@
 // Redis (an unreachable one, one that stops, one that stalls) take() answers at once from a local count
 // that still enforces the limit, and the store goes back to Redis once it returns. End to end: two
 // Gatehouse processes with the same REDIS_URL and database refuse after N requests in total.
-import { spawn, type ChildProcess } from "node:child_process";
 import crypto from "node:crypto";
 import { Redis } from "ioredis";
 import { RedisRateLimitStore } from "../../src/gateway/policies/rate-limit-redis.ts";
@@ -14,22 +13,12 @@ import { freshDatabase, type FreshDatabase } from "../helpers/databases.ts";
 import { freePort, startGatehouse, type RunningGatehouse } from "../helpers/gatehouse.ts";
 import { withServices } from "../helpers/seed.ts";
 import { startUpstream, type Upstream } from "../helpers/upstream.ts";
+import { PrivateRedis, until } from "../helpers/redis.ts";
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
 /** This run's keys: nothing of another run (or of a deployment) is read or left behind. */
 const PREFIX = `gatehouse-test-${crypto.randomBytes(6).toString("hex")}`;
 const perMinute = (requests: number, burst = requests): LimitSpec => ({ requests, windowMs: 60_000, burst });
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Waits until `condition` holds, polling; fails after `ms`. */
-async function until(condition: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await sleep(25);
-  }
-}
 
 let admin: Redis;
 const stores: RedisRateLimitStore[] = [];
@@ -176,40 +165,6 @@ describe("Redis rate limit store", () => {
   });
 });
 
-/** A Redis server of this test's own, on a free port, to stop, stall and start again. */
-class PrivateRedis {
-  #child: ChildProcess | undefined;
-  readonly port: number;
-  constructor(port: number) {
-    this.port = port;
-  }
-  get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
-  }
-  async start(): Promise<void> {
-    const child = spawn("redis-server", ["--port", String(this.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"], { stdio: "ignore" });
-    this.#child = child;
-    const probe = new Redis(this.url, { lazyConnect: true, retryStrategy: () => 50, maxRetriesPerRequest: 0 });
-    probe.on("error", () => undefined);
-    try {
-      await until(async () => {
-        if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}`);
-        return (await probe.ping().catch(() => "")) === "PONG";
-      });
-    } finally {
-      probe.disconnect();
-    }
-  }
-  async stop(): Promise<void> {
-    const child = this.#child;
-    if (!child || child.exitCode !== null) return;
-    await new Promise((resolve) => {
-      child.once("exit", resolve);
-      child.kill("SIGKILL");
-    });
-  }
-}
-
 describe("Redis rate limit store, Redis going away and coming back", () => {
   let server: PrivateRedis;
 
@@ -315,7 +270,8 @@ describe("two Gatehouse processes sharing a Redis", () => {
     const gateways = [first, second].map((g) => `http://127.0.0.1:${g.env.GATEWAY_PORT}`);
     const address = "198.51.100.77";
     // Both are connected to Redis before the first request (otherwise they would count locally).
-    await until(() => first.output().includes("redis connected") && second.output().includes("redis connected"), 15_000);
+    const connected = (output: string) => /"msg":"redis connected"[^\n]*"purpose":"rate limits"/.test(output);
+    await until(() => connected(first.output()) && connected(second.output()), 15_000);
     const seen: Array<{ status: number; retryAfter: string | null }> = [];
     for (let i = 0; i < LIMIT + 3; i++) {
       const response = await fetch(`${gateways[i % 2]}/shared/${i}`, { headers: { "x-forwarded-for": address } });

@@ -158,7 +158,7 @@ export class RedisRateLimitStore implements RateLimitStore {
 
   constructor(url: string, prefix: string, options: RedisStoreOptions = {}) {
     this.#owned = !options.connection;
-    this.#connection = options.connection ?? openRedis(url, prefix, { commandTimeoutMs: COMMAND_TIMEOUT_MS });
+    this.#connection = options.connection ?? openRedis(url, prefix, { commandTimeoutMs: COMMAND_TIMEOUT_MS, purpose: "rate limits" });
     this.#client = this.#connection.client as ScriptedRedis;
     this.#client.defineCommand("gatehouseRateLimitTake", { numberOfKeys: 1, lua: TAKE });
     this.#client.defineCommand("gatehouseRateLimitRefund", { numberOfKeys: 1, lua: REFUND });
