@@ -2,6 +2,7 @@
 import { errors, type Configuration, type KoaContextWithOIDC, type Provider, type SigningAlgorithm } from "oidc-provider";
 import type { Config } from "../config/env.ts";
 import type { Storage } from "../storage/index.ts";
+import type { RevocationList } from "../shared/revocation-list.ts";
 import type { Catalog } from "./catalog.ts";
 import { accountFinder, CLAIMS_BY_SCOPE } from "./accounts.ts";
 import { CONSOLE_CLIENT_ID } from "../admin/built-in.ts";
@@ -22,6 +23,8 @@ export interface ConfigurationDeps {
   cookieKeys: string[];
   /** Filled in once the provider exists (loadExistingGrant needs its Grant model). */
   provider: () => Provider;
+  /** This process's revocation list (a destroyed opaque access token goes on it). */
+  revocations: RevocationList;
 }
 
 /** Lifetime of an access token for a client: the API's, else the client's, else the default. */
@@ -40,6 +43,7 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
       findClient: (id) => catalog.findClientMetadata(id),
       alreadyConsumed: () => new errors.InvalidGrant("grant request is invalid"),
       refreshTokenReuseGrace: (clientId) => catalog.client(clientId)?.refreshTokenReuseGrace ?? config.REFRESH_TOKEN_REUSE_GRACE,
+      revokeAccessToken: (id, expiresAt) => deps.revocations.revoke("jti", id, expiresAt),
     }) as unknown as Configuration["adapter"],
     clients: [],
     // Gatehouse's own endpoint beside the standard ones (token-info.ts).

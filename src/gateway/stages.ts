@@ -65,6 +65,7 @@ export function wireStages(wiring: StageWiring): GatewayWiring {
     clientSecret: credentials.clientSecret,
     cacheTtlSeconds: config.GATEWAY_INTROSPECTION_CACHE_TTL,
     timeoutMs: 5000,
+    revocations: wiring.revocations,
   });
   const stages = createStages({
     routes: wiring.routes,

@@ -99,6 +99,7 @@ export async function openStorage(url: string, { migrate: runMigrations = true, 
   }
   if (runMigrations && kind === "sqlite") await migrate(db, kind);
   const changes = changeNotifications(kind, url, db, timeouts.connectMs, redis);
+  const revocations = new RevocationRepository(db, changes);
   const storage: Storage = {
     kind,
     clients: new ClientRepository(db, kind),
@@ -108,7 +109,7 @@ export async function openStorage(url: string, { migrate: runMigrations = true, 
     users: new UserRepository(db, kind),
     consents: new ConsentRepository(db),
     keys: new SigningKeyRepository(db),
-    revocations: new RevocationRepository(db, changes),
+    revocations,
     revisions: new RevisionRepository(db, changes),
     throttles: new ThrottleRepository(db, kind),
     audit: new AuditRepository(db),
@@ -116,12 +117,12 @@ export async function openStorage(url: string, { migrate: runMigrations = true, 
     assertionIssuers: new AssertionIssuerRepository(db),
     replays: new ReplayRepository(db),
     changes,
-    oidcAdapter: (options) => createOidcAdapter(db, options),
+    oidcAdapter: (options) => createOidcAdapter(db, options, revocations),
     artifacts: {
       revokeForClient: (clientId) => revokeClientArtifacts(db, clientId),
       revokeForAccount: (accountId) => revokeAccountArtifacts(db, accountId),
       grantsOf: (accountId) => accountGrants(db, accountId),
-      revokeGrant: (grantId) => revokeGrantArtifacts(db, grantId),
+      revokeGrant: (grantId) => revokeGrantArtifacts(db, revocations, grantId),
     },
     async purgeExpired({ throttleIdleSeconds }) {
       return {

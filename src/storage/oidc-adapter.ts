@@ -4,9 +4,12 @@
 // less than its client's reuse grace period ago reads as unused once more, and may be consumed once
 // more (a client that lost the response of its refresh retries with the same token); after that, or
 // later, presenting it is reuse, which oidc-provider answers by revoking the grant.
+// An opaque access token destroyed (revoked, or with its grant) is also put on the revocation list,
+// by its value, so gateways that cached its introspection refuse it at once (introspection.ts).
 import { securityEvent } from "../shared/logger.ts";
 import { isStorableText } from "../shared/storable-text.ts";
 import type { Database } from "./database.ts";
+import type { RevocationRepository } from "./repositories/revocations.ts";
 
 export type AdapterPayload = Record<string, unknown> & {
   grantId?: string;
@@ -27,12 +30,36 @@ export interface AdapterOptions {
    * hands it out as unused, and consume() lets that one extra rotation through (a lost response).
    */
   refreshTokenReuseGrace: (clientId: string) => number;
+  /**
+   * Puts a destroyed opaque access token (its value) on the revocation list until `expiresAt`. Default:
+   * stored and announced (revocations.ts); the server passes its in-memory list's revoke(), so the
+   * gateway in its own process refuses the token before the revocation's response is sent.
+   */
+  revokeAccessToken?: (id: string, expiresAt: Date) => Promise<void>;
 }
+
+/** oidc-provider's models of opaque access tokens: of a grant, and of the client credentials grant. */
+const OPAQUE_ACCESS_TOKENS: ReadonlySet<string> = new Set(["AccessToken", "ClientCredentials"]);
 
 /** Artifacts that belong to a grant and die with it (the Grant record itself is destroyed by oidc-provider). */
 const GRANT_BOUND = new Set(["AccessToken", "AuthorizationCode", "RefreshToken", "DeviceCode", "BackchannelAuthenticationRequest"]);
 
-export function createOidcAdapter(db: Database, options: AdapterOptions) {
+/**
+ * Puts the opaque access tokens `where` selects, unexpired, on the revocation list (kind "jti", the
+ * token's value), before they are deleted.
+ */
+async function listRevokedAccessTokens(db: Database, revoke: (id: string, expiresAt: Date) => Promise<void>, where: { id?: string; grantId?: string }): Promise<void> {
+  const rows = await db.oidcArtifact.findMany({ where: { ...where, model: { in: [...OPAQUE_ACCESS_TOKENS] }, expiresAt: { gt: new Date() } }, select: { id: true, expiresAt: true } });
+  for (const row of rows) await revoke(row.id, row.expiresAt!);
+}
+
+/** The default of AdapterOptions.revokeAccessToken: stored and announced. */
+function revokeThrough(revocations: RevocationRepository): (id: string, expiresAt: Date) => Promise<void> {
+  return (id, expiresAt) => revocations.add({ kind: "jti", id, expiresAt });
+}
+
+export function createOidcAdapter(db: Database, options: AdapterOptions, revocations: RevocationRepository) {
+  const revokeAccessToken = options.revokeAccessToken ?? revokeThrough(revocations);
   return class GatehouseOidcAdapter {
     readonly model: string;
 
@@ -101,10 +128,12 @@ export function createOidcAdapter(db: Database, options: AdapterOptions) {
     }
 
     async destroy(id: string): Promise<void> {
+      if (OPAQUE_ACCESS_TOKENS.has(this.model) && isStorableText(id)) await listRevokedAccessTokens(db, revokeAccessToken, { id });
       await db.oidcArtifact.deleteMany({ where: { model: this.model, id } });
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {
+      await listRevokedAccessTokens(db, revokeAccessToken, { grantId });
       await db.oidcArtifact.deleteMany({ where: { grantId, model: { in: [...GRANT_BOUND] } } });
     }
 
@@ -154,7 +183,8 @@ export async function accountGrants(db: Database, accountId: string): Promise<Gr
 }
 
 /** Deletes a grant and everything issued from it (codes, refresh and opaque access tokens). Returns how many artifacts went. */
-export async function revokeGrantArtifacts(db: Database, grantId: string): Promise<number> {
+export async function revokeGrantArtifacts(db: Database, revocations: RevocationRepository, grantId: string): Promise<number> {
+  await listRevokedAccessTokens(db, revokeThrough(revocations), { grantId });
   return (await db.oidcArtifact.deleteMany({ where: { OR: [{ model: "Grant", id: grantId }, { grantId }] } })).count;
 }
 

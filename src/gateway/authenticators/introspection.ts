@@ -1,6 +1,7 @@
 // Authenticator "introspection": opaque access tokens, asked of the authorization server (RFC 7662).
-// An active answer is cached until the token expires or cacheTtlSeconds pass, whichever is first, so
-// a revocation at the server takes effect here within that TTL. A refusal is cached for a few
+// An active answer is cached until the token expires or cacheTtlSeconds pass, whichever is first; a
+// revocation at the server reaches every instance's revocation list at once (the token itself, or its
+// client's or subject's mark), and a cached answer it refuses is dropped. A refusal is cached for a few
 // seconds only, so a client hammering with a bad token does not hammer the server; concurrent
 // requests with the same token share one call. A server that cannot be asked is a 502, not a 401:
 // the token may well be good.
@@ -11,6 +12,7 @@ import type { Principal } from "../types.ts";
 import { audienceIncludes, optionalString, refuseSenderConstrained, scopesOf } from "./claims.ts";
 import { describeFailure } from "./failure.ts";
 import { VerifiedTokenCache } from "./verified-token-cache.ts";
+import type { RevocableClaims } from "../../shared/revocation-list.ts";
 
 export interface IntrospectionAuthenticatorOptions {
   /** E.g. `${issuer}/introspect`. */
@@ -25,6 +27,12 @@ export interface IntrospectionAuthenticatorOptions {
   negativeCacheSeconds?: number;
   /** Default: a cache of 10,000 tokens kept at most cacheTtlSeconds. */
   cache?: VerifiedTokenCache;
+  /**
+   * The revocation list every instance keeps (revocation-list.ts): a cached answer it refuses is dropped
+   * at once. Opaque tokens are listed by their value (their jti), as the authorization server revokes
+   * them (oidc-adapter.ts); client and subject marks apply by client_id, sub and iat.
+   */
+  revocations?: { refuses(claims: RevocableClaims): boolean };
 }
 
 interface Refusal {
@@ -41,6 +49,7 @@ export class IntrospectionAuthenticator {
   private readonly cache: VerifiedTokenCache;
   private readonly refusals: VerifiedTokenCache<Refusal>;
   private readonly inFlight = new Map<string, Promise<Principal>>();
+  private readonly revocations: IntrospectionAuthenticatorOptions["revocations"];
   private calls = 0;
 
   constructor(options: IntrospectionAuthenticatorOptions) {
@@ -56,6 +65,7 @@ export class IntrospectionAuthenticator {
     this.timeoutMs = options.timeoutMs;
     this.cache = options.cache ?? new VerifiedTokenCache({ maxTtlSeconds: options.cacheTtlSeconds });
     this.refusals = new VerifiedTokenCache({ maxTtlSeconds: negativeCacheSeconds });
+    this.revocations = options.revocations;
   }
 
   /** Introspection requests sent, for tests and metrics. */
@@ -68,6 +78,10 @@ export class IntrospectionAuthenticator {
     // Cached per token, not per API: the answer is the same for every API, the audience is checked here.
     const key = VerifiedTokenCache.key(token);
     const principal = this.cache.get(key) ?? (await this.introspectOnce(key, token));
+    if (this.revocations?.refuses({ ...principal.claims, jti: token })) {
+      this.cache.delete(key);
+      throw new InvalidToken("the access token has been revoked", "token_revoked");
+    }
     if (!audienceIncludes(principal.claims.aud, api.identifier)) {
       throw new InvalidToken("the access token is not meant for this API", "audience_mismatch");
     }

@@ -263,7 +263,7 @@ describe.each(BACKENDS)("gateway on %s", (backend) => {
     expect((await response.json()).error_description).toMatch(/revoked/);
   });
 
-  test("an opaque token is introspected; after revocation it is refused within the cache TTL", async () => {
+  test("an opaque token is introspected; once revoked it is refused at once, though its introspection is cached", async () => {
     const access = await token(OPAQUE);
     expect(access.split(".")).toHaveLength(1);
     expect((await call("/opaque/x", { token: access })).status).toBe(200);
@@ -273,8 +273,10 @@ describe.each(BACKENDS)("gateway on %s", (backend) => {
       headers: { "content-type": "application/x-www-form-urlencoded", authorization: `Basic ${Buffer.from(`${client.id}:${client.secret}`).toString("base64")}` },
       body: new URLSearchParams({ token: access }),
     });
-    await new Promise((r) => setTimeout(r, 1200));
-    expect((await call("/opaque/x", { token: access })).status).toBe(401);
+    // Well within the cache's TTL: the revocation list, not the cache's expiry, refuses it.
+    const response = await call("/opaque/x", { token: access });
+    expect(response.status).toBe(401);
+    expect((await response.json()).error_description).toMatch(/revoked/);
   });
 
   test("traversal and encoded slashes never reach a protected route unchecked", async () => {
