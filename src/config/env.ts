@@ -93,8 +93,12 @@ const schema = z.object({
   SESSION_TTL: seconds.default(14 * 24 * 3600),
   /** How long a verified client secret is remembered in memory, so argon2 does not run per token request. */
   CLIENT_SECRET_CACHE_TTL: seconds.default(300),
-  /** How often cached configuration (clients, APIs, scopes) is checked for changes, in milliseconds. */
-  CONFIG_POLL_MS: z.coerce.number().int().min(50).default(500),
+  /**
+   * How often cached configuration (clients, APIs, routes, scopes, keys) and the revocation list are
+   * checked for changes, in milliseconds: the safety net for a lost change notification, which applies
+   * a change at once (change-notifications.ts); a poll reads only what changed.
+   */
+  CONFIG_POLL_MS: z.coerce.number().int().min(50).default(5000),
   /** How often expired artifacts and revocations are purged, in seconds. */
   PURGE_INTERVAL: seconds.default(300),
   /**
