@@ -1,7 +1,8 @@
 // Issue 11 §4, proven with a real balancer: three Gatehouse instances on one PostgreSQL database behind
 // HAProxy (test/helpers/cluster.ts). Tokens from any instance are accepted by every instance's gateway;
 // a client created through one instance gets tokens from all of them at once; a revocation at one
-// instance is refused by all of them within moments; a signing key rotation under load loses no
+// instance is refused by all of them within moments, an opaque token's too (though every gateway had
+// cached its introspection); a signing key rotation under load loses no
 // request; and an instance killed outright is taken out of rotation by the health checks.
 // The propagation times measured are printed (console.log) for the record.
 import { decodeProtectedHeader } from "jose";
@@ -11,6 +12,8 @@ import { withServices } from "../helpers/seed.ts";
 import { startUpstream, type Upstream } from "../helpers/upstream.ts";
 
 const ORDERS = "https://orders.example.com";
+/** An API whose access tokens are opaque: the gateways introspect them (and cache the answers). */
+const OPAQUE = "https://opaque.example.com";
 const ADMIN_API = "urn:gatehouse:admin";
 /** Generous bound on how long a change made at one instance may take to reach all of them (the goal is 100 ms). */
 const PROPAGATION_BOUND_MS = 2000;
@@ -88,6 +91,8 @@ describe("three Gatehouse instances on one PostgreSQL database behind HAProxy", 
     ({ worker, admin } = await withServices(db, async (services) => {
       await services.apis.apply({ identifier: ORDERS, name: "Orders", scopes: ["orders:read"] });
       await services.routes.apply(ORDERS, { path_prefix: "/orders", upstream: upstream.url, scopes: { GET: { all_of: ["orders:read"], any_of: [] } } });
+      await services.apis.apply({ identifier: OPAQUE, name: "Opaque", token_format: "opaque", token_check: "introspection", scopes: ["orders:read"] });
+      await services.routes.apply(OPAQUE, { path_prefix: "/opaque", upstream: upstream.url, scopes: { GET: { all_of: ["orders:read"], any_of: [] } } });
       const created = async (name: string, scopes: string[]) => {
         const { client, client_secret } = await services.clients.create({ client_name: name, grant_types: ["client_credentials"], scopes });
         return { client_id: client.client_id, client_secret: client_secret! };
@@ -185,6 +190,45 @@ describe("three Gatehouse instances on one PostgreSQL database behind HAProxy", 
       expect([gateway, refused.status, refused.body]).toEqual([gateway, 401, expect.stringContaining("revoked")]);
     }
   });
+
+  // Before f1bde27 this failed: each gateway kept accepting the revoked token until its cached introspection
+  // expired (GATEWAY_INTROSPECTION_CACHE_TTL, 30 s): refused after 29.5 s to 29.9 s, ~2,850 requests accepted
+  // per gateway meanwhile. The polls go on past that TTL, so a regression reports the actual delay.
+  test("an opaque token revoked at one instance (RFC 7009) is refused by every gateway, though each had cached its introspection", async () => {
+    const accessToken = await token(cluster.issuer, worker, "orders:read", OPAQUE);
+    expect(accessToken.split(".")).toHaveLength(1);
+    // Every gateway has accepted the token (introspected it and cached the answer), twice; every instance says it is active.
+    for (const target of cluster.instances) {
+      for (let i = 0; i < 2; i++) expect([target.name, await callGateway(target.gateway, accessToken, "/opaque/1")]).toEqual([target.name, { status: 200, body: "" }]);
+      expect([target.name, await introspect(target.url, worker, accessToken)]).toEqual([target.name, true]);
+    }
+    const revoke = await fetch(`${instance(0).url}/revoke`, {
+      method: "POST",
+      headers: { authorization: basic(worker), "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ token: accessToken, token_type_hint: "access_token" }),
+    });
+    const revoked = Date.now();
+    expect(revoke.status).toBe(200);
+    const accepted: Record<string, number> = {};
+    const times = await Promise.all(
+      cluster.instances.map((target) =>
+        timeUntil(`${target.name}'s gateway refuses the revoked opaque token`, revoked, async () => {
+          const status = (await callGateway(target.gateway, accessToken, "/opaque/1")).status;
+          if (status === 200) accepted[target.name] = (accepted[target.name] ?? 0) + 1;
+          return status === 401;
+        }, 35_000).catch(() => Infinity),
+      ),
+    );
+    const introspection = await Promise.all(cluster.instances.map(async (target) => [target.name, await introspect(target.url, worker, accessToken)]));
+    const perInstance = Object.fromEntries(cluster.instances.map((target, i) => [target.name, { refusedAfterMs: times[i], acceptedAfterRevocation: accepted[target.name] ?? 0 }]));
+    console.log(`opaque token revoked at ${instance(0).name} (RFC 7009) → refused by every gateway: slowest ${Math.max(...times)} ms`, perInstance, "introspection afterwards:", Object.fromEntries(introspection));
+    expect(Object.fromEntries(introspection)).toEqual(Object.fromEntries(cluster.instances.map((t) => [t.name, false])));
+    expect(Math.max(...times)).toBeLessThan(PROPAGATION_BOUND_MS);
+    for (const gateway of [...cluster.instances.map((i) => i.gateway), cluster.gateway]) {
+      const refused = await callGateway(gateway, accessToken, "/opaque/1");
+      expect([gateway, refused.status, refused.body]).toEqual([gateway, 401, expect.stringMatching(/revoked|not active/)]);
+    }
+  }, 45_000);
 
   test("a client's tokens ended at one instance (admin revoke-tokens) are refused by every instance's gateway", async () => {
     const tokens = await Promise.all([0, 1, 2].map(() => token(cluster.issuer, worker)));

@@ -4,9 +4,17 @@
 // so a token any instance issues is Gatehouse's token on every other one. The balancer marks which
 // instance answered in the X-Gatehouse-Instance response header, and serves its stats (CSV) so a test
 // can see which servers it considers up. Each instance's own URLs are exposed too, to target one.
+// HAProxy retries a request whose connection to an instance failed on another instance (any method:
+// nothing was sent), and a GET or HEAD whose instance closed the connection without answering (a crash
+// mid-request); a POST that reached an instance which then died is never replayed by the balancer (the
+// client sees its connection closed without an answer, or a 502, and decides).
+// Optionally every instance gets the same REDIS_URL (shared rate limits, change notifications): the shared
+// Redis under a prefix of this cluster's own, or a private redis-server the test can stop and restart.
 import { spawn, type ChildProcess } from "node:child_process";
+import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
+import { Redis } from "ioredis";
 import type { FreshDatabase } from "./databases.ts";
 import { freePort, NODE } from "./gatehouse.ts";
 
@@ -36,6 +44,10 @@ export interface Cluster {
   instances: ClusterInstance[];
   /** HAProxy's view of each instance ("UP", "DOWN", "UP 1/2", …) per backend: { as: { gh0: "UP" }, gateway: {…} }. */
   balancerStatus(): Promise<Record<"as" | "gateway", Record<string, string>>>;
+  /** HAProxy's counters per backend: requests retried (wretr) and redispatched to another instance (wredis). */
+  balancerRetries(): Promise<Record<"as" | "gateway", { retries: number; redispatches: number }>>;
+  /** The Redis every instance uses (REDIS_URL, REDIS_PREFIX), when the `redis` option asked for one. */
+  redis?: ClusterRedis;
   haproxyOutput(): string;
   /** Stops HAProxy and every instance still running (SIGTERM, then SIGKILL after a few seconds). */
   stop(): Promise<void>;
@@ -52,6 +64,26 @@ export interface ClusterOptions {
    * would), instead of the first alone (migrations, signing keys) and then the others.
    */
   together?: boolean;
+  /**
+   * Give every instance the same REDIS_URL: "shared" is the Redis at TEST_REDIS_URL (default
+   * redis://127.0.0.1:6379) under a REDIS_PREFIX of this cluster's own (its keys deleted by stop());
+   * "private" is a redis-server child on a free port, which the test may stop and start again (see
+   * ClusterRedis). Default: none (each instance counts its rate limits on its own).
+   */
+  redis?: "shared" | "private";
+}
+
+export interface ClusterRedis {
+  url: string;
+  prefix: string;
+  /** Whether this is a private redis-server child (which stop/start act on). */
+  private: boolean;
+  /** Private only: SIGKILLs the redis-server (its data is lost: it keeps nothing on disk). */
+  stop(): Promise<void>;
+  /** Private only: starts it again on the same port; resolves once it answers PING. */
+  start(): Promise<void>;
+  /** The number of keys under this cluster's prefix (0 while a private Redis is down). */
+  keyCount(): Promise<number>;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -147,6 +179,11 @@ function haproxyConfig(ports: { as: number; gateway: number; stats: number }, in
   balance roundrobin
   option httpchk GET /readyz
   http-check expect status 200
+  # A failed connection (nothing sent) is retried on another instance whatever the method; a GET or
+  # HEAD whose instance closed the connection without an answer (killed mid-request) is too. Any other
+  # request that reached an instance is never replayed: its effect may have been committed.
+  retry-on conn-failure empty-response
+  http-request disable-l7-retry if !METH_GET
   default-server inter ${checkIntervalMs} fastinter ${checkIntervalMs} downinter ${checkIntervalMs} fall 2 rise 2
   http-response set-header ${INSTANCE_HEADER} %[srv_name]
 ${servers(pick)}
@@ -157,8 +194,9 @@ ${servers(pick)}
 defaults
   mode http
   option forwardfor
-  option redispatch
-  retries 2
+  # Every retry goes to another instance (not the one that just failed), up to 3.
+  option redispatch 1
+  retries 3
   timeout connect 1s
   timeout client 30s
   timeout server 30s
@@ -181,6 +219,74 @@ ${backend("as", (i) => i.url)}
 ${backend("gateway", (i) => i.gateway)}`;
 }
 
+async function openClusterRedis(kind: "shared" | "private"): Promise<ClusterRedis & { close(): Promise<void> }> {
+  const prefix = `gatehouse-cluster-${crypto.randomBytes(6).toString("hex")}`;
+  const probe = (url: string) => {
+    const client = new Redis(url, { lazyConnect: true, retryStrategy: () => 50, maxRetriesPerRequest: 0, enableOfflineQueue: false });
+    client.on("error", () => undefined);
+    return client;
+  };
+  const keysOf = async (url: string) => {
+    const client = probe(url);
+    try {
+      await client.connect();
+      return await client.keys(`${prefix}:*`);
+    } catch {
+      return [];
+    } finally {
+      client.disconnect();
+    }
+  };
+  if (kind === "shared") {
+    const url = process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
+    const unsupported = () => Promise.reject(new Error("the shared Redis is not the cluster's to stop or start"));
+    return {
+      url,
+      prefix,
+      private: false,
+      stop: unsupported,
+      start: unsupported,
+      keyCount: async () => (await keysOf(url)).length,
+      close: async () => {
+        const keys = await keysOf(url);
+        if (!keys.length) return;
+        const client = probe(url);
+        try {
+          await client.connect();
+          await client.del(...keys);
+        } finally {
+          client.disconnect();
+        }
+      },
+    };
+  }
+  const port = await freePort();
+  const url = `redis://127.0.0.1:${port}`;
+  let child: ChildProcess | undefined;
+  const start = async () => {
+    if (child && child.exitCode === null && child.signalCode === null) throw new Error("the private Redis is running");
+    const started = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"], { stdio: ["ignore", "pipe", "pipe"] });
+    child = started;
+    const output = track(started);
+    const client = probe(url);
+    try {
+      await waitFor(
+        "private redis-server",
+        async () => (await client.ping().catch(() => "")) === "PONG",
+        () => (started.exitCode !== null || started.signalCode !== null ? `exited with ${started.exitCode ?? started.signalCode}:\n${output()}` : undefined),
+        10_000,
+      );
+    } finally {
+      client.disconnect();
+    }
+  };
+  const stop = async () => {
+    if (child) await stopChild(child, "SIGKILL");
+  };
+  await start();
+  return { url, prefix, private: true, stop, start, keyCount: async () => (await keysOf(url)).length, close: stop };
+}
+
 /**
  * Starts the cluster on `db` (PostgreSQL): the first instance alone (it runs the migrations and creates
  * the signing keys), then the others together, then HAProxy; resolves once HAProxy sees every instance up.
@@ -192,16 +298,20 @@ export async function startCluster(db: FreshDatabase, options: ClusterOptions = 
   const instances: ClusterInstance[] = [];
   let haproxy: ChildProcess | undefined;
   let haproxyOutput = () => "";
+  let redis: Awaited<ReturnType<typeof openClusterRedis>> | undefined;
 
   const stop = async () => {
     if (haproxy) await stopChild(haproxy, "SIGTERM", 2000);
     await Promise.all(instances.map((instance) => instance.stop()));
+    await redis?.close();
   };
 
   try {
+    if (options.redis) redis = await openClusterRedis(options.redis);
+    const env = { ...(redis ? { REDIS_URL: redis.url, REDIS_PREFIX: redis.prefix } : {}), ...options.env };
     // Instances that did start are kept (and stopped below) even when another one fails to.
     const startAll = async (indexes: number[]) => {
-      const started = await Promise.allSettled(indexes.map((index) => startInstance(db, index, issuer, options.env ?? {})));
+      const started = await Promise.allSettled(indexes.map((index) => startInstance(db, index, issuer, env)));
       for (const result of started) if (result.status === "fulfilled") instances.push(result.value);
       const failed = started.find((result) => result.status === "rejected");
       if (failed) throw failed.reason;
@@ -217,11 +327,26 @@ export async function startCluster(db: FreshDatabase, options: ClusterOptions = 
     fs.writeFileSync(config, haproxyConfig(ports, instances, options.checkIntervalMs ?? 200));
     haproxy = spawn("haproxy", ["-f", config, "-db"], { stdio: ["ignore", "pipe", "pipe"] });
     haproxyOutput = track(haproxy);
-    const statusOf = async () => {
+    const statsRows = async () => {
       const csv = await (await fetch(`http://127.0.0.1:${ports.stats}/stats;csv`)).text();
       const [header, ...rows] = csv.trim().split("\n");
       const columns = header!.replace(/^# /, "").split(",");
-      const at = (name: string) => columns.indexOf(name);
+      return { rows, at: (name: string) => columns.indexOf(name) };
+    };
+    const retriesOf = async () => {
+      const { rows, at } = await statsRows();
+      const result: Record<"as" | "gateway", { retries: number; redispatches: number }> = { as: { retries: 0, redispatches: 0 }, gateway: { retries: 0, redispatches: 0 } };
+      for (const row of rows) {
+        const cells = row.split(",");
+        const proxy = cells[at("pxname")];
+        if ((proxy === "as" || proxy === "gateway") && cells[at("svname")] === "BACKEND") {
+          result[proxy] = { retries: Number(cells[at("wretr")] || 0), redispatches: Number(cells[at("wredis")] || 0) };
+        }
+      }
+      return result;
+    };
+    const statusOf = async () => {
+      const { rows, at } = await statsRows();
       const result: Record<"as" | "gateway", Record<string, string>> = { as: {}, gateway: {} };
       for (const row of rows) {
         const cells = row.split(",");
@@ -246,6 +371,8 @@ export async function startCluster(db: FreshDatabase, options: ClusterOptions = 
       gateway: `http://127.0.0.1:${ports.gateway}`,
       instances,
       balancerStatus: statusOf,
+      balancerRetries: retriesOf,
+      ...(redis ? { redis } : {}),
       haproxyOutput: () => haproxyOutput(),
       stop,
     };
