@@ -7,7 +7,7 @@
 // The propagation times measured are printed (console.log) for the record.
 import { decodeProtectedHeader } from "jose";
 import { freshDatabase, type FreshDatabase } from "../helpers/databases.ts";
-import { INSTANCE_HEADER, startCluster, type Cluster, type ClusterInstance } from "../helpers/cluster.ts";
+import { INSTANCE_HEADER, startCluster, type Cluster, type ClusterInstance, type Credentials, basic, callGateway, introspect, timeUntil } from "../helpers/cluster.ts";
 import { withServices } from "../helpers/seed.ts";
 import { startUpstream, type Upstream } from "../helpers/upstream.ts";
 
@@ -18,11 +18,6 @@ const ADMIN_API = "urn:gatehouse:admin";
 /** Generous bound on how long a change made at one instance may take to reach all of them (the goal is 100 ms). */
 const PROPAGATION_BOUND_MS = 2000;
 
-interface Credentials {
-  client_id: string;
-  client_secret: string;
-}
-
 interface TokenAnswer {
   status: number;
   /** The instance that answered, when asked through the balancer. */
@@ -31,7 +26,6 @@ interface TokenAnswer {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const basic = (client: Credentials) => `Basic ${Buffer.from(`${client.client_id}:${client.client_secret}`).toString("base64")}`;
 
 async function requestToken(base: string, client: Credentials, scope = "orders:read", resource = ORDERS): Promise<TokenAnswer> {
   const response = await fetch(`${base}/token`, {
@@ -46,31 +40,6 @@ async function token(base: string, client: Credentials, scope?: string, resource
   const answer = await requestToken(base, client, scope, resource);
   if (!answer.body.access_token) throw new Error(`no token from ${base}: ${answer.status} ${JSON.stringify(answer.body)}`);
   return answer.body.access_token;
-}
-
-/** A call through a gateway to the orders route: its status and, on a refusal, the reason. */
-async function callGateway(gateway: string, accessToken: string, path = "/orders/1"): Promise<{ status: number; body: string }> {
-  const response = await fetch(`${gateway}${path}`, { headers: { authorization: `Bearer ${accessToken}` } });
-  return { status: response.status, body: response.status === 200 ? "" : await response.text() };
-}
-
-async function introspect(base: string, client: Credentials, accessToken: string): Promise<boolean> {
-  const response = await fetch(`${base}/introspect`, {
-    method: "POST",
-    headers: { authorization: basic(client), "content-type": "application/x-www-form-urlencoded" },
-    body: new URLSearchParams({ token: accessToken }),
-  });
-  if (response.status !== 200) throw new Error(`introspection at ${base}: ${response.status} ${await response.text()}`);
-  return ((await response.json()) as { active: boolean }).active;
-}
-
-/** Polls `done` until it is true; resolves to the milliseconds since `since`, or rejects after timeoutMs. */
-async function timeUntil(what: string, since: number, done: () => Promise<boolean>, timeoutMs = 10_000): Promise<number> {
-  for (;;) {
-    if (await done()) return Date.now() - since;
-    if (Date.now() - since > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await sleep(5);
-  }
 }
 
 const kidOf = (jwt: string) => decodeProtectedHeader(jwt).kid;

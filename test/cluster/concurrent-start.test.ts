@@ -6,7 +6,7 @@
 // Repeated on a fresh database each round: the race it guards against did not show on every start.
 import { calculateJwkThumbprint, decodeProtectedHeader, exportJWK, generateKeyPair } from "jose";
 import { freshDatabase, type FreshDatabase } from "../helpers/databases.ts";
-import { startCluster, type Cluster } from "../helpers/cluster.ts";
+import { startCluster, type Cluster, type Credentials, basic, callGateway, introspect } from "../helpers/cluster.ts";
 import { withServices } from "../helpers/seed.ts";
 import { startUpstream, type Upstream } from "../helpers/upstream.ts";
 import { openStorage } from "../../src/storage/index.ts";
@@ -18,13 +18,7 @@ import type { Storage } from "../../src/storage/index.ts";
 const ORDERS = "https://orders.example.com";
 const ROUNDS = 3;
 
-interface Credentials {
-  client_id: string;
-  client_secret: string;
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const basic = (client: Credentials) => `Basic ${Buffer.from(`${client.client_id}:${client.client_secret}`).toString("base64")}`;
 
 async function requestToken(base: string, client: Credentials): Promise<{ status: number; body: { access_token?: string; error?: string } }> {
   const response = await fetch(`${base}/token`, {
@@ -33,21 +27,6 @@ async function requestToken(base: string, client: Credentials): Promise<{ status
     body: new URLSearchParams({ grant_type: "client_credentials", scope: "orders:read", resource: ORDERS }),
   });
   return { status: response.status, body: (await response.json()) as { access_token?: string; error?: string } };
-}
-
-async function callGateway(gateway: string, accessToken: string): Promise<{ status: number; body: string }> {
-  const response = await fetch(`${gateway}/orders/1`, { headers: { authorization: `Bearer ${accessToken}` } });
-  return { status: response.status, body: response.status === 200 ? "" : await response.text() };
-}
-
-async function introspect(base: string, client: Credentials, accessToken: string): Promise<boolean> {
-  const response = await fetch(`${base}/introspect`, {
-    method: "POST",
-    headers: { authorization: basic(client), "content-type": "application/x-www-form-urlencoded" },
-    body: new URLSearchParams({ token: accessToken }),
-  });
-  if (response.status !== 200) throw new Error(`introspection at ${base}: ${response.status} ${await response.text()}`);
-  return ((await response.json()) as { active: boolean }).active;
 }
 
 async function eventually(what: string, done: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {

@@ -18,7 +18,7 @@
 import crypto from "node:crypto";
 import * as oidc from "openid-client";
 import { freshDatabase, type FreshDatabase } from "../helpers/databases.ts";
-import { INSTANCE_HEADER, startCluster, type Cluster, type ClusterInstance } from "../helpers/cluster.ts";
+import { INSTANCE_HEADER, startCluster, type Cluster, type ClusterInstance, type Credentials, basic, timeUntil } from "../helpers/cluster.ts";
 import { withServices } from "../helpers/seed.ts";
 import { startUpstream, type Upstream } from "../helpers/upstream.ts";
 
@@ -33,11 +33,6 @@ const USERS = ["alice", "bob", "carol"];
 const PROPAGATION_BOUND_MS = 2000;
 /** Re-sends of a POST after a 502/503 from the balancer are allowed this long after the kill only. */
 const KILL_WINDOW_MS = 3000;
-
-interface Credentials {
-  client_id: string;
-  client_secret: string;
-}
 
 type Kind = "client_credentials" | "gateway" | "sign-in page" | "code exchange" | "refresh" | "admin";
 
@@ -54,7 +49,6 @@ interface Outcome {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const basic = (client: Credentials) => `Basic ${Buffer.from(`${client.client_id}:${client.client_secret}`).toString("base64")}`;
 const form = (fields: Record<string, string>) => new URLSearchParams(fields);
 
 /** How many of the instance's log lines say `msg` about its Redis connection for `purpose`. */
@@ -86,15 +80,6 @@ function redisUp(instance: ClusterInstance): boolean {
     }
   }
   return last === "redis connected" || last === "redis reachable again";
-}
-
-/** Polls `done` until it is true; resolves to the milliseconds since `since`, or rejects after timeoutMs. */
-async function timeUntil(what: string, since: number, done: () => Promise<boolean>, timeoutMs = 10_000): Promise<number> {
-  for (;;) {
-    if (await done()) return Date.now() - since;
-    if (Date.now() - since > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await sleep(5);
-  }
 }
 
 describe("three Gatehouse instances and one Redis behind HAProxy, under mixed load", () => {

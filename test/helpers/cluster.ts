@@ -381,3 +381,38 @@ export async function startCluster(db: FreshDatabase, options: ClusterOptions = 
     throw error;
   }
 }
+
+/** A client's id and secret, as the admin API returns them. */
+export interface Credentials {
+  client_id: string;
+  client_secret: string;
+}
+
+/** HTTP Basic client authentication (RFC 6749 §2.3.1). */
+export const basic = (client: Credentials) => `Basic ${Buffer.from(`${client.client_id}:${client.client_secret}`).toString("base64")}`;
+
+/** A call through a gateway to the orders route: its status and, on a refusal, the reason. */
+export async function callGateway(gateway: string, accessToken: string, path = "/orders/1"): Promise<{ status: number; body: string }> {
+  const response = await fetch(`${gateway}${path}`, { headers: { authorization: `Bearer ${accessToken}` } });
+  return { status: response.status, body: response.status === 200 ? "" : await response.text() };
+}
+
+/** Whether the authorization server at `base` says the access token is active (RFC 7662). */
+export async function introspect(base: string, client: Credentials, accessToken: string): Promise<boolean> {
+  const response = await fetch(`${base}/introspect`, {
+    method: "POST",
+    headers: { authorization: basic(client), "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ token: accessToken }),
+  });
+  if (response.status !== 200) throw new Error(`introspection at ${base}: ${response.status} ${await response.text()}`);
+  return ((await response.json()) as { active: boolean }).active;
+}
+
+/** Polls `done` until it is true; resolves to the milliseconds since `since`, or rejects after timeoutMs. */
+export async function timeUntil(what: string, since: number, done: () => Promise<boolean>, timeoutMs = 10_000): Promise<number> {
+  for (;;) {
+    if (await done()) return Date.now() - since;
+    if (Date.now() - since > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
