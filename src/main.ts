@@ -182,6 +182,18 @@ function onSignal(stop: (signal: string) => Promise<void>): void {
   }
 }
 
+/**
+ * Says at start what several processes share without Redis: everything in the database, changes
+ * announced through it, but gateway rate limits counted by each process (README, "Running several instances").
+ */
+function announceSharing(config: Config, workers: number): void {
+  if (config.REDIS_URL || (config.databaseKind === "sqlite" && workers === 1)) return;
+  log.info("REDIS_URL is not set: gateway rate limits count in each process; configuration, revocations and throttles are shared through the database", {
+    storage: config.databaseKind,
+    workers,
+  });
+}
+
 async function main(): Promise<void> {
   const config = loadConfig();
   setLogLevel(config.LOG_LEVEL);
@@ -200,6 +212,7 @@ async function main(): Promise<void> {
   }
 
   const storage = await prepare(config);
+  announceSharing(config, workers);
   const purge = purgeOnSchedule(config, storage);
   if (workers === 1) {
     const metrics = await startMetrics(config, "single");

@@ -56,6 +56,11 @@ describe.each(BACKENDS)("everyday operations on %s", (backend) => {
     return { status: response.status, body: (await response.json()) as Record<string, string> };
   }
 
+  test("the start says what is shared without Redis (PostgreSQL); nothing on a lone SQLite process", () => {
+    const said = gatehouse.output().includes("REDIS_URL is not set: gateway rate limits count in each process");
+    expect(said).toBe(backend === "postgresql");
+  });
+
   test("a client created with the CLI gets a token at once, and a route added with the CLI serves within 100 ms", async () => {
     const created = await cli.json("client", "create", "--name", "Fresh", "--grant", "client_credentials", "--scope", "orders:read");
     const first = await tokenResponse(created.client_id, created.client_secret, { scope: "orders:read", resource: ORDERS });
