@@ -54,10 +54,15 @@ export class ChangeFeed {
     this.subscribers.push({ name, run });
   }
 
+  /**
+   * Listens and polls. The first poll runs now: it notes where the change log stands, so that the
+   * first change afterwards is applied by key rather than by reloading everything.
+   */
   start(): void {
     this.timer = setInterval(() => void this.tick(), this.intervalMs);
     this.timer.unref();
     this.stopListening = this.storage.changes.listen(() => void this.tick());
+    void this.tick();
   }
 
   /**

@@ -154,3 +154,30 @@ describe("the catalog's clients", () => {
     expect(await catalog.findClientMetadata(ids[1]!)).toMatchObject({ client_name: "Web 1" });
   });
 });
+
+describe("the change feed's start", () => {
+  test("notes where the log stands, so the first change afterwards is applied by key", async () => {
+    const db = await freshDatabase("sqlite");
+    const storage = await openStorage(db.url);
+    const services = createServices(storage, { keyEncryptionSecret: db.env.KEY_ENCRYPTION_SECRET! });
+    await services.clients.create({ client_name: "Before", grant_types: ["client_credentials"], scopes: [] } as never);
+    const feed = new ChangeFeed(storage, 3_600_000);
+    const seen: Revisions[] = [];
+    feed.subscribe("recorder", async (revisions) => {
+      seen.push(revisions);
+    });
+    try {
+      feed.start();
+      // Let the start's own poll finish (nothing else polls: the interval is an hour, no change was announced).
+      await new Promise((r) => setTimeout(r, 300));
+      expect(seen).toHaveLength(1);
+      await services.clients.create({ client_name: "After", grant_types: ["client_credentials"], scopes: [] } as never);
+      await feed.tick();
+      expect(seen.at(-1)!.configChanges?.changes.map((c) => c.entity)).toEqual(["client"]);
+    } finally {
+      await feed.stop();
+      await storage.close();
+      await db.drop();
+    }
+  });
+});
