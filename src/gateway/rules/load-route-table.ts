@@ -2,7 +2,7 @@
 // only time policies are read and compiled (each route gets its handlers per stage, policies/index.ts).
 import type { ConfigChange, Storage } from "../../storage/index.ts";
 import { compilePolicies, type CompileContext } from "../policies/index.ts";
-import type { ApiRecord } from "../../storage/index.ts";
+import type { ApiRecord, RouteRecord } from "../../storage/index.ts";
 import type { CompiledRoute } from "../types.ts";
 import { RouteTable } from "./route-table.ts";
 
@@ -12,8 +12,10 @@ import { RouteTable } from "./route-table.ts";
  */
 export async function loadRouteTable(storage: Storage, policies: CompileContext): Promise<RouteTable> {
   // Routes before APIs: deleting an API deletes its routes, so an API missing from the second read
-  // means the route read first is gone too, and it is left out rather than half-loaded.
-  const routes = await storage.routes.list();
+  // means the route read first is gone too, and it is left out rather than half-loaded. Routes are
+  // read in batches (a table of tens of thousands is never held twice); the table orders them itself.
+  const routes: RouteRecord[] = [];
+  await storage.routes.forEach((route) => routes.push(route));
   policies.rateLimits.release?.();
   const apis = new Map((await storage.apis.list()).map((api) => [api.identifier, api]));
   const compiled: CompiledRoute[] = [];

@@ -73,15 +73,20 @@ export class ClientRepository {
   }
 
   /**
-   * Every enabled client's redirect URIs and allowed origins (what its CORS origins derive from), read
-   * `batch` rows at a time by client_id so that a large catalog never sits in memory whole. Calls
-   * `each` once per client, in client_id order.
+   * The redirect URIs and allowed origins (what CORS origins derive from) of every enabled client that
+   * has any (a machine client has neither: the database leaves it out), read `batch` rows at a time by
+   * client_id so that a large catalog never sits in memory whole. Calls `each` once per client, in
+   * client_id order.
    */
   async forEachOriginSource(each: (client: Pick<ClientRecord, "clientId" | "redirectUris" | "allowedOrigins">) => void, batch = 5000): Promise<void> {
     let after: string | undefined;
     for (;;) {
       const rows = await this.db.client.findMany({
-        where: { enabled: true, ...(after === undefined ? {} : { clientId: { gt: after } }) },
+        where: {
+          enabled: true,
+          OR: [{ NOT: { redirectUris: { equals: [] } } }, { NOT: { allowedOrigins: { equals: [] } } }],
+          ...(after === undefined ? {} : { clientId: { gt: after } }),
+        },
         select: { clientId: true, redirectUris: true, allowedOrigins: true },
         orderBy: { clientId: "asc" },
         take: batch,

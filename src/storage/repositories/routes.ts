@@ -68,6 +68,20 @@ export class RouteRepository {
     return rows.map(toRecord);
   }
 
+  /**
+   * Every route, `batch` at a time in id order (no order a caller can rely on otherwise), so that a large
+   * table is never read into memory at once on top of what the caller builds from it.
+   */
+  async forEach(each: (route: RouteRecord) => void, batch = 2000): Promise<void> {
+    let after: string | undefined;
+    for (;;) {
+      const rows = await this.db.apiRoute.findMany({ where: after === undefined ? {} : { id: { gt: after } }, orderBy: { id: "asc" }, take: batch });
+      for (const row of rows) each(toRecord(row));
+      if (rows.length < batch) return;
+      after = rows.at(-1)!.id;
+    }
+  }
+
   async find(id: string): Promise<RouteRecord | null> {
     if (!storable(id)) return null;
     const row = await this.db.apiRoute.findUnique({ where: { id } });

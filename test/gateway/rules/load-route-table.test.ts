@@ -101,10 +101,10 @@ describe("applyRouteChanges (a change to one route or API, in place)", () => {
       const table = await loadRouteTable(storage, testContext());
       let seq = await storage.revisions.lastConfigChange();
       let listed = 0;
-      const list = storage.routes.list.bind(storage.routes);
-      storage.routes.list = async (api?: string) => {
-        if (api === undefined) listed++;
-        return list(api);
+      const forEach = storage.routes.forEach.bind(storage.routes);
+      storage.routes.forEach = async (...args) => {
+        listed++;
+        return forEach(...args);
       };
       const step = async (change: () => Promise<unknown>) => {
         await change();
