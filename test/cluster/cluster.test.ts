@@ -7,7 +7,7 @@
 // The propagation times measured are printed (console.log) for the record.
 import { decodeProtectedHeader } from "jose";
 import { freshDatabase, type FreshDatabase } from "../helpers/databases.ts";
-import { INSTANCE_HEADER, startCluster, type Cluster, type ClusterInstance, type Credentials, basic, callGateway, introspect, timeUntil } from "../helpers/cluster.ts";
+import { INSTANCE_HEADER, startCluster, type Cluster, type ClusterInstance, type Credentials, basic, callGateway, introspect, timeUntil, machineClient } from "../helpers/cluster.ts";
 import { withServices } from "../helpers/seed.ts";
 import { startUpstream, type Upstream } from "../helpers/upstream.ts";
 
@@ -62,11 +62,7 @@ describe("three Gatehouse instances on one PostgreSQL database behind HAProxy", 
       await services.routes.apply(ORDERS, { path_prefix: "/orders", upstream: upstream.url, scopes: { GET: { all_of: ["orders:read"], any_of: [] } } });
       await services.apis.apply({ identifier: OPAQUE, name: "Opaque", token_format: "opaque", token_check: "introspection", scopes: ["orders:read"] });
       await services.routes.apply(OPAQUE, { path_prefix: "/opaque", upstream: upstream.url, scopes: { GET: { all_of: ["orders:read"], any_of: [] } } });
-      const created = async (name: string, scopes: string[]) => {
-        const { client, client_secret } = await services.clients.create({ client_name: name, grant_types: ["client_credentials"], scopes });
-        return { client_id: client.client_id, client_secret: client_secret! };
-      };
-      return { worker: await created("orders worker", ["orders:read"]), admin: await created("automation", ["admin:read", "admin:write"]) };
+      return { worker: await machineClient(services, "orders worker", ["orders:read"]), admin: await machineClient(services, "automation", ["admin:read", "admin:write"]) };
     }));
     // Every instance has the API, the route and both clients before the tests start.
     for (const instance of cluster.instances) {

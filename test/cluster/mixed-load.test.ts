@@ -18,8 +18,9 @@
 import crypto from "node:crypto";
 import * as oidc from "openid-client";
 import { freshDatabase, type FreshDatabase } from "../helpers/databases.ts";
-import { INSTANCE_HEADER, startCluster, type Cluster, type ClusterInstance, type Credentials, basic, timeUntil } from "../helpers/cluster.ts";
+import { INSTANCE_HEADER, startCluster, type Cluster, type ClusterInstance, type Credentials, basic, timeUntil, machineClient } from "../helpers/cluster.ts";
 import { withServices } from "../helpers/seed.ts";
+import { CookieJar } from "../helpers/user-agent.ts";
 import { startUpstream, type Upstream } from "../helpers/upstream.ts";
 
 const ORDERS = "https://orders.example.com";
@@ -115,11 +116,7 @@ describe("three Gatehouse instances and one Redis behind HAProxy, under mixed lo
         scopes: { GET: { all_of: ["orders:read"], any_of: [] } },
         policies: { rate_limit: { limits: [{ by: "client", requests: 10_000, per: "hour" }] } },
       });
-      const created = async (name: string, scopes: string[]) => {
-        const { client, client_secret } = await services.clients.create({ client_name: name, grant_types: ["client_credentials"], scopes });
-        return { client_id: client.client_id, client_secret: client_secret! };
-      };
-      return { worker: await created("orders worker", ["orders:read"]), admin: await created("automation", ["admin:read", "admin:write"]) };
+      return { worker: await machineClient(services, "orders worker", ["orders:read"]), admin: await machineClient(services, "automation", ["admin:read", "admin:write"]) };
     }));
     for (const instance of cluster.instances) {
       await timeUntil(`setup reached ${instance.name}`, Date.now(), async () => {
@@ -253,7 +250,7 @@ describe("three Gatehouse instances and one Redis behind HAProxy, under mixed lo
         code_challenge_method: "S256",
         state: crypto.randomBytes(8).toString("hex"),
       })) url.searchParams.set(k, v);
-      const agent = new CookieJar();
+      const agent = new Browser();
       let page = await agent.go("GET", url.href);
       if (!page) return undefined;
       if (page.location === undefined && /name="password"/.test(page.html)) page = await agent.submit(page, { username, password: PASSWORD });
@@ -268,25 +265,18 @@ describe("three Gatehouse instances and one Redis behind HAProxy, under mixed lo
     }
 
     /** A browser: cookies, redirects followed within the issuer, forms submitted; every request through send(). */
-    class CookieJar {
-      readonly cookies = new Map<string, string>();
+    class Browser {
+      readonly cookies = new CookieJar();
       async go(method: string, url: string, body?: URLSearchParams): Promise<{ url: string; status: number; html: string; instance: string | null; location?: string } | undefined> {
         let current = url;
         let init: RequestInit = body ? { method, body, headers: { "content-type": "application/x-www-form-urlencoded", origin: cluster.issuer } } : { method };
         for (let hops = 0; hops < 20; hops++) {
           const headers = new Headers(init.headers);
-          if (this.cookies.size) headers.set("cookie", [...this.cookies].map(([k, v]) => `${k}=${v}`).join("; "));
+          this.cookies.addTo(headers);
           const { response, body: text } = await send("sign-in page", current, { ...init, headers }, (r, text) => (r.status < 400 ? undefined : `${r.status} ${text.slice(0, 300)}`));
           if (!response) return undefined;
           if (response.status >= 400) return undefined;
-          for (const line of response.headers.getSetCookie()) {
-            const [pair] = line.split(";");
-            const index = pair!.indexOf("=");
-            const name = pair!.slice(0, index).trim();
-            const value = pair!.slice(index + 1).trim();
-            if (/expires=Thu, 01 Jan 1970/i.test(line) || value === "") this.cookies.delete(name);
-            else this.cookies.set(name, value);
-          }
+          this.cookies.take(response);
           const instance = response.headers.get(INSTANCE_HEADER);
           const location = response.headers.get("location");
           if (!location || response.status < 300 || response.status >= 400) return { url: current, status: response.status, html: text, instance };

@@ -10,6 +10,7 @@
 // client sees its connection closed without an answer, or a 502, and decides).
 // Optionally every instance gets the same REDIS_URL (shared rate limits, change notifications): the shared
 // Redis under a prefix of this cluster's own, or a private redis-server the test can stop and restart.
+import type { Services } from "../../src/services/index.ts";
 import { spawn, type ChildProcess } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
@@ -415,4 +416,10 @@ export async function timeUntil(what: string, since: number, done: () => Promise
     if (Date.now() - since > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 5));
   }
+}
+
+/** A confidential client of the client credentials grant, made through the services: its id and secret. */
+export async function machineClient(services: Services, name: string, scopes: string[]): Promise<Credentials> {
+  const { client, client_secret } = await services.clients.create({ client_name: name, grant_types: ["client_credentials"], scopes });
+  return { client_id: client.client_id, client_secret: client_secret! };
 }

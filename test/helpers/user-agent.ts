@@ -1,12 +1,16 @@
 // A scripted browser for protocol tests: follows redirects within the issuer, keeps cookies, and
 // submits the real login and consent forms the server renders (hidden fields, CSRF token included).
-export class UserAgent {
+/** Cookies as a browser keeps them for one site: set by responses, sent with requests, deleted when expired. */
+export class CookieJar {
   private readonly cookies = new Map<string, string>();
 
-  async request(url: string, init: RequestInit = {}): Promise<Response> {
-    const headers = new Headers(init.headers);
+  /** Adds the jar's cookies to `headers` (a Cookie header), when there are any. */
+  addTo(headers: Headers): void {
     if (this.cookies.size) headers.set("cookie", [...this.cookies].map(([k, v]) => `${k}=${v}`).join("; "));
-    const response = await fetch(url, { ...init, headers, redirect: "manual" });
+  }
+
+  /** Keeps the cookies a response sets, and forgets those it expires. */
+  take(response: Response): void {
     for (const line of response.headers.getSetCookie()) {
       const [pair] = line.split(";");
       const index = pair!.indexOf("=");
@@ -15,6 +19,17 @@ export class UserAgent {
       if (/expires=Thu, 01 Jan 1970/i.test(line) || value === "") this.cookies.delete(name);
       else this.cookies.set(name, value);
     }
+  }
+}
+
+export class UserAgent {
+  private readonly cookies = new CookieJar();
+
+  async request(url: string, init: RequestInit = {}): Promise<Response> {
+    const headers = new Headers(init.headers);
+    this.cookies.addTo(headers);
+    const response = await fetch(url, { ...init, headers, redirect: "manual" });
+    this.cookies.take(response);
     return response;
   }
 
