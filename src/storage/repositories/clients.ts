@@ -1,5 +1,5 @@
 import type { Database, DatabaseKind } from "../database.ts";
-import { containsText, type PageQuery } from "../paging.ts";
+import { containsText, forEachBatch, type PageQuery } from "../paging.ts";
 import type { Client as Row } from "../generated/sqlite/client.ts";
 import { record, stringList } from "../json.ts";
 import { assertStorable, storable } from "./storable.ts";
@@ -79,22 +79,22 @@ export class ClientRepository {
    * client_id order.
    */
   async forEachOriginSource(each: (client: Pick<ClientRecord, "clientId" | "redirectUris" | "allowedOrigins">) => void, batch = 5000): Promise<void> {
-    let after: string | undefined;
-    for (;;) {
-      const rows = await this.db.client.findMany({
-        where: {
-          enabled: true,
-          OR: [{ NOT: { redirectUris: { equals: [] } } }, { NOT: { allowedOrigins: { equals: [] } } }],
-          ...(after === undefined ? {} : { clientId: { gt: after } }),
-        },
-        select: { clientId: true, redirectUris: true, allowedOrigins: true },
-        orderBy: { clientId: "asc" },
-        take: batch,
-      });
-      for (const row of rows) each({ clientId: row.clientId, redirectUris: stringList(row.redirectUris), allowedOrigins: stringList(row.allowedOrigins) });
-      if (rows.length < batch) return;
-      after = rows.at(-1)!.clientId;
-    }
+    await forEachBatch(
+      (after) =>
+        this.db.client.findMany({
+          where: {
+            enabled: true,
+            OR: [{ NOT: { redirectUris: { equals: [] } } }, { NOT: { allowedOrigins: { equals: [] } } }],
+            ...(after === undefined ? {} : { clientId: { gt: after } }),
+          },
+          select: { clientId: true, redirectUris: true, allowedOrigins: true },
+          orderBy: { clientId: "asc" },
+          take: batch,
+        }),
+      (row) => row.clientId,
+      (row) => each({ clientId: row.clientId, redirectUris: stringList(row.redirectUris), allowedOrigins: stringList(row.allowedOrigins) }),
+      batch,
+    );
   }
 
   /** One page of clients, oldest first, whose id or name contains `search` (any case). */

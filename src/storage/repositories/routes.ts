@@ -1,6 +1,7 @@
 import type { Database } from "../database.ts";
 import type { ApiRoute as Row } from "../generated/sqlite/client.ts";
 import { record, stringList } from "../json.ts";
+import { forEachBatch } from "../paging.ts";
 import { storedPolicies, type StoredPolicies } from "./apis.ts";
 import { assertStorable, storable } from "./storable.ts";
 
@@ -73,13 +74,12 @@ export class RouteRepository {
    * table is never read into memory at once on top of what the caller builds from it.
    */
   async forEach(each: (route: RouteRecord) => void, batch = 2000): Promise<void> {
-    let after: string | undefined;
-    for (;;) {
-      const rows = await this.db.apiRoute.findMany({ where: after === undefined ? {} : { id: { gt: after } }, orderBy: { id: "asc" }, take: batch });
-      for (const row of rows) each(toRecord(row));
-      if (rows.length < batch) return;
-      after = rows.at(-1)!.id;
-    }
+    await forEachBatch(
+      (after) => this.db.apiRoute.findMany({ where: after === undefined ? {} : { id: { gt: after } }, orderBy: { id: "asc" }, take: batch }),
+      (row) => row.id,
+      (row) => each(toRecord(row)),
+      batch,
+    );
   }
 
   async find(id: string): Promise<RouteRecord | null> {
