@@ -103,7 +103,10 @@ async function serve(config: Config, storage: Storage): Promise<() => Promise<vo
   await revocations.sync();
   feed.subscribe("revocations", () => revocations.sync());
 
-  const servers: Array<{ close(): Promise<void> }> = [];
+  // Every server this process runs is built (its configuration loaded from the database) before any of
+  // them listens: a process that answers on one port has finished starting, and a database that fails
+  // midway ends the start before anything served (a balancer never sees a half-started instance).
+  const servers: Array<{ name: string; listen(): Promise<{ port: number }>; close(): Promise<void> }> = [];
   // Each server's modules are loaded only when this process runs it (ROLE=gateway never loads oidc-provider).
   if (config.ROLE !== "gateway") {
     const { createAuthorizationServer } = await import("./authorization-server/server.ts");
@@ -117,16 +120,17 @@ async function serve(config: Config, storage: Storage): Promise<() => Promise<vo
       keyEncryptionSecret: () => secret,
       remoteKeySets,
     });
-    const address = await authorizationServer.listen();
-    servers.push(authorizationServer);
-    log.info("authorization server listening", { issuer: config.ISSUER, port: address.port, storage: storage.kind });
+    servers.push({ name: "authorization server", listen: () => authorizationServer.listen(), close: () => authorizationServer.close() });
   }
   if (config.ROLE !== "authorization-server") {
     const { createGateway } = await import("./gateway/app.ts");
     const gateway = await createGateway({ config, storage, services, revocations, feed, keyEncryptionSecret: secret, remoteKeySets });
-    const address = await gateway.listen();
-    servers.push(gateway);
-    log.info("gateway listening", { port: address.port });
+    servers.push({ name: "gateway", listen: () => gateway.listen(), close: () => gateway.close() });
+  }
+  for (const server of servers) {
+    const address = await server.listen();
+    if (server.name === "gateway") log.info("gateway listening", { port: address.port });
+    else log.info("authorization server listening", { issuer: config.ISSUER, port: address.port, storage: storage.kind });
   }
   feed.start();
   return async () => {

@@ -47,7 +47,8 @@ describe.each(["cut", "hold", "drop"] as const)("readiness with PostgreSQL behin
         response.on("end", () => resolve({ status: response.statusCode!, body: JSON.parse(text) as Record<string, unknown>, ms: performance.now() - started }));
       });
       request.on("timeout", () => request.destroy(new Error("probe timed out")));
-      request.on("error", reject);
+      // A refused connection means the process is gone: say why, with what it printed.
+      request.on("error", (error) => reject(new Error(`${path}: ${error.message}\n${gatehouse.output().slice(-4000)}`)));
     });
   }
 
