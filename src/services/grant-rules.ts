@@ -5,9 +5,10 @@
 
 export const JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 export const SAML2_BEARER = "urn:ietf:params:oauth:grant-type:saml2-bearer";
+export const DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code";
 
 /** Every grant type a client may be registered for. */
-export const GRANT_TYPES = ["authorization_code", "refresh_token", "client_credentials", "password", "implicit", JWT_BEARER, SAML2_BEARER] as const;
+export const GRANT_TYPES = ["authorization_code", "refresh_token", "client_credentials", "password", "implicit", JWT_BEARER, SAML2_BEARER, DEVICE_CODE] as const;
 export type GrantType = (typeof GRANT_TYPES)[number];
 
 export interface GrantRule {
@@ -24,7 +25,7 @@ export interface GrantRule {
 }
 
 /** The grants that end with a user (and so may lead to refresh tokens). */
-const USER_GRANTS: readonly GrantType[] = ["authorization_code", "password", JWT_BEARER, SAML2_BEARER];
+const USER_GRANTS: readonly GrantType[] = ["authorization_code", "password", JWT_BEARER, SAML2_BEARER, DEVICE_CODE];
 
 export const GRANT_RULES: Readonly<Record<GrantType, GrantRule>> = {
   authorization_code: { redirects: "any", responseTypes: ["code"] },
@@ -41,6 +42,9 @@ export const GRANT_RULES: Readonly<Record<GrantType, GrantRule>> = {
   },
   [JWT_BEARER]: {},
   [SAML2_BEARER]: {},
+  // Device authorization (RFC 8628): the user approves on another screen; no redirect URI, and public
+  // clients (a TV, a CLI) may use it.
+  [DEVICE_CODE]: {},
 };
 
 /** The response types of a client's grants, with the hybrid ones when it has both code and implicit. */
