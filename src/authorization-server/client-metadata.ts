@@ -18,6 +18,7 @@ export function clientMetadata(client: ClientRecord | undefined): AdapterPayload
     application_type: client.applicationType,
     scope: [...new Set([...STANDARD_SCOPES, ...client.scopes])].join(" "),
   };
+  if (client.dpopBoundAccessTokens) metadata.dpop_bound_access_tokens = true;
   if (client.secretHash) metadata.client_secret = client.secretHash;
   if (client.jwks) metadata.jwks = client.jwks;
   if (client.jwksUri) metadata.jwks_uri = client.jwksUri;

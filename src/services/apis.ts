@@ -35,9 +35,12 @@ const LEGACY = {
 } as const satisfies Record<string, PolicyId>;
 type LegacyField = keyof typeof LEGACY;
 
+/** An API's identifier (its resource indicator, RFC 8707 §2): an absolute http(s) URI or a URN. */
+export const apiIdentifierSchema = z.url({ protocol: /^(https?|urn)$/ }).or(z.string().regex(/^urn:[a-z0-9][a-z0-9-]{0,31}:\S+$/i));
+
 export const apiInputSchema = z
   .object({
-    identifier: z.url({ protocol: /^(https?|urn)$/ }).or(z.string().regex(/^urn:[a-z0-9][a-z0-9-]{0,31}:\S+$/i)),
+    identifier: apiIdentifierSchema,
     name: z.string().min(1).max(200),
     token_format: z.enum(["jwt", "opaque"]).default("jwt"),
     access_token_ttl: z.number().int().positive().max(24 * 3600).default(3600),

@@ -17,6 +17,7 @@ import { refuseDeletingBuiltIn } from "./built-in.ts";
 import { checkRedirectUris, isLoopback } from "./redirect-uris.ts";
 import { checkAllowedOrigins } from "./client-origins.ts";
 import { sameJson } from "./same-json.ts";
+import { apiIdentifierSchema } from "./apis.ts";
 
 export { GRANT_TYPES } from "./grant-rules.ts";
 export const AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"] as const;
@@ -66,6 +67,17 @@ export const clientInputSchema = z
       .describe(
         "Origins (https://app.example.com, exactly as browsers send them) whose pages may call the token, userinfo, revocation and introspection endpoints as this client, besides the origins of its redirect URIs (CORS). https, or http on loopback; no wildcards.",
       ),
+    dpop_bound_access_tokens: z
+      .boolean()
+      .default(false)
+      .describe("RFC 9449 §5.2: every access token of this client is bound to a DPoP key; a token request without a DPoP proof is refused."),
+    token_exchange_targets: z
+      .array(apiIdentifierSchema)
+      .max(100)
+      .default([])
+      .describe(
+        "RFC 8693: identifiers of the APIs this client may exchange a token for (the token exchange grant's resource or audience). Empty: none, even with the grant.",
+      ),
     enabled: z.boolean().default(true),
     /** Set a secret of your own (for a declarative file); never shown back. Omitted: generated, or kept. */
     client_secret: clientSecretSchema.optional(),
@@ -99,6 +111,10 @@ export interface ClientResource {
   refresh_token_reuse_grace: number | null;
   /** Origins allowed CORS at the token, userinfo, revocation and introspection endpoints besides those of redirect_uris. */
   allowed_origins: string[];
+  /** RFC 9449 §5.2: every access token is DPoP-bound. */
+  dpop_bound_access_tokens: boolean;
+  /** RFC 8693: the APIs this client may exchange tokens for. */
+  token_exchange_targets: string[];
   enabled: boolean;
   response_types: string[];
   /** Why some of its grants are weaker than the authorization code flow with PKCE. */
@@ -134,6 +150,8 @@ export function clientResource(client: ClientRecord): ClientResource {
     refresh_token_ttl: client.refreshTokenTtl,
     refresh_token_reuse_grace: client.refreshTokenReuseGrace,
     allowed_origins: client.allowedOrigins,
+    dpop_bound_access_tokens: client.dpopBoundAccessTokens,
+    token_exchange_targets: client.tokenExchangeTargets,
     enabled: client.enabled,
     response_types: client.responseTypes,
     warnings: grantWarnings(client.grantTypes),
@@ -195,6 +213,8 @@ function settingsOf(spec: ParsedClient): Settings {
     refreshTokenTtl: spec.refresh_token_ttl,
     refreshTokenReuseGrace: spec.refresh_token_reuse_grace,
     allowedOrigins: spec.allowed_origins,
+    dpopBoundAccessTokens: spec.dpop_bound_access_tokens,
+    tokenExchangeTargets: spec.token_exchange_targets,
     enabled: spec.enabled,
   };
 }

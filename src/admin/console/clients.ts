@@ -8,12 +8,12 @@ import { GATEWAY_CLIENT_ID } from "../../gateway/internal-client.ts";
 import type { ApiResource } from "../../services/apis.ts";
 import { AUTH_METHODS, GRANT_TYPES, type ClientInput, type ClientResource, type ClientWithSecret } from "../../services/clients.ts";
 import { corsOriginsOf } from "../../services/client-origins.ts";
-import { GRANT_RULES, JWT_BEARER, SAML2_BEARER, type GrantType } from "../../services/grant-rules.ts";
+import { DEVICE_CODE, GRANT_RULES, JWT_BEARER, SAML2_BEARER, type GrantType } from "../../services/grant-rules.ts";
 import { ConflictError, ValidationError } from "../../services/errors.ts";
 import type { Services } from "../../services/index.ts";
 import type { AdminState } from "../access.ts";
 import { CONSOLE_CLIENT_ID } from "../built-in.ts";
-import { lines, optionalInteger, optionalJson, optionalText, picked, readFields, text } from "./form-fields.ts";
+import { checkbox, lines, optionalInteger, optionalJson, optionalText, picked, readFields, text } from "./form-fields.ts";
 import type { ConsoleKit } from "./index.ts";
 import { FormState, redirectWithFlash, show } from "./page.ts";
 import { scopeGroups } from "./scope-catalog.ts";
@@ -68,6 +68,7 @@ const GRANT_TEXT: Record<GrantType, { label: string; help: string }> = {
   implicit: { label: "implicit", help: "tokens in the URL fragment" },
   [JWT_BEARER]: { label: "JWT bearer", help: "a signed JWT assertion from a trusted issuer (RFC 7523)" },
   [SAML2_BEARER]: { label: "SAML 2.0 bearer", help: "a SAML assertion from a trusted issuer (RFC 7522)" },
+  [DEVICE_CODE]: { label: "device code", help: "a TV or CLI shows a code; the user approves in a browser (RFC 8628)" },
 };
 
 export const grants = {
@@ -88,6 +89,8 @@ const clientForm = z.object({
   redirect_uris: lines,
   post_logout_redirect_uris: lines,
   allowed_origins: lines,
+  dpop_bound_access_tokens: checkbox,
+  token_exchange_targets: lines,
   scopes: picked,
   token_endpoint_auth_method: text,
   jwks: optionalJson,
@@ -124,6 +127,8 @@ function formValues(client: ClientResource): Record<string, string> {
     redirect_uris: client.redirect_uris.join("\n"),
     post_logout_redirect_uris: client.post_logout_redirect_uris.join("\n"),
     allowed_origins: client.allowed_origins.join("\n"),
+    dpop_bound_access_tokens: client.dpop_bound_access_tokens ? "on" : "",
+    token_exchange_targets: client.token_exchange_targets.join("\n"),
     scopes: client.scopes.join("\n"),
     token_endpoint_auth_method: client.token_endpoint_auth_method,
     jwks: client.jwks ? JSON.stringify(client.jwks, null, 2) : "",

@@ -23,6 +23,9 @@ interface SettingOptions {
   refreshTokenReuseGrace?: number;
   allowedOrigin?: string[];
   clearAllowedOrigins?: boolean;
+  dpopBound?: boolean;
+  tokenExchangeTarget?: string[];
+  clearTokenExchangeTargets?: boolean;
 }
 
 async function readJwks(file: string): Promise<ClientInput["jwks"]> {
@@ -50,6 +53,8 @@ async function toInput(options: SettingOptions): Promise<Partial<ClientInput>> {
     access_token_ttl: options.accessTokenTtl,
     refresh_token_reuse_grace: options.refreshTokenReuseGrace,
     allowed_origins: options.clearAllowedOrigins ? [] : options.allowedOrigin,
+    dpop_bound_access_tokens: options.dpopBound,
+    token_exchange_targets: options.clearTokenExchangeTargets ? [] : options.tokenExchangeTarget,
   };
   return Object.fromEntries(Object.entries(input).filter(([, value]) => value !== undefined));
 }
@@ -71,6 +76,13 @@ function settingOptions(command: Command): Command {
     .option(
       "--allowed-origin <origin>",
       "origin (https://app.example.com) whose pages may call the token, userinfo, revocation and introspection endpoints as this client (CORS), besides its redirect URIs' origins; repeatable",
+      repeatable,
+    )
+    .option("--dpop-bound", "every access token of this client is DPoP-bound (RFC 9449): token requests without a DPoP proof are refused")
+    .option("--no-dpop-bound", "access tokens may be plain bearer tokens (the default)")
+    .option(
+      "--token-exchange-target <api>",
+      `identifier of an API this client may exchange tokens for (RFC 8693, with --grant urn:ietf:params:oauth:grant-type:token-exchange); repeatable`,
       repeatable,
     );
 }
@@ -105,10 +117,14 @@ export function clientCommands(program: Command): void {
       .command("update <client_id>")
       .description("change the settings given (a list given replaces the client's list), keeping the others")
       .option("--name <name>", "display name")
-      .option("--clear-allowed-origins", "remove every allowed origin (the redirect URIs' origins stay allowed)"),
+      .option("--clear-allowed-origins", "remove every allowed origin (the redirect URIs' origins stay allowed)")
+      .option("--clear-token-exchange-targets", "remove every token exchange target"),
   ).action((clientId: string, options: SettingOptions, command: Command) =>
     run(command, async ({ services }) => {
       if (options.clearAllowedOrigins && options.allowedOrigin) throw new ValidationError("--clear-allowed-origins and --allowed-origin cannot be used together");
+      if (options.clearTokenExchangeTargets && options.tokenExchangeTarget) {
+        throw new ValidationError("--clear-token-exchange-targets and --token-exchange-target cannot be used together");
+      }
       const data = await services.clients.update(clientId, await toInput(options));
       return { data, text: () => fields(data) };
     }),

@@ -28,6 +28,10 @@ export interface ClientRecord {
   refreshTokenReuseGrace: number | null;
   /** Origins allowed CORS at the token endpoints besides those of the redirect URIs (stored canonical). */
   allowedOrigins: string[];
+  /** RFC 9449 §5.2: this client's access tokens must be DPoP-bound. */
+  dpopBoundAccessTokens: boolean;
+  /** RFC 8693: identifiers of the APIs this client may exchange tokens for (empty: none). */
+  tokenExchangeTargets: string[];
   enabled: boolean;
   createdAt: Date;
   updatedAt: Date;
@@ -45,6 +49,7 @@ function toRecord(row: Row): ClientRecord {
     responseTypes: stringList(row.responseTypes),
     scopes: stringList(row.scopes),
     allowedOrigins: stringList(row.allowedOrigins),
+    tokenExchangeTargets: stringList(row.tokenExchangeTargets),
     jwks: row.jwks ? (record(row.jwks) as ClientRecord["jwks"]) : null,
   };
 }
