@@ -17,6 +17,10 @@ import { AuditRepository } from "./repositories/audit.ts";
 import { AdminSessionRepository } from "./repositories/admin-sessions.ts";
 import { AssertionIssuerRepository } from "./repositories/assertion-issuers.ts";
 import { ReplayRepository } from "./repositories/replays.ts";
+import { openRedis, type RedisConnection } from "./redis.ts";
+import { STORAGE_COMMAND_TIMEOUT_MS } from "./redis-fallback.ts";
+import { RedisReplayRepository } from "./redis-replays.ts";
+import { RedisThrottleRepository } from "./redis-throttles.ts";
 import { changeNotifications, type ChangeNotifications, type ChangeTopic, type RedisChannel } from "./change-notifications.ts";
 import {
   accountGrants,
@@ -71,7 +75,11 @@ export interface StorageOptions {
   /** Apply pending migrations first (default true). */
   migrate?: boolean;
   timeouts?: DatabaseTimeouts;
-  /** Also announce and hear changes through Redis pub/sub (REDIS_URL, REDIS_PREFIX): change-notifications.ts. */
+  /**
+   * Also announce and hear changes through Redis pub/sub (REDIS_URL, REDIS_PREFIX): change-notifications.ts;
+   * and keep password-attempt counters (redis-throttles.ts) and check replays (redis-replays.ts) in Redis,
+   * the database answering while Redis cannot.
+   */
   redis?: RedisChannel;
 }
 
@@ -100,6 +108,7 @@ export async function openStorage(url: string, { migrate: runMigrations = true, 
   if (runMigrations && kind === "sqlite") await migrate(db, kind);
   const changes = changeNotifications(kind, url, db, timeouts.connectMs, redis);
   const revocations = new RevocationRepository(db, changes);
+  const shared: RedisConnection | undefined = redis ? openRedis(redis.url, redis.prefix, { purpose: "throttles and replays", commandTimeoutMs: STORAGE_COMMAND_TIMEOUT_MS }) : undefined;
   const storage: Storage = {
     kind,
     clients: new ClientRepository(db, kind),
@@ -111,11 +120,11 @@ export async function openStorage(url: string, { migrate: runMigrations = true, 
     keys: new SigningKeyRepository(db),
     revocations,
     revisions: new RevisionRepository(db, changes),
-    throttles: new ThrottleRepository(db, kind),
+    throttles: shared ? new RedisThrottleRepository(db, kind, shared) : new ThrottleRepository(db, kind),
     audit: new AuditRepository(db),
     adminSessions: new AdminSessionRepository(db),
     assertionIssuers: new AssertionIssuerRepository(db),
-    replays: new ReplayRepository(db),
+    replays: shared ? new RedisReplayRepository(db, shared) : new ReplayRepository(db),
     changes,
     oidcAdapter: (options) => createOidcAdapter(db, options, revocations),
     artifacts: {
@@ -139,6 +148,7 @@ export async function openStorage(url: string, { migrate: runMigrations = true, 
     },
     async close() {
       await changes.close();
+      await shared?.close();
       await db.$disconnect();
     },
   };

@@ -74,7 +74,9 @@ interface Row {
 /**
  * Password-attempt counters, one row per key. Every operation is one or two SQL statements that the
  * database runs atomically, so concurrent attempts on any number of instances see each other's counts.
- * Times are stored as epoch milliseconds (numbers), which both databases compare the same way.
+ * Times are stored as epoch milliseconds (numbers), which both databases compare the same way. With
+ * Redis, the storage's counters are redis-throttles.ts, whose Lua scripts compute exactly what these
+ * statements do, this class answering while Redis cannot.
  */
 export class ThrottleRepository {
   private readonly db: Database;
@@ -145,7 +147,7 @@ export class ThrottleRepository {
     return rows.map((r) => ({ key: r.key, lockedUntil: new Date(r.lockedUntil), failures: r.failures }));
   }
 
-  /** Deletes counters with no attempt for olderThanSeconds. */
+  /** Deletes counters with no attempt for olderThanSeconds and no lock in force; returns how many. */
   async purge(olderThanSeconds: number, now = Date.now()): Promise<number> {
     return (await this.db.loginThrottle.deleteMany({ where: { lastAt: { lt: now - olderThanSeconds * 1000 }, lockedUntil: { lt: now } } })).count;
   }
