@@ -10,6 +10,7 @@ import { ASYMMETRIC_ALGORITHMS, SIGNING_ALGORITHMS } from "../shared/algorithms.
 import { defaultResource } from "./default-resource.ts";
 import { mayIntrospect } from "./introspection-policy.ts";
 import { renderError, logoutSource, postLogoutSuccessSource } from "./provider-pages.ts";
+import { deviceFlowFeature } from "./device-pages.ts";
 import { checkBeforeRotation } from "./refresh-token-checks.ts";
 import { clientBasedCors } from "./cors.ts";
 import { resourceServerInfo } from "./resource-servers.ts";
@@ -97,6 +98,8 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
       revocation: { enabled: true },
       userinfo: { enabled: true },
       rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
+      // Device authorization (RFC 8628) for clients registered with the device_code grant: device-pages.ts, device-flow.ts.
+      deviceFlow: deviceFlowFeature(catalog),
       resourceIndicators: {
         enabled: true,
         defaultResource: defaultResource(catalog) as never,

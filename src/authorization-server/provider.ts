@@ -20,6 +20,7 @@ import type { RemoteKeySets } from "../shared/remote-key-sets.ts";
 import type { RevocationList } from "../shared/revocation-list.ts";
 import { structuredTokenEndpoints } from "./structured-tokens.ts";
 import { clientCorsHeaders } from "./cors.ts";
+import { deviceFlowGuards } from "./device-flow.ts";
 
 export interface ProviderDeps {
   config: Config;
@@ -77,6 +78,7 @@ export function buildProvider(deps: ProviderDeps): Provider {
   provider.use(clientCorsHeaders(catalog));
   provider.use(logRevocations);
   provider.use(structuredTokenEndpoints({ tokens: deps.ownTokens, revocations, catalog }));
+  provider.use(deviceFlowGuards(config, storage));
   provider.use(interactionRoutes({ provider, storage, catalog, config, credentials, servicesAs: deps.servicesAs }));
   return provider;
 }

@@ -58,6 +58,9 @@ function revokeThrough(revocations: RevocationRepository): (id: string, expiresA
   return (id, expiresAt) => revocations.add({ kind: "jti", id, expiresAt });
 }
 
+/** Seconds an expired device code stays findable, so that polling it answers expired_token. */
+export const EXPIRED_DEVICE_CODE_KEPT = 3600;
+
 export function createOidcAdapter(db: Database, options: AdapterOptions, revocations: RevocationRepository) {
   const revokeAccessToken = options.revokeAccessToken ?? revokeThrough(revocations);
   return class GatehouseOidcAdapter {
@@ -68,7 +71,10 @@ export function createOidcAdapter(db: Database, options: AdapterOptions, revocat
     }
 
     async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
-      const expiresAt = expiresIn ? new Date(Date.now() + expiresIn * 1000) : null;
+      // A device code outlives its exp by EXPIRED_DEVICE_CODE_KEPT: oidc-provider checks exp itself and
+      // answers a device polling it with expired_token (RFC 8628 §3.5), not invalid_grant.
+      const kept = this.model === "DeviceCode" ? EXPIRED_DEVICE_CODE_KEPT : 0;
+      const expiresAt = expiresIn ? new Date(Date.now() + (expiresIn + kept) * 1000) : null;
       const data = {
         payload: JSON.stringify(payload),
         grantId: payload.grantId ?? null,

@@ -1,6 +1,6 @@
 // Every sample client (`gatehouse sample <flow>`) run through the real CLI entry against a real
 // Gatehouse (SQLite), so that a sample can never rot: the non-interactive ones by their printed JSON, the
-// interactive ones (web, spa, implicit) driven in headless Chromium through Gatehouse's own sign-in and
+// interactive ones (web, spa, implicit, device) driven in headless Chromium through Gatehouse's own sign-in and
 // consent pages. Assertions are on what the samples got (token claims, scopes, introspection, what the
 // gateway's backend saw), and that nothing they print is a whole token.
 import { spawn, type ChildProcess } from "node:child_process";
@@ -19,7 +19,7 @@ const PASSWORD = "alice-password-for-samples";
 const IMPLICIT_REDIRECT = "https://implicit-sample.gatehouse.test/callback";
 /** A whole compact JWS: no sample output may contain one. */
 const WHOLE_JWT = /eyJ[\w-]{10,}\.eyJ[\w-]{10,}\.[\w-]{20,}/;
-const FLOWS = ["web", "spa", "implicit", "password", "client-credentials", "refresh", "revoke", "tokeninfo", "jwt-bearer", "saml-bearer", "gateway"];
+const FLOWS = ["web", "spa", "implicit", "device", "password", "client-credentials", "refresh", "revoke", "tokeninfo", "jwt-bearer", "saml-bearer", "gateway"];
 
 interface Finished {
   code: number | null;
@@ -133,7 +133,7 @@ describe("gatehouse sample", () => {
     const list = await runSample([]);
     expect(list.map((flow: { flow: string }) => flow.flow)).toEqual(FLOWS);
     for (const flow of list) expect(flow).toEqual({ flow: expect.any(String), grant: expect.any(String), interactive: expect.any(Boolean), description: expect.stringMatching(/.{20}/) });
-    expect(list.filter((flow: { interactive: boolean }) => flow.interactive).map((flow: { flow: string }) => flow.flow)).toEqual(["web", "spa", "implicit"]);
+    expect(list.filter((flow: { interactive: boolean }) => flow.interactive).map((flow: { flow: string }) => flow.flow)).toEqual(["web", "spa", "implicit", "device"]);
     const text = await start([]).done;
     expect(text.stdout).toMatch(/^FLOW\s+GRANT\s+DESCRIPTION/);
     expect(text.stdout).toContain("urn:ietf:params:oauth:grant-type:saml2-bearer");
@@ -358,6 +358,29 @@ describe("gatehouse sample", () => {
     expect(result.tokens.refresh_token).toBeUndefined();
     expect(result.id_token_checks).toEqual(["signature", "iss", "aud", "exp", "nonce", "at_hash"]);
     expect(result.userinfo).toMatchObject({ sub: aliceId, name: "Alice Liddell", email: "alice@example.com" });
+  });
+
+  test("device: the sample shows a code and polls while the code is entered on Gatehouse's page; it prints alice's tokens", async () => {
+    const sample = start(["device", "--json", "--timeout", "60"]);
+    const [, complete] = await sample.line(/^open (http:\/\/\S+\/device\?user_code=\S+) in a browser/m);
+    const [, code] = await sample.line(/^ {4}([A-Z]{4}-[A-Z]{4})$/m);
+    const page = await newPage();
+    await page.goto(complete!);
+    await page.locator("#device-user-code").waitFor();
+    expect(await page.locator("#device-user-code").textContent()).toBe(code);
+    await screenshot(page, "device-confirm");
+    await Promise.all([page.waitForNavigation(), page.getByRole("button", { name: "Continue" }).click()]);
+    await signInAndConsent(page);
+    await page.getByRole("heading", { name: "Device connected" }).waitFor();
+
+    const { code: exit, stdout, stderr } = await sample.done;
+    expect(exit).toBe(0);
+    expect(stdout + stderr).not.toMatch(WHOLE_JWT);
+    const result = JSON.parse(stdout);
+    expect(result).toMatchObject({ client_id: "sample-device", api: API, user_code: code });
+    expect(result.tokens.access_token.claims).toMatchObject({ sub: aliceId, aud: API, scope: "sample:read", client_id: "sample-device" });
+    expect(result.tokens.id_token.claims).toMatchObject({ sub: aliceId, aud: "sample-device" });
+    expect(result.tokens.refresh_token).toEqual(expect.any(String));
   });
 
   test("failures are one clean line and exit code 1: no browser within --timeout, no server at --issuer", async () => {
