@@ -1,4 +1,4 @@
-// The device authorization grant (RFC 8628) against a running Gatehouse: a device (openid-client)
+// The device authorization grant (RFC 8628) against a running Gatehouse, on both backends: a device (openid-client)
 // polls the token endpoint while headless Chromium enters its user code on Gatehouse's own pages, signs
 // in and consents; then the refusals: polling too fast (slow_down), an expired code (expired_token), a
 // cancelled confirmation (access_denied), a wrong code, and guessing codes until the address is locked.
@@ -6,7 +6,7 @@
 import { decodeJwt } from "jose";
 import * as oidc from "openid-client";
 import { chromium, type Browser, type BrowserContext, type Page, type Response } from "playwright-core";
-import { freshDatabase, type FreshDatabase } from "../helpers/databases.ts";
+import { BACKENDS, freshDatabase, type Backend, type FreshDatabase } from "../helpers/databases.ts";
 import { startGatehouse, type RunningGatehouse } from "../helpers/gatehouse.ts";
 import { withServices } from "../helpers/seed.ts";
 
@@ -29,7 +29,19 @@ const contexts: BrowserContext[] = [];
 let nextAddress = 10;
 
 beforeAll(async () => {
-  db = await freshDatabase("sqlite");
+  browser = await chromium.launch({
+    executablePath: "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+});
+
+/** A fresh database and Gatehouse on it, with alice, an API, a device client (public) and a web client. */
+async function startServer(backend: Backend): Promise<void> {
+  db = await freshDatabase(backend);
   const ids = await withServices(db, async (services) => {
     await services.scopes.apply({ name: "media:play", description: "Play your media" });
     await services.apis.apply({ identifier: API, name: "Media", scopes: ["media:play"] });
@@ -45,17 +57,7 @@ beforeAll(async () => {
   // guesses do not lock the next test out.
   gatehouse = await startGatehouse(db, { TRUST_PROXY: "1", LOGIN_MAX_FAILURES: String(MAX_FAILURES), LOGIN_QUICK_FAILURE_MS: "0" });
   device = await oidc.discovery(new URL(gatehouse.issuer), deviceClientId, undefined, oidc.None(), { execute: [oidc.allowInsecureRequests] });
-  browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
-}, 60_000);
-
-afterAll(async () => {
-  await browser?.close();
-  await gatehouse?.stop();
-  await db?.drop();
-});
+}
 
 afterEach(async () => {
   for (const context of contexts.splice(0)) await context.close();
@@ -108,7 +110,14 @@ async function signInAndConsent(page: Page): Promise<void> {
   await submit(page, "Allow");
 }
 
-describe("device authorization grant", () => {
+describe.each(BACKENDS)("device authorization grant on %s", (backend) => {
+  beforeAll(() => startServer(backend), 60_000);
+
+  afterAll(async () => {
+    await gatehouse?.stop();
+    await db?.drop();
+  });
+
   test("discovery names the device authorization endpoint and the grant", async () => {
     const metadata = device.serverMetadata();
     expect(metadata.device_authorization_endpoint).toBe(`${gatehouse.issuer}/device/auth`);
