@@ -10,11 +10,14 @@
 // a quick failure can no longer follow; plus IDLE_MARGIN_MS for clock differences between instances. So
 // Redis needs no purge, and holds one key per counter in use.
 //
-// While Redis is down the database counts, from what it held before (nothing, or what an earlier outage
-// left there); when Redis is back, Redis counts again from what it held. The counts of the two diverge
-// by the attempts made during the outage: an attacker gains at most one policy's worth of attempts per
-// counter per outage (each store still locks on its own), and a lock set during an outage is forgotten
-// when Redis returns (and the other way round). clearPrefix (an administrator's unlock) clears both.
+// While Redis is down (or for SUSPEND_MS after a failed command) the database counts, from what it held
+// before (nothing, or what an earlier outage left there); when Redis is back, Redis counts again from
+// what it held. The two stores count separately, each locking by the policy on its own: an attacker
+// whose attempts fall on both gets at most twice the attempts before a lock (more only when Redis comes
+// back empty, after a restart without persistence), and a lock set in one store is not seen while the
+// other counts. A command that timed out may still have run in Redis: that attempt is then counted in
+// both (never in neither). clear() (every successful sign-in) deletes the key where counts are kept at
+// that moment; clearPrefix (an administrator's unlock) deletes in both (in Redis when it answers).
 import type { Redis } from "ioredis";
 import type { Database, DatabaseKind } from "./database.ts";
 import type { RedisConnection } from "./redis.ts";

@@ -47,8 +47,8 @@ async function scenarios(label: string, storage: Storage): Promise<Result[]> {
   return [
     await measure(`${label}: replays.firstUse, a new id`, (i) => storage.replays.firstUse(`assertion:${run}-${i}`, expiresAt())),
     await measure(`${label}: replays.firstUse, a replay`, () => storage.replays.firstUse(used, expiresAt())),
-    await measure(`${label}: throttles.reserve (100 keys)`, (i) => storage.throttles.reserve(`address:${run}-${i % 100}`, POLICY)),
-    await measure(`${label}: throttles.lockedUntil`, (i) => storage.throttles.lockedUntil(`address:${run}-${i % 100}`)),
+    await measure(`${label}: throttles.reserve (100 keys)`, (i) => storage.throttles.reserve(`address:${run}-${Math.abs(i) % 100}`, POLICY)),
+    await measure(`${label}: throttles.lockedUntil`, (i) => storage.throttles.lockedUntil(`address:${run}-${Math.abs(i) % 100}`)),
   ];
 }
 
@@ -62,6 +62,8 @@ try {
     await raw.ready(2000);
     results.push(...(await scenarios(`${backend} alone`, plain)));
     results.push(...(await scenarios(`${backend} + redis`, viaRedis)));
+    // Were they counted in Redis (rather than in the database, after a failed command)?
+    console.log(`throttle keys in redis: ${(await raw.client.keys(`${prefix}:throttle:*`)).length} (100 expected)`);
     // For comparison: the Redis round trip alone (what a first use would cost with Redis only, no database write).
     results.push(await measure("redis alone: SET NX PX", (i) => raw.client.set(raw.key(`raw:${i}`), "1", "PX", 60_000, "NX")));
   } finally {
