@@ -1,6 +1,7 @@
 // oidc-provider configuration: every protocol decision Gatehouse makes about the provider, in one place.
 import { errors, type Configuration, type KoaContextWithOIDC, type Provider, type SigningAlgorithm } from "oidc-provider";
 import type { Config } from "../config/env.ts";
+import { dpopNonceSecret } from "../config/secrets.ts";
 import type { Storage } from "../storage/index.ts";
 import type { RevocationList } from "../shared/revocation-list.ts";
 import type { Catalog } from "./catalog.ts";
@@ -71,6 +72,8 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
       userinfoSigningAlgValues: signing,
       introspectionSigningAlgValues: signing,
       authorizationSigningAlgValues: signing,
+      // DPoP proofs (RFC 9449): the asymmetric algorithms the gateway accepts too (gateway/authenticators/dpop.ts).
+      dPoPSigningAlgValues: [...ASYMMETRIC_ALGORITHMS],
     },
     // Implicit and hybrid (OpenID Connect) only for clients registered with the implicit grant; bare
     // OAuth "token" is not offered by oidc-provider (see protocol-corrections.ts).
@@ -96,6 +99,11 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
         allowedPolicy: async (_ctx, client, token) => mayIntrospect(catalog, client.clientId, token.clientId, (token as { aud?: unknown }).aud),
       },
       revocation: { enabled: true },
+      // DPoP (RFC 9449): a token request with a DPoP proof gets tokens bound to its key (cnf.jkt, token_type
+      // DPoP); a client registered with dpop_bound_access_tokens must send one. Nonces (§8) come from
+      // DPOP_NONCE_SECRET, shared by every instance; DPOP_REQUIRE_NONCE makes them mandatory. A proof's jti
+      // is single use (allowReplay false, in the shared store).
+      dPoP: { enabled: true, nonceSecret: dpopNonceSecret(config), requireNonce: () => config.DPOP_REQUIRE_NONCE, allowReplay: false },
       userinfo: { enabled: true },
       rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
       // Device authorization (RFC 8628) for clients registered with the device_code grant: device-pages.ts, device-flow.ts.

@@ -69,6 +69,20 @@ const schema = z.object({
   KEY_ENCRYPTION_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
   /** Secret(s) for signing cookies, comma separated (newest first). Generated and kept in DATA_DIR if unset. */
   COOKIE_SECRETS: z.string().min(32).optional(),
+  /**
+   * Secret (at least 32 characters) from which the authorization server derives its DPoP nonces (RFC 9449
+   * §8): every instance must share it, or a nonce one issued is refused by another. Generated and kept in
+   * DATA_DIR if unset (required with PostgreSQL or NODE_ENV=production, as the other secrets).
+   */
+  DPOP_NONCE_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
+  /**
+   * Authorization server: every DPoP proof at the token endpoint must carry a server nonce (RFC 9449 §8):
+   * the first attempt gets use_dpop_nonce with a DPoP-Nonce header, the client repeats it with that nonce.
+   * Off: a proof is accepted with a recent iat alone (the nonce is still offered).
+   */
+  DPOP_REQUIRE_NONCE: z.enum(["true", "false"]).transform((v) => v === "true").default(false),
+  /** Gateway: how far a DPoP proof's iat may lie from the gateway's clock, in seconds (RFC 9449 §11.1). */
+  GATEWAY_DPOP_PROOF_MAX_AGE: z.coerce.number().int().min(1).max(3600).default(60),
   /** Algorithm of newly generated signing keys. */
   SIGNING_ALG: z.enum(SIGNING_ALGORITHMS).default("ES256"),
   /** Serve the admin console and the admin API at /admin on the authorization server's port. */

@@ -22,7 +22,13 @@ function persisted(config: Config, file: string, envName: string): string {
   if (fs.existsSync(target)) return fs.readFileSync(target, "utf8").trim();
   fs.mkdirSync(config.DATA_DIR, { recursive: true });
   const value = crypto.randomBytes(32).toString("base64url");
-  fs.writeFileSync(target, value + "\n", { mode: 0o600, flag: "wx" });
+  try {
+    fs.writeFileSync(target, value + "\n", { mode: 0o600, flag: "wx" });
+  } catch (error) {
+    // Another process (a worker reading it at start) wrote it first: theirs is the one.
+    if ((error as NodeJS.ErrnoException).code === "EEXIST") return fs.readFileSync(target, "utf8").trim();
+    throw error;
+  }
   log.warn(`${envName} is not set: generated one and stored it in ${target}; set ${envName} in production`);
   return value;
 }
@@ -35,4 +41,15 @@ export function keyEncryptionSecret(config: Config): string {
 /** COOKIE_SECRETS, comma-separated, newest first (oidc-provider signs cookies with the first). @throws ConfigError, see persisted() */
 export function cookieSecrets(config: Config): string[] {
   return (config.COOKIE_SECRETS ?? persisted(config, "cookie-secret", "COOKIE_SECRETS")).split(",").map((s) => s.trim());
+}
+
+/**
+ * DPOP_NONCE_SECRET as the 32 bytes oidc-provider's features.dPoP.nonceSecret takes (RFC 9449 §8: the
+ * server's nonces are derived from it, so every instance must share it): the SHA-256 of the configured
+ * (or generated) value, so any string of at least 32 characters will do.
+ * @throws ConfigError, see persisted()
+ */
+export function dpopNonceSecret(config: Config): Buffer {
+  const value = config.DPOP_NONCE_SECRET ?? persisted(config, "dpop-nonce-secret", "DPOP_NONCE_SECRET");
+  return crypto.createHash("sha256").update(value).digest();
 }

@@ -48,7 +48,7 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
   const rateLimits = config.REDIS_URL ? new RedisRateLimitStore(config.REDIS_URL, config.REDIS_PREFIX) : new MemoryRateLimitStore();
   let keys = await loadGatewayKeys(services);
   let table: RouteTable | undefined;
-  const { stages, policies } = wireStages({ config, revocations, remoteKeySets: deps.remoteKeySets, keyEncryptionSecret: deps.keyEncryptionSecret, routes: () => table!, keys: () => keys, rateLimits });
+  const { stages, policies } = wireStages({ config, revocations, remoteKeySets: deps.remoteKeySets, keyEncryptionSecret: deps.keyEncryptionSecret, routes: () => table!, keys: () => keys, rateLimits, replays: storage.replays });
   table = await loadRouteTable(storage, policies);
   let seen = await storage.revisions.read();
   // A table that fails to build (a route that can never match, a policy that does not validate) keeps the previous one in service.

@@ -13,6 +13,8 @@ export class GatewayError extends Error {
   readonly headers: Record<string, string>;
   /** Answered with an RFC 6750 Bearer challenge (WWW-Authenticate): the refusals of the token itself. */
   readonly bearer: boolean;
+  /** The challenge's auth-scheme: Bearer (RFC 6750 §3), or DPoP (RFC 9449 §7.1) for a DPoP request or API. */
+  readonly scheme: "Bearer" | "DPoP" = "Bearer";
 
   constructor(status: number, code: string, description: string, reason: string, challenge: Record<string, string> = {}, headers: Record<string, string> = {}) {
     super(description);
@@ -36,6 +38,20 @@ export class InvalidToken extends GatewayError {
 export class MissingToken extends InvalidToken {
   constructor() {
     super("an access token is required", "token_missing");
+  }
+}
+
+/**
+ * 401 with a DPoP challenge (RFC 9449 §7.1): `DPoP error="invalid_dpop_proof"` for a missing or bad proof,
+ * `error="invalid_token"` for a bad token sent with the DPoP scheme, a DPoP-bound token sent as Bearer or
+ * a plain bearer token at an API that requires DPoP. The challenge's algs lists the proof algorithms
+ * accepted.
+ */
+export class DpopRefused extends GatewayError {
+  override readonly scheme = "DPoP";
+
+  constructor(code: "invalid_dpop_proof" | "invalid_token", description: string, reason: string, algs: readonly string[]) {
+    super(401, code, description, reason, { algs: algs.join(" ") });
   }
 }
 

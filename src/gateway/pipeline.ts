@@ -6,16 +6,19 @@
 // Each stage does its built-in work, then runs the handlers of the policies that apply to the route
 // (policies/), compiled into the route table per stage and in pipeline order:
 //   match         the route for the host, method and path (404, 405); cors answers a preflight here
-//   authenticate  the API's token check (JWT or introspection), unless the route is public
+//   authenticate  the API's token check (JWT or introspection), unless the route is public; a token
+//                 bound to a key (cnf) needs the DPoP scheme and a proof of this request (authenticators/dpop.ts)
 //   authorize     the route's scopes for the method (403), then rate_limit (429)
 //   mutate        identity headers, then claim_headers, forward_token, outbound_oauth
 //   forward       the upstream request (forward/); cors and rate_limit add their response headers
 import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import type { ApiRecord } from "../storage/index.ts";
 import { log, tokenHash } from "../shared/logger.ts";
-import { extractBearerToken } from "./authenticators/bearer-token.ts";
+import { extractBearerToken, type BearerToken } from "./authenticators/bearer-token.ts";
+import { dpopProofOf, invalidDpopToken, type DpopVerifier } from "./authenticators/dpop.ts";
+import { clientFacing } from "./forward/forwarded.ts";
 import { authorizeScopes } from "./authorizers/scopes.ts";
-import { GatewayError, MethodNotAllowed, MissingToken, NoRoute, TooManyRequests } from "./errors.ts";
+import { GatewayError, InvalidToken, MethodNotAllowed, MissingToken, NoRoute, TooManyRequests } from "./errors.ts";
 import type { ForwardTarget, ResponseDecorator } from "./forward/forwarder.ts";
 import { identityHeaders } from "./mutators/identity-headers.ts";
 import { newRequestId, REQUEST_ID_HEADER } from "../operations/request-id.ts";
@@ -49,6 +52,8 @@ export class GatewayContext implements ResponseDecorator {
   cors: OriginHeaders | undefined = undefined;
   /** rate_limit: the RateLimit field for the response. */
   rateLimit: string | undefined = undefined;
+  /** dpop: the route's API accepts DPoP-bound tokens only, and its proofs' iat window (policies/dpop.ts). */
+  dpop: DpopRouteSettings | undefined = undefined;
   /** The request's id (operations/request-id.ts): returned to the caller and sent to the backend. */
   readonly requestId: string;
   /** performance.now() at the request's arrival (milliseconds). */
@@ -92,11 +97,24 @@ export class GatewayContext implements ResponseDecorator {
   }
 }
 
+/** What the dpop policy sets for a route (services/policies.ts). */
+export interface DpopRouteSettings {
+  /** Plain bearer tokens are refused: only DPoP-bound tokens with their proofs. */
+  required: boolean;
+  /** The proofs' iat window in seconds; undefined: GATEWAY_DPOP_PROOF_MAX_AGE. */
+  maxAgeSeconds: number | undefined;
+}
+
 export interface PipelineDeps {
   routes: () => RouteTable;
   authenticate: (token: string, api: ApiRecord) => Promise<Principal>;
   /** The principal of a token already verified for this API, without awaiting; undefined otherwise. */
   cachedPrincipal: (token: string, api: ApiRecord) => Principal | undefined;
+  /**
+   * DPoP proofs (RFC 9449) and the TRUST_PROXY hops whose X-Forwarded-Proto/-Host say the URI the client
+   * used. Absent: every DPoP request is refused (a DPoP-bound token is never accepted without a proof).
+   */
+  dpop?: { verifier: DpopVerifier; trustedHops: number };
 }
 
 /**
@@ -166,18 +184,30 @@ export function createStages(deps: PipelineDeps) {
       for (const handler of compiled.policies.match) handler.match!(gw);
     },
 
-    /** Synchronous for a token verified before (the common case); a promise when it must be checked. */
+    /**
+     * Synchronous for a bearer token verified before (the common case); a promise when it must be checked,
+     * and always for the DPoP scheme (the proof is checked for each request). A bearer token bound to a key
+     * (cnf) is refused: its binding is only worth something with a proof (RFC 9449 §7.1).
+     */
     authenticate(gw: GatewayContext): void | Promise<void> {
       gw.stage = "authenticate";
       const { route, api } = gw.compiled!;
       const found = extractBearerToken(gw.request, api.allowQueryToken);
       if (found) gw.request.query = found.query;
       if (route.public) return;
-      if (!found) throw new MissingToken();
-      gw.principal = deps.cachedPrincipal(found.token, api);
-      if (gw.principal) return;
+      if (!found) {
+        if (gw.dpop?.required) throw invalidDpopToken("a DPoP-bound access token is required (Authorization: DPoP, with a DPoP proof)", "token_missing");
+        throw new MissingToken();
+      }
+      if (found.scheme === "DPoP") return authenticateDpop(gw, found);
+      if (gw.dpop?.required) throw invalidDpopToken("this API accepts DPoP-bound access tokens only (Authorization: DPoP, with a DPoP proof)", "dpop_required");
+      const cached = deps.cachedPrincipal(found.token, api);
+      if (cached) {
+        gw.principal = refuseBoundAsBearer(cached);
+        return;
+      }
       return deps.authenticate(found.token, api).then((principal) => {
-        gw.principal = principal;
+        gw.principal = refuseBoundAsBearer(principal);
       });
     },
 
@@ -218,6 +248,31 @@ export function createStages(deps: PipelineDeps) {
     },
   };
 
+  /**
+   * `Authorization: DPoP <token>` with its proof: the token as any other, then the proof against the
+   * token's cnf.jkt and this request as the client sent it (RFC 9449 §4.3, §7.1).
+   * @throws DpopRefused (401, WWW-Authenticate: DPoP) for a bad token, an unbound one or a bad proof
+   */
+  async function authenticateDpop(gw: GatewayContext, found: BearerToken): Promise<void> {
+    const { api } = gw.compiled!;
+    const { request } = gw;
+    const proof = dpopProofOf(request.headers.dpop);
+    if (!deps.dpop) throw invalidDpopToken("DPoP is not supported here", "dpop_unsupported");
+    let principal: Principal;
+    try {
+      principal = deps.cachedPrincipal(found.token, api) ?? (await deps.authenticate(found.token, api));
+    } catch (error) {
+      // The same refusal, with the DPoP challenge the client's scheme calls for.
+      if (error instanceof InvalidToken) throw invalidDpopToken(error.message, error.reason);
+      throw error;
+    }
+    const jkt = (principal.claims.cnf as { jkt?: unknown } | undefined)?.jkt;
+    if (typeof jkt !== "string") throw invalidDpopToken("the access token is not bound to a DPoP key: send it as Bearer", "token_not_dpop_bound");
+    const { scheme, host } = clientFacing(request.headers, false, deps.dpop.trustedHops);
+    await deps.dpop.verifier.verify(proof, { method: request.method, scheme, host, path: request.path, accessToken: found.token, jkt, maxAgeSeconds: gw.dpop?.maxAgeSeconds });
+    gw.principal = principal;
+  }
+
   function afterAuthentication(gw: GatewayContext): void | Promise<void> {
     const authorizing = stages.authorize(gw);
     if (authorizing) return authorizing.then(() => stages.mutate(gw));
@@ -225,6 +280,12 @@ export function createStages(deps: PipelineDeps) {
   }
 
   return stages;
+}
+
+/** The principal of a token sent as Bearer; a token bound to a key (cnf: DPoP, mTLS) is refused, since its binding is its protection. */
+function refuseBoundAsBearer(principal: Principal): Principal {
+  if (principal.claims.cnf === undefined) return principal;
+  throw invalidDpopToken("the access token is bound to a key: send it with the DPoP scheme and a DPoP proof", "token_sender_constrained");
 }
 
 /** Logs a refusal with everything needed to explain it, and nothing secret. */

@@ -11,7 +11,7 @@ export function wwwAuthenticate(realm: string, error: GatewayError): string | un
   if (!error.bearer) return undefined;
   const params = [`realm=${quoted(realm)}`, `error=${quoted(error.code)}`, `error_description=${quoted(error.message)}`];
   for (const [key, value] of Object.entries(error.challenge)) params.push(`${key}=${quoted(value)}`);
-  return `Bearer ${params.join(", ")}`;
+  return `${error.scheme} ${params.join(", ")}`;
 }
 
 export interface ErrorResponse {

@@ -9,6 +9,7 @@ import { OwnAccessTokens } from "../shared/own-access-tokens.ts";
 import type { RemoteKeySets } from "../shared/remote-key-sets.ts";
 import type { RevocationList } from "../shared/revocation-list.ts";
 import { authenticatorFor } from "./authenticators/index.ts";
+import { DpopVerifier, type ReplayStore } from "./authenticators/dpop.ts";
 import { IntrospectionAuthenticator } from "./authenticators/introspection.ts";
 import { JwtAuthenticator } from "./authenticators/jwt.ts";
 import { gatewayClientCredentials } from "./internal-client.ts";
@@ -43,6 +44,8 @@ export interface StageWiring {
   keys: () => GatewayKeys;
   /** Where rate limits count. */
   rateLimits: RateLimitStore;
+  /** Where DPoP proofs' jti are remembered for every instance (storage.replays); absent: this process only. */
+  replays?: ReplayStore;
 }
 
 /** The stages, and what the route table's policies are compiled with. */
@@ -71,6 +74,10 @@ export function wireStages(wiring: StageWiring): GatewayWiring {
     routes: wiring.routes,
     authenticate: (token, api) => authenticatorFor(api, { jwt, introspection })(token, api),
     cachedPrincipal: (token, api) => (api.tokenCheck === "jwt" ? jwt.cached(token, api) : undefined),
+    dpop: {
+      verifier: new DpopVerifier({ maxAgeSeconds: config.GATEWAY_DPOP_PROOF_MAX_AGE, clockToleranceSeconds: config.GATEWAY_CLOCK_SKEW, replays: wiring.replays }),
+      trustedHops: config.TRUST_PROXY,
+    },
   });
   const policies: CompileContext = {
     issuer: config.ISSUER,

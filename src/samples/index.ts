@@ -4,6 +4,7 @@
 // Running one again brings its registrations up to date; `gatehouse client delete sample-<flow>` removes one.
 import { clientCredentials } from "./client-credentials.ts";
 import { deviceFlow } from "./device.ts";
+import { dpop } from "./dpop.ts";
 import { gateway } from "./gateway.ts";
 import { implicit } from "./implicit.ts";
 import { jwtBearer } from "./jwt-bearer.ts";
@@ -16,7 +17,7 @@ import { spa } from "./spa.ts";
 import { tokeninfo } from "./tokeninfo.ts";
 import { web } from "./web.ts";
 
-export const FLOWS: readonly Flow[] = [web, spa, implicit, deviceFlow, passwordFlow, clientCredentials, refresh, revoke, tokeninfo, jwtBearer, samlBearer, gateway];
+export const FLOWS: readonly Flow[] = [web, spa, implicit, deviceFlow, passwordFlow, clientCredentials, refresh, revoke, tokeninfo, jwtBearer, samlBearer, gateway, dpop];
 
 /** The flow called `name`, or undefined. */
 export function findFlow(name: string): Flow | undefined {

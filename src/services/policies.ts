@@ -173,6 +173,26 @@ export const forwardTokenSchema = z
   })
   .strict();
 
+// --- dpop -----------------------------------------------------------------------------------------
+
+export const dpopSchema = z
+  .object({
+    required: z
+      .boolean()
+      .default(true)
+      .describe(
+        "Refuse plain bearer tokens: only DPoP-bound tokens (RFC 9449), sent as `Authorization: DPoP` with a proof, are accepted (401 with `WWW-Authenticate: DPoP`). Without the policy, or with false, both are accepted; a DPoP-bound token always needs its proof.",
+      ),
+    max_age_seconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(3600)
+      .optional()
+      .describe("How old a DPoP proof's iat may be, in seconds; default GATEWAY_DPOP_PROOF_MAX_AGE. Each proof's jti is refused a second time within it."),
+  })
+  .strict();
+
 // --- outbound_oauth -------------------------------------------------------------------------------
 
 /** A URL, or a ${NAME} reference resolved from the deployment's environment when used. */
@@ -264,6 +284,17 @@ export const POLICIES = {
     show: ({ client_secret_sealed: _sealed, ...settings }) => ({ ...settings, has_client_secret: true as const }),
     inputOf: ({ has_client_secret: _has, ...settings }) => settings,
   } satisfies PolicySpec<typeof outboundOAuthSchema, typeof outboundStored, typeof outboundShown>,
+  // Acts in the match stage only to note the route's settings for the authenticate stage (pipeline.ts),
+  // alone there: its place in this list changes nothing.
+  dpop: plain({
+    id: "dpop",
+    title: "DPoP",
+    summary: "Accepts only DPoP-bound access tokens with a proof of possession of their key (RFC 9449), and sets the proofs' age window.",
+    stages: ["authenticate"],
+    attachTo: ["api", "route"],
+    combine: "replace",
+    input: dpopSchema,
+  }),
 } as const;
 
 export type PolicyId = keyof typeof POLICIES;

@@ -299,6 +299,7 @@ async function startGatehouse(): Promise<{ server: Server; credentials: Credenti
     KEY_ENCRYPTION_SECRET: crypto.randomUUID() + crypto.randomUUID(),
     // Required with PostgreSQL (every instance must share it); SQLite would generate one in DATA_DIR.
     COOKIE_SECRETS: crypto.randomBytes(32).toString("base64url"),
+    DPOP_NONCE_SECRET: crypto.randomBytes(32).toString("base64url"),
     ADMIN_PASSWORD: crypto.randomUUID(),
     PORT: String(port),
     GATEWAY_PORT: String(await freePort()),

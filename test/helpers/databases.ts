@@ -41,6 +41,7 @@ export async function freshDatabase(backend: Backend): Promise<FreshDatabase> {
     DATA_DIR: dataDir,
     KEY_ENCRYPTION_SECRET: crypto.randomBytes(32).toString("base64url"),
     COOKIE_SECRETS: crypto.randomBytes(32).toString("base64url"),
+    DPOP_NONCE_SECRET: crypto.randomBytes(32).toString("base64url"),
     LOG_LEVEL: "warn",
   };
   return {

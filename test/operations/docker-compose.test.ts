@@ -10,14 +10,14 @@ import type { AddressInfo } from "node:net";
 import path from "node:path";
 import YAML from "yaml";
 import { ConfigError, loadConfig, type Config } from "../../src/config/env.ts";
-import { cookieSecrets, keyEncryptionSecret } from "../../src/config/secrets.ts";
+import { cookieSecrets, dpopNonceSecret, keyEncryptionSecret } from "../../src/config/secrets.ts";
 import { NODE } from "../helpers/gatehouse.ts";
 
 const ROOT = path.resolve(".");
 const COMPOSE_FILE = path.join(ROOT, "docker-compose.yml");
 const HAPROXY_FILE = path.join(ROOT, "deploy/haproxy.cfg");
 /** Secrets every instance must share (secrets.ts) and the database password: only ever in an env file. */
-const SECRETS = ["KEY_ENCRYPTION_SECRET", "COOKIE_SECRETS", "DATABASE_URL", "ADMIN_PASSWORD"];
+const SECRETS = ["KEY_ENCRYPTION_SECRET", "COOKIE_SECRETS", "DPOP_NONCE_SECRET", "DATABASE_URL", "ADMIN_PASSWORD"];
 
 type Service = {
   image?: string;
@@ -159,9 +159,10 @@ describe("docker-compose.yml: the production shape", () => {
     expect(config.databaseKind).toBe("postgresql");
     // One balancer in front: its X-Forwarded-For entry is the client's address.
     expect(config.TRUST_PROXY).toBe(1);
-    // The production rule of secrets.ts holds: both shared secrets are set (these would throw otherwise).
+    // The production rule of secrets.ts holds: the shared secrets are set (these would throw otherwise).
     expect(keyEncryptionSecret(config)).toBe(environment.KEY_ENCRYPTION_SECRET);
     expect(cookieSecrets(config).length).toBeGreaterThanOrEqual(1);
+    expect(dpopNonceSecret(config)).toHaveLength(32);
   });
 
   test.each(instanceNames)("%s: the secrets come from the env file, never from the compose file", (name) => {
@@ -175,6 +176,7 @@ describe("docker-compose.yml: the production shape", () => {
     const bare = loadConfig(environmentOf(service), { dotenv: false });
     expect(() => keyEncryptionSecret(bare)).toThrow(ConfigError);
     expect(() => cookieSecrets(bare)).toThrow(ConfigError);
+    expect(() => dpopNonceSecret(bare)).toThrow(ConfigError);
     // No example value of a secret is written into the compose file.
     const text = fs.readFileSync(COMPOSE_FILE, "utf8");
     for (const secret of SECRETS) expect(text).not.toContain(fromFile[secret]!);

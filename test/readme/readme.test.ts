@@ -111,6 +111,7 @@ describe("the README's shell blocks", () => {
       DATA_DIR: db.dataDir,
       KEY_ENCRYPTION_SECRET: db.env.KEY_ENCRYPTION_SECRET!,
       COOKIE_SECRETS: db.env.COOKIE_SECRETS!,
+      DPOP_NONCE_SECRET: db.env.DPOP_NONCE_SECRET!,
       // What the reader's second terminal has too (the same .env): where the server listens, for the samples.
       PORT: String(gatehouse.port),
       GATEWAY_PORT: gatehouse.env.GATEWAY_PORT!,

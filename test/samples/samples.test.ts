@@ -19,7 +19,7 @@ const PASSWORD = "alice-password-for-samples";
 const IMPLICIT_REDIRECT = "https://implicit-sample.gatehouse.test/callback";
 /** A whole compact JWS: no sample output may contain one. */
 const WHOLE_JWT = /eyJ[\w-]{10,}\.eyJ[\w-]{10,}\.[\w-]{20,}/;
-const FLOWS = ["web", "spa", "implicit", "device", "password", "client-credentials", "refresh", "revoke", "tokeninfo", "jwt-bearer", "saml-bearer", "gateway"];
+const FLOWS = ["web", "spa", "implicit", "device", "password", "client-credentials", "refresh", "revoke", "tokeninfo", "jwt-bearer", "saml-bearer", "gateway", "dpop"];
 
 interface Finished {
   code: number | null;
@@ -139,7 +139,7 @@ describe("gatehouse sample", () => {
     expect(text.stdout).toContain("urn:ietf:params:oauth:grant-type:saml2-bearer");
     const unknown = await start(["nope"]).done;
     expect(unknown.code).toBe(1);
-    expect(unknown.stderr).toMatch(/^error: unknown flow nope: one of web, spa, .*gateway\n$/);
+    expect(unknown.stderr).toMatch(/^error: unknown flow nope: one of web, spa, .*gateway, dpop\n$/);
   });
 
   test("client-credentials: a JWT access token for the sample API, its client as subject; registration is idempotent", async () => {

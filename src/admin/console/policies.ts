@@ -111,6 +111,8 @@ export function policySummary(id: PolicyId, settings: Record<string, unknown>): 
   switch (id) {
     case "cors":
       return `${(settings.origins as string[]).join(", ")}${settings.credentials ? " · with credentials" : ""}`;
+    case "dpop":
+      return `${settings.required ? "DPoP-bound tokens only" : "DPoP or bearer tokens"}${settings.max_age_seconds !== undefined ? ` · proofs at most ${settings.max_age_seconds as number} s old` : ""}`;
     case "rate_limit":
       return (settings.limits as Array<{ name?: string; by: string; requests: number; per: string; burst?: number }>)
         .map((l) => `${l.requests}/${l.per} per ${l.by}${l.burst !== undefined ? ` (burst ${l.burst})` : ""}`)

@@ -1,5 +1,5 @@
-// Finds the bearer token of a request (RFC 6750 §2): the Authorization header, or the access_token
-// query parameter when the API allows it. Form-encoded body parameters (§2.2) are not read: the
+// Finds the access token of a request (RFC 6750 §2): the Authorization header (scheme Bearer, or DPoP
+// for a DPoP-bound token, RFC 9449 §7.1), or the access_token query parameter when the API allows it. Form-encoded body parameters (§2.2) are not read: the
 // gateway streams request bodies to the upstream untouched, so such a request counts as carrying no
 // token.
 import { InvalidRequest, InvalidToken } from "../errors.ts";
@@ -14,6 +14,8 @@ export interface BearerToken {
   token: string;
   /** The query to forward: the request's own, minus any access_token parameter. */
   query: string;
+  /** The Authorization scheme it came with: "DPoP" needs a proof (dpop.ts); the query is always "Bearer". */
+  scheme: "Bearer" | "DPoP";
 }
 
 /**
@@ -25,18 +27,20 @@ export function extractBearerToken(request: GatewayRequest, allowQueryToken: boo
   const fromHeader = headerToken(request.headers.authorization);
   const fromQuery = queryTokens(request.query);
 
-  if (fromQuery.tokens.length === 0) return fromHeader === undefined ? undefined : { token: fromHeader, query: request.query };
+  if (fromQuery.tokens.length === 0) return fromHeader === undefined ? undefined : { token: fromHeader.token, query: request.query, scheme: fromHeader.scheme };
   if (fromHeader !== undefined || fromQuery.tokens.length > 1) {
     throw new InvalidRequest("the request carries more than one access token", "token_multiple");
   }
   if (!allowQueryToken) throw new InvalidRequest("access tokens in the query string are not accepted for this API", "token_in_query");
-  return { token: wellFormed(fromQuery.tokens[0]!), query: fromQuery.rest };
+  return { token: wellFormed(fromQuery.tokens[0]!), query: fromQuery.rest, scheme: "Bearer" };
 }
 
-function headerToken(authorization: string | undefined): string | undefined {
+/** Bearer (RFC 6750 §2.1) or DPoP (RFC 9449 §7.1, the same token68 syntax), without regard to case. */
+function headerToken(authorization: string | undefined): { token: string; scheme: "Bearer" | "DPoP" } | undefined {
   const match = authorization === undefined ? null : AUTHORIZATION.exec(authorization.trim());
-  if (!match || match[1]!.toLowerCase() !== "bearer") return undefined;
-  return wellFormed(match[2]!.replace(/^ +/, ""));
+  const scheme = match?.[1]!.toLowerCase();
+  if (scheme !== "bearer" && scheme !== "dpop") return undefined;
+  return { token: wellFormed(match![2]!.replace(/^ +/, "")), scheme: scheme === "bearer" ? "Bearer" : "DPoP" };
 }
 
 function wellFormed(token: string): string {

@@ -9,7 +9,7 @@ import { log } from "../../shared/logger.ts";
 import type { ApiRecord } from "../../storage/repositories/apis.ts";
 import { BadGateway, InvalidToken } from "../errors.ts";
 import type { Principal } from "../types.ts";
-import { audienceIncludes, optionalString, refuseSenderConstrained, scopesOf } from "./claims.ts";
+import { audienceIncludes, optionalString, scopesOf } from "./claims.ts";
 import { describeFailure } from "./failure.ts";
 import { VerifiedTokenCache } from "./verified-token-cache.ts";
 import type { RevocableClaims } from "../../shared/revocation-list.ts";
@@ -140,9 +140,10 @@ export class IntrospectionAuthenticator {
 
   private principalFrom(claims: Record<string, unknown>, token: string, now: number): Principal {
     if (claims.active !== true) throw new InvalidToken("the access token is not active", "token_inactive");
-    refuseSenderConstrained(claims);
-    // oidc-provider names the type of access tokens only; a refresh token comes back without one.
-    if (optionalString(claims.token_type)?.toLowerCase() !== "bearer") {
+    // oidc-provider names the type of access tokens only ("Bearer", or "DPoP" for one bound to a key, with
+    // its cnf kept in the claims: the pipeline asks for a proof of that key); a refresh token has none.
+    const type = optionalString(claims.token_type)?.toLowerCase();
+    if (type !== "bearer" && type !== "dpop") {
       throw new InvalidToken("the token is not an access token", "token_not_access_token");
     }
     const subject = optionalString(claims.sub) ?? optionalString(claims.client_id);

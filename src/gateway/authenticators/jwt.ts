@@ -21,7 +21,7 @@ import { jwtFailure, KeySetUnavailable, type JwtFailureReason, type RemoteKeySet
 import { TRUSTED_TOKEN_TYPES, type ApiRecord, type TrustedIssuer } from "../../storage/repositories/apis.ts";
 import { BadGateway, GatewayError, InvalidToken } from "../errors.ts";
 import type { Principal } from "../types.ts";
-import { optionalString, refuseSenderConstrained, scopesOf } from "./claims.ts";
+import { optionalString, scopesOf } from "./claims.ts";
 import { describeFailure } from "./failure.ts";
 import { VerifiedTokenCache } from "./verified-token-cache.ts";
 
@@ -120,7 +120,7 @@ export class JwtAuthenticator {
       throw refusal(error);
     }
     if (typeof claims.sub !== "string") throw new InvalidToken("malformed access token", "token_malformed");
-    refuseSenderConstrained(claims);
+    // A key-bound token (cnf) is checked by the pipeline: with the DPoP scheme and a proof only (dpop.ts).
     return {
       subject: claims.sub,
       clientId: optionalString(claims.client_id),

@@ -55,6 +55,15 @@ function trustedHost(incoming: IncomingHttpHeaders, hops: number): string | unde
 }
 
 /**
+ * The scheme and host (host[:port], as in Host) of the request as the client sent it: a trusted proxy's
+ * X-Forwarded-Proto and X-Forwarded-Host (only with hops > 0), else the gateway's own socket and Host
+ * header. DPoP proofs' htu (RFC 9449 §4.3) is compared with it.
+ */
+export function clientFacing(incoming: IncomingHttpHeaders, encrypted: boolean, hops: number): { scheme: string; host: string | undefined } {
+  return { scheme: trustedProto(incoming, hops) ?? (encrypted ? "https" : "http"), host: trustedHost(incoming, hops) ?? incoming.host };
+}
+
+/**
  * Writes the forwarding headers for the upstream into headers (lower-case names). The chain of
  * addresses is the trusted X-Forwarded-For entries plus the socket's peer; its first is the client
  * (X-Real-IP). Scheme and host are the gateway's own unless a trusted proxy (hops > 0) stated them.

@@ -7,6 +7,7 @@ import { ownedHeaders } from "../mutators/owned-headers.ts";
 import { IDENTITY_HEADERS } from "../mutators/identity-headers.ts";
 import { compileClaimHeaders } from "./claim-headers.ts";
 import { compileCors } from "./cors.ts";
+import { compileDpop } from "./dpop.ts";
 import { compileForwardToken } from "./forward-token.ts";
 import { compileOutboundOAuth } from "./outbound-oauth.ts";
 import { compileRateLimit } from "./rate-limit.ts";
@@ -17,6 +18,7 @@ export type { CompileContext, CompiledPolicies, PolicyHandler } from "./types.ts
 /** Every policy's handler compiler: a policy the services know and the gateway cannot run fails the type check. */
 const COMPILERS: { [K in PolicyId]: PolicyCompiler<K> } = {
   cors: compileCors,
+  dpop: compileDpop,
   rate_limit: compileRateLimit,
   claim_headers: compileClaimHeaders,
   forward_token: compileForwardToken,

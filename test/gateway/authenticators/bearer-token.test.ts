@@ -23,13 +23,16 @@ describe("extractBearerToken", () => {
   });
 
   test("Authorization: Bearer, scheme case-insensitive, query untouched", () => {
-    expect(extractBearerToken(request("Bearer abc.DEF-_~+/=="), false)).toEqual({ token: "abc.DEF-_~+/==", query: "" });
-    expect(extractBearerToken(request("bearer xyz", "a=%20b+c"), false)).toEqual({ token: "xyz", query: "a=%20b+c" });
+    expect(extractBearerToken(request("Bearer abc.DEF-_~+/=="), false)).toEqual({ token: "abc.DEF-_~+/==", query: "", scheme: "Bearer" });
+    expect(extractBearerToken(request("bearer xyz", "a=%20b+c"), false)).toEqual({ token: "xyz", query: "a=%20b+c", scheme: "Bearer" });
     expect(extractBearerToken(request("BEARER  xyz"), false)?.token).toBe("xyz");
   });
 
   test("another scheme is not ours → undefined", () => {
     expect(extractBearerToken(request("Basic dXNlcjpwYXNz"), false)).toBeUndefined();
+    // RFC 9449 §7.1: a DPoP-bound token comes with the DPoP scheme (its proof is checked in the pipeline).
+    expect(extractBearerToken(request("DPoP abc.def"), false)).toEqual({ token: "abc.def", query: "", scheme: "DPoP" });
+    expect(extractBearerToken(request("dpop  abc"), false)?.scheme).toBe("DPoP");
     expect(extractBearerToken(request("Bearerabc"), false)).toBeUndefined();
   });
 
@@ -50,8 +53,8 @@ describe("extractBearerToken", () => {
   });
 
   test("an allowed query token is taken out of the forwarded query, other parameters keep their encoding", () => {
-    expect(extractBearerToken(request(undefined, "a=%2F+x&access_token=abc.def&b=1"), true)).toEqual({ token: "abc.def", query: "a=%2F+x&b=1" });
-    expect(extractBearerToken(request(undefined, "access%5Ftoken=abc"), true)).toEqual({ token: "abc", query: "" });
+    expect(extractBearerToken(request(undefined, "a=%2F+x&access_token=abc.def&b=1"), true)).toEqual({ token: "abc.def", query: "a=%2F+x&b=1", scheme: "Bearer" });
+    expect(extractBearerToken(request(undefined, "access%5Ftoken=abc"), true)).toEqual({ token: "abc", query: "", scheme: "Bearer" });
     expect(refusal(() => extractBearerToken(request(undefined, "access_token="), true)).reason).toBe("token_malformed");
   });
 
@@ -67,6 +70,6 @@ describe("extractBearerToken", () => {
   });
 
   test("a Basic header plus an allowed query token: the query token is the credential", () => {
-    expect(extractBearerToken(request("Basic dXNlcjpwYXNz", "access_token=abc"), true)).toEqual({ token: "abc", query: "" });
+    expect(extractBearerToken(request("Basic dXNlcjpwYXNz", "access_token=abc"), true)).toEqual({ token: "abc", query: "", scheme: "Bearer" });
   });
 });

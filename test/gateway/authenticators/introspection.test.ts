@@ -97,9 +97,9 @@ describe("IntrospectionAuthenticator", () => {
     for (const token of ["rt-1", "rt-2"]) expect((await rejection(authenticator().authenticate(token, apiRecord()))).reason).toBe("token_not_access_token");
   });
 
-  test("a DPoP-bound token → token_sender_constrained", async () => {
+  test("a DPoP-bound token (token_type DPoP) keeps its cnf: the pipeline asks for the proof (test/gateway/e2e/dpop.test.ts)", async () => {
     answers.set("dpop", active({ token_type: "DPoP", cnf: { jkt: "x" } }));
-    expect((await rejection(authenticator().authenticate("dpop", apiRecord()))).reason).toBe("token_sender_constrained");
+    expect((await authenticator().authenticate("dpop", apiRecord())).claims.cnf).toEqual({ jkt: "x" });
   });
 
   test("another audience, or none (a token for userinfo only) → audience_mismatch", async () => {

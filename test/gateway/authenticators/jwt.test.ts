@@ -152,8 +152,9 @@ describe("JwtAuthenticator: refusals", () => {
     expect(await reasonFor("a.b.c")).toBe("token_malformed");
   });
 
-  test("a sender-constrained token (cnf) → token_sender_constrained", async () => {
-    expect(await reasonFor(await accessToken(es, { cnf: { jkt: "abc" } }))).toBe("token_sender_constrained");
+  test("a sender-constrained token (cnf) keeps its cnf: the pipeline asks for the DPoP proof (test/gateway/e2e/dpop.test.ts)", async () => {
+    const principal = await setup().authenticator.authenticate(await accessToken(es, { cnf: { jkt: "abc" } }), apiRecord());
+    expect(principal.claims.cnf).toEqual({ jkt: "abc" });
   });
 });
 

@@ -1,0 +1,200 @@
+// DPoP proofs at the gateway (RFC 9449 §4.3, §7.1): a token bound to a key (cnf.jkt) is only good with a
+// proof, signed by that key, of this very request. The proof is a JWT in the DPoP header: typ dpop+jwt,
+// an asymmetric alg from the allowlist (never none, never HMAC), the public key in its jwk header; its
+// claims name the request (htm, htu), its time (iat), the token (ath, the token's SHA-256) and a jti that
+// is good once. Every check here is jose's or node:crypto's; nothing is hand-rolled.
+//
+// Replays: a jti is remembered until its proof could no longer pass the iat window, first in a small
+// in-process LRU (an obvious replay to the same instance costs no I/O), then in the store every instance
+// shares (storage.replays: the database, or Redis), which is the truth.
+//
+// Cost: only requests that use DPoP (or reach an API that requires it) get here; a plain bearer request
+// pays one property test (the token's cnf) in the pipeline.
+import crypto from "node:crypto";
+import { calculateJwkThumbprint, EmbeddedJWK, errors, jwtVerify, type JWK } from "jose";
+import { log } from "../../shared/logger.ts";
+import { ASYMMETRIC_ALGORITHMS } from "../../shared/algorithms.ts";
+import { DpopRefused, GatewayError } from "../errors.ts";
+import { normalizePath } from "../rules/normalize-path.ts";
+import { describeFailure } from "./failure.ts";
+import { VerifiedTokenCache } from "./verified-token-cache.ts";
+
+/** Proof algorithms the gateway accepts (the challenge's algs): the asymmetric allowlist, as the authorization server's. */
+export const DPOP_ALGORITHMS: readonly string[] = ASYMMETRIC_ALGORITHMS;
+
+/** Longest DPoP header accepted, in characters: a proof with an RSA-4096 key is about 1.5 KB. */
+const MAX_PROOF_LENGTH = 8192;
+/** Longest jti accepted, in characters. */
+const MAX_JTI_LENGTH = 256;
+/** A JWS in compact serialization: three base64url parts. No comma: two DPoP headers joined by Node have one. */
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+
+/** Single-use ids shared by every instance: storage.replays (repositories/replays.ts, or its Redis form). */
+export interface ReplayStore {
+  /** True the first time `id` is seen before `expiresAt`; false for a replay. */
+  firstUse(id: string, expiresAt: Date): Promise<boolean>;
+}
+
+export interface DpopVerifierOptions {
+  /** How far in the past a proof's iat may be, in seconds (GATEWAY_DPOP_PROOF_MAX_AGE); a policy may say less or more. */
+  maxAgeSeconds: number;
+  /** How far in the future a proof's iat may be, in seconds (GATEWAY_CLOCK_SKEW). */
+  clockToleranceSeconds: number;
+  /** The shared jti store; absent (the console's explanation) only this process's memory is consulted. */
+  replays?: ReplayStore;
+  /** Size of the in-process jti LRU; default 10,000. */
+  recentEntries?: number;
+}
+
+/** What a proof must match: the request as the client sent it and the token it accompanies. */
+export interface DpopRequest {
+  /** The request method, upper case (htm). */
+  method: string;
+  /** "http" or "https", as the client used it (behind trusted proxies, theirs). */
+  scheme: string;
+  /** host[:port] as the client sent it (Host, or a trusted X-Forwarded-Host). */
+  host: string | undefined;
+  /** The request path, normalized as the route table matches it (normalize-path.ts). */
+  path: string;
+  /** The access token the proof must name (ath). */
+  accessToken: string;
+  /** The token's cnf.jkt: the proof's key's SHA-256 thumbprint (RFC 7638) must equal it. */
+  jkt: string;
+  /** The API's own iat window, in seconds (dpop policy max_age_seconds); default the verifier's. */
+  maxAgeSeconds?: number;
+}
+
+/** 503: the shared jti store could not be asked; a proof that cannot be checked for replay is not accepted. */
+export class ReplayStoreUnavailable extends GatewayError {
+  constructor() {
+    super(503, "temporarily_unavailable", "the DPoP proof could not be checked for replay: try again", "dpop_replay_store_unavailable", {}, { "retry-after": "1" });
+  }
+}
+
+/** A refusal of the proof: 401, `WWW-Authenticate: DPoP error="invalid_dpop_proof", algs="…"`. */
+export function invalidProof(description: string, reason: string): DpopRefused {
+  return new DpopRefused("invalid_dpop_proof", description, reason, DPOP_ALGORITHMS);
+}
+
+/** A refusal of the token in a DPoP exchange: 401, `WWW-Authenticate: DPoP error="invalid_token", algs="…"`. */
+export function invalidDpopToken(description: string, reason: string): DpopRefused {
+  return new DpopRefused("invalid_token", description, reason, DPOP_ALGORITHMS);
+}
+
+/**
+ * The request's one DPoP proof (RFC 9449 §4.3 check 1: not more than one DPoP header, a well-formed JWT).
+ * @throws DpopRefused invalid_dpop_proof when there is none, more than one, or it is not a compact JWS
+ */
+export function dpopProofOf(header: string | string[] | undefined): string {
+  if (header === undefined || header === "") throw invalidProof("a DPoP proof is required with a DPoP-bound access token", "dpop_proof_missing");
+  if (Array.isArray(header) || header.includes(",")) throw invalidProof("the request carries more than one DPoP proof", "dpop_proof_multiple");
+  const proof = header.trim();
+  if (proof.length > MAX_PROOF_LENGTH || !COMPACT_JWS.test(proof)) throw invalidProof("malformed DPoP proof", "dpop_proof_malformed");
+  return proof;
+}
+
+/** base64url(SHA-256(token)): a proof's ath (RFC 9449 §4.2) and, of a key's JWK, its thumbprint (RFC 7638). */
+export function accessTokenHash(token: string): string {
+  return crypto.hash("sha256", token, "base64url");
+}
+
+export class DpopVerifier {
+  private readonly maxAgeSeconds: number;
+  private readonly toleranceSeconds: number;
+  private readonly replays: ReplayStore | undefined;
+  /** jti ids seen by this process, until their proofs' window closes: refuses replays to this instance without I/O. */
+  private readonly recent: VerifiedTokenCache<true>;
+
+  constructor(options: DpopVerifierOptions) {
+    if (!(options.maxAgeSeconds > 0)) throw new RangeError("DpopVerifier: maxAgeSeconds must be positive");
+    if (!(options.clockToleranceSeconds >= 0)) throw new RangeError("DpopVerifier: clockToleranceSeconds must be zero or more");
+    this.maxAgeSeconds = options.maxAgeSeconds;
+    this.toleranceSeconds = options.clockToleranceSeconds;
+    this.replays = options.replays;
+    this.recent = new VerifiedTokenCache<true>({ maxTtlSeconds: 3600 + options.clockToleranceSeconds, maxEntries: options.recentEntries ?? 10_000 });
+  }
+
+  /**
+   * Checks a DPoP proof for a request (RFC 9449 §4.3, with the resource server's checks of §7.1): a JWT
+   * typed dpop+jwt, signed with an allowed asymmetric alg by the public key in its jwk header, whose
+   * thumbprint is the token's cnf.jkt; htm and htu (without query and fragment) naming this request; iat
+   * no older than the window and no later than the clock tolerance; ath the token's hash; jti never seen
+   * before within the window, on any instance. Resolves when all hold.
+   * @throws DpopRefused invalid_dpop_proof (401) naming the first check that failed;
+   *   ReplayStoreUnavailable (503) when the shared store cannot be asked
+   */
+  async verify(proof: string, request: DpopRequest, nowMs = Date.now()): Promise<void> {
+    let header: { jwk?: JWK };
+    let claims: Record<string, unknown>;
+    try {
+      const verified = await jwtVerify(proof, EmbeddedJWK, { typ: "dpop+jwt", algorithms: [...DPOP_ALGORITHMS], requiredClaims: ["jti", "htm", "htu", "iat"], currentDate: new Date(nowMs) });
+      header = verified.protectedHeader;
+      claims = verified.payload;
+    } catch (error) {
+      throw proofRefusal(error);
+    }
+    const now = nowMs / 1000;
+    const { jti, htm, htu, iat, ath } = claims;
+    if (typeof jti !== "string" || jti.length === 0 || jti.length > MAX_JTI_LENGTH) throw invalidProof("the DPoP proof's jti must be a string of at most 256 characters", "dpop_jti_invalid");
+    if (htm !== request.method) throw invalidProof("the DPoP proof's htm does not match the request method", "dpop_htm_mismatch");
+    if (typeof htu !== "string" || !sameUri(htu, request)) throw invalidProof("the DPoP proof's htu does not match the request URI", "dpop_htu_mismatch");
+    const maxAge = request.maxAgeSeconds ?? this.maxAgeSeconds;
+    if (typeof iat !== "number" || !Number.isFinite(iat)) throw invalidProof("the DPoP proof's iat must be a number", "dpop_iat_invalid");
+    if (iat > now + this.toleranceSeconds) throw invalidProof("the DPoP proof's iat is in the future", "dpop_iat_future");
+    if (iat < now - maxAge) throw invalidProof(`the DPoP proof is older than ${maxAge} seconds: make a new one for each request`, "dpop_iat_stale");
+    if (typeof ath !== "string" || ath !== accessTokenHash(request.accessToken)) throw invalidProof("the DPoP proof's ath does not match the access token", "dpop_ath_mismatch");
+    const jkt = await calculateJwkThumbprint(header.jwk!, "sha256");
+    if (jkt !== request.jkt) throw invalidProof("the DPoP proof is not signed by the key the access token is bound to", "dpop_key_mismatch");
+    // Remembered until no proof with this iat could pass the window any more.
+    await this.firstUse(`dpop:${jkt}:${jti}`, (iat + maxAge + this.toleranceSeconds) * 1000, nowMs);
+  }
+
+  private async firstUse(id: string, untilMs: number, nowMs: number): Promise<void> {
+    const key = VerifiedTokenCache.key(id);
+    if (this.recent.get(key, nowMs)) throw invalidProof("the DPoP proof has been used before", "dpop_replay");
+    // Marked before the shared store answers, so concurrent copies on this instance are refused at once.
+    this.recent.set(key, true, untilMs, nowMs);
+    if (!this.replays) return;
+    let first: boolean;
+    try {
+      first = await this.replays.firstUse(id, new Date(untilMs));
+    } catch (error) {
+      log.warn("dpop replay store unavailable", { error: describeFailure(error) });
+      throw new ReplayStoreUnavailable();
+    }
+    if (!first) throw invalidProof("the DPoP proof has been used before", "dpop_replay");
+  }
+}
+
+/**
+ * htu against the request (RFC 9449 §4.3 checks 9 and §4.2: without query and fragment, after the
+ * syntax- and scheme-based normalization of RFC 3986 §6.2.2–6.2.3): scheme and authority as URL parsing
+ * normalizes them (case, default port), the path as the route table normalizes it.
+ */
+function sameUri(htu: string, request: DpopRequest): boolean {
+  if (request.host === undefined) return false;
+  const claimed = URL.parse(htu);
+  const actual = URL.parse(`${request.scheme}://${request.host}/`);
+  if (!claimed || !actual || claimed.protocol !== actual.protocol || claimed.host !== actual.host || claimed.username !== "" || claimed.password !== "") return false;
+  try {
+    return normalizePath(claimed.pathname) === request.path;
+  } catch {
+    return false;
+  }
+}
+
+/** jose's refusal of a proof → invalid_dpop_proof with a reason id. */
+function proofRefusal(error: unknown): DpopRefused {
+  if (error instanceof errors.JOSEAlgNotAllowed || error instanceof errors.JOSENotSupported) {
+    return invalidProof(`the DPoP proof's alg is not accepted: use one of ${DPOP_ALGORITHMS.join(", ")}`, "dpop_alg_not_allowed");
+  }
+  if (error instanceof errors.JWTClaimValidationFailed) {
+    if (error.claim === "typ") return invalidProof('the DPoP proof\'s typ must be "dpop+jwt"', "dpop_typ_mismatch");
+    return invalidProof(`the DPoP proof's "${error.claim}" claim is missing or invalid`, "dpop_claim_invalid");
+  }
+  if (error instanceof errors.JWSSignatureVerificationFailed) return invalidProof("the DPoP proof's signature is invalid", "dpop_signature_invalid");
+  if (error instanceof errors.JWSInvalid || error instanceof errors.JWKInvalid) {
+    return invalidProof("the DPoP proof must carry the public key it is signed with (jwk header)", "dpop_jwk_invalid");
+  }
+  return invalidProof("malformed DPoP proof", "dpop_proof_malformed");
+}
