@@ -98,6 +98,10 @@ export function accessTokenHash(token: string): string {
   return crypto.hash("sha256", token, "base64url");
 }
 
+/**
+ * Checks DPoP proofs for the gateway (one per process, shared by every route): stateless but for the jti
+ * memory. verify() is the only entry point; the pipeline calls it for each DPoP request.
+ */
 export class DpopVerifier {
   private readonly maxAgeSeconds: number;
   private readonly toleranceSeconds: number;
