@@ -10,6 +10,12 @@
 // a quick failure can no longer follow; plus IDLE_MARGIN_MS for clock differences between instances. So
 // Redis needs no purge, and holds one key per counter in use.
 //
+// The locks in force are also indexed: <REDIS_PREFIX>:throttle-locks, a sorted set of the counters' keys
+// by the end of their last lock, written by the scripts that lock, trimmed of the locks that have ended,
+// expiring with the last one. locked() (an administrator's look, the console's user list) reads it and
+// confirms each lock from its counter, so it costs the same whatever else the Redis holds; clearPrefix
+// (an administrator's unlock, rare) SCANs the deployment's keys.
+//
 // While Redis is down (or for SUSPEND_MS after a failed command) the database counts, from what it held
 // before (nothing, or what an earlier outage left there); when Redis is back, Redis counts again from
 // what it held. The two stores count separately, each locking by the policy on its own: an attacker
@@ -26,16 +32,18 @@ import { ThrottleRepository, type Reservation, type ThrottlePolicy } from "./rep
 
 /** Added to how long an idle counter is kept, in milliseconds: instances' clocks differ a little. */
 export const IDLE_MARGIN_MS = 1000;
-/** Keys asked for per SCAN step (clearPrefix, locked). */
-const SCAN_COUNT = 500;
+/** Keys asked for per SCAN step (clearPrefix). */
+const SCAN_COUNT = 1000;
 
 /**
- * Shared by every script: KEYS[1] is the counter, ARGV[1] now (ms). load() returns the hash as numbers
- * (nil when there is no key); save(s, resetMs, quickMs) writes it and makes the key live at least until
- * it could matter (never shortening its life: release, which takes no `now`, keeps it).
+ * Shared by every script: KEYS[1] is the counter, KEYS[2] the index of locks, ARGV[1] now (ms). load()
+ * returns the hash as numbers (nil when there is no key); save(s, resetMs, quickMs) writes it, makes the
+ * key live at least until it could matter (never shortening its life: release, which takes no `now`,
+ * keeps it) and indexes a lock in force.
  */
 const PRELUDE = `
 local key = KEYS[1]
+local locks = KEYS[2]
 local now = tonumber(ARGV[1])
 local function load()
   local v = redis.call('HMGET', key, 'f', 'at', 'fat', 'lu', 'ls')
@@ -48,6 +56,12 @@ local function save(s, resetMs, quickMs)
   if resetMs == nil then return end
   local ttl = math.ceil(math.max(s.at + resetMs + 1, s.lu, s.fat + quickMs) - now) + ${IDLE_MARGIN_MS}
   if ttl > redis.call('PTTL', key) then redis.call('PEXPIRE', key, ttl) end
+  if s.lu > now then
+    redis.call('ZREMRANGEBYSCORE', locks, '-inf', fmt(now - ${IDLE_MARGIN_MS}))
+    redis.call('ZADD', locks, fmt(s.lu), key)
+    local ends = math.ceil(s.lu - now) + ${IDLE_MARGIN_MS}
+    if ends > redis.call('PTTL', locks) then redis.call('PEXPIRE', locks, ends) end
+  end
 end
 `;
 
@@ -103,9 +117,9 @@ return 1
 `;
 
 interface ThrottleScripts extends Redis {
-  gatehouseThrottleReserve(key: string, ...args: string[]): Promise<[number, string?]>;
-  gatehouseThrottleRecordFailure(key: string, ...args: string[]): Promise<number>;
-  gatehouseThrottleRelease(key: string, ...args: string[]): Promise<number>;
+  gatehouseThrottleReserve(key: string, locks: string, ...args: string[]): Promise<[number, string?]>;
+  gatehouseThrottleRecordFailure(key: string, locks: string, ...args: string[]): Promise<number>;
+  gatehouseThrottleRelease(key: string, locks: string, ...args: string[]): Promise<number>;
 }
 
 /** A SCAN MATCH pattern matching exactly the names starting with `text`: glob characters escaped. */
@@ -122,15 +136,18 @@ export class RedisThrottleRepository extends ThrottleRepository {
   readonly #connection: RedisConnection;
   readonly #client: ThrottleScripts;
   readonly #fallback: RedisFallback;
+  /** The index of locks in force (see the file's comment). */
+  readonly #locks: string;
 
   /** @param connection shared with other repositories; not closed here */
   constructor(db: Database, kind: DatabaseKind, connection: RedisConnection) {
     super(db, kind);
     this.#connection = connection;
     this.#client = connection.client as ThrottleScripts;
-    this.#client.defineCommand("gatehouseThrottleReserve", { numberOfKeys: 1, lua: RESERVE });
-    this.#client.defineCommand("gatehouseThrottleRecordFailure", { numberOfKeys: 1, lua: RECORD_FAILURE });
-    this.#client.defineCommand("gatehouseThrottleRelease", { numberOfKeys: 1, lua: RELEASE });
+    this.#client.defineCommand("gatehouseThrottleReserve", { numberOfKeys: 2, lua: RESERVE });
+    this.#client.defineCommand("gatehouseThrottleRecordFailure", { numberOfKeys: 2, lua: RECORD_FAILURE });
+    this.#client.defineCommand("gatehouseThrottleRelease", { numberOfKeys: 2, lua: RELEASE });
+    this.#locks = connection.key("throttle-locks");
     this.#fallback = new RedisFallback(connection, "throttles");
   }
 
@@ -144,7 +161,7 @@ export class RedisThrottleRepository extends ThrottleRepository {
     return this.#fallback.attempt(
       async () => {
         const args = [now, now - resetMs, policy.maxFailures, policy.firstLockSeconds, policy.maxLockSeconds, resetMs, policy.quickFailureMs];
-        const [allowed, lockedUntil] = await this.#client.gatehouseThrottleReserve(this.#key(key), ...args.map(String));
+        const [allowed, lockedUntil] = await this.#client.gatehouseThrottleReserve(this.#key(key), this.#locks, ...args.map(String));
         return allowed === 1 ? { allowed: true } : { allowed: false, lockedUntil: new Date(Number(lockedUntil)) };
       },
       () => super.reserve(key, policy, now),
@@ -155,7 +172,7 @@ export class RedisThrottleRepository extends ThrottleRepository {
   override async recordFailure(key: string, policy: ThrottlePolicy, now = Date.now()): Promise<void> {
     const args = [now, policy.quickFailureMs, policy.firstLockSeconds, policy.resetSeconds * 1000];
     await this.#fallback.attempt(
-      async () => void (await this.#client.gatehouseThrottleRecordFailure(this.#key(key), ...args.map(String))),
+      async () => void (await this.#client.gatehouseThrottleRecordFailure(this.#key(key), this.#locks, ...args.map(String))),
       () => super.recordFailure(key, policy, now),
     );
   }
@@ -163,7 +180,7 @@ export class RedisThrottleRepository extends ThrottleRepository {
   /** See ThrottleRepository.release. One round trip. */
   override async release(key: string, policy: ThrottlePolicy): Promise<void> {
     await this.#fallback.attempt(
-      async () => void (await this.#client.gatehouseThrottleRelease(this.#key(key), "0", String(policy.maxFailures))),
+      async () => void (await this.#client.gatehouseThrottleRelease(this.#key(key), this.#locks, "0", String(policy.maxFailures))),
       () => super.release(key, policy),
     );
   }
@@ -204,25 +221,25 @@ export class RedisThrottleRepository extends ThrottleRepository {
     );
   }
 
-  /** See ThrottleRepository.locked (SCAN: rare, an administrator's look); `now` in epoch ms. */
+  /**
+   * See ThrottleRepository.locked; `now` in epoch ms. Two round trips: the index of locks ending after
+   * now, then each counter starting with prefix, whose own lockedUntil decides.
+   */
   override locked(prefix: string, now = Date.now()): Promise<Array<{ key: string; lockedUntil: Date; failures: number }>> {
     return this.#fallback.attempt(
       async () => {
-        // SCAN may return a key twice: one entry per key.
-        const found = new Map<string, { key: string; lockedUntil: Date; failures: number }>();
+        const start = this.#key(prefix);
+        const keys = (await this.#client.zrangebyscore(this.#locks, `(${now}`, "+inf")).filter((key) => key.startsWith(start));
+        if (keys.length === 0) return [];
+        const pipeline = this.#client.pipeline();
+        for (const key of keys) pipeline.hmget(key, "lu", "f");
+        const replies = (await pipeline.exec()) ?? [];
         const base = this.#key("").length;
-        for await (const keys of this.#scan(prefix)) {
-          const pipeline = this.#client.pipeline();
-          for (const key of keys) pipeline.hmget(key, "lu", "f");
-          const replies = (await pipeline.exec()) ?? [];
-          replies.forEach(([error, value], i) => {
-            if (error) throw error;
-            const [lockedUntil, failures] = (value as Array<string | null>).map(Number) as [number, number];
-            const key = keys[i]!.slice(base);
-            if (lockedUntil > now) found.set(key, { key, lockedUntil: new Date(lockedUntil), failures });
-          });
-        }
-        return [...found.values()];
+        return replies.flatMap(([error, value], i) => {
+          if (error) throw error;
+          const [lockedUntil, failures] = (value as Array<string | null>).map(Number) as [number, number];
+          return lockedUntil > now ? [{ key: keys[i]!.slice(base), lockedUntil: new Date(lockedUntil), failures }] : [];
+        });
       },
       () => super.locked(prefix, now),
     );

@@ -109,6 +109,10 @@ describe.each(BACKENDS)("throttles in Redis and in %s answer alike", (backend) =
     // The sequence did reach every kind of state: refusals, locks listed, counters cleared.
     const count = (pattern: RegExp) => done.filter((line) => pattern.test(line)).length;
     expect(count(/"allowed":false/)).toBeGreaterThan(10);
+    // And Redis answered every call: nothing reached its storage's database.
+    const redisDatabase = await openStorage(redisDb.url, { migrate: false });
+    expect(await redisDatabase.throttles.purge(0, Number.MAX_SAFE_INTEGER)).toBe(0);
+    await redisDatabase.close();
     expect(count(/ locked .*lockedUntil/)).toBeGreaterThan(5);
     expect(count(/clearPrefix .*: [1-9]/)).toBeGreaterThan(3);
   }, 60_000);
@@ -195,6 +199,15 @@ describe("throttles in Redis, two instances on one PostgreSQL database", () => {
     for (let i = 0; i < 4; i++) await first.throttles.reserve("account:ttl", CEILING, now);
     expect(await first.throttles.lockedUntil("account:ttl", now)).toBe(now + 900_000);
     expect(await probe.pttl(counter)).toBeGreaterThan(900_000 - 5000);
+    // The index of locks in force holds it as long, and drops it once a later lock is indexed after it ended.
+    const locks = `${prefix}:throttle-locks`;
+    expect(await probe.zscore(locks, counter)).toBe(String(now + 900_000));
+    expect(await probe.pttl(locks)).toBeGreaterThan(900_000 - 5000);
+    for (let i = 0; i < 5; i++) await first.throttles.reserve("account:later", CEILING, now + 900_000 + IDLE_MARGIN_MS + 1);
+    expect(await probe.zscore(locks, counter)).toBeNull();
+    expect(await first.throttles.locked("account:", now + 900_000 + IDLE_MARGIN_MS + 1)).toEqual([
+      { key: "account:later", lockedUntil: new Date(now + 1_800_000 + IDLE_MARGIN_MS + 1), failures: 5 },
+    ]);
     // A quick failure's lock extends it; a release (no clock) never shortens it.
     const pair = `${prefix}:throttle:pair:ttl`;
     await first.throttles.reserve("pair:ttl", { ...PAIR, resetSeconds: 1 }, now);
