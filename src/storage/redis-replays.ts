@@ -16,8 +16,8 @@
 //    the database alone decides, as without Redis.
 // A first use therefore costs a Redis round trip more than without Redis (about 0.1-0.2 ms beside the
 // database's 4-8 ms: test/storage/redis-cost.ts), and a replay one Redis round trip instead of two
-// database statements and a unique violation (0.1-0.3 ms instead of 2-20 ms); no id is ever accepted
-// twice while either store remembers it. (Redis alone would save the database write, at the price above.)
+// database statements and a unique violation (0.1-0.3 ms instead of 2-20 ms); no id is accepted twice
+// before it expires, exactly as without Redis. (Redis alone would save the database write, at the price above.)
 import type { Redis } from "ioredis";
 import type { Database } from "./database.ts";
 import type { RedisConnection } from "./redis.ts";
