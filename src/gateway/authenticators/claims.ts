@@ -1,5 +1,4 @@
 // Reading access-token claims the same way whether they come from a JWT or an introspection answer.
-import { InvalidToken } from "../errors.ts";
 
 /**
  * The token's scopes, the one way every authenticator reads them: "scope" (RFC 9068 §2.2.3, RFC 7662
@@ -18,14 +17,6 @@ function scopeSet(claim: unknown): Set<string> | undefined {
 
 export function audienceIncludes(aud: unknown, identifier: string): boolean {
   return aud === identifier || (Array.isArray(aud) && aud.includes(identifier));
-}
-
-/**
- * A token bound to a key (DPoP, mTLS: a "cnf" claim) is only good with a proof of that key, which the
- * gateway does not check; accepting it as a bearer token would undo the binding.
- */
-export function refuseSenderConstrained(claims: Record<string, unknown>): void {
-  if (claims.cnf !== undefined) throw new InvalidToken("sender-constrained tokens are not accepted here", "token_sender_constrained");
 }
 
 export function optionalString(value: unknown): string | undefined {
