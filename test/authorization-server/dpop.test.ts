@@ -9,15 +9,19 @@ import { calculateJwkThumbprint, decodeJwt, exportJWK, generateKeyPair, SignJWT,
 import { freshDatabase, type FreshDatabase } from "../helpers/databases.ts";
 import { startGatehouse, type RunningGatehouse } from "../helpers/gatehouse.ts";
 import { withServices } from "../helpers/seed.ts";
+import { UserAgent } from "../helpers/user-agent.ts";
 import { ASYMMETRIC_ALGORITHMS } from "../../src/shared/algorithms.ts";
 
 const API = "https://orders.example.com";
 const OPAQUE = "https://opaque.example.com";
+const REDIRECT = "http://127.0.0.1:9/callback";
+const PASSWORD = "correct horse battery staple";
 
 describe("DPoP at the authorization server (nonces required)", () => {
   let db: FreshDatabase;
   let gatehouse: RunningGatehouse;
   const clients: Record<"plain" | "bound", { id: string; secret: string }> = {} as never;
+  let spaId: string;
   let pair: CryptoKeyPair;
   let jwk: JWK;
 
@@ -33,6 +37,9 @@ describe("DPoP at the authorization server (nonces required)", () => {
         const created = await services.clients.create({ client_name: name, grant_types: ["client_credentials"], scopes: ["orders:read"], dpop_bound_access_tokens: bound });
         clients[name] = { id: created.client.client_id, secret: created.client_secret! };
       }
+      await services.users.create({ username: "alice", password: PASSWORD, email: "alice@example.com" });
+      const spa = await services.clients.create({ client_name: "SPA", public: true, grant_types: ["authorization_code", "refresh_token"], redirect_uris: [REDIRECT], scopes: ["orders:read"] });
+      spaId = spa.client.client_id;
     });
     gatehouse = await startGatehouse(db, { DPOP_REQUIRE_NONCE: "true" });
   });
@@ -140,5 +147,34 @@ describe("DPoP at the authorization server (nonces required)", () => {
     });
     const answer = (await response.json()) as Record<string, unknown>;
     expect(answer).toMatchObject({ active: true, token_type: "DPoP", cnf: { jkt: await calculateJwkThumbprint(jwk) } });
+  });
+
+  test("a public client's code flow with DPoP: the access and the refresh token are bound; refreshing needs a proof of the same key", async () => {
+    const insecure = { execute: [oidc.allowInsecureRequests] };
+    const spa = await oidc.discovery(new URL(gatehouse.issuer), spaId, undefined, oidc.None(), insecure);
+    const key = await oidc.randomDPoPKeyPair();
+    const jkt = await calculateJwkThumbprint(await exportJWK(key.publicKey));
+    const verifier = oidc.randomPKCECodeVerifier();
+    const state = oidc.randomState();
+    const url = oidc.buildAuthorizationUrl(spa, {
+      redirect_uri: REDIRECT, scope: "openid offline_access orders:read", resource: API, prompt: "consent", state,
+      code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: "S256",
+    });
+    const agent = new UserAgent();
+    const start = await agent.follow(url.href, gatehouse.issuer);
+    let result = await agent.submit(start.page!, { username: "alice", password: PASSWORD }, gatehouse.issuer);
+    if (result.page && /Allow access/.test(result.page.html)) result = await agent.submit(result.page, {}, gatehouse.issuer);
+    expect(result.redirect).toMatch(/code=/);
+    const tokens = await oidc.authorizationCodeGrant(spa, new URL(result.redirect!), { pkceCodeVerifier: verifier, expectedState: state }, { resource: API }, { DPoP: oidc.getDPoPHandle(spa, key) });
+    expect(tokens.token_type).toBe("dpop");
+    expect((decodeJwt(tokens.access_token).cnf as { jkt: string }).jkt).toBe(jkt);
+    expect(tokens.refresh_token).toEqual(expect.any(String));
+
+    // Without a proof, or with another key's: refused (RFC 9449 §5: a public client's refresh token is bound).
+    const refresh = (dpop?: oidc.DPoPHandle) => oidc.refreshTokenGrant(spa, tokens.refresh_token!, { resource: API }, dpop ? { DPoP: dpop } : {});
+    await expect(refresh()).rejects.toMatchObject({ error: "invalid_grant" });
+    await expect(refresh(oidc.getDPoPHandle(spa, await oidc.randomDPoPKeyPair()))).rejects.toMatchObject({ error: "invalid_grant" });
+    const refreshed = await refresh(oidc.getDPoPHandle(spa, key));
+    expect((decodeJwt(refreshed.access_token).cnf as { jkt: string }).jkt).toBe(jkt);
   });
 });
