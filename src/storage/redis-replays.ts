@@ -1,23 +1,30 @@
-// Single-use identifiers (repositories/replays.ts) checked in Redis first, recorded in the database too.
+// Single-use identifiers (repositories/replays.ts) in Redis, shared by every instance using the same
+// Redis and REDIS_PREFIX, with the database as the replay cache whenever Redis cannot be checked.
 //
 // Key: <REDIS_PREFIX>:replay:<id>, the id as the caller gives it (already namespaced and bounded:
-// grants/assertion.ts passes "assertion:" and a SHA-256). Its value is the assertion's expiry (epoch ms)
-// and it vanishes from Redis just after that expiry.
+// "assertion:<sha256>" from grants/assertion.ts, "dpop:<jkt>:<jti>" from the gateway's DPoP check). Its
+// value is the id's expiry (epoch ms); it vanishes from Redis just after that expiry.
 //
-// Why both: a replay cache must never forget an id before it expires, and Redis alone can: it is down
-// for a while (an instance then checks the database only, where ids recorded only in Redis before the
-// outage are unknown, so a captured assertion could be replayed during the outage), it restarts without
-// persistence or evicts keys under memory pressure (every id is forgotten), or one instance loses it
-// while others do not (each then checks a different cache). So Redis is a front, the database the record:
+// Where an id is recorded:
+//  - Redis cannot answer (down, failing, slower than STORAGE_COMMAND_TIMEOUT_MS: redis-fallback.ts): in
+//    the database alone, which decides, as without Redis. Fail closed: no id is accepted without one
+//    shared store having recorded it.
 //  - Redis has the id (not expired): a replay, refused without touching the database.
-//  - Redis records it now: the database records it as well (the same statements as without Redis) and
-//    decides: an id first used while Redis was down, unknown to Redis, is still refused.
-//  - Redis cannot answer (down, failing, slower than STORAGE_COMMAND_TIMEOUT_MS: redis-fallback.ts):
-//    the database alone decides, as without Redis.
-// A first use therefore costs a Redis round trip more than without Redis (about 0.1-0.2 ms beside the
-// database's 4-8 ms: test/storage/redis-cost.ts), and a replay one Redis round trip instead of two
-// database statements and a unique violation (0.1-0.3 ms instead of 2-20 ms); no id is accepted twice
-// before it expires, exactly as without Redis. (Redis alone would save the database write, at the price above.)
+//  - Redis records it now, and it expires within DURABLE_AFTER_MS (a DPoP proof: one per request, 60-120 s
+//    by default): Redis alone. No database write per request.
+//  - Redis records it now, and it lives longer (an assertion grant's JWT or SAML assertion, minutes to
+//    an hour, a few per minute at most): the database records it as well and decides.
+//  - Redis records it now, but this instance recorded ids in the database alone (during an outage) that
+//    have not expired yet: the database records it as well and decides, so those ids, unknown to Redis,
+//    are still refused here after Redis comes back.
+// The window this leaves, for ids living at most DURABLE_AFTER_MS only: one recorded in Redis alone is
+// unknown to the database, so while Redis is down (or after it restarted without persistence, or evicted
+// the key) a replay of it can be accepted once, until it expires; and an id another instance recorded in
+// the database alone during an outage can be accepted once by an instance that kept Redis throughout (a
+// partition, or the seconds between two instances' reconnections). Writing every id to both closes that
+// window and costs every DPoP request a database write (test/storage/redis-cost.ts: about 0.1 ms for
+// Redis against 2-8 ms for PostgreSQL per first use); a replay costs one Redis round trip instead of two
+// database statements and a unique violation (0.1-0.3 ms instead of 2-20 ms).
 import type { Redis } from "ioredis";
 import type { Database } from "./database.ts";
 import type { RedisConnection } from "./redis.ts";
@@ -40,18 +47,23 @@ if ttl >= 1 then redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl) else redis.call(
 return 1
 `;
 
+/** Ids living longer than this after their first use (ms) are recorded in the database too (see the file's comment). */
+export const DURABLE_AFTER_MS = 300_000;
+
 interface ReplayScripts extends Redis {
   gatehouseReplayFirstUse(key: string, expiresAt: string, now: string): Promise<number>;
 }
 
 /**
- * The replay cache with Redis in front of the database (see the file's comment). Same interface and
- * answers as ReplayRepository; never rejects because of Redis.
+ * The replay cache in Redis, the database standing in (see the file's comment). Same interface and, but
+ * for the window described there, the same answers as ReplayRepository; never rejects because of Redis.
  */
 export class RedisReplayRepository extends ReplayRepository {
   readonly #connection: RedisConnection;
   readonly #client: ReplayScripts;
   readonly #fallback: RedisFallback;
+  /** Until when (epoch ms) ids this instance recorded in the database alone may be replayed: the database decides until then. */
+  #databaseUntil = 0;
 
   /** @param connection shared with other repositories; not closed here */
   constructor(db: Database, connection: RedisConnection) {
@@ -66,8 +78,8 @@ export class RedisReplayRepository extends ReplayRepository {
    * Records the first use of `id` until `expiresAt`; false when it was used before and has not expired
    * (an id expires once `now` is past `expiresAt`), or cannot be stored (storable.ts). Concurrent calls
    * with one id on any number of instances: at most one gets true.
-   * @throws the database's error when the database cannot record a first use (the id is then forgotten
-   * by Redis again, best effort, so that a retry is not refused as a replay)
+   * @throws the database's error when the database cannot record a first use it must record (the id is
+   * then forgotten by Redis again, best effort, so that a retry is not refused as a replay)
    */
   override async firstUse(id: string, expiresAt: Date, now = new Date()): Promise<boolean> {
     if (!storable(id)) return false;
@@ -77,6 +89,8 @@ export class RedisReplayRepository extends ReplayRepository {
       async () => "unchecked" as const,
     );
     if (inRedis === "replay") return false;
+    if (inRedis === "recorded" && expiresAt.getTime() - now.getTime() <= DURABLE_AFTER_MS && now.getTime() >= this.#databaseUntil) return true;
+    if (inRedis === "unchecked") this.#databaseUntil = Math.max(this.#databaseUntil, expiresAt.getTime());
     try {
       return await super.firstUse(id, expiresAt, now);
     } catch (error) {

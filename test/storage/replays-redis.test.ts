@@ -1,10 +1,12 @@
-// The replay cache (single-use assertion ids) with and without Redis in front of the database
+// The replay cache (single-use assertion ids, DPoP proofs' jti) with and without Redis
 // (storage/redis-replays.ts), against real Redis and real databases: the same answers either way, shared
-// by two instances, and never an id accepted twice across a Redis outage, a Redis restart that forgot
-// everything, or a stall.
+// by two instances; long-lived ids never accepted twice across a Redis outage, a Redis restart that
+// forgot everything, or a stall; short-lived ones refused by the database while Redis is down and after
+// it comes back, with the window the file's comment describes.
 import crypto from "node:crypto";
 import { Redis } from "ioredis";
 import { openStorage, type Storage } from "../../src/storage/index.ts";
+import { DURABLE_AFTER_MS } from "../../src/storage/redis-replays.ts";
 import { BACKENDS, freshDatabase, type Backend, type FreshDatabase } from "../helpers/databases.ts";
 import { freePort } from "../helpers/gatehouse.ts";
 import { PrivateRedis, until } from "../helpers/redis.ts";
@@ -12,7 +14,10 @@ import { PrivateRedis, until } from "../helpers/redis.ts";
 const SHARED_REDIS = process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
 const uniquePrefix = () => `test-replays-${crypto.randomBytes(4).toString("hex")}`;
 const newId = () => `assertion:${crypto.randomBytes(12).toString("base64url")}`;
+/** A DPoP proof's lifetime: recorded in Redis alone. */
 const inAMinute = () => new Date(Date.now() + 60_000);
+/** An assertion's lifetime: recorded in the database as well. */
+const inAnHour = () => new Date(Date.now() + 3_600_000);
 
 async function deleteKeys(url: string, prefix: string): Promise<void> {
   const client = new Redis(url);
@@ -44,17 +49,17 @@ describe.each(CASES)("replays on %s, %s", (backend, backing) => {
     await db?.drop();
   });
 
-  test("first use, replay, reuse once expired", async () => {
+  test.each([60_000, 3_600_000])("first use, replay, reuse once expired (living %d ms)", async (lifetime) => {
     const id = newId();
     const now = new Date();
-    const expiresAt = new Date(now.getTime() + 60_000);
+    const expiresAt = new Date(now.getTime() + lifetime);
     expect(await storage.replays.firstUse(id, expiresAt, now)).toBe(true);
     expect(await storage.replays.firstUse(id, expiresAt, now)).toBe(false);
     // Still known at its expiry, forgotten after it.
     expect(await storage.replays.firstUse(id, expiresAt, expiresAt)).toBe(false);
     const later = new Date(expiresAt.getTime() + 1);
-    expect(await storage.replays.firstUse(id, new Date(later.getTime() + 60_000), later)).toBe(true);
-    expect(await storage.replays.firstUse(id, new Date(later.getTime() + 60_000), later)).toBe(false);
+    expect(await storage.replays.firstUse(id, new Date(later.getTime() + lifetime), later)).toBe(true);
+    expect(await storage.replays.firstUse(id, new Date(later.getTime() + lifetime), later)).toBe(false);
   });
 
   test("an id already expired is accepted every time; an unstorable one never", async () => {
@@ -65,9 +70,9 @@ describe.each(CASES)("replays on %s, %s", (backend, backing) => {
     expect(await storage.replays.firstUse(`issuer \u0000 ${newId()}`, inAMinute())).toBe(false);
   });
 
-  test("20 concurrent uses of one id: exactly one is first", async () => {
+  test.each([60_000, 3_600_000])("20 concurrent uses of one id: exactly one is first (living %d ms)", async (lifetime) => {
     const id = newId();
-    const expiresAt = inAMinute();
+    const expiresAt = new Date(Date.now() + lifetime);
     const results = await Promise.all(Array.from({ length: 20 }, () => storage.replays.firstUse(id, expiresAt)));
     expect(results.filter(Boolean)).toHaveLength(1);
   });
@@ -105,13 +110,23 @@ describe("replays in Redis, two instances on one PostgreSQL database", () => {
     expect(results.filter(Boolean)).toHaveLength(1);
   });
 
-  test("a first use is recorded in both; Redis alone refuses a replay, the database alone too", async () => {
+  test("a short-lived id is recorded in Redis alone", async () => {
     const id = newId();
-    const expiresAt = inAMinute();
+    const expiresAt = new Date(Date.now() + DURABLE_AFTER_MS);
+    expect(await first.replays.firstUse(id, expiresAt)).toBe(true);
+    expect(await probe.get(`${prefix}:replay:${id}`)).toBe(String(expiresAt.getTime()));
+    expect(await second.replays.firstUse(id, expiresAt)).toBe(false);
+    // The database never saw it.
+    expect(await plain.replays.firstUse(id, expiresAt)).toBe(true);
+  });
+
+  test("a long-lived id is recorded in both; Redis alone refuses a replay, the database alone too", async () => {
+    const id = newId();
+    const expiresAt = new Date(Date.now() + DURABLE_AFTER_MS + 1000);
     expect(await first.replays.firstUse(id, expiresAt)).toBe(true);
     const pttl = await probe.pttl(`${prefix}:replay:${id}`);
-    expect(pttl).toBeGreaterThan(55_000);
-    expect(pttl).toBeLessThanOrEqual(60_001);
+    expect(pttl).toBeGreaterThan(DURABLE_AFTER_MS - 5000);
+    expect(pttl).toBeLessThanOrEqual(DURABLE_AFTER_MS + 1001);
     expect(await probe.get(`${prefix}:replay:${id}`)).toBe(String(expiresAt.getTime()));
     // The database without Redis knows it.
     expect(await plain.replays.firstUse(id, expiresAt)).toBe(false);
@@ -149,35 +164,41 @@ describe("replays while Redis is down or stalled", () => {
     await db?.drop();
   });
 
-  test("down: the database is the replay cache; back (having forgotten everything): Redis is used again and nothing is accepted twice", async () => {
-    const before = newId();
-    expect(await storage.replays.firstUse(before, inAMinute())).toBe(true);
-    expect(await inRedis(before)).toBe(true);
+  test("down: the database is the replay cache; back (having forgotten everything): Redis is used again, and ids first used during the outage are still refused", async () => {
+    const long = newId();
+    const short = newId();
+    expect(await storage.replays.firstUse(long, inAnHour())).toBe(true);
+    expect(await storage.replays.firstUse(short, inAMinute())).toBe(true);
+    expect(await inRedis(long)).toBe(true);
     await redis.stop();
-    // Used before the outage: still refused, on either instance.
-    expect(await storage.replays.firstUse(before, inAMinute())).toBe(false);
-    expect(await other.replays.firstUse(before, inAMinute())).toBe(false);
+    // Long-lived, used before the outage: still refused, on either instance (the database has it).
+    expect(await storage.replays.firstUse(long, inAnHour())).toBe(false);
+    expect(await other.replays.firstUse(long, inAnHour())).toBe(false);
+    // Short-lived, used before the outage: the window, accepted once (the database records it now).
+    expect(await other.replays.firstUse(short, inAMinute())).toBe(true);
+    expect(await storage.replays.firstUse(short, inAMinute())).toBe(false);
     // First used during the outage: refused when replayed, on either instance.
     const during = newId();
     expect(await storage.replays.firstUse(during, inAMinute())).toBe(true);
     expect(await other.replays.firstUse(during, inAMinute())).toBe(false);
     // Back, empty (no persistence): used again, by itself.
     await redis.start();
-    const after = newId();
     await until(async () => {
       await storage.replays.firstUse(newId(), inAMinute());
       return (await probe.dbsize()) > 0;
     });
+    const after = newId();
     expect(await storage.replays.firstUse(after, inAMinute())).toBe(true);
     expect(await inRedis(after)).toBe(true);
     expect(await other.replays.firstUse(after, inAMinute())).toBe(false);
-    for (const id of [before, during]) {
+    // Unknown to Redis, but both instances recorded ids in the database during the outage: it decides.
+    for (const id of [long, short, during]) {
       expect(await storage.replays.firstUse(id, inAMinute())).toBe(false);
       expect(await other.replays.firstUse(id, inAMinute())).toBe(false);
     }
   }, 30_000);
 
-  test("stalled past the command timeout: the database decides, and Redis, once back, does not accept twice", async () => {
+  test("stalled past the command timeout: the database decides, and once Redis answers again nothing is accepted twice", async () => {
     await until(async () => (await probe.ping().catch(() => "")) === "PONG");
     await probe.call("CLIENT", "PAUSE", "1000", "ALL");
     const id = newId();
