@@ -70,8 +70,8 @@ const schema = z.object({
   /** Secret(s) for signing cookies, comma separated (newest first). Generated and kept in DATA_DIR if unset. */
   COOKIE_SECRETS: z.string().min(32).optional(),
   /**
-   * Secret (at least 32 characters) from which the authorization server derives its DPoP nonces (RFC 9449
-   * §8): every instance must share it, or a nonce one issued is refused by another. Generated and kept in
+   * Secret (at least 32 characters) from which the authorization server (RFC 9449 §8) and the gateway (§9)
+   * derive their DPoP nonces: every instance must share it, or a nonce one issued is refused by another. Generated and kept in
    * DATA_DIR if unset (required with PostgreSQL or NODE_ENV=production, as the other secrets).
    */
   DPOP_NONCE_SECRET: z.string().min(32, "must be at least 32 characters").optional(),

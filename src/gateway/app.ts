@@ -5,6 +5,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import type { Config } from "../config/env.ts";
+import { dpopNonceSecret } from "../config/secrets.ts";
 import type { Services } from "../services/index.ts";
 import type { Storage } from "../storage/index.ts";
 import type { ChangeFeed } from "../shared/change-feed.ts";
@@ -46,6 +47,8 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
 
   // Rate limits count in Redis, shared by every process and instance, when REDIS_URL is set; else in this process.
   const rateLimits = config.REDIS_URL ? new RedisRateLimitStore(config.REDIS_URL, config.REDIS_PREFIX) : new MemoryRateLimitStore();
+  // The gateway's DPoP nonces derive from it: refused at start, not at the first request, when production lacks it (secrets.ts).
+  dpopNonceSecret(config);
   let keys = await loadGatewayKeys(services);
   let table: RouteTable | undefined;
   const { stages, policies } = wireStages({ config, revocations, remoteKeySets: deps.remoteKeySets, keyEncryptionSecret: deps.keyEncryptionSecret, routes: () => table!, keys: () => keys, rateLimits, replays: storage.replays });

@@ -44,14 +44,15 @@ export class MissingToken extends InvalidToken {
 /**
  * 401 with a DPoP challenge (RFC 9449 §7.1): `DPoP error="invalid_dpop_proof"` for a missing or bad proof,
  * `error="invalid_token"` for a bad token sent with the DPoP scheme, a DPoP-bound token sent as Bearer or
- * a plain bearer token at an API that requires DPoP. The challenge's algs lists the proof algorithms
+ * a plain bearer token at an API that requires DPoP; `error="use_dpop_nonce"` with a DPoP-Nonce header
+ * where the API requires the gateway's nonces (§9). The challenge's algs lists the proof algorithms
  * accepted.
  */
 export class DpopRefused extends GatewayError {
   override readonly scheme = "DPoP";
 
-  constructor(code: "invalid_dpop_proof" | "invalid_token", description: string, reason: string, algs: readonly string[]) {
-    super(401, code, description, reason, { algs: algs.join(" ") });
+  constructor(code: "invalid_dpop_proof" | "invalid_token" | "use_dpop_nonce", description: string, reason: string, algs: readonly string[], headers: Record<string, string> = {}) {
+    super(401, code, description, reason, { algs: algs.join(" ") }, headers);
   }
 }
 

@@ -103,6 +103,8 @@ export interface DpopRouteSettings {
   required: boolean;
   /** The proofs' iat window in seconds; undefined: GATEWAY_DPOP_PROOF_MAX_AGE. */
   maxAgeSeconds: number | undefined;
+  /** Proofs must carry a nonce of the gateway's (RFC 9449 §9). */
+  requireNonce: boolean;
 }
 
 export interface PipelineDeps {
@@ -269,7 +271,7 @@ export function createStages(deps: PipelineDeps) {
     const jkt = (principal.claims.cnf as { jkt?: unknown } | undefined)?.jkt;
     if (typeof jkt !== "string") throw invalidDpopToken("the access token is not bound to a DPoP key: send it as Bearer", "token_not_dpop_bound");
     const { scheme, host } = clientFacing(request.headers, false, deps.dpop.trustedHops);
-    await deps.dpop.verifier.verify(proof, { method: request.method, scheme, host, path: request.path, accessToken: found.token, jkt, maxAgeSeconds: gw.dpop?.maxAgeSeconds });
+    await deps.dpop.verifier.verify(proof, { method: request.method, scheme, host, path: request.path, accessToken: found.token, jkt, maxAgeSeconds: gw.dpop?.maxAgeSeconds, requireNonce: gw.dpop?.requireNonce });
     gw.principal = principal;
   }
 

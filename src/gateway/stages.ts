@@ -9,7 +9,8 @@ import { OwnAccessTokens } from "../shared/own-access-tokens.ts";
 import type { RemoteKeySets } from "../shared/remote-key-sets.ts";
 import type { RevocationList } from "../shared/revocation-list.ts";
 import { authenticatorFor } from "./authenticators/index.ts";
-import { DpopVerifier, type ReplayStore } from "./authenticators/dpop.ts";
+import { DpopNonces, DpopVerifier, type ReplayStore } from "./authenticators/dpop.ts";
+import { dpopNonceSecret } from "../config/secrets.ts";
 import { IntrospectionAuthenticator } from "./authenticators/introspection.ts";
 import { JwtAuthenticator } from "./authenticators/jwt.ts";
 import { gatewayClientCredentials } from "./internal-client.ts";
@@ -75,7 +76,7 @@ export function wireStages(wiring: StageWiring): GatewayWiring {
     authenticate: (token, api) => authenticatorFor(api, { jwt, introspection })(token, api),
     cachedPrincipal: (token, api) => (api.tokenCheck === "jwt" ? jwt.cached(token, api) : undefined),
     dpop: {
-      verifier: new DpopVerifier({ maxAgeSeconds: config.GATEWAY_DPOP_PROOF_MAX_AGE, clockToleranceSeconds: config.GATEWAY_CLOCK_SKEW, replays: wiring.replays }),
+      verifier: new DpopVerifier({ maxAgeSeconds: config.GATEWAY_DPOP_PROOF_MAX_AGE, clockToleranceSeconds: config.GATEWAY_CLOCK_SKEW, replays: wiring.replays, nonces: new DpopNonces(() => dpopNonceSecret(config)) }),
       trustedHops: config.TRUST_PROXY,
     },
   });

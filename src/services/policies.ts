@@ -190,6 +190,10 @@ export const dpopSchema = z
       .max(3600)
       .optional()
       .describe("How old a DPoP proof's iat may be, in seconds; default GATEWAY_DPOP_PROOF_MAX_AGE. Each proof's jti is refused a second time within it."),
+    require_nonce: z
+      .boolean()
+      .default(false)
+      .describe("Proofs must carry a nonce the gateway issued (RFC 9449 §9): a request without one gets 401 `use_dpop_nonce` and a `DPoP-Nonce` header to repeat it with."),
   })
   .strict();
 

@@ -15,9 +15,10 @@ describe("gatehouse policy dpop (sqlite)", () => {
     const show = await t.gatehouse("policy", "show", "dpop");
     expect(show.stdout).toContain("dpop — DPoP");
     expect(show.stdout).toMatch(/required/);
-    expect(await t.gatehouse.json("policy", "attach", "dpop", "--api", API)).toEqual({ required: true });
-    expect(await t.gatehouse.json("policy", "attach", "dpop", "--api", API, "--max-age-seconds", "30")).toEqual({ required: true, max_age_seconds: 30 });
-    expect((await t.gatehouse.json("api", "show", API)).policies).toEqual({ dpop: { required: true, max_age_seconds: 30 } });
+    expect(await t.gatehouse.json("policy", "attach", "dpop", "--api", API)).toEqual({ required: true, require_nonce: false });
+    const attached = await t.gatehouse.json("policy", "attach", "dpop", "--api", API, "--max-age-seconds", "30", "--require-nonce");
+    expect(attached).toEqual({ required: true, max_age_seconds: 30, require_nonce: true });
+    expect((await t.gatehouse.json("api", "show", API)).policies).toEqual({ dpop: attached });
     expectCleanFailure(await t.gatehouse("policy", "attach", "dpop", "--api", API, "--max-age-seconds", "0"), /max_age_seconds/);
     expect(await t.gatehouse.json("policy", "detach", "dpop", "--api", API)).toEqual({ detached: "dpop", api: API });
   });
@@ -44,8 +45,8 @@ scopes:
     const applied = await t.gatehouse("apply", file, "--json");
     expect(applied.code).toBe(0);
     const api = await t.gatehouse.json("api", "show", "https://strict.example");
-    expect(api.policies).toEqual({ dpop: { required: true } });
+    expect(api.policies).toEqual({ dpop: { required: true, require_nonce: false } });
     const routes = await t.gatehouse.json("route", "list", "--api", "https://strict.example");
-    expect(routes[0].policies).toEqual({ dpop: { required: false, max_age_seconds: 120 } });
+    expect(routes[0].policies).toEqual({ dpop: { required: false, max_age_seconds: 120, require_nonce: false } });
   });
 });

@@ -112,7 +112,7 @@ export function policySummary(id: PolicyId, settings: Record<string, unknown>): 
     case "cors":
       return `${(settings.origins as string[]).join(", ")}${settings.credentials ? " · with credentials" : ""}`;
     case "dpop":
-      return `${settings.required ? "DPoP-bound tokens only" : "DPoP or bearer tokens"}${settings.max_age_seconds !== undefined ? ` · proofs at most ${settings.max_age_seconds as number} s old` : ""}`;
+      return `${settings.required ? "DPoP-bound tokens only" : "DPoP or bearer tokens"}${settings.max_age_seconds !== undefined ? ` · proofs at most ${settings.max_age_seconds as number} s old` : ""}${settings.require_nonce ? " · gateway nonces" : ""}`;
     case "rate_limit":
       return (settings.limits as Array<{ name?: string; by: string; requests: number; per: string; burst?: number }>)
         .map((l) => `${l.requests}/${l.per} per ${l.by}${l.burst !== undefined ? ` (burst ${l.burst})` : ""}`)

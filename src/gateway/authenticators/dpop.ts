@@ -8,6 +8,12 @@
 // in-process LRU (an obvious replay to the same instance costs no I/O), then in the store every instance
 // shares (storage.replays: the database, or Redis), which is the truth.
 //
+// Nonces (§9): a route whose dpop policy says require_nonce answers a proof without a nonce of the
+// gateway's (or with a stale one) 401 use_dpop_nonce and a DPoP-Nonce header; the client repeats the
+// request with it (openid-client does so on its own). Nonces are an HMAC of the current 5-minute window
+// under a key derived from DPOP_NONCE_SECRET, so every instance issues and accepts the same ones; one
+// stays good for the rest of its window and the whole next one.
+//
 // Cost: only requests that use DPoP (or reach an API that requires it) get here; a plain bearer request
 // pays one property test (the token's cnf) in the pipeline.
 import crypto from "node:crypto";
@@ -44,6 +50,8 @@ export interface DpopVerifierOptions {
   replays?: ReplayStore;
   /** Size of the in-process jti LRU; default 10,000. */
   recentEntries?: number;
+  /** The gateway's nonces, for routes that require them; absent, such routes refuse every DPoP request. */
+  nonces?: DpopNonces;
 }
 
 /** What a proof must match: the request as the client sent it and the token it accompanies. */
@@ -62,6 +70,43 @@ export interface DpopRequest {
   jkt: string;
   /** The API's own iat window, in seconds (dpop policy max_age_seconds); default the verifier's. */
   maxAgeSeconds?: number;
+  /** The proof must carry a nonce the gateway issued (dpop policy require_nonce, RFC 9449 §9). */
+  requireNonce?: boolean;
+}
+
+/** Length of a nonce's window, in seconds: a nonce is good for the rest of its window and the next. */
+const NONCE_WINDOW_SECONDS = 300;
+
+/**
+ * The gateway's DPoP nonces (RFC 9449 §9): base64url HMAC-SHA256 of the time window under a key derived
+ * (HKDF) from DPOP_NONCE_SECRET, the same on every instance. Nothing is stored.
+ */
+export class DpopNonces {
+  private readonly secret: () => Buffer;
+  private key: Buffer | undefined;
+
+  /** @param secret the shared secret (dpopNonceSecret), asked for at the first nonce */
+  constructor(secret: () => Buffer) {
+    this.secret = secret;
+  }
+
+  /** The nonce to hand out now. */
+  current(nowMs = Date.now()): string {
+    return this.forWindow(Math.floor(nowMs / 1000 / NONCE_WINDOW_SECONDS));
+  }
+
+  /** True for a nonce of the current window or the one before. */
+  accepts(nonce: unknown, nowMs = Date.now()): boolean {
+    if (typeof nonce !== "string" || nonce.length !== 43) return false;
+    const window = Math.floor(nowMs / 1000 / NONCE_WINDOW_SECONDS);
+    const given = Buffer.from(nonce);
+    return [window, window - 1].some((w) => crypto.timingSafeEqual(given, Buffer.from(this.forWindow(w))));
+  }
+
+  private forWindow(window: number): string {
+    this.key ??= Buffer.from(crypto.hkdfSync("sha256", this.secret(), "gatehouse", "gateway-dpop-nonce", 32));
+    return crypto.createHmac("sha256", this.key).update(String(window)).digest("base64url");
+  }
 }
 
 /** 503: the shared jti store could not be asked; a proof that cannot be checked for replay is not accepted. */
@@ -106,6 +151,7 @@ export class DpopVerifier {
   private readonly maxAgeSeconds: number;
   private readonly toleranceSeconds: number;
   private readonly replays: ReplayStore | undefined;
+  private readonly nonces: DpopNonces | undefined;
   /** jti ids seen by this process, until their proofs' window closes: refuses replays to this instance without I/O. */
   private readonly recent: VerifiedTokenCache<true>;
 
@@ -115,6 +161,7 @@ export class DpopVerifier {
     this.maxAgeSeconds = options.maxAgeSeconds;
     this.toleranceSeconds = options.clockToleranceSeconds;
     this.replays = options.replays;
+    this.nonces = options.nonces;
     this.recent = new VerifiedTokenCache<true>({ maxTtlSeconds: 3600 + options.clockToleranceSeconds, maxEntries: options.recentEntries ?? 10_000 });
   }
 
@@ -123,8 +170,10 @@ export class DpopVerifier {
    * typed dpop+jwt, signed with an allowed asymmetric alg by the public key in its jwk header, whose
    * thumbprint is the token's cnf.jkt; htm and htu (without query and fragment) naming this request; iat
    * no older than the window and no later than the clock tolerance; ath the token's hash; jti never seen
-   * before within the window, on any instance. Resolves when all hold.
-   * @throws DpopRefused invalid_dpop_proof (401) naming the first check that failed;
+   * before within the window, on any instance; with requireNonce, a nonce of the gateway's. Resolves when
+   * all hold.
+   * @throws DpopRefused invalid_dpop_proof (401) naming the first check that failed; use_dpop_nonce (401,
+   *   with a DPoP-Nonce header) for a missing or stale nonce where one is required;
    *   ReplayStoreUnavailable (503) when the shared store cannot be asked
    */
   async verify(proof: string, request: DpopRequest, nowMs = Date.now()): Promise<void> {
@@ -149,8 +198,16 @@ export class DpopVerifier {
     if (typeof ath !== "string" || ath !== accessTokenHash(request.accessToken)) throw invalidProof("the DPoP proof's ath does not match the access token", "dpop_ath_mismatch");
     const jkt = await calculateJwkThumbprint(header.jwk!, "sha256");
     if (jkt !== request.jkt) throw invalidProof("the DPoP proof is not signed by the key the access token is bound to", "dpop_key_mismatch");
+    if (request.requireNonce) this.requireNonce(claims.nonce, nowMs);
     // Remembered until no proof with this iat could pass the window any more.
     await this.firstUse(`dpop:${jkt}:${jti}`, (iat + maxAge + this.toleranceSeconds) * 1000, nowMs);
+  }
+
+  private requireNonce(nonce: unknown, nowMs: number): void {
+    if (!this.nonces) throw invalidProof("DPoP nonces are not available here", "dpop_nonce_unavailable");
+    if (this.nonces.accepts(nonce, nowMs)) return;
+    const description = nonce === undefined ? "this API requires a DPoP nonce: repeat the request with the one in DPoP-Nonce" : "the DPoP nonce is not current: repeat the request with the one in DPoP-Nonce";
+    throw new DpopRefused("use_dpop_nonce", description, nonce === undefined ? "dpop_nonce_missing" : "dpop_nonce_stale", DPOP_ALGORITHMS, { "dpop-nonce": this.nonces.current(nowMs) });
   }
 
   private async firstUse(id: string, untilMs: number, nowMs: number): Promise<void> {

@@ -5,7 +5,8 @@ import type { DpopRouteSettings } from "../pipeline.ts";
 import type { PolicyCompiler } from "./types.ts";
 
 export const compileDpop: PolicyCompiler<"dpop"> = ([attachment]) => {
-  const settings: DpopRouteSettings = { required: attachment!.config.required, maxAgeSeconds: attachment!.config.max_age_seconds };
+  const { required, max_age_seconds: maxAgeSeconds, require_nonce: requireNonce } = attachment!.config;
+  const settings: DpopRouteSettings = { required, maxAgeSeconds, requireNonce };
   return {
     id: "dpop",
     match(gw) {

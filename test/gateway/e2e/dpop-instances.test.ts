@@ -35,6 +35,10 @@ describe.each([
       await services.scopes.apply({ name: "orders:read", description: "Read orders" });
       await services.apis.apply({ identifier: ORDERS, name: "Orders", scopes: ["orders:read"] });
       await services.routes.apply(ORDERS, { path_prefix: "/orders", upstream: upstream.url, rewrite: "keep", scopes: { GET: { all_of: ["orders:read"], any_of: [] } } });
+      await services.routes.apply(ORDERS, {
+        path_prefix: "/nonce", upstream: upstream.url, rewrite: "keep", scopes: { GET: { all_of: ["orders:read"], any_of: [] } },
+        policies: { dpop: { required: true, require_nonce: true } },
+      });
       const created = await services.clients.create({ client_name: "svc", grant_types: ["client_credentials"], scopes: ["orders:read"] });
       return { id: created.client.client_id, secret: created.client_secret! };
     });
@@ -88,5 +92,19 @@ describe.each([
     // The gateway's own address is not the URI the client used behind the proxy.
     const own = await call(instances[1]!, await proof({ htm: "GET", htu: `http://127.0.0.1:${instances[1]!.env.GATEWAY_PORT}/orders/1`, ath }));
     expect(own.status).toBe(401);
+  });
+
+  test("a gateway nonce one instance hands out is good at the other", async () => {
+    const config = await oidc.discovery(new URL(instances[0]!.issuer), client.id, undefined, oidc.ClientSecretBasic(client.secret), { execute: [oidc.allowInsecureRequests] });
+    const { access_token: token } = await oidc.clientCredentialsGrant(config, { scope: "orders:read", resource: ORDERS }, { DPoP: oidc.getDPoPHandle(config, pair) });
+    const ath = crypto.createHash("sha256").update(token).digest("base64url");
+    const call = async (instance: RunningGatehouse, nonce?: string) =>
+      fetch(`http://127.0.0.1:${instance.env.GATEWAY_PORT}/nonce/1`, {
+        headers: { ...FORWARDED, authorization: `DPoP ${token}`, dpop: await proof({ htm: "GET", htu: `${PUBLIC}/nonce/1`, ath, ...(nonce ? { nonce } : {}) }) },
+      });
+    const first = await call(instances[0]!);
+    expect(first.status).toBe(401);
+    expect(first.headers.get("www-authenticate")).toMatch(/error="use_dpop_nonce"/);
+    expect((await call(instances[1]!, first.headers.get("dpop-nonce")!)).status).toBe(200);
   });
 });

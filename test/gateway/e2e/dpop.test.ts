@@ -15,6 +15,7 @@ import { ASYMMETRIC_ALGORITHMS } from "../../../src/shared/algorithms.ts";
 const ORDERS = "https://orders.example.com";
 const OPAQUE = "https://opaque.example.com";
 const STRICT = "https://strict.example.com";
+const NONCE = "https://nonce.example.com";
 const ALGS = ASYMMETRIC_ALGORITHMS.join(" ");
 
 interface Key {
@@ -70,6 +71,8 @@ describe("DPoP at the gateway", () => {
       await services.apis.apply({ identifier: STRICT, name: "Strict", scopes: ["orders:read"], policies: { dpop: { required: true, max_age_seconds: 30 } } });
       await services.routes.apply(STRICT, { path_prefix: "/strict", upstream: upstream.url, rewrite: "keep" });
       await services.routes.apply(STRICT, { path_prefix: "/strict-public", upstream: upstream.url, rewrite: "keep", public: true });
+      await services.apis.apply({ identifier: NONCE, name: "Nonce", scopes: ["orders:read"], policies: { dpop: { required: true, require_nonce: true } } });
+      await services.routes.apply(NONCE, { path_prefix: "/nonce", upstream: upstream.url, rewrite: "keep" });
       const created = await services.clients.create({ client_name: "svc", grant_types: ["client_credentials"], scopes: ["orders:read"] });
       return { id: created.client.client_id, secret: created.client_secret! };
     });
@@ -78,7 +81,7 @@ describe("DPoP at the gateway", () => {
     config = await oidc.discovery(new URL(gatehouse.issuer), client.id, undefined, oidc.ClientSecretBasic(client.secret), { execute: [oidc.allowInsecureRequests] });
     key = await newKey();
     const handle = oidc.getDPoPHandle(config, key.pair);
-    for (const [name, resource] of [["orders", ORDERS], ["opaque", OPAQUE], ["strict", STRICT]] as const) {
+    for (const [name, resource] of [["orders", ORDERS], ["opaque", OPAQUE], ["strict", STRICT], ["nonce", NONCE]] as const) {
       const response = await oidc.clientCredentialsGrant(config, { scope: "orders:read", resource }, { DPoP: handle });
       expect(response.token_type).toBe("dpop");
       tokens[name] = response.access_token;
@@ -102,7 +105,7 @@ describe("DPoP at the gateway", () => {
     proof(signer, { htm: "GET", htu: `${gateway}${path}`, ath: ath(token), ...overrides }, header);
 
   /** The RFC 9449 §7.1 challenge: scheme DPoP, the error, the algorithms accepted. */
-  async function expectDpopRefusal(response: Response, error: "invalid_dpop_proof" | "invalid_token") {
+  async function expectDpopRefusal(response: Response, error: "invalid_dpop_proof" | "invalid_token" | "use_dpop_nonce") {
     const challenge = response.headers.get("www-authenticate") ?? "";
     expect({ status: response.status, scheme: challenge.split(" ")[0] }).toEqual({ status: 401, scheme: "DPoP" });
     expect(challenge).toContain(`error="${error}"`);
@@ -244,5 +247,23 @@ describe("DPoP at the gateway", () => {
     const old = await proofFor("/strict/1", tokens.strict!, { iat: Math.floor(Date.now() / 1000) - 45 });
     expect(await expectDpopRefusal(await dpopCall("/strict/1", tokens.strict!, old), "invalid_dpop_proof")).toMatch(/older than 30 seconds/);
     expect((await fetch(`${gateway}/strict-public/1`)).status).toBe(200);
+  });
+
+  test("gateway nonces (dpop policy require_nonce): without one → use_dpop_nonce and a DPoP-Nonce; with it → 200; a made-up one → use_dpop_nonce", async () => {
+    const token = tokens.nonce!;
+    const first = await dpopCall("/nonce/1", token, await proofFor("/nonce/1", token));
+    const nonce = first.headers.get("dpop-nonce");
+    expect(await expectDpopRefusal(first, "use_dpop_nonce")).toMatch(/requires a DPoP nonce/);
+    expect(nonce).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect((await dpopCall("/nonce/1", token, await proofFor("/nonce/1", token, { nonce: nonce! }))).status).toBe(200);
+    expect(await expectDpopRefusal(await dpopCall("/nonce/1", token, await proofFor("/nonce/1", token, { nonce: "x".repeat(43) })), "use_dpop_nonce")).toMatch(/not current/);
+    // Other DPoP routes do not ask for one.
+    expect((await dpopCall("/strict/1", tokens.strict!, await proofFor("/strict/1", tokens.strict!))).status).toBe(200);
+  });
+
+  test("openid-client repeats the request with the gateway's nonce on its own", async () => {
+    const handle = oidc.getDPoPHandle(config, key.pair);
+    const response = await oidc.fetchProtectedResource(config, tokens.nonce!, new URL(`${gateway}/nonce/2`), "GET", undefined, undefined, { DPoP: handle });
+    expect(response.status).toBe(200);
   });
 });
