@@ -16,6 +16,7 @@ import { checkBeforeRotation } from "./refresh-token-checks.ts";
 import { clientBasedCors } from "./cors.ts";
 import { resourceServerInfo } from "./resource-servers.ts";
 import { TOKEN_INFO_PATH } from "./token-info.ts";
+import { exchangeClaims } from "./grants/token-exchange.ts";
 
 export interface ConfigurationDeps {
   config: Config;
@@ -119,7 +120,16 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
     },
     // The grant id travels in JWT access tokens so that revoking a grant (logout, refresh token reuse)
     // refuses its JWTs too.
-    extraTokenClaims: (_ctx, token) => ("grantId" in token && token.grantId ? { gid: token.grantId } : undefined),
+    // A token from the token exchange grant adds its act and sgid (grants/token-exchange.ts).
+    extraTokenClaims: (_ctx, token) => {
+      const grant = "grantId" in token && token.grantId ? { gid: token.grantId } : undefined;
+      const exchanged = exchangeClaims.get(token);
+      return exchanged ? { ...grant, ...exchanged } : grant;
+    },
+    // Revoking an access token (RFC 7009) ends its whole grant: oidc-provider already deletes the grant's
+    // other stored tokens then; ending the grant refuses its JWT access tokens, and the tokens exchanged
+    // from it (sgid), too.
+    revokeGrantPolicy: () => true,
     // Consent is remembered per user and client across sessions (see interactions/consent.ts).
     loadExistingGrant: async (ctx: KoaContextWithOIDC) => {
       const { Grant } = deps.provider();

@@ -60,13 +60,20 @@ export function buildProvider(deps: ProviderDeps): Provider {
     return secrets.verify(this.clientId, [this.clientSecret, ...previous], actual);
   };
 
-  registerGrants(provider, { config, storage, catalog, credentials, remoteKeySets: deps.remoteKeySets, activeAlg: deps.jwks.activeAlg });
+  registerGrants(provider, { config, storage, catalog, credentials, remoteKeySets: deps.remoteKeySets, ownTokens: deps.ownTokens, activeAlg: deps.jwks.activeAlg });
 
+  /** Refuses the grant's JWT access tokens (and tokens exchanged from it) for as long as any may live. */
+  const refuseGrant = (grantId: string) => revocations.revoke("grant", grantId, new Date(Date.now() + deps.maxAccessTokenTtl() * 1000));
   provider.on("grant.revoked", (_ctx, grantId: string) => {
-    revocations.revoke("grant", grantId, new Date(Date.now() + deps.maxAccessTokenTtl() * 1000)).catch((error: unknown) => {
+    refuseGrant(grantId).catch((error: unknown) => {
       log.error("could not record a revoked grant", { grantId, error: String(error) });
     });
   });
+  /** Ends a grant from outside oidc-provider's own endpoints: its stored artifacts, then its JWTs. */
+  const endGrant = async (grantId: string) => {
+    await storage.artifacts.revokeGrant(grantId);
+    await refuseGrant(grantId);
+  };
   provider.on("server_error", (ctx, error) => {
     ctx.state.serverError = error;
   });
@@ -77,7 +84,7 @@ export function buildProvider(deps: ProviderDeps): Provider {
   provider.use(protocolCorrections);
   provider.use(clientCorsHeaders(catalog));
   provider.use(logRevocations);
-  provider.use(structuredTokenEndpoints({ tokens: deps.ownTokens, revocations, catalog }));
+  provider.use(structuredTokenEndpoints({ tokens: deps.ownTokens, revocations, catalog, endGrant }));
   provider.use(deviceFlowGuards(config, storage));
   provider.use(interactionRoutes({ provider, storage, catalog, config, credentials, servicesAs: deps.servicesAs }));
   return provider;

@@ -62,6 +62,15 @@ export async function resourceServerInfo(catalog: Catalog, indicator: string, ac
       params.scope = clientScopesOf(catalog, client, api).join(" ");
     }
   }
+  return resourceServerOf(api, activeAlg);
+}
+
+/**
+ * An API as oidc-provider's ResourceServer: its audience, scopes, token format and lifetime (seconds).
+ * Who may have its tokens is the caller's to check first.
+ * @param activeAlg the algorithm of the active signing key, for JWT access tokens
+ */
+export function resourceServerOf(api: ApiRecord, activeAlg: string): ResourceServer {
   return {
     scope: api.scopes.join(" "),
     audience: api.identifier,

@@ -12,12 +12,20 @@ export interface StructuredTokenOptions {
   tokens: OwnAccessTokens;
   revocations: RevocationList;
   catalog: Catalog;
+  /** Ends a grant: its stored tokens and its JWTs (a revoked JWT access token ends its grant, as an opaque one does). */
+  endGrant: (grantId: string) => Promise<void>;
 }
 
-export function structuredTokenEndpoints({ tokens, revocations, catalog }: StructuredTokenOptions) {
+export function structuredTokenEndpoints({ tokens, revocations, catalog, endGrant }: StructuredTokenOptions) {
   return async function handleStructuredTokens(ctx: KoaContextWithOIDC, next: () => Promise<unknown>): Promise<void> {
     await next();
     const route = ctx.oidc?.route;
+    // An opaque token exchanged from a grant that has ended since (token-exchange.ts) is not active.
+    if (route === "introspection" && ctx.status === 200) {
+      const answer = ctx.body as { active?: boolean; sgid?: unknown } | undefined;
+      if (answer?.active && answer.sgid !== undefined && revocations.refuses({ sgid: answer.sgid })) ctx.body = { active: false };
+      return;
+    }
     if ((route !== "introspection" && route !== "revocation") || ctx.status !== 400) return;
     const body = ctx.body as { error?: string } | undefined;
     const client = ctx.oidc.client;
@@ -40,5 +48,6 @@ export function structuredTokenEndpoints({ tokens, revocations, catalog }: Struc
       return;
     }
     await revocations.revoke("jti", payload.jti, new Date(payload.exp * 1000));
+    if (typeof payload.gid === "string") await endGrant(payload.gid);
   };
 }

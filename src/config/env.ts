@@ -39,6 +39,8 @@ const schema = z.object({
   GATEWAY_INTROSPECTION_CACHE_TTL: seconds.default(30),
   /** Introspection endpoint the gateway calls for opaque tokens; defaults to ISSUER/introspect. */
   GATEWAY_INTROSPECTION_URL: z.url().optional(),
+  /** Gatehouse's token endpoint as the gateway reaches it (token_exchange policy); default ISSUER/token. */
+  GATEWAY_TOKEN_URL: z.url().optional(),
   /** Lifetime of the identity token the gateway signs for a backend (forwardToken "signed"), in seconds. */
   GATEWAY_SIGNED_TOKEN_TTL: seconds.default(60),
   /** unset: SQLite at ./data/gatehouse.db; file:/path.db: SQLite there; postgresql://...: PostgreSQL. */

@@ -5,6 +5,7 @@ import crypto from "node:crypto";
 import type { Config } from "../config/env.ts";
 import { keyEncryptionSecret } from "../config/secrets.ts";
 import type { Services } from "../services/index.ts";
+import { TOKEN_EXCHANGE } from "../services/grant-rules.ts";
 
 export const GATEWAY_CLIENT_ID = "gatehouse-gateway";
 
@@ -18,8 +19,10 @@ export async function ensureGatewayClient(config: Config, services: Services): P
   const { clientId, clientSecret } = gatewayClientCredentials(config);
   await services.clients.apply({
     client_id: clientId,
-    client_name: "Gatehouse gateway (internal: token introspection)",
-    grant_types: ["client_credentials"],
+    client_name: "Gatehouse gateway (internal: token introspection and exchange)",
+    // Client credentials: its own token (introspection's identity, token exchange's actor); token exchange
+    // for the token_exchange policy (any registered API: token-exchange.ts).
+    grant_types: ["client_credentials", TOKEN_EXCHANGE],
     client_secret: clientSecret,
   });
 }

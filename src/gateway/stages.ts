@@ -16,6 +16,7 @@ import { JwtAuthenticator } from "./authenticators/jwt.ts";
 import { gatewayClientCredentials } from "./internal-client.ts";
 import { OutboundTokenProvider } from "./mutators/outbound-oauth.ts";
 import { SignedTokenMinter, type SigningKey } from "./mutators/signed-token.ts";
+import { TokenExchanger } from "./mutators/token-exchange.ts";
 import { createStages } from "./pipeline.ts";
 import type { CompileContext } from "./policies/index.ts";
 import type { RateLimitStore } from "./policies/rate-limit-store.ts";
@@ -86,6 +87,7 @@ export function wireStages(wiring: StageWiring): GatewayWiring {
     rateLimits: wiring.rateLimits,
     minter: new SignedTokenMinter({ issuer: config.ISSUER, ttlSeconds: config.GATEWAY_SIGNED_TOKEN_TTL, activeKey: () => wiring.keys().active }),
     outbound: new OutboundTokenProvider({ keyEncryptionSecret: wiring.keyEncryptionSecret, env: process.env }),
+    exchanger: new TokenExchanger({ tokenUrl: config.GATEWAY_TOKEN_URL ?? `${config.ISSUER}/token`, clientId: credentials.clientId, clientSecret: credentials.clientSecret }),
   };
   return { stages, policies };
 }

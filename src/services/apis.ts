@@ -1,5 +1,6 @@
 // APIs (resource servers): the audience of their access tokens, and how the gateway protects them.
 import { z } from "zod";
+import { apiIdentifierSchema } from "./api-identifier.ts";
 import type { ApiRecord, Storage } from "../storage/index.ts";
 import { changedFields } from "./audit.ts";
 import { refuseDeletingBuiltIn } from "./built-in.ts";
@@ -34,9 +35,6 @@ const LEGACY = {
   outbound_oauth: "outbound_oauth",
 } as const satisfies Record<string, PolicyId>;
 type LegacyField = keyof typeof LEGACY;
-
-/** An API's identifier (its resource indicator, RFC 8707 §2): an absolute http(s) URI or a URN. */
-export const apiIdentifierSchema = z.url({ protocol: /^(https?|urn)$/ }).or(z.string().regex(/^urn:[a-z0-9][a-z0-9-]{0,31}:\S+$/i));
 
 export const apiInputSchema = z
   .object({

@@ -17,7 +17,7 @@ import { refuseDeletingBuiltIn } from "./built-in.ts";
 import { checkRedirectUris, isLoopback } from "./redirect-uris.ts";
 import { checkAllowedOrigins } from "./client-origins.ts";
 import { sameJson } from "./same-json.ts";
-import { apiIdentifierSchema } from "./apis.ts";
+import { apiIdentifierSchema } from "./api-identifier.ts";
 
 export { GRANT_TYPES } from "./grant-rules.ts";
 export const AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"] as const;

@@ -5,10 +5,11 @@
 
 export const JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 export const SAML2_BEARER = "urn:ietf:params:oauth:grant-type:saml2-bearer";
+export const TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange";
 export const DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code";
 
 /** Every grant type a client may be registered for. */
-export const GRANT_TYPES = ["authorization_code", "refresh_token", "client_credentials", "password", "implicit", JWT_BEARER, SAML2_BEARER, DEVICE_CODE] as const;
+export const GRANT_TYPES = ["authorization_code", "refresh_token", "client_credentials", "password", "implicit", JWT_BEARER, SAML2_BEARER, DEVICE_CODE, TOKEN_EXCHANGE] as const;
 export type GrantType = (typeof GRANT_TYPES)[number];
 
 export interface GrantRule {
@@ -45,6 +46,9 @@ export const GRANT_RULES: Readonly<Record<GrantType, GrantRule>> = {
   // Device authorization (RFC 8628): the user approves on another screen; no redirect URI, and public
   // clients (a TV, a CLI) may use it.
   [DEVICE_CODE]: {},
+  // A service acting for its caller (RFC 8693): it must authenticate, and may exchange only for the APIs
+  // registered as its token_exchange_targets.
+  [TOKEN_EXCHANGE]: { confidential: true },
 };
 
 /** The response types of a client's grants, with the hybrid ones when it has both code and implicit. */

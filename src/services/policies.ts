@@ -10,6 +10,7 @@
 // client secret is sealed when stored and never shown) and how attachments change. The gateway
 // compiles the stored configurations into its route table once per configuration load.
 import { z } from "zod";
+import { apiIdentifierSchema } from "./api-identifier.ts";
 import { ValidationError, formatPath } from "./errors.ts";
 import { seal, unseal } from "./sealing.ts";
 import { originProblem } from "./origins.ts";
@@ -197,6 +198,21 @@ export const dpopSchema = z
   })
   .strict();
 
+// --- token_exchange -------------------------------------------------------------------------------
+
+/** Downstream token exchange (RFC 8693): the backend gets a token for its own API instead of the caller's. */
+export const tokenExchangeSchema = z
+  .object({
+    audience: apiIdentifierSchema.describe("Identifier of the registered API the backend's token is meant for (the exchange's resource)."),
+    scope: z
+      .string()
+      .min(1)
+      .nullable()
+      .default(null)
+      .describe("Scopes to ask for, space-separated; default: every scope of the caller's token that the target API accepts."),
+  })
+  .strict();
+
 // --- outbound_oauth -------------------------------------------------------------------------------
 
 /** A URL, or a ${NAME} reference resolved from the deployment's environment when used. */
@@ -267,6 +283,15 @@ export const POLICIES = {
     attachTo: ["api", "route"],
     combine: "replace",
     input: forwardTokenSchema,
+  }),
+  token_exchange: plain({
+    id: "token_exchange",
+    title: "Token exchange",
+    summary: "Exchanges the caller's token for one meant only for the backend's API (RFC 8693): the caller as sub, the gateway as act; cached until shortly before it expires.",
+    stages: ["mutate"],
+    attachTo: ["api", "route"],
+    combine: "replace",
+    input: tokenExchangeSchema,
   }),
   outbound_oauth: {
     id: "outbound_oauth",

@@ -9,6 +9,8 @@ import type { Storage, RevocationKind } from "../storage/index.ts";
 export interface RevocableClaims {
   jti?: unknown;
   gid?: unknown;
+  /** An exchanged token's subject token's grant (RFC 8693; authorization-server/grants/token-exchange.ts). */
+  sgid?: unknown;
   client_id?: unknown;
   sub?: unknown;
   /** Issued at, in seconds. */
@@ -37,13 +39,15 @@ export class RevocationList {
   }
 
   /**
-   * Whether a Gatehouse access token with these claims is revoked: its jti, its grant, or a not-before
+   * Whether a Gatehouse access token with these claims is revoked: its jti, its grant (or, exchanged, its
+   * subject token's grant), or a not-before
    * mark of its client or user later than its iat. iat has one-second resolution, so a token issued in
    * the same second as the mark, even just after it, is refused too.
    */
   refuses(claims: RevocableClaims, now = Date.now()): boolean {
     if (typeof claims.jti === "string" && this.isRevoked("jti", claims.jti, now)) return true;
     if (typeof claims.gid === "string" && this.isRevoked("grant", claims.gid, now)) return true;
+    if (typeof claims.sgid === "string" && this.isRevoked("grant", claims.sgid, now)) return true;
     const issuedAt = typeof claims.iat === "number" ? claims.iat * 1000 : 0;
     return this.issuedBeforeMark("client", claims.client_id, issuedAt, now) || this.issuedBeforeMark("subject", claims.sub, issuedAt, now);
   }

@@ -125,7 +125,7 @@ describe.each(BACKENDS)("admin API apis and routes on %s", (backend) => {
   test("policies: the catalog, attaching a rate limit and CORS to an API and a route, and malformed ones refused as problems naming the field", async () => {
     const token = await api.writeToken();
     const catalog = await api.call("GET", "/v1/policies", { token });
-    expect(catalog.body.items.map((p: { id: string }) => p.id)).toEqual(["cors", "rate_limit", "claim_headers", "forward_token", "outbound_oauth", "dpop"]);
+    expect(catalog.body.items.map((p: { id: string }) => p.id)).toEqual(["cors", "rate_limit", "claim_headers", "forward_token", "token_exchange", "outbound_oauth", "dpop"]);
     expect(catalog.body.items[1]).toMatchObject({ id: "rate_limit", stages: ["authorize", "forward"], attach_to: ["api", "route"], combine: "add", schema: { required: ["limits"] } });
 
     const identifier = "https://catalog.example.com";

@@ -76,7 +76,7 @@ describe("the admin API's OpenAPI document", () => {
     // An API's gateway behaviour is in its policies; the flat fields of earlier releases are taken, marked deprecated, never answered.
     expect(Object.keys(schemas.Api!.properties)).toContain("policies");
     expect(Object.keys(schemas.Api!.properties)).not.toContain("outbound_oauth");
-    expect(Object.keys(schemas.ApiPolicies!.properties).sort()).toEqual(["claim_headers", "cors", "dpop", "forward_token", "outbound_oauth", "rate_limit"]);
+    expect(Object.keys(schemas.ApiPolicies!.properties).sort()).toEqual(["claim_headers", "cors", "dpop", "forward_token", "outbound_oauth", "rate_limit", "token_exchange"]);
     expect(JSON.stringify([schemas.Api, schemas.ApiPolicies, schemas.OutboundOauthPolicy])).not.toContain('"client_secret"');
     expect(schemas.ApiInput!.properties.outbound_oauth).toMatchObject({ deprecated: true });
     // Each policy's settings are a component, as sent (defaults optional) and as answered.

@@ -20,7 +20,7 @@ describe.each(BACKENDS)("gatehouse policy (%s)", (backend) => {
       t.gatehouse("policy", "show", "rate_limit"),
       t.gatehouse("policy", "attach", "cors", "--help"),
     ]);
-    expect(list.map((p: { id: string }) => p.id)).toEqual(["cors", "rate_limit", "claim_headers", "forward_token", "outbound_oauth", "dpop"]);
+    expect(list.map((p: { id: string }) => p.id)).toEqual(["cors", "rate_limit", "claim_headers", "forward_token", "token_exchange", "outbound_oauth", "dpop"]);
     expect(show.stdout).toContain("rate_limit — Rate limit");
     expect(show.stdout).toMatch(/^ {2}limits {2}\(list of \{name, by, requests, per, burst\}, required\)$/m);
     expect(show.stdout).toMatch(/^ {6}per {2}\(one of second, minute, hour, required\)$/m);

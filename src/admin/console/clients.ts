@@ -8,7 +8,7 @@ import { GATEWAY_CLIENT_ID } from "../../gateway/internal-client.ts";
 import type { ApiResource } from "../../services/apis.ts";
 import { AUTH_METHODS, GRANT_TYPES, type ClientInput, type ClientResource, type ClientWithSecret } from "../../services/clients.ts";
 import { corsOriginsOf } from "../../services/client-origins.ts";
-import { DEVICE_CODE, GRANT_RULES, JWT_BEARER, SAML2_BEARER, type GrantType } from "../../services/grant-rules.ts";
+import { DEVICE_CODE, GRANT_RULES, JWT_BEARER, SAML2_BEARER, TOKEN_EXCHANGE, type GrantType } from "../../services/grant-rules.ts";
 import { ConflictError, ValidationError } from "../../services/errors.ts";
 import type { Services } from "../../services/index.ts";
 import type { AdminState } from "../access.ts";
@@ -69,6 +69,7 @@ const GRANT_TEXT: Record<GrantType, { label: string; help: string }> = {
   [JWT_BEARER]: { label: "JWT bearer", help: "a signed JWT assertion from a trusted issuer (RFC 7523)" },
   [SAML2_BEARER]: { label: "SAML 2.0 bearer", help: "a SAML assertion from a trusted issuer (RFC 7522)" },
   [DEVICE_CODE]: { label: "device code", help: "a TV or CLI shows a code; the user approves in a browser (RFC 8628)" },
+  [TOKEN_EXCHANGE]: { label: "token exchange", help: "trade a caller's token for one meant for another API (RFC 8693)" },
 };
 
 export const grants = {

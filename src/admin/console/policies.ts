@@ -123,6 +123,8 @@ export function policySummary(id: PolicyId, settings: Record<string, unknown>): 
       return { none: "no token", original: "the caller's token as it came", signed: "a signed X-Gatehouse-Token" }[settings.mode as string] ?? String(settings.mode);
     case "outbound_oauth":
       return `${settings.token_url as string} as ${settings.client_id as string} · into ${settings.header as string}`;
+    case "token_exchange":
+      return `a token for ${settings.audience as string}${settings.scope ? ` (${settings.scope as string})` : ""}, the gateway as actor`;
   }
 }
 

@@ -78,6 +78,17 @@ export function isServiceSubject(sub: unknown): boolean {
  * @throws errors.InvalidGrant for an unknown or disabled user or a replayed assertion
  */
 export async function issueForAssertion(ctx: KoaContextWithOIDC, deps: AssertionDeps, assertion: CheckedAssertion, gty: string): Promise<void> {
+  const subject = await useAssertion(deps, assertion);
+  const mayGrant = new Set(assertion.issuer.scopes);
+  ctx.body = await issueTokens(ctx, deps, { ...subject, gty, mayGrant });
+}
+
+/**
+ * Maps a checked assertion's subject to a user (accountId) or a service identity (subject), and records
+ * its id as used.
+ * @throws errors.InvalidGrant for an unknown or disabled user or a replayed assertion
+ */
+export async function useAssertion(deps: Pick<AssertionDeps, "storage">, assertion: CheckedAssertion): Promise<{ accountId: string } | { subject: string }> {
   const { issuer, subject } = assertion;
   let accountId: string | undefined;
   if (issuer.subjectMapping !== "service") {
@@ -90,6 +101,5 @@ export async function issueForAssertion(ctx: KoaContextWithOIDC, deps: Assertion
   if (!(await deps.storage.replays.firstUse(`assertion:${replayKey}`, assertion.expiresAt))) {
     throw invalidGrant("the assertion was used before (its id is single use)");
   }
-  const mayGrant = new Set(issuer.scopes);
-  ctx.body = await issueTokens(ctx, deps, accountId ? { accountId, gty, mayGrant } : { subject: serviceSubject(issuer, subject), gty, mayGrant });
+  return accountId ? { accountId } : { subject: serviceSubject(issuer, subject) };
 }

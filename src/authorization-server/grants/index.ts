@@ -1,5 +1,6 @@
 // The grants Gatehouse adds to oidc-provider through its registerGrantType: resource owner password
-// credentials (RFC 6749 §4.3), JWT bearer (RFC 7523) and SAML 2.0 bearer (RFC 7522). Each is one file
+// credentials (RFC 6749 §4.3), JWT bearer (RFC 7523), SAML 2.0 bearer (RFC 7522) and token exchange
+// (RFC 8693). Each is one file
 // here; a client uses one only when its grant_types list it (oidc-provider refuses the others, and
 // protocol-corrections.ts names that unauthorized_client).
 import type Provider from "oidc-provider";
@@ -15,6 +16,8 @@ import { ASSERTION_PARAMETERS, type AssertionDeps } from "./assertion.ts";
 import { JWT_BEARER, jwtBearerGrant } from "./jwt-bearer.ts";
 import { PASSWORD, PASSWORD_PARAMETERS, passwordGrant } from "./password.ts";
 import { SAML2_BEARER, saml2BearerGrant } from "./saml2-bearer.ts";
+import { TOKEN_EXCHANGE, TOKEN_EXCHANGE_PARAMETERS, tokenExchangeGrant } from "./token-exchange.ts";
+import type { OwnAccessTokens } from "../../shared/own-access-tokens.ts";
 
 export interface GrantDeps {
   config: Pick<Config, "ASSERTION_CLOCK_SKEW">;
@@ -22,6 +25,8 @@ export interface GrantDeps {
   catalog: Catalog;
   credentials: PasswordCredentials;
   remoteKeySets: RemoteKeySets;
+  /** Gatehouse's own JWT access tokens (token exchange's subject and actor tokens). */
+  ownTokens: OwnAccessTokens;
   /** The algorithm of the active signing key. */
   activeAlg: string;
 }
@@ -39,4 +44,5 @@ export function registerGrants(provider: Provider, deps: GrantDeps): void {
   provider.registerGrantType(PASSWORD, passwordGrant({ ...common, credentials: deps.credentials }), PASSWORD_PARAMETERS);
   provider.registerGrantType(JWT_BEARER, jwtBearerGrant({ ...common, remoteKeySets: deps.remoteKeySets }), ASSERTION_PARAMETERS);
   provider.registerGrantType(SAML2_BEARER, saml2BearerGrant(common), ASSERTION_PARAMETERS);
+  provider.registerGrantType(TOKEN_EXCHANGE, tokenExchangeGrant({ ...common, ownTokens: deps.ownTokens, remoteKeySets: deps.remoteKeySets }), TOKEN_EXCHANGE_PARAMETERS);
 }

@@ -14,7 +14,7 @@ import type { AssertionIssuerRecord } from "../../storage/index.ts";
 import { JWT_BEARER } from "../../services/grant-rules.ts";
 import { KeySetUnavailable, jwtFailure, type RemoteKeySets } from "../../shared/remote-key-sets.ts";
 import { log } from "../../shared/logger.ts";
-import { acceptedAudiences, assertionParameter, issueForAssertion, trustedIssuer, type AssertionDeps } from "./assertion.ts";
+import { acceptedAudiences, assertionParameter, issueForAssertion, trustedIssuer, type AssertionDeps, type CheckedAssertion } from "./assertion.ts";
 
 export { JWT_BEARER };
 
@@ -78,7 +78,18 @@ function refusal(error: unknown, audiences: string[]): Error {
  */
 export function jwtBearerGrant(deps: AssertionDeps & { remoteKeySets: RemoteKeySets }) {
   return async function jwtBearerGrantHandler(ctx: KoaContextWithOIDC): Promise<void> {
-    const assertion = assertionParameter(ctx);
+    const checked = await checkJwtAssertion(ctx, deps, assertionParameter(ctx));
+    await issueForAssertion(ctx, deps, checked, JWT_BEARER);
+  };
+}
+
+/**
+ * Every check of a JWT assertion of a trusted issuer but its single use (the header comment's list):
+ * the JWT bearer grant's, and the token exchange grant's for a subject token of such an issuer.
+ * @throws errors.InvalidGrant naming the failed check; 503 temporarily_unavailable when the issuer's
+ *   jwks_uri cannot be fetched
+ */
+export async function checkJwtAssertion(ctx: KoaContextWithOIDC, deps: AssertionDeps & { remoteKeySets: RemoteKeySets }, assertion: string): Promise<CheckedAssertion> {
     let header: ReturnType<typeof decodeProtectedHeader>;
     let claims: JWTPayload;
     try {
@@ -131,6 +142,5 @@ export function jwtBearerGrant(deps: AssertionDeps & { remoteKeySets: RemoteKeyS
     if (typeof sub !== "string" || sub === "") throw invalidGrant("the assertion has no sub claim");
     if (typeof jti !== "string" || jti === "" || jti.length > MAX_JTI_LENGTH) throw invalidGrant("the assertion's jti must be a string of 1 to 256 characters");
 
-    await issueForAssertion(ctx, deps, { issuer, subject: sub, id: jti, expiresAt: new Date((exp + skew) * 1000) }, JWT_BEARER);
-  };
+    return { issuer, subject: sub, id: jti, expiresAt: new Date((exp + skew) * 1000) };
 }

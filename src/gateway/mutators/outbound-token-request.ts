@@ -1,5 +1,6 @@
-// One client credentials token request (RFC 6749 §4.4) to an external identity provider.
-// Failures carry a short detail for the log that never contains the secret or the token.
+// One token request of the gateway's: client credentials (RFC 6749 §4.4) at an external identity
+// provider, or token exchange (RFC 8693) at Gatehouse's own token endpoint. Failures carry a short
+// detail for the log that never contains the secret or a token.
 
 export interface TokenRequest {
   tokenUrl: string;
@@ -30,8 +31,14 @@ function expiresIn(value: unknown): number | undefined {
   return typeof seconds === "number" && Number.isFinite(seconds) && seconds > 0 ? seconds : undefined;
 }
 
-export async function requestToken(request: TokenRequest, timeoutMs: number): Promise<TokenResponse> {
-  const body = new URLSearchParams({ grant_type: "client_credentials" });
+/**
+ * Sends one token request and reads its access token.
+ * @param grant the grant's parameters (grant_type first); default client credentials
+ * @param timeoutMs limit for the whole exchange, reading the response included
+ * @throws TokenRequestFailed with a short detail (status and error code, or the network failure's code)
+ */
+export async function requestToken(request: TokenRequest, timeoutMs: number, grant: Record<string, string> = { grant_type: "client_credentials" }): Promise<TokenResponse> {
+  const body = new URLSearchParams(grant);
   if (request.scope) body.set("scope", request.scope);
   if (request.resource) body.set("resource", request.resource);
   const headers: Record<string, string> = { accept: "application/json", "content-type": "application/x-www-form-urlencoded" };

@@ -10,6 +10,7 @@ import { compileCors } from "./cors.ts";
 import { compileDpop } from "./dpop.ts";
 import { compileForwardToken } from "./forward-token.ts";
 import { compileOutboundOAuth } from "./outbound-oauth.ts";
+import { compileTokenExchange } from "./token-exchange.ts";
 import { compileRateLimit } from "./rate-limit.ts";
 import type { Attachment, CompileContext, CompiledPolicies, PolicyCompiler, PolicyHandler } from "./types.ts";
 
@@ -23,6 +24,7 @@ const COMPILERS: { [K in PolicyId]: PolicyCompiler<K> } = {
   claim_headers: compileClaimHeaders,
   forward_token: compileForwardToken,
   outbound_oauth: compileOutboundOAuth,
+  token_exchange: compileTokenExchange,
 };
 
 const NONE: readonly PolicyHandler[] = [];

@@ -8,6 +8,7 @@ import type { PolicyId, PolicyStored } from "../../services/policies.ts";
 import type { ForwardTarget } from "../forward/forwarder.ts";
 import type { OutboundTokenProvider } from "../mutators/outbound-oauth.ts";
 import type { SignedTokenMinter } from "../mutators/signed-token.ts";
+import type { TokenExchanger } from "../mutators/token-exchange.ts";
 import type { GatewayContext } from "../pipeline.ts";
 import type { RateLimitStore } from "./rate-limit-store.ts";
 
@@ -55,6 +56,8 @@ export interface CompileContext {
   rateLimits: RateLimitStore;
   minter: SignedTokenMinter;
   outbound: OutboundTokenProvider;
+  /** Downstream token exchange at Gatehouse's token endpoint (token_exchange). */
+  exchanger: TokenExchanger;
 }
 
 /**

@@ -4,6 +4,7 @@ import { compilePolicies, type CompileContext } from "../../../src/gateway/polic
 import { MemoryRateLimitStore } from "../../../src/gateway/policies/rate-limit-store.ts";
 import type { OutboundTokenProvider } from "../../../src/gateway/mutators/outbound-oauth.ts";
 import type { SignedTokenMinter } from "../../../src/gateway/mutators/signed-token.ts";
+import type { TokenExchanger } from "../../../src/gateway/mutators/token-exchange.ts";
 import type { CompiledRoute } from "../../../src/gateway/types.ts";
 import type { ApiRecord, RouteRecord } from "../../../src/storage/index.ts";
 
@@ -14,6 +15,7 @@ export function testContext(overrides: Partial<CompileContext> = {}): CompileCon
     rateLimits: new MemoryRateLimitStore(),
     minter: {} as SignedTokenMinter,
     outbound: {} as OutboundTokenProvider,
+    exchanger: {} as TokenExchanger,
     ...overrides,
   };
 }
