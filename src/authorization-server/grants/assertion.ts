@@ -11,6 +11,7 @@ import { errors, type KoaContextWithOIDC } from "oidc-provider";
 import type { AssertionIssuerRecord, Storage } from "../../storage/index.ts";
 import type { Catalog } from "../catalog.ts";
 import { invalidGrant, issueTokens, type IssueDeps } from "./issue.ts";
+import { dpopBinding } from "./dpop-binding.ts";
 
 export const ASSERTION_PARAMETERS = ["assertion", "scope", "resource"];
 
@@ -78,9 +79,10 @@ export function isServiceSubject(sub: unknown): boolean {
  * @throws errors.InvalidGrant for an unknown or disabled user or a replayed assertion
  */
 export async function issueForAssertion(ctx: KoaContextWithOIDC, deps: AssertionDeps, assertion: CheckedAssertion, gty: string): Promise<void> {
+  const jkt = await dpopBinding(ctx, deps.storage.replays);
   const subject = await useAssertion(deps, assertion);
   const mayGrant = new Set(assertion.issuer.scopes);
-  ctx.body = await issueTokens(ctx, deps, { ...subject, gty, mayGrant });
+  ctx.body = await issueTokens(ctx, deps, { ...subject, gty, mayGrant, jkt });
 }
 
 /**

@@ -16,6 +16,8 @@ export interface Issuance {
   gty: string;
   /** Scopes this way of authenticating may give at most (a trusted issuer's); undefined: no further limit. */
   mayGrant?: ReadonlySet<string>;
+  /** The DPoP key's thumbprint the tokens are bound to (dpop-binding.ts); undefined: bearer tokens. */
+  jkt?: string;
 }
 
 export interface TokenResponse {
@@ -86,6 +88,7 @@ export async function issueTokens(ctx: KoaContextWithOIDC, deps: IssueDeps, issu
   } else {
     at.scope = oidcScopes.join(" ") || undefined;
   }
+  if (issuance.jkt) at.setThumbprint("jkt", issuance.jkt);
   ctx.oidc.entity("AccessToken", at);
   const accessToken = await at.save();
 
@@ -113,6 +116,9 @@ export async function issueTokens(ctx: KoaContextWithOIDC, deps: IssueDeps, issu
       resource: api?.identifier,
       rotations: 0,
     });
+    // A public client's refresh token is bound too (RFC 9449 §5: a confidential client's is bound by its authentication).
+    // (oidc-provider has RefreshToken#setThumbprint; @types/oidc-provider does not list it.)
+    if (issuance.jkt && client.clientAuthMethod === "none") (rt as unknown as { setThumbprint(prop: "jkt", input: string): void }).setThumbprint("jkt", issuance.jkt);
     extra.refresh_token = await rt.save();
   }
   if (requested.includes("openid")) {

@@ -9,6 +9,8 @@ import { errors, type KoaContextWithOIDC } from "oidc-provider";
 import { log, securityEvent } from "../../shared/logger.ts";
 import type { PasswordCredentials } from "../credentials/password-check.ts";
 import { invalidGrant, issueTokens, type IssueDeps } from "./issue.ts";
+import { dpopBinding } from "./dpop-binding.ts";
+import type { Storage } from "../../storage/index.ts";
 
 export const PASSWORD = "password";
 export const PASSWORD_PARAMETERS = ["username", "password", "scope", "resource"];
@@ -23,12 +25,14 @@ export const PASSWORD_CHANGE_REQUIRED = "the password must be changed: sign in o
  * @throws errors.InvalidRequest without username or password; errors.InvalidGrant for wrong credentials
  *   or while throttled (with Retry-After in seconds); whatever issueTokens throws
  */
-export function passwordGrant(deps: IssueDeps & { credentials: PasswordCredentials }) {
+export function passwordGrant(deps: IssueDeps & { credentials: PasswordCredentials; storage: Pick<Storage, "replays"> }) {
   return async function passwordGrantHandler(ctx: KoaContextWithOIDC): Promise<void> {
     const params = ctx.oidc.params as Record<string, unknown>;
     const { username, password } = params;
     if (typeof username !== "string" || username === "") throw new errors.InvalidRequest("missing required parameter 'username'");
     if (typeof password !== "string" || password === "") throw new errors.InvalidRequest("missing required parameter 'password'");
+    // Before the password is checked: a request that cannot succeed costs no argon2 and no throttle count.
+    const jkt = await dpopBinding(ctx, deps.storage.replays);
     const check = await deps.credentials.check({ username, address: ctx.ip }, password);
     if (check.outcome === "throttled") {
       securityEvent("password_grant_throttled", { client_id: ctx.oidc.client?.clientId, counter: check.counter, address: ctx.ip, retry_after: check.retryAfterSeconds });
@@ -41,6 +45,6 @@ export function passwordGrant(deps: IssueDeps & { credentials: PasswordCredentia
       log.info("password grant refused", { reason: "password_change_required", userId: check.user.id, client_id: ctx.oidc.client?.clientId });
       throw invalidGrant(PASSWORD_CHANGE_REQUIRED);
     }
-    ctx.body = await issueTokens(ctx, deps, { accountId: check.user.id, gty: PASSWORD });
+    ctx.body = await issueTokens(ctx, deps, { accountId: check.user.id, gty: PASSWORD, jkt });
   };
 }

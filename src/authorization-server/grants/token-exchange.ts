@@ -26,6 +26,7 @@ import { GATEWAY_CLIENT_ID } from "../../gateway/internal-client.ts";
 import { resourceServerOf } from "../resource-servers.ts";
 import { useAssertion, type AssertionDeps } from "./assertion.ts";
 import { invalidGrant } from "./issue.ts";
+import { dpopBinding } from "./dpop-binding.ts";
 import { checkJwtAssertion } from "./jwt-bearer.ts";
 
 export { TOKEN_EXCHANGE };
@@ -182,6 +183,7 @@ export function tokenExchangeGrant(deps: TokenExchangeDeps) {
     if (token.length > MAX_TOKEN_LENGTH) throw invalidGrant("the subject token is too long");
 
     const api = await targetApi(deps.catalog, client.clientId, params);
+    const jkt = await dpopBinding(ctx, deps.storage.replays);
     const subject = await subjectToken(ctx, deps, token, type);
     const actor = await actorToken(ctx, deps, params, client.clientId);
 
@@ -208,6 +210,7 @@ export function tokenExchangeGrant(deps: TokenExchangeDeps) {
     if (actor) claims.act = { sub: actor.sub, ...(actor.clientId ? { client_id: actor.clientId } : {}), ...(subject.act ? { act: subject.act } : {}) };
     else if (subject.act) claims.act = subject.act;
     if (subject.grantId) claims.sgid = subject.grantId;
+    if (jkt) at.setThumbprint("jkt", jkt);
     exchangeClaims.set(at, claims);
     ctx.oidc.entity("AccessToken", at);
     const value = await at.save();

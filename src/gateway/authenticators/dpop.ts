@@ -17,21 +17,17 @@
 // Cost: only requests that use DPoP (or reach an API that requires it) get here; a plain bearer request
 // pays one property test (the token's cnf) in the pipeline.
 import crypto from "node:crypto";
-import { calculateJwkThumbprint, EmbeddedJWK, errors, jwtVerify, type JWK } from "jose";
 import { log } from "../../shared/logger.ts";
-import { ASYMMETRIC_ALGORITHMS } from "../../shared/algorithms.ts";
+import { checkDpopProof, DpopProofError, DPOP_ALGORITHMS, type CheckedProof } from "../../shared/dpop-proof.ts";
 import { DpopRefused, GatewayError } from "../errors.ts";
 import { normalizePath } from "../rules/normalize-path.ts";
 import { describeFailure } from "./failure.ts";
 import { VerifiedTokenCache } from "./verified-token-cache.ts";
 
-/** Proof algorithms the gateway accepts (the challenge's algs): the asymmetric allowlist, as the authorization server's. */
-export const DPOP_ALGORITHMS: readonly string[] = ASYMMETRIC_ALGORITHMS;
+export { DPOP_ALGORITHMS, accessTokenHash } from "../../shared/dpop-proof.ts";
 
 /** Longest DPoP header accepted, in characters: a proof with an RSA-4096 key is about 1.5 KB. */
 const MAX_PROOF_LENGTH = 8192;
-/** Longest jti accepted, in characters. */
-const MAX_JTI_LENGTH = 256;
 /** A JWS in compact serialization: three base64url parts. No comma: two DPoP headers joined by Node have one. */
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
@@ -138,11 +134,6 @@ export function dpopProofOf(header: string | string[] | undefined): string {
   return proof;
 }
 
-/** base64url(SHA-256(token)): a proof's ath (RFC 9449 §4.2) and, of a key's JWK, its thumbprint (RFC 7638). */
-export function accessTokenHash(token: string): string {
-  return crypto.hash("sha256", token, "base64url");
-}
-
 /**
  * Checks DPoP proofs for the gateway (one per process, shared by every route): stateless but for the jti
  * memory. verify() is the only entry point; the pipeline calls it for each DPoP request.
@@ -177,26 +168,19 @@ export class DpopVerifier {
    *   ReplayStoreUnavailable (503) when the shared store cannot be asked
    */
   async verify(proof: string, request: DpopRequest, nowMs = Date.now()): Promise<void> {
-    let header: { jwk?: JWK };
-    let claims: Record<string, unknown>;
-    try {
-      const verified = await jwtVerify(proof, EmbeddedJWK, { typ: "dpop+jwt", algorithms: [...DPOP_ALGORITHMS], requiredClaims: ["jti", "htm", "htu", "iat"], currentDate: new Date(nowMs) });
-      header = verified.protectedHeader;
-      claims = verified.payload;
-    } catch (error) {
-      throw proofRefusal(error);
-    }
-    const now = nowMs / 1000;
-    const { jti, htm, htu, iat, ath } = claims;
-    if (typeof jti !== "string" || jti.length === 0 || jti.length > MAX_JTI_LENGTH) throw invalidProof("the DPoP proof's jti must be a string of at most 256 characters", "dpop_jti_invalid");
-    if (htm !== request.method) throw invalidProof("the DPoP proof's htm does not match the request method", "dpop_htm_mismatch");
-    if (typeof htu !== "string" || !sameUri(htu, request)) throw invalidProof("the DPoP proof's htu does not match the request URI", "dpop_htu_mismatch");
     const maxAge = request.maxAgeSeconds ?? this.maxAgeSeconds;
-    if (typeof iat !== "number" || !Number.isFinite(iat)) throw invalidProof("the DPoP proof's iat must be a number", "dpop_iat_invalid");
-    if (iat > now + this.toleranceSeconds) throw invalidProof("the DPoP proof's iat is in the future", "dpop_iat_future");
-    if (iat < now - maxAge) throw invalidProof(`the DPoP proof is older than ${maxAge} seconds: make a new one for each request`, "dpop_iat_stale");
-    if (typeof ath !== "string" || ath !== accessTokenHash(request.accessToken)) throw invalidProof("the DPoP proof's ath does not match the access token", "dpop_ath_mismatch");
-    const jkt = await calculateJwkThumbprint(header.jwk!, "sha256");
+    let checked: CheckedProof;
+    try {
+      checked = await checkDpopProof(
+        proof,
+        { method: request.method, matchesUri: (htu) => sameUri(htu, request), maxAgeSeconds: maxAge, toleranceSeconds: this.toleranceSeconds, accessToken: request.accessToken },
+        nowMs,
+      );
+    } catch (error) {
+      if (error instanceof DpopProofError) throw invalidProof(error.message, error.reason);
+      throw error;
+    }
+    const { jkt, jti, iat, claims } = checked;
     if (jkt !== request.jkt) throw invalidProof("the DPoP proof is not signed by the key the access token is bound to", "dpop_key_mismatch");
     if (request.requireNonce) this.requireNonce(claims.nonce, nowMs);
     // Remembered until no proof with this iat could pass the window any more.
@@ -242,20 +226,4 @@ function sameUri(htu: string, request: DpopRequest): boolean {
   } catch {
     return false;
   }
-}
-
-/** jose's refusal of a proof → invalid_dpop_proof with a reason id. */
-function proofRefusal(error: unknown): DpopRefused {
-  if (error instanceof errors.JOSEAlgNotAllowed || error instanceof errors.JOSENotSupported) {
-    return invalidProof(`the DPoP proof's alg is not accepted: use one of ${DPOP_ALGORITHMS.join(", ")}`, "dpop_alg_not_allowed");
-  }
-  if (error instanceof errors.JWTClaimValidationFailed) {
-    if (error.claim === "typ") return invalidProof('the DPoP proof\'s typ must be "dpop+jwt"', "dpop_typ_mismatch");
-    return invalidProof(`the DPoP proof's "${error.claim}" claim is missing or invalid`, "dpop_claim_invalid");
-  }
-  if (error instanceof errors.JWSSignatureVerificationFailed) return invalidProof("the DPoP proof's signature is invalid", "dpop_signature_invalid");
-  if (error instanceof errors.JWSInvalid || error instanceof errors.JWKInvalid) {
-    return invalidProof("the DPoP proof must carry the public key it is signed with (jwk header)", "dpop_jwk_invalid");
-  }
-  return invalidProof("malformed DPoP proof", "dpop_proof_malformed");
 }

@@ -1,0 +1,109 @@
+// DPoP (RFC 9449 §5) on the grants Gatehouse registers itself (password, JWT and SAML bearer, token
+// exchange): oidc-provider binds only its built-in grants' tokens, so these check the proof themselves
+// (grants/dpop-binding.ts). A proof binds the access token (cnf.jkt, token_type DPoP); a client
+// registered with dpop_bound_access_tokens cannot get a bearer token through them; a bad or replayed
+// proof is invalid_dpop_proof.
+import crypto from "node:crypto";
+import { calculateJwkThumbprint, decodeJwt, exportJWK, generateKeyPair, SignJWT, UnsecuredJWT, type JWK } from "jose";
+import { freshDatabase, type FreshDatabase } from "../helpers/databases.ts";
+import { startGatehouse, type RunningGatehouse } from "../helpers/gatehouse.ts";
+import { withServices } from "../helpers/seed.ts";
+
+const API = "https://orders.example.com";
+const INVENTORY = "https://inventory.example.com";
+const PASSWORD = "correct horse battery staple";
+const TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange";
+const ACCESS_TOKEN = "urn:ietf:params:oauth:token-type:access_token";
+
+describe("DPoP on Gatehouse's own grants", () => {
+  let db: FreshDatabase;
+  let gatehouse: RunningGatehouse;
+  const clients: Record<"plain" | "bound" | "exchanger", { id: string; secret: string }> = {} as never;
+  let pair: CryptoKeyPair;
+  let jwk: JWK;
+  let thumbprint: string;
+
+  beforeAll(async () => {
+    db = await freshDatabase("sqlite");
+    pair = (await generateKeyPair("ES256", { extractable: true })) as CryptoKeyPair;
+    jwk = await exportJWK(pair.publicKey);
+    thumbprint = await calculateJwkThumbprint(jwk, "sha256");
+    await withServices(db, async (services) => {
+      await services.scopes.apply({ name: "orders:read" });
+      await services.apis.apply({ identifier: API, name: "Orders", scopes: ["orders:read"] });
+      await services.apis.apply({ identifier: INVENTORY, name: "Inventory", scopes: ["orders:read"] });
+      for (const [name, bound] of [["plain", false], ["bound", true]] as const) {
+        const created = await services.clients.create({ client_name: name, grant_types: ["password"], scopes: ["orders:read"], dpop_bound_access_tokens: bound });
+        clients[name] = { id: created.client.client_id, secret: created.client_secret! };
+      }
+      const exchanger = await services.clients.create({ client_name: "exchanger", grant_types: [TOKEN_EXCHANGE], token_exchange_targets: [INVENTORY] });
+      clients.exchanger = { id: exchanger.client.client_id, secret: exchanger.client_secret! };
+      await services.users.create({ username: "alice", password: PASSWORD, email: "alice@example.com" });
+    });
+    gatehouse = await startGatehouse(db);
+  });
+
+  afterAll(async () => {
+    await gatehouse?.stop();
+    await db?.drop();
+  });
+
+  /** A DPoP proof for POST /token. */
+  function proof(claims: Record<string, unknown> = {}): Promise<string> {
+    return new SignJWT({ htm: "POST", htu: `${gatehouse.issuer}/token`, jti: crypto.randomUUID(), iat: Math.floor(Date.now() / 1000), ...claims })
+      .setProtectedHeader({ alg: "ES256", typ: "dpop+jwt", jwk })
+      .sign(pair.privateKey);
+  }
+
+  async function token(client: keyof typeof clients, params: Record<string, string>, dpop?: string) {
+    const { id, secret } = clients[client];
+    const response = await fetch(`${gatehouse.issuer}/token`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/x-www-form-urlencoded",
+        authorization: `Basic ${Buffer.from(`${id}:${secret}`).toString("base64")}`,
+        ...(dpop ? { dpop } : {}),
+      },
+      body: new URLSearchParams(params),
+    });
+    return { status: response.status, body: (await response.json()) as Record<string, string> };
+  }
+
+  const password = { grant_type: "password", username: "alice", password: PASSWORD, resource: API };
+
+  test("password grant with a proof: a DPoP-bound access token (cnf.jkt of the proof's key, token_type DPoP)", async () => {
+    const answer = await token("plain", password, await proof());
+    expect(answer).toMatchObject({ status: 200, body: { token_type: "DPoP" } });
+    expect(decodeJwt(answer.body.access_token!)).toMatchObject({ cnf: { jkt: thumbprint } });
+    // Without one, the same client gets a bearer token.
+    const bearer = await token("plain", password);
+    expect(bearer.body.token_type).toBe("Bearer");
+    expect(decodeJwt(bearer.body.access_token!).cnf).toBeUndefined();
+  });
+
+  test("a client registered with dpop_bound_access_tokens gets no bearer token through the password grant", async () => {
+    expect(await token("bound", password)).toMatchObject({ status: 400, body: { error: "invalid_grant", error_description: expect.stringContaining("DPoP") } });
+    const bound = await token("bound", password, await proof());
+    expect(bound).toMatchObject({ status: 200, body: { token_type: "DPoP" } });
+  });
+
+  test("a replayed proof, one for another URL or method, a stale one and an unsigned one are invalid_dpop_proof", async () => {
+    const once = await proof();
+    expect((await token("plain", password, once)).status).toBe(200);
+    const refusals = [
+      once,
+      await proof({ htu: `${gatehouse.issuer}/userinfo` }),
+      await proof({ htm: "GET" }),
+      await proof({ iat: Math.floor(Date.now() / 1000) - 3600 }),
+      new UnsecuredJWT({ htm: "POST", htu: `${gatehouse.issuer}/token`, jti: crypto.randomUUID(), iat: Math.floor(Date.now() / 1000) }).encode(),
+    ];
+    for (const bad of refusals) expect(await token("plain", password, bad)).toMatchObject({ status: 400, body: { error: "invalid_dpop_proof" } });
+  });
+
+  test("token exchange with a proof: the exchanged token is bound to the exchanging client's key", async () => {
+    const subject = (await token("plain", password)).body.access_token!;
+    const answer = await token("exchanger", { grant_type: TOKEN_EXCHANGE, subject_token: subject, subject_token_type: ACCESS_TOKEN, resource: INVENTORY }, await proof());
+    expect(answer).toMatchObject({ status: 200, body: { token_type: "DPoP", issued_token_type: ACCESS_TOKEN } });
+    expect(decodeJwt(answer.body.access_token!)).toMatchObject({ aud: INVENTORY, cnf: { jkt: thumbprint } });
+  });
+});
