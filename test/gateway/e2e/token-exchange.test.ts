@@ -30,6 +30,8 @@ describe("gateway token exchange", () => {
       await services.apis.apply({ identifier: BACKEND, name: "Backend", scopes: ["orders:read"] });
       await services.apis.apply({ identifier: LEDGER, name: "Ledger", scopes: ["ledger:write"], token_format: "opaque" });
       await services.apis.apply({ identifier: FRONT, name: "Front", scopes: ["orders:read"], policies: { token_exchange: { audience: BACKEND } } });
+      // The backend's own API is reachable through the gateway too: an exchanged token is checked there like any other.
+      await services.routes.apply(BACKEND, { path_prefix: "/backend", upstream: upstream.url, scopes: { "*": { all_of: ["orders:read"] } } });
       await services.routes.apply(FRONT, { path_prefix: "/orders", upstream: upstream.url, scopes: { "*": { all_of: ["orders:read"] } } });
       // The caller's token holds none of the Ledger's scopes: Gatehouse refuses that exchange.
       await services.routes.apply(FRONT, { path_prefix: "/ledger", upstream: upstream.url, policies: { token_exchange: { audience: LEDGER } } });
@@ -75,10 +77,11 @@ describe("gateway token exchange", () => {
     expect(received("/3")).not.toBe(sent);
   });
 
-  test("the caller's token revoked: the call is refused and the exchanged token is no longer active", async () => {
+  test("the caller's token revoked: the call is refused, and the exchanged token is refused by the gateway and no longer active", async () => {
     const caller = await aliceToken();
     expect((await gateway("/orders/before", caller)).status).toBe(200);
     const exchanged = received("/before").slice("Bearer ".length);
+    expect((await gateway("/backend/with-exchanged", exchanged)).status).toBe(200);
 
     const basic = `Basic ${Buffer.from(`${app.id}:${app.secret}`).toString("base64")}`;
     const revoke = await fetch(`${gatehouse.issuer}/revoke`, { method: "POST", headers: { authorization: basic, "content-type": "application/x-www-form-urlencoded" }, body: new URLSearchParams({ token: caller }) });
@@ -87,6 +90,8 @@ describe("gateway token exchange", () => {
     const refused = await gateway("/orders/after", caller);
     expect(refused.status).toBe(401);
     expect(upstream.received.some((request) => request.url.endsWith("/after"))).toBe(false);
+    // The exchanged token itself is refused at the gateway now, and is not active at introspection.
+    expect((await gateway("/backend/with-exchanged-after", exchanged)).status).toBe(401);
     const introspection = await fetch(`${gatehouse.issuer}/introspect`, {
       method: "POST", headers: { authorization: basic, "content-type": "application/x-www-form-urlencoded" }, body: new URLSearchParams({ token: exchanged }),
     });
