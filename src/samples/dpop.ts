@@ -5,34 +5,15 @@
 // request. Without --api and --path it routes /gatehouse-sample-dpop of the sample API, with the dpop
 // policy (bound tokens only), to a tiny backend of its own; then it shows that the same token sent as a
 // plain Bearer token is refused.
-import crypto from "node:crypto";
 import * as oidc from "openid-client";
 import { calculateJwkThumbprint, exportJWK } from "jose";
-import { startLoopbackServer } from "./loopback.ts";
-import { sampleApi, sampleClient, untilPropagated } from "./register.ts";
+import { resultOf, throughOwnRoute, type CallResult } from "./gateway.ts";
+import { sampleApi, sampleClient } from "./register.ts";
 import { SampleError, reason, type Flow, type SampleContext } from "./sample.ts";
 import { describeAccessToken } from "./tokens.ts";
 
 /** The path prefix of the sample's own route. */
 export const DPOP_SAMPLE_ROUTE = "/gatehouse-sample-dpop";
-
-/** What a call through the gateway answered: status, the WWW-Authenticate challenge if any, the body (JSON when it is). */
-interface CallResult {
-  status: number;
-  challenge: string | null;
-  body: unknown;
-}
-
-async function resultOf(response: Response): Promise<CallResult> {
-  const text = await response.text();
-  let body: unknown = text.length > 2000 ? `${text.slice(0, 2000)}…` : text;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    // not JSON: shown as text
-  }
-  return { status: response.status, challenge: response.headers.get("www-authenticate"), body };
-}
 
 /**
  * One call with the DPoP scheme and a fresh proof (openid-client's fetchProtectedResource), or, with
@@ -50,36 +31,11 @@ async function call(config: oidc.Configuration, url: string, token: string, dpop
   }
 }
 
-/** Routes the sample path to a fresh echo backend with the dpop policy, and calls it until the gateway has loaded it. */
+/** The sample's own route with the dpop policy, called with a proof and then as a plain bearer token. */
 async function callOwnRoute(context: SampleContext, config: oidc.Configuration, api: string, scopes: string[], token: string, dpop: oidc.DPoPHandle) {
-  const run = crypto.randomUUID();
-  const backend = await startLoopbackServer(context.options.port, ({ method, url, headers }) => {
-    const identity = Object.fromEntries(Object.entries(headers).filter(([name]) => name.startsWith("x-gatehouse-") && name !== "x-gatehouse-token"));
-    return { headers: { "content-type": "application/json" }, body: JSON.stringify({ run, method, path: url.pathname + url.search, identity }) };
-  });
-  try {
-    const { route, outcome } = await context.services.routes.apply(api, {
-      path_prefix: DPOP_SAMPLE_ROUTE,
-      upstream: backend.url,
-      scopes: { "*": { all_of: scopes } },
-      policies: { dpop: { required: true } },
-    });
-    context.registered(`route ${DPOP_SAMPLE_ROUTE} of ${api} to ${backend.url} with the dpop policy (${outcome}, id ${route.id})`);
-    const url = `${context.gatewayUrl}${DPOP_SAMPLE_ROUTE}/hello?from=gatehouse-sample`;
-    context.say(`calling ${url} through the gateway with Authorization: DPoP and a proof`);
-    const answer = await untilPropagated(
-      context,
-      async () => {
-        const result = await call(config, url, token, dpop);
-        const echoed = result.body as { run?: string } | undefined;
-        return result.status === 200 && echoed?.run === run ? { value: result } : { why: `last answer ${result.status} ${JSON.stringify(result.body)}` };
-      },
-      `the gateway at ${context.gatewayUrl} did not forward ${DPOP_SAMPLE_ROUTE} to the sample's backend`,
-    );
-    return { url, with_dpop: answer, as_bearer: await call(config, url, token, undefined) };
-  } finally {
-    await backend.close();
-  }
+  const route = { api, path: DPOP_SAMPLE_ROUTE, scopes, policies: { dpop: { required: true } }, how: " with Authorization: DPoP and a proof" };
+  const { url, first, second } = await throughOwnRoute(context, route, (url) => call(config, url, token, dpop), (url) => call(config, url, token, undefined));
+  return { url, with_dpop: first, as_bearer: second };
 }
 
 export const dpop: Flow = {

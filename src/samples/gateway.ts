@@ -7,6 +7,7 @@ import { clientCredentialsToken } from "./client-credentials.ts";
 import { startLoopbackServer, type LoopbackServer } from "./loopback.ts";
 import { untilPropagated } from "./register.ts";
 import { SampleError, reason, type Flow, type SampleContext } from "./sample.ts";
+import type { PoliciesInput } from "../services/policies.ts";
 import { describeAccessToken } from "./tokens.ts";
 
 /** The path prefix of the sample's own route. */
@@ -29,14 +30,15 @@ function startEchoBackend(port: number, run: string): Promise<LoopbackServer> {
   });
 }
 
-/** One call through the gateway: status, the WWW-Authenticate challenge if any, and the body (JSON when it is). */
-async function call(url: string, token?: string): Promise<{ status: number; challenge: string | null; body: unknown }> {
-  let response: Response;
-  try {
-    response = await fetch(url, { headers: token ? { authorization: `Bearer ${token}` } : {} });
-  } catch (error) {
-    throw new SampleError(`cannot reach the gateway at ${url}: ${reason(error)} (is it running? use --gateway for another address)`);
-  }
+/** What a call through the gateway answered: status, the WWW-Authenticate challenge if any, the body (JSON when it is). */
+export interface CallResult {
+  status: number;
+  challenge: string | null;
+  body: unknown;
+}
+
+/** A response as the samples show it (a long body cut at 2,000 characters). */
+export async function resultOf(response: Response): Promise<CallResult> {
   const text = await response.text();
   let body: unknown = text.length > 2000 ? `${text.slice(0, 2000)}…` : text;
   try {
@@ -47,32 +49,66 @@ async function call(url: string, token?: string): Promise<{ status: number; chal
   return { status: response.status, challenge: response.headers.get("www-authenticate"), body };
 }
 
+/** One call through the gateway with a bearer token (or none). */
+async function call(url: string, token?: string): Promise<CallResult> {
+  let response: Response;
+  try {
+    response = await fetch(url, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+  } catch (error) {
+    throw new SampleError(`cannot reach the gateway at ${url}: ${reason(error)} (is it running? use --gateway for another address)`);
+  }
+  return resultOf(response);
+}
+
+/** A route of the sample's own, to a fresh echo backend. */
+export interface OwnRoute {
+  api: string;
+  path: string;
+  scopes: string[];
+  policies?: PoliciesInput;
+  /** How the first call is made, for the line the sample prints. */
+  how: string;
+}
+
 /**
- * Routes the sample path of the sample API to a fresh echo backend and calls it through the gateway
- * until the gateway has loaded the route (the answer carries this run's id).
+ * Routes `route.path` of its API to a fresh echo backend, makes the `first` call through the gateway
+ * until the gateway has loaded the route (the answer carries this run's id), then the `second`, and
+ * stops the backend.
+ * @throws SampleError when the gateway cannot be reached or never forwards to the backend
  */
-async function callOwnRoute(context: SampleContext, api: string, scopes: string[], token: string) {
+export async function throughOwnRoute(context: SampleContext, route: OwnRoute, first: (url: string) => Promise<CallResult>, second: (url: string) => Promise<CallResult>) {
   const run = crypto.randomUUID();
   const backend = await startEchoBackend(context.options.port, run);
   try {
-    const { route, outcome } = await context.services.routes.apply(api, { path_prefix: SAMPLE_ROUTE, upstream: backend.url, scopes: { "*": { all_of: scopes } } });
-    context.registered(`route ${SAMPLE_ROUTE} of ${api} to ${backend.url} (${outcome}, id ${route.id})`);
-    const url = `${context.gatewayUrl}${SAMPLE_ROUTE}/hello?from=gatehouse-sample`;
-    context.say(`calling ${url} through the gateway`);
+    const { route: registered, outcome } = await context.services.routes.apply(route.api, {
+      path_prefix: route.path,
+      upstream: backend.url,
+      scopes: { "*": { all_of: route.scopes } },
+      ...(route.policies ? { policies: route.policies } : {}),
+    });
+    const attached = route.policies ? ` with the ${Object.keys(route.policies).join(", ")} policy` : "";
+    context.registered(`route ${route.path} of ${route.api} to ${backend.url}${attached} (${outcome}, id ${registered.id})`);
+    const url = `${context.gatewayUrl}${route.path}/hello?from=gatehouse-sample`;
+    context.say(`calling ${url} through the gateway${route.how}`);
     const answer = await untilPropagated(
       context,
       async () => {
-        const result = await call(url, token);
+        const result = await first(url);
         const echoed = result.body as Partial<EchoAnswer> | undefined;
         return result.status === 200 && echoed?.run === run ? { value: result } : { why: `last answer ${result.status} ${JSON.stringify(result.body)}` };
       },
-      `the gateway at ${context.gatewayUrl} did not forward ${SAMPLE_ROUTE} to the sample's backend`,
+      `the gateway at ${context.gatewayUrl} did not forward ${route.path} to the sample's backend`,
     );
-    const withoutToken = await call(url);
-    return { url, with_token: answer, without_token: withoutToken };
+    return { url, first: answer, second: await second(url) };
   } finally {
     await backend.close();
   }
+}
+
+/** The sample's own route, called with the token and without. */
+async function callOwnRoute(context: SampleContext, api: string, scopes: string[], token: string) {
+  const { url, first, second } = await throughOwnRoute(context, { api, path: SAMPLE_ROUTE, scopes, how: "" }, (url) => call(url, token), (url) => call(url));
+  return { url, with_token: first, without_token: second };
 }
 
 export const gateway: Flow = {
