@@ -9,7 +9,7 @@ import type { Storage, RevocationKind } from "../storage/index.ts";
 export interface RevocableClaims {
   jti?: unknown;
   gid?: unknown;
-  /** An exchanged token's subject token's grant (RFC 8693; authorization-server/grants/token-exchange.ts). */
+  /** An exchanged token's subject tokens' grants, the first exchange's first (RFC 8693; authorization-server/grants/token-exchange.ts). */
   sgid?: unknown;
   client_id?: unknown;
   sub?: unknown;
@@ -47,7 +47,7 @@ export class RevocationList {
   refuses(claims: RevocableClaims, now = Date.now()): boolean {
     if (typeof claims.jti === "string" && this.isRevoked("jti", claims.jti, now)) return true;
     if (typeof claims.gid === "string" && this.isRevoked("grant", claims.gid, now)) return true;
-    if (typeof claims.sgid === "string" && this.isRevoked("grant", claims.sgid, now)) return true;
+    if (Array.isArray(claims.sgid) && claims.sgid.some((grant) => typeof grant === "string" && this.isRevoked("grant", grant, now))) return true;
     const issuedAt = typeof claims.iat === "number" ? claims.iat * 1000 : 0;
     return this.issuedBeforeMark("client", claims.client_id, issuedAt, now) || this.issuedBeforeMark("subject", claims.sub, issuedAt, now);
   }

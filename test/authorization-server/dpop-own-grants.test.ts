@@ -100,6 +100,20 @@ describe("DPoP on Gatehouse's own grants", () => {
     for (const bad of refusals) expect(await token("plain", password, bad)).toMatchObject({ status: 400, body: { error: "invalid_dpop_proof" } });
   });
 
+  test("a DPoP-bound subject token is exchanged only with a proof of its key: never unbound by whoever holds the token", async () => {
+    const bound = (await token("plain", password, await proof())).body.access_token!;
+    const exchange = { grant_type: TOKEN_EXCHANGE, subject_token: bound, subject_token_type: ACCESS_TOKEN, resource: INVENTORY };
+    expect(await token("exchanger", exchange)).toMatchObject({ status: 400, body: { error: "invalid_grant", error_description: expect.stringContaining("DPoP-bound") } });
+    const stranger = (await generateKeyPair("ES256", { extractable: true })) as CryptoKeyPair;
+    const strangerProof = await new SignJWT({ htm: "POST", htu: `${gatehouse.issuer}/token`, jti: crypto.randomUUID(), iat: Math.floor(Date.now() / 1000) })
+      .setProtectedHeader({ alg: "ES256", typ: "dpop+jwt", jwk: await exportJWK(stranger.publicKey) })
+      .sign(stranger.privateKey);
+    expect(await token("exchanger", exchange, strangerProof)).toMatchObject({ status: 400, body: { error: "invalid_grant" } });
+    const same = await token("exchanger", exchange, await proof());
+    expect(same).toMatchObject({ status: 200, body: { token_type: "DPoP" } });
+    expect(decodeJwt(same.body.access_token!)).toMatchObject({ cnf: { jkt: thumbprint } });
+  });
+
   test("token exchange with a proof: the exchanged token is bound to the exchanging client's key", async () => {
     const subject = (await token("plain", password)).body.access_token!;
     const answer = await token("exchanger", { grant_type: TOKEN_EXCHANGE, subject_token: subject, subject_token_type: ACCESS_TOKEN, resource: INVENTORY }, await proof());

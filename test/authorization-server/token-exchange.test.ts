@@ -103,7 +103,7 @@ describe.each(BACKENDS)("token exchange on %s", (backend) => {
     expect(tokens.refresh_token).toBeUndefined();
     const claims = decodeJwt(tokens.access_token);
     const subjectClaims = decodeJwt(subject);
-    expect(claims).toMatchObject({ iss: gatehouse.issuer, sub: alice, aud: INVENTORY, client_id: clients.exchanger!.id, scope: "orders:read", sgid: subjectClaims.gid });
+    expect(claims).toMatchObject({ iss: gatehouse.issuer, sub: alice, aud: INVENTORY, client_id: clients.exchanger!.id, scope: "orders:read", sgid: [subjectClaims.gid] });
     expect(claims.act).toBeUndefined();
     // No longer-lived than the subject token (Orders tokens live 60 s; Inventory's would live an hour).
     expect(claims.exp!).toBeLessThanOrEqual(subjectClaims.exp!);
@@ -183,7 +183,8 @@ describe.each(BACKENDS)("token exchange on %s", (backend) => {
     expect(decodeJwt(again.access_token as string)).toMatchObject({
       sub: alice,
       act: { sub: clients["other-service"]!.id, act: { sub: clients.exchanger!.id } },
-      sgid: decodeJwt(subject).gid,
+      // Alice's grant, then the first exchange's: revoking either ends this token.
+      sgid: [decodeJwt(subject).gid, decodeJwt(delegated.access_token as string).gid],
     });
   });
 
@@ -193,7 +194,7 @@ describe.each(BACKENDS)("token exchange on %s", (backend) => {
     expect(answer).toMatchObject({ status: 200, issued_token_type: ACCESS_TOKEN, scope: "orders:read" });
     expect((answer.access_token as string).split(".")).toHaveLength(1);
     expect(await introspect(answer.access_token as string)).toMatchObject({
-      active: true, sub: alice, aud: LEDGER, client_id: clients.exchanger!.id, scope: "orders:read", sgid: decodeJwt(subject).gid,
+      active: true, sub: alice, aud: LEDGER, client_id: clients.exchanger!.id, scope: "orders:read", sgid: [decodeJwt(subject).gid],
     });
   });
 
@@ -213,6 +214,32 @@ describe.each(BACKENDS)("token exchange on %s", (backend) => {
         status: 400, error: "invalid_grant",
       });
     }
+  });
+
+  test("a chain of exchanges: revoking the token in the middle ends what was exchanged from it; a token whose origin was revoked cannot be exchanged", async () => {
+    const subject = await aliceToken(ORDERS, "orders:read");
+    const middle = (await exchange("exchanger", { subject_token: subject, subject_token_type: ACCESS_TOKEN, resource: LEDGER })).access_token as string;
+    const last = (await exchange("exchanger", { subject_token: middle, subject_token_type: ACCESS_TOKEN, resource: INVENTORY })).access_token as string;
+    expect(await introspect(last)).toMatchObject({ active: true });
+    expect(await post("exchanger", "/revoke", { token: middle })).toMatchObject({ status: 200 });
+    expect(await introspect(last)).toEqual({ active: false, status: 200 });
+
+    // The other way round: the first token revoked, an opaque token exchanged from it is no subject any more.
+    const root = await aliceToken(ORDERS, "orders:read");
+    const opaque = (await exchange("exchanger", { subject_token: root, subject_token_type: ACCESS_TOKEN, resource: LEDGER })).access_token as string;
+    expect(await post("app", "/revoke", { token: root })).toMatchObject({ status: 200 });
+    expect(await exchange("exchanger", { subject_token: opaque, subject_token_type: ACCESS_TOKEN, resource: INVENTORY })).toMatchObject({ status: 400, error: "invalid_grant" });
+  });
+
+  test("an actor token must be the client's own client credentials token, not a user's token issued to it", async () => {
+    const subject = await aliceToken();
+    const exchangerUser = await exchange("exchanger", { subject_token: subject, subject_token_type: ACCESS_TOKEN, resource: INVENTORY });
+    // A token issued to the exchanger whose sub is a user (an exchanged token) is refused as actor.
+    expect(
+      await exchange("exchanger", {
+        subject_token: subject, subject_token_type: ACCESS_TOKEN, actor_token: exchangerUser.access_token as string, actor_token_type: ACCESS_TOKEN, resource: INVENTORY,
+      }),
+    ).toMatchObject({ status: 400, error: "invalid_grant", error_description: expect.stringContaining("client's own") });
   });
 
   test("a trusted issuer's JWT is a subject token (jwt type), single use, mapped to the user", async () => {

@@ -1,9 +1,9 @@
-import { BACKENDS } from "../helpers/databases.ts";
+import { CLI_BACKENDS } from "../helpers/databases.ts";
 import { expectCleanFailure, freshGatehouse, storedOutboundSecret } from "./gatehouse.ts";
 
 const OUTBOUND_SECRET = "partner-client-secret-0123456789";
 
-describe.each(BACKENDS)("gatehouse api gateway settings (%s)", (backend) => {
+describe.each(CLI_BACKENDS)("gatehouse api gateway settings (%s)", (backend) => {
   const t = freshGatehouse(backend);
 
   test("create takes the gateway settings; show, list, update and export never reveal the outbound secret, in clear or sealed", async () => {

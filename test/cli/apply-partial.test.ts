@@ -1,6 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
-import { BACKENDS } from "../helpers/databases.ts";
+import { CLI_BACKENDS } from "../helpers/databases.ts";
 import { freshGatehouse } from "./gatehouse.ts";
 
 // Apply never deletes: an entry for an existing API or route sets the fields it gives and the policies it
@@ -24,7 +24,7 @@ apis:
               - { by: address, requests: 5, per: second }
 `;
 
-describe.each(BACKENDS)("gatehouse apply with a partial entry (%s)", (backend) => {
+describe.each(CLI_BACKENDS)("gatehouse apply with a partial entry (%s)", (backend) => {
   const t = freshGatehouse(backend);
 
   test("an existing API and route keep the fields and policies the entry leaves out", async () => {

@@ -1,9 +1,9 @@
 import fs from "node:fs";
 import path from "node:path";
-import { BACKENDS } from "../helpers/databases.ts";
+import { CLI_BACKENDS } from "../helpers/databases.ts";
 import { expectCleanFailure, freshGatehouse } from "./gatehouse.ts";
 
-describe.each(BACKENDS)("gatehouse reports bad input in one line with exit code 1 (%s)", (backend) => {
+describe.each(CLI_BACKENDS)("gatehouse reports bad input in one line with exit code 1 (%s)", (backend) => {
   const t = freshGatehouse(backend);
 
   function writeFile(name: string, content: string): string {

@@ -5,7 +5,7 @@ import path from "node:path";
 import { exportJWK, generateKeyPair } from "jose";
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
-import { BACKENDS } from "../helpers/databases.ts";
+import { CLI_BACKENDS } from "../helpers/databases.ts";
 import { expectCleanFailure, freshGatehouse } from "./gatehouse.ts";
 
 x509.cryptoProvider.set(crypto.webcrypto as Crypto);
@@ -19,7 +19,7 @@ async function selfSignedCertificate(): Promise<string> {
   return certificate.toString("pem");
 }
 
-describe.each(BACKENDS)("gatehouse issuer (%s)", (backend) => {
+describe.each(CLI_BACKENDS)("gatehouse issuer (%s)", (backend) => {
   const t = freshGatehouse(backend);
   let jwksFile: string;
   let certificateFile: string;

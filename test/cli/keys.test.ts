@@ -1,4 +1,4 @@
-import { BACKENDS } from "../helpers/databases.ts";
+import { CLI_BACKENDS } from "../helpers/databases.ts";
 import { freshGatehouse } from "./gatehouse.ts";
 
 interface Key {
@@ -8,7 +8,7 @@ interface Key {
   expires_at: string | null;
 }
 
-describe.each(BACKENDS)("gatehouse keys (%s)", (backend) => {
+describe.each(CLI_BACKENDS)("gatehouse keys (%s)", (backend) => {
   const t = freshGatehouse(backend);
 
   test("rotate signs with the published next key and keeps the previous one listed as retired", async () => {

@@ -1,11 +1,11 @@
 // `gatehouse policy`: the catalog and a policy's reference from its schema, attach (options made from the
 // schema), list and detach on an API and a route, and malformed configurations refused naming the field.
-import { BACKENDS } from "../helpers/databases.ts";
+import { CLI_BACKENDS } from "../helpers/databases.ts";
 import { expectCleanFailure, freshGatehouse } from "./gatehouse.ts";
 
 const API = "https://orders.example";
 
-describe.each(BACKENDS)("gatehouse policy (%s)", (backend) => {
+describe.each(CLI_BACKENDS)("gatehouse policy (%s)", (backend) => {
   const t = freshGatehouse(backend);
   let route: string;
 

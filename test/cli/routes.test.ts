@@ -1,9 +1,9 @@
-import { BACKENDS } from "../helpers/databases.ts";
+import { CLI_BACKENDS } from "../helpers/databases.ts";
 import { expectCleanFailure, freshGatehouse } from "./gatehouse.ts";
 
 const API = "https://orders.example";
 
-describe.each(BACKENDS)("gatehouse route (%s)", (backend) => {
+describe.each(CLI_BACKENDS)("gatehouse route (%s)", (backend) => {
   const t = freshGatehouse(backend);
 
   beforeAll(async () => {

@@ -1,7 +1,7 @@
-import { BACKENDS } from "../helpers/databases.ts";
+import { CLI_BACKENDS } from "../helpers/databases.ts";
 import { expectCleanFailure, freshGatehouse } from "./gatehouse.ts";
 
-describe.each(BACKENDS)("gatehouse scope, api and user (%s)", (backend) => {
+describe.each(CLI_BACKENDS)("gatehouse scope, api and user (%s)", (backend) => {
   const t = freshGatehouse(backend);
 
   test("scope create, list and delete", async () => {

@@ -14,9 +14,10 @@
 //  - scope: what the subject token holds of the target API's scopes (a trusted issuer's token: what the
 //    issuer may grant); a requested scope outside that is invalid_scope;
 //  - requested_token_type: access_token (or absent); the format (JWT or opaque) is the API's.
-// The new token's grant is its own (oidc-provider ties a grant to one client), and it names the subject
-// token's grant in its sgid claim: revoking that grant (logout, the subject token's revocation, refresh
-// token reuse) refuses the exchanged token too (shared/revocation-list.ts).
+// The new token's grant is its own (oidc-provider ties a grant to one client), and its sgid claim lists
+// the grants of the chain it came from (the subject token's, and those the subject was exchanged from):
+// revoking any of them (logout, a token's revocation, refresh token reuse) refuses the exchanged token
+// too (shared/revocation-list.ts). A DPoP-bound subject token is exchanged only with a proof of its key.
 import { errors, type KoaContextWithOIDC } from "oidc-provider";
 import type { Catalog } from "../catalog.ts";
 import type { OwnAccessTokens } from "../../shared/own-access-tokens.ts";
@@ -46,8 +47,11 @@ const MAX_TOKEN_LENGTH = 16 * 1024;
 export interface ExchangeClaims {
   /** RFC 8693 §4.1: the actor, with the previous actor nested. */
   act?: Record<string, unknown>;
-  /** The subject token's grant (or the grant it was itself exchanged from): its revocation refuses this token. */
-  sgid?: string;
+  /**
+   * The grants of the tokens this one was exchanged from, the first exchange's first: the revocation of any
+   * refuses this token (revoking a token in the middle of a chain ends what was exchanged from it).
+   */
+  sgid?: string[];
 }
 
 /**
@@ -69,9 +73,20 @@ interface PresentedToken {
   scopes?: Set<string>;
   /** Epoch seconds. */
   expiresAt: number;
-  /** The grant a revocation of which must refuse the exchanged token. */
-  grantId?: string;
+  /** The grants whose revocation must refuse the exchanged token: the subject's own and those it came from. */
+  grants: string[];
   act?: Record<string, unknown>;
+  /** The DPoP key the token is bound to (cnf.jkt, RFC 9449). */
+  jkt?: string;
+}
+
+/** Most exchanges in a chain (a token exchanged from a token exchanged from …). */
+const MAX_CHAIN = 8;
+
+/** The grants an exchanged token must die with: those its subject came from, then the subject's own. */
+function chainOf(sgid: unknown, gid: unknown): string[] {
+  const earlier = Array.isArray(sgid) ? sgid.filter((grant): grant is string => typeof grant === "string") : typeof sgid === "string" ? [sgid] : [];
+  return typeof gid === "string" ? [...earlier, gid] : earlier;
 }
 
 const words = (value: unknown) => (typeof value === "string" ? value.split(" ").filter(Boolean) : []);
@@ -94,28 +109,33 @@ async function ownAccessToken(ctx: KoaContextWithOIDC, deps: TokenExchangeDeps, 
   if (token.split(".").length === 3) {
     const claims = await deps.ownTokens.verify(token);
     if (!claims || typeof claims.sub !== "string") throw inactive();
+    const cnf = claims.cnf as { jkt?: unknown } | undefined;
     return {
       sub: claims.sub,
       clientId: text(claims.client_id),
       scopes: new Set(words(claims.scope)),
       expiresAt: claims.exp!,
-      grantId: text(claims.sgid) ?? text(claims.gid),
+      grants: chainOf(claims.sgid, claims.gid),
       act: typeof claims.act === "object" && claims.act ? (claims.act as Record<string, unknown>) : undefined,
+      jkt: text(cnf?.jkt),
     };
   }
   const { provider } = ctx.oidc;
   const found = (await provider.AccessToken.find(token)) ?? (await provider.ClientCredentials.find(token));
   if (!found || found.isExpired) throw inactive();
-  const extra = (found as { extra?: ExchangeClaims }).extra;
+  const { extra, grantId, jkt, iat } = found as { extra?: ExchangeClaims; grantId?: string; jkt?: string; iat?: number };
   const sub = (found as { accountId?: string }).accountId ?? found.clientId;
   if (!sub) throw inactive();
+  // A stored token may outlive what ended it: a grant it was exchanged from, a client's or user's revocation mark.
+  if (deps.ownTokens.revoked({ gid: grantId, sgid: extra?.sgid, client_id: found.clientId, sub, iat })) throw inactive();
   return {
     sub,
     clientId: found.clientId,
     scopes: new Set(words(found.scope)),
     expiresAt: found.exp!,
-    grantId: extra?.sgid ?? (found as { grantId?: string }).grantId,
+    grants: chainOf(extra?.sgid, grantId),
     act: extra?.act,
+    jkt,
   };
 }
 
@@ -129,7 +149,7 @@ async function subjectToken(ctx: KoaContextWithOIDC, deps: TokenExchangeDeps, to
     const checked = await checkJwtAssertion(ctx, deps, token);
     const subject = await useAssertion(deps, checked);
     const sub = "accountId" in subject ? subject.accountId : subject.subject;
-    return { sub, expiresAt: Math.floor(checked.expiresAt.getTime() / 1000), mayGrant: new Set(checked.issuer.scopes) };
+    return { sub, expiresAt: Math.floor(checked.expiresAt.getTime() / 1000), mayGrant: new Set(checked.issuer.scopes), grants: [] };
   }
   return ownAccessToken(ctx, deps, token, "subject");
 }
@@ -185,6 +205,12 @@ export function tokenExchangeGrant(deps: TokenExchangeDeps) {
     const api = await targetApi(deps.catalog, client.clientId, params);
     const jkt = await dpopBinding(ctx, deps.storage.replays);
     const subject = await subjectToken(ctx, deps, token, type);
+    if (subject.grants.length > MAX_CHAIN) throw invalidGrant(`the subject token was exchanged ${MAX_CHAIN} times already`);
+    // A DPoP-bound subject token is exchanged only with a proof of its key (the new token is bound to it
+    // too), or by the gateway, which checked that proof at the door: never unbound by someone who stole it.
+    if (subject.jkt && jkt !== subject.jkt && client.clientId !== GATEWAY_CLIENT_ID) {
+      throw invalidGrant("the subject token is DPoP-bound: exchange it with a DPoP proof of its key");
+    }
     const actor = await actorToken(ctx, deps, params, client.clientId);
 
     // Never wider than the subject token's scopes (or its issuer's), and only the target API's.
@@ -204,12 +230,15 @@ export function tokenExchangeGrant(deps: TokenExchangeDeps) {
     grant.addResourceScope(api.identifier, requested.join(" "));
     const grantId = await grant.save();
     const at = new provider.AccessToken({ accountId: subject.sub, client, grantId, gty: TOKEN_EXCHANGE, expiresIn: Math.min(api.accessTokenTtl, remaining) });
+    // Issued at the second `remaining` was counted from, and exp fixed from it (oidc-provider would count
+    // exp from the second it saves the token), so exp can never pass the subject token's.
+    Object.assign(at, { iat: now, exp: now + Math.min(api.accessTokenTtl, remaining) });
     at.resourceServer = new provider.ResourceServer(api.identifier, resourceServerOf(api, deps.activeAlg()));
     at.scope = requested.join(" ");
     const claims: ExchangeClaims = {};
     if (actor) claims.act = { sub: actor.sub, ...(actor.clientId ? { client_id: actor.clientId } : {}), ...(subject.act ? { act: subject.act } : {}) };
     else if (subject.act) claims.act = subject.act;
-    if (subject.grantId) claims.sgid = subject.grantId;
+    if (subject.grants.length) claims.sgid = subject.grants;
     if (jkt) at.setThumbprint("jkt", jkt);
     exchangeClaims.set(at, claims);
     ctx.oidc.entity("AccessToken", at);
@@ -241,5 +270,6 @@ async function actorToken(ctx: KoaContextWithOIDC, deps: TokenExchangeDeps, para
   if (token.length > MAX_TOKEN_LENGTH) throw invalidGrant("the actor token is too long");
   const actor = await ownAccessToken(ctx, deps, token, "actor");
   if (actor.clientId !== clientId) throw invalidGrant("the actor token was issued to another client");
+  if (actor.sub !== clientId) throw invalidGrant("the actor token must be the client's own (client credentials), not a user's");
   return actor;
 }

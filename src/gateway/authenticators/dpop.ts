@@ -96,6 +96,8 @@ export class DpopNonces {
     if (typeof nonce !== "string" || nonce.length !== 43) return false;
     const window = Math.floor(nowMs / 1000 / NONCE_WINDOW_SECONDS);
     const given = Buffer.from(nonce);
+    // 43 characters of non-ASCII are more than 43 bytes: timingSafeEqual would throw on the length.
+    if (given.length !== 43) return false;
     return [window, window - 1].some((w) => crypto.timingSafeEqual(given, Buffer.from(this.forWindow(w))));
   }
 

@@ -67,7 +67,7 @@ describe("gateway token exchange", () => {
     const token = sent.slice("Bearer ".length);
     expect(token).not.toBe(caller);
     const claims = decodeJwt(token);
-    expect(claims).toMatchObject({ sub: alice, aud: BACKEND, scope: "orders:read", client_id: "gatehouse-gateway", act: { sub: "gatehouse-gateway" }, sgid: decodeJwt(caller).gid });
+    expect(claims).toMatchObject({ sub: alice, aud: BACKEND, scope: "orders:read", client_id: "gatehouse-gateway", act: { sub: "gatehouse-gateway" }, sgid: [decodeJwt(caller).gid] });
     expect(claims.exp!).toBeLessThanOrEqual(decodeJwt(caller).exp!);
 
     expect((await gateway("/orders/2", caller)).status).toBe(200);
