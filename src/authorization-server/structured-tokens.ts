@@ -22,8 +22,10 @@ export function structuredTokenEndpoints({ tokens, revocations, catalog, endGran
     const route = ctx.oidc?.route;
     // An opaque token exchanged from a grant that has ended since (token-exchange.ts) is not active.
     if (route === "introspection" && ctx.status === 200) {
-      const answer = ctx.body as { active?: boolean; sgid?: unknown } | undefined;
-      if (answer?.active && answer.sgid !== undefined && revocations.refuses({ sgid: answer.sgid })) ctx.body = { active: false };
+      const answer = ctx.body as { active?: boolean; sgid?: unknown; sclient?: unknown; iat?: unknown } | undefined;
+      if (answer?.active && (answer.sgid !== undefined || answer.sclient !== undefined) && revocations.refuses({ sgid: answer.sgid, sclient: answer.sclient, iat: answer.iat })) {
+        ctx.body = { active: false };
+      }
       return;
     }
     if ((route !== "introspection" && route !== "revocation") || ctx.status !== 400) return;

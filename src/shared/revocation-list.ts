@@ -11,6 +11,8 @@ export interface RevocableClaims {
   gid?: unknown;
   /** An exchanged token's subject tokens' grants, the first exchange's first (RFC 8693; authorization-server/grants/token-exchange.ts). */
   sgid?: unknown;
+  /** An exchanged token's subject tokens' clients: their revocation marks apply to it too. */
+  sclient?: unknown;
   client_id?: unknown;
   sub?: unknown;
   /** Issued at, in seconds. */
@@ -49,6 +51,7 @@ export class RevocationList {
     if (typeof claims.gid === "string" && this.isRevoked("grant", claims.gid, now)) return true;
     if (Array.isArray(claims.sgid) && claims.sgid.some((grant) => typeof grant === "string" && this.isRevoked("grant", grant, now))) return true;
     const issuedAt = typeof claims.iat === "number" ? claims.iat * 1000 : 0;
+    if (Array.isArray(claims.sclient) && claims.sclient.some((client) => this.issuedBeforeMark("client", client, issuedAt, now))) return true;
     return this.issuedBeforeMark("client", claims.client_id, issuedAt, now) || this.issuedBeforeMark("subject", claims.sub, issuedAt, now);
   }
 

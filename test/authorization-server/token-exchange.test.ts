@@ -231,6 +231,22 @@ describe.each(BACKENDS)("token exchange on %s", (backend) => {
     expect(await exchange("exchanger", { subject_token: opaque, subject_token_type: ACCESS_TOKEN, resource: INVENTORY })).toMatchObject({ status: 400, error: "invalid_grant" });
   });
 
+  test("a client credentials subject token: revoking its client's tokens ends the tokens exchanged from them too", async () => {
+    const service = await oidc.clientCredentialsGrant(await configFor("no-exchange"), { resource: ORDERS, scope: "orders:read" });
+    const exchanged = await exchange("exchanger", { subject_token: service.access_token, subject_token_type: ACCESS_TOKEN, resource: INVENTORY });
+    expect(decodeJwt(exchanged.access_token as string)).toMatchObject({ sub: clients["no-exchange"]!.id, sclient: [clients["no-exchange"]!.id] });
+    expect(await introspect(exchanged.access_token as string)).toMatchObject({ active: true });
+    await withServices(db, (services) => services.clients.revokeTokens(clients["no-exchange"]!.id));
+    // The revocation mark reaches the running server through the change feed.
+    const deadline = Date.now() + 15_000;
+    let answer = await introspect(exchanged.access_token as string);
+    while (answer.active && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      answer = await introspect(exchanged.access_token as string);
+    }
+    expect(answer).toEqual({ active: false, status: 200 });
+  });
+
   test("an actor token must be the client's own client credentials token, not a user's token issued to it", async () => {
     const subject = await aliceToken();
     const exchangerUser = await exchange("exchanger", { subject_token: subject, subject_token_type: ACCESS_TOKEN, resource: INVENTORY });

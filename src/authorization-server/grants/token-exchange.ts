@@ -52,6 +52,11 @@ export interface ExchangeClaims {
    * refuses this token (revoking a token in the middle of a chain ends what was exchanged from it).
    */
   sgid?: string[];
+  /**
+   * The clients the tokens of the chain were issued to: a client's revocation mark (revoke-tokens,
+   * disable, delete) refuses this token too, as it refuses theirs.
+   */
+  sclient?: string[];
 }
 
 /**
@@ -78,12 +83,14 @@ interface PresentedToken {
   act?: Record<string, unknown>;
   /** The DPoP key the token is bound to (cnf.jkt, RFC 9449). */
   jkt?: string;
+  /** The clients whose revocation must refuse the exchanged token: the subject's own and those it came from. */
+  clients: string[];
 }
 
 /** Most exchanges in a chain (a token exchanged from a token exchanged from …). */
 const MAX_CHAIN = 8;
 
-/** The grants an exchanged token must die with: those its subject came from, then the subject's own. */
+/** The grants (or clients) an exchanged token must die with: those its subject came from, then the subject's own. */
 function chainOf(sgid: unknown, gid: unknown): string[] {
   const earlier = Array.isArray(sgid) ? sgid.filter((grant): grant is string => typeof grant === "string") : typeof sgid === "string" ? [sgid] : [];
   return typeof gid === "string" ? [...earlier, gid] : earlier;
@@ -118,6 +125,7 @@ async function ownAccessToken(ctx: KoaContextWithOIDC, deps: TokenExchangeDeps, 
       grants: chainOf(claims.sgid, claims.gid),
       act: typeof claims.act === "object" && claims.act ? (claims.act as Record<string, unknown>) : undefined,
       jkt: text(cnf?.jkt),
+      clients: chainOf(claims.sclient, claims.client_id),
     };
   }
   const { provider } = ctx.oidc;
@@ -127,7 +135,7 @@ async function ownAccessToken(ctx: KoaContextWithOIDC, deps: TokenExchangeDeps, 
   const sub = (found as { accountId?: string }).accountId ?? found.clientId;
   if (!sub) throw inactive();
   // A stored token may outlive what ended it: a grant it was exchanged from, a client's or user's revocation mark.
-  if (deps.ownTokens.revoked({ gid: grantId, sgid: extra?.sgid, client_id: found.clientId, sub, iat })) throw inactive();
+  if (deps.ownTokens.revoked({ gid: grantId, sgid: extra?.sgid, sclient: extra?.sclient, client_id: found.clientId, sub, iat })) throw inactive();
   return {
     sub,
     clientId: found.clientId,
@@ -136,6 +144,7 @@ async function ownAccessToken(ctx: KoaContextWithOIDC, deps: TokenExchangeDeps, 
     grants: chainOf(extra?.sgid, grantId),
     act: extra?.act,
     jkt,
+    clients: chainOf(extra?.sclient, found.clientId),
   };
 }
 
@@ -149,7 +158,7 @@ async function subjectToken(ctx: KoaContextWithOIDC, deps: TokenExchangeDeps, to
     const checked = await checkJwtAssertion(ctx, deps, token);
     const subject = await useAssertion(deps, checked);
     const sub = "accountId" in subject ? subject.accountId : subject.subject;
-    return { sub, expiresAt: Math.floor(checked.expiresAt.getTime() / 1000), mayGrant: new Set(checked.issuer.scopes), grants: [] };
+    return { sub, expiresAt: Math.floor(checked.expiresAt.getTime() / 1000), mayGrant: new Set(checked.issuer.scopes), grants: [], clients: [] };
   }
   return ownAccessToken(ctx, deps, token, "subject");
 }
@@ -239,6 +248,7 @@ export function tokenExchangeGrant(deps: TokenExchangeDeps) {
     if (actor) claims.act = { sub: actor.sub, ...(actor.clientId ? { client_id: actor.clientId } : {}), ...(subject.act ? { act: subject.act } : {}) };
     else if (subject.act) claims.act = subject.act;
     if (subject.grants.length) claims.sgid = subject.grants;
+    if (subject.clients.length) claims.sclient = subject.clients;
     if (jkt) at.setThumbprint("jkt", jkt);
     exchangeClaims.set(at, claims);
     ctx.oidc.entity("AccessToken", at);

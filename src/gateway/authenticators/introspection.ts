@@ -78,8 +78,8 @@ export class IntrospectionAuthenticator {
     // Cached per token, not per API: the answer is the same for every API, the audience is checked here.
     const key = VerifiedTokenCache.key(token);
     const principal = this.cache.get(key) ?? (await this.introspectOnce(key, token));
-    const { client_id, sub, iat, gid, sgid } = principal.claims;
-    if (this.revocations?.refuses({ jti: token, gid, sgid, client_id, sub, iat })) {
+    const { client_id, sub, iat, gid, sgid, sclient } = principal.claims;
+    if (this.revocations?.refuses({ jti: token, gid, sgid, sclient, client_id, sub, iat })) {
       this.cache.delete(key);
       throw new InvalidToken("the access token has been revoked", "token_revoked");
     }
