@@ -57,7 +57,9 @@ const schema = z.object({
   DB_QUERY_TIMEOUT_MS: milliseconds.default(5000),
   /**
    * Redis (redis:// or rediss://, credentials and database number in the URL) for state shared by every
-   * gateway process and instance: the rate limits' counts. Unset: each process counts on its own.
+   * process and instance: the gateway's rate limits, password-attempt counters, the replay cache (assertion
+   * ids, DPoP proofs) and change notifications. Unset: rate limits count in each process, the rest stays
+   * in the database.
    */
   REDIS_URL: z
     .string()

@@ -95,3 +95,40 @@ function proofRefusal(error: unknown): DpopProofError {
   }
   return new DpopProofError("malformed DPoP proof", "dpop_proof_malformed");
 }
+
+/** Length of a nonce's window, in seconds: a nonce is good for the rest of its window and the next. */
+const NONCE_WINDOW_SECONDS = 300;
+
+/**
+ * Gatehouse's own DPoP nonces (RFC 9449 §9), at the gateway and on Gatehouse's own grants: base64url HMAC-SHA256 of the time window under a key derived
+ * (HKDF) from DPOP_NONCE_SECRET, the same on every instance. Nothing is stored.
+ */
+export class DpopNonces {
+  private readonly secret: () => Buffer;
+  private key: Buffer | undefined;
+
+  /** @param secret the shared secret (dpopNonceSecret), asked for at the first nonce */
+  constructor(secret: () => Buffer) {
+    this.secret = secret;
+  }
+
+  /** The nonce to hand out now. */
+  current(nowMs = Date.now()): string {
+    return this.forWindow(Math.floor(nowMs / 1000 / NONCE_WINDOW_SECONDS));
+  }
+
+  /** True for a nonce of the current window or the one before. */
+  accepts(nonce: unknown, nowMs = Date.now()): boolean {
+    if (typeof nonce !== "string" || nonce.length !== 43) return false;
+    const window = Math.floor(nowMs / 1000 / NONCE_WINDOW_SECONDS);
+    const given = Buffer.from(nonce);
+    // 43 characters of non-ASCII are more than 43 bytes: timingSafeEqual would throw on the length.
+    if (given.length !== 43) return false;
+    return [window, window - 1].some((w) => crypto.timingSafeEqual(given, Buffer.from(this.forWindow(w))));
+  }
+
+  private forWindow(window: number): string {
+    this.key ??= Buffer.from(crypto.hkdfSync("sha256", this.secret(), "gatehouse", "gateway-dpop-nonce", 32));
+    return crypto.createHmac("sha256", this.key).update(String(window)).digest("base64url");
+  }
+}

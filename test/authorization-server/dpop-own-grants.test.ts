@@ -121,3 +121,51 @@ describe("DPoP on Gatehouse's own grants", () => {
     expect(decodeJwt(answer.body.access_token!)).toMatchObject({ aud: INVENTORY, cnf: { jkt: thumbprint } });
   });
 });
+
+describe("DPoP nonces on Gatehouse's own grants (DPOP_REQUIRE_NONCE)", () => {
+  let db: FreshDatabase;
+  let gatehouse: RunningGatehouse;
+  let client = { id: "", secret: "" };
+  let pair: CryptoKeyPair;
+  let jwk: JWK;
+
+  beforeAll(async () => {
+    db = await freshDatabase("sqlite");
+    pair = (await generateKeyPair("ES256", { extractable: true })) as CryptoKeyPair;
+    jwk = await exportJWK(pair.publicKey);
+    await withServices(db, async (services) => {
+      await services.scopes.apply({ name: "orders:read" });
+      await services.apis.apply({ identifier: API, name: "Orders", scopes: ["orders:read"] });
+      const created = await services.clients.create({ client_name: "app", grant_types: ["password"], scopes: ["orders:read"] });
+      client = { id: created.client.client_id, secret: created.client_secret! };
+      await services.users.create({ username: "alice", password: PASSWORD, email: "alice@example.com" });
+    });
+    gatehouse = await startGatehouse(db, { DPOP_REQUIRE_NONCE: "true" });
+  });
+
+  afterAll(async () => {
+    await gatehouse?.stop();
+    await db?.drop();
+  });
+
+  async function passwordGrant(claims: Record<string, unknown>) {
+    const proof = await new SignJWT({ htm: "POST", htu: `${gatehouse.issuer}/token`, jti: crypto.randomUUID(), iat: Math.floor(Date.now() / 1000), ...claims })
+      .setProtectedHeader({ alg: "ES256", typ: "dpop+jwt", jwk })
+      .sign(pair.privateKey);
+    const response = await fetch(`${gatehouse.issuer}/token`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", authorization: `Basic ${Buffer.from(`${client.id}:${client.secret}`).toString("base64")}`, dpop: proof },
+      body: new URLSearchParams({ grant_type: "password", username: "alice", password: PASSWORD, resource: API }),
+    });
+    return { status: response.status, nonce: response.headers.get("dpop-nonce"), body: (await response.json()) as Record<string, string> };
+  }
+
+  test("a proof without a nonce, or with one not of Gatehouse's, gets use_dpop_nonce and a DPoP-Nonce; with it, a bound token", async () => {
+    const first = await passwordGrant({});
+    expect(first).toMatchObject({ status: 400, body: { error: "use_dpop_nonce" } });
+    expect(first.nonce).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(await passwordGrant({ nonce: "x".repeat(43) })).toMatchObject({ status: 400, body: { error: "use_dpop_nonce" } });
+    const second = await passwordGrant({ nonce: first.nonce });
+    expect(second).toMatchObject({ status: 200, body: { token_type: "DPoP" } });
+  });
+});

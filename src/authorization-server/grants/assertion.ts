@@ -79,7 +79,7 @@ export function isServiceSubject(sub: unknown): boolean {
  * @throws errors.InvalidGrant for an unknown or disabled user or a replayed assertion
  */
 export async function issueForAssertion(ctx: KoaContextWithOIDC, deps: AssertionDeps, assertion: CheckedAssertion, gty: string): Promise<void> {
-  const jkt = await dpopBinding(ctx, deps.storage.replays);
+  const jkt = await dpopBinding(ctx, deps.dpop);
   const subject = await useAssertion(deps, assertion);
   const mayGrant = new Set(assertion.issuer.scopes);
   ctx.body = await issueTokens(ctx, deps, { ...subject, gty, mayGrant, jkt });

@@ -18,9 +18,11 @@ import { PASSWORD, PASSWORD_PARAMETERS, passwordGrant } from "./password.ts";
 import { SAML2_BEARER, saml2BearerGrant } from "./saml2-bearer.ts";
 import { TOKEN_EXCHANGE, TOKEN_EXCHANGE_PARAMETERS, tokenExchangeGrant } from "./token-exchange.ts";
 import type { OwnAccessTokens } from "../../shared/own-access-tokens.ts";
+import { DpopNonces } from "../../shared/dpop-proof.ts";
+import { dpopNonceSecret } from "../../config/secrets.ts";
 
 export interface GrantDeps {
-  config: Pick<Config, "ASSERTION_CLOCK_SKEW">;
+  config: Config;
   storage: Storage;
   catalog: Catalog;
   credentials: PasswordCredentials;
@@ -40,6 +42,10 @@ export function registerGrants(provider: Provider, deps: GrantDeps): void {
     findAccount: accountFinder(deps.storage),
     defaultResource: defaultResource(deps.catalog) as (ctx: KoaContextWithOIDC, client: { clientId: string }) => Promise<string | string[] | undefined>,
     clockSkewSeconds: deps.config.ASSERTION_CLOCK_SKEW,
+    dpop: {
+      replays: deps.storage.replays,
+      ...(deps.config.DPOP_REQUIRE_NONCE ? { nonces: new DpopNonces(() => dpopNonceSecret(deps.config)) } : {}),
+    },
   };
   provider.registerGrantType(PASSWORD, passwordGrant({ ...common, credentials: deps.credentials }), PASSWORD_PARAMETERS);
   provider.registerGrantType(JWT_BEARER, jwtBearerGrant({ ...common, remoteKeySets: deps.remoteKeySets }), ASSERTION_PARAMETERS);

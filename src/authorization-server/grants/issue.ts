@@ -6,6 +6,7 @@
 import { errors, type Account, type KoaContextWithOIDC } from "oidc-provider";
 import type { Catalog } from "../catalog.ts";
 import { assertClientMayTarget, resourceServerInfo } from "../resource-servers.ts";
+import type { DpopBindingOptions } from "./dpop-binding.ts";
 
 export interface Issuance {
   /** The user the tokens are for; absent for a service identity (then no refresh or ID token). */
@@ -35,6 +36,8 @@ export interface IssueDeps {
   activeAlg: () => string;
   /** The configuration's findAccount: the user's claims for the ID token. */
   findAccount: (ctx: KoaContextWithOIDC, accountId: string) => Promise<Account | undefined>;
+  /** DPoP on these grants (dpop-binding.ts): the replay store, and the nonces when they are required. */
+  dpop: DpopBindingOptions;
   /** resourceIndicators.defaultResource, for a request without resource. */
   defaultResource: (ctx: KoaContextWithOIDC, client: { clientId: string }) => Promise<string | string[] | undefined>;
 }

@@ -10,7 +10,6 @@ import { log, securityEvent } from "../../shared/logger.ts";
 import type { PasswordCredentials } from "../credentials/password-check.ts";
 import { invalidGrant, issueTokens, type IssueDeps } from "./issue.ts";
 import { dpopBinding } from "./dpop-binding.ts";
-import type { Storage } from "../../storage/index.ts";
 
 export const PASSWORD = "password";
 export const PASSWORD_PARAMETERS = ["username", "password", "scope", "resource"];
@@ -25,14 +24,14 @@ export const PASSWORD_CHANGE_REQUIRED = "the password must be changed: sign in o
  * @throws errors.InvalidRequest without username or password; errors.InvalidGrant for wrong credentials
  *   or while throttled (with Retry-After in seconds); whatever issueTokens throws
  */
-export function passwordGrant(deps: IssueDeps & { credentials: PasswordCredentials; storage: Pick<Storage, "replays"> }) {
+export function passwordGrant(deps: IssueDeps & { credentials: PasswordCredentials }) {
   return async function passwordGrantHandler(ctx: KoaContextWithOIDC): Promise<void> {
     const params = ctx.oidc.params as Record<string, unknown>;
     const { username, password } = params;
     if (typeof username !== "string" || username === "") throw new errors.InvalidRequest("missing required parameter 'username'");
     if (typeof password !== "string" || password === "") throw new errors.InvalidRequest("missing required parameter 'password'");
     // Before the password is checked: a request that cannot succeed costs no argon2 and no throttle count.
-    const jkt = await dpopBinding(ctx, deps.storage.replays);
+    const jkt = await dpopBinding(ctx, deps.dpop);
     const check = await deps.credentials.check({ username, address: ctx.ip }, password);
     if (check.outcome === "throttled") {
       securityEvent("password_grant_throttled", { client_id: ctx.oidc.client?.clientId, counter: check.counter, address: ctx.ip, retry_after: check.retryAfterSeconds });

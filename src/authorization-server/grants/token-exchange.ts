@@ -212,7 +212,7 @@ export function tokenExchangeGrant(deps: TokenExchangeDeps) {
     if (token.length > MAX_TOKEN_LENGTH) throw invalidGrant("the subject token is too long");
 
     const api = await targetApi(deps.catalog, client.clientId, params);
-    const jkt = await dpopBinding(ctx, deps.storage.replays);
+    const jkt = await dpopBinding(ctx, deps.dpop);
     const subject = await subjectToken(ctx, deps, token, type);
     if (subject.grants.length > MAX_CHAIN) throw invalidGrant(`the subject token was exchanged ${MAX_CHAIN} times already`);
     // A DPoP-bound subject token is exchanged only with a proof of its key (the new token is bound to it

@@ -16,15 +16,14 @@
 //
 // Cost: only requests that use DPoP (or reach an API that requires it) get here; a plain bearer request
 // pays one property test (the token's cnf) in the pipeline.
-import crypto from "node:crypto";
 import { log } from "../../shared/logger.ts";
-import { checkDpopProof, DpopProofError, DPOP_ALGORITHMS, type CheckedProof } from "../../shared/dpop-proof.ts";
+import { checkDpopProof, DpopProofError, DPOP_ALGORITHMS, type CheckedProof, type DpopNonces } from "../../shared/dpop-proof.ts";
 import { DpopRefused, GatewayError } from "../errors.ts";
 import { normalizePath } from "../rules/normalize-path.ts";
 import { describeFailure } from "./failure.ts";
 import { VerifiedTokenCache } from "./verified-token-cache.ts";
 
-export { DPOP_ALGORITHMS, accessTokenHash } from "../../shared/dpop-proof.ts";
+export { DPOP_ALGORITHMS, DpopNonces, accessTokenHash } from "../../shared/dpop-proof.ts";
 
 /** Longest DPoP header accepted, in characters: a proof with an RSA-4096 key is about 1.5 KB. */
 const MAX_PROOF_LENGTH = 8192;
@@ -68,43 +67,6 @@ export interface DpopRequest {
   maxAgeSeconds?: number;
   /** The proof must carry a nonce the gateway issued (dpop policy require_nonce, RFC 9449 §9). */
   requireNonce?: boolean;
-}
-
-/** Length of a nonce's window, in seconds: a nonce is good for the rest of its window and the next. */
-const NONCE_WINDOW_SECONDS = 300;
-
-/**
- * The gateway's DPoP nonces (RFC 9449 §9): base64url HMAC-SHA256 of the time window under a key derived
- * (HKDF) from DPOP_NONCE_SECRET, the same on every instance. Nothing is stored.
- */
-export class DpopNonces {
-  private readonly secret: () => Buffer;
-  private key: Buffer | undefined;
-
-  /** @param secret the shared secret (dpopNonceSecret), asked for at the first nonce */
-  constructor(secret: () => Buffer) {
-    this.secret = secret;
-  }
-
-  /** The nonce to hand out now. */
-  current(nowMs = Date.now()): string {
-    return this.forWindow(Math.floor(nowMs / 1000 / NONCE_WINDOW_SECONDS));
-  }
-
-  /** True for a nonce of the current window or the one before. */
-  accepts(nonce: unknown, nowMs = Date.now()): boolean {
-    if (typeof nonce !== "string" || nonce.length !== 43) return false;
-    const window = Math.floor(nowMs / 1000 / NONCE_WINDOW_SECONDS);
-    const given = Buffer.from(nonce);
-    // 43 characters of non-ASCII are more than 43 bytes: timingSafeEqual would throw on the length.
-    if (given.length !== 43) return false;
-    return [window, window - 1].some((w) => crypto.timingSafeEqual(given, Buffer.from(this.forWindow(w))));
-  }
-
-  private forWindow(window: number): string {
-    this.key ??= Buffer.from(crypto.hkdfSync("sha256", this.secret(), "gatehouse", "gateway-dpop-nonce", 32));
-    return crypto.createHmac("sha256", this.key).update(String(window)).digest("base64url");
-  }
 }
 
 /** 503: the shared jti store could not be asked; a proof that cannot be checked for replay is not accepted. */
