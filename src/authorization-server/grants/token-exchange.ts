@@ -18,6 +18,7 @@
 // the grants of the chain it came from (the subject token's, and those the subject was exchanged from):
 // revoking any of them (logout, a token's revocation, refresh token reuse) refuses the exchanged token
 // too (shared/revocation-list.ts). A DPoP-bound subject token is exchanged only with a proof of its key.
+import { decodeJwt } from "jose";
 import { errors, type KoaContextWithOIDC } from "oidc-provider";
 import type { Catalog } from "../catalog.ts";
 import type { OwnAccessTokens } from "../../shared/own-access-tokens.ts";
@@ -166,8 +167,7 @@ async function subjectToken(ctx: KoaContextWithOIDC, deps: TokenExchangeDeps, to
 /** Whether a JWT names Gatehouse as its issuer (without trusting it yet). */
 function isOwnJwt(deps: TokenExchangeDeps, token: string): boolean {
   try {
-    const payload = JSON.parse(Buffer.from(token.split(".")[1] ?? "", "base64url").toString("utf8")) as { iss?: unknown };
-    return payload.iss === deps.ownTokens.issuer;
+    return decodeJwt(token).iss === deps.ownTokens.issuer;
   } catch {
     return false;
   }

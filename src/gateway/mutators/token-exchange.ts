@@ -5,9 +5,9 @@
 // cached per caller token, target and scope until shortly before they expire (a revoked caller token
 // is refused by the authenticate stage before its cache entry is ever used); concurrent requests with
 // one caller token share one exchange.
-import crypto from "node:crypto";
 import { log } from "../../shared/logger.ts";
 import { BadGateway } from "../errors.ts";
+import { VerifiedTokenCache } from "../authenticators/verified-token-cache.ts";
 import { requestToken, TokenRequestFailed, type TokenRequest } from "./outbound-token-request.ts";
 
 const TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -25,11 +25,8 @@ export interface TokenExchangerOptions {
   maxEntries?: number;
 }
 
-interface Cached {
-  token: string;
-  /** Epoch ms after which a new token is asked for. */
-  refreshAt: number;
-}
+/** Longest an exchanged token is kept, in seconds (an API's access tokens live a day at most). */
+const MAX_CACHE_SECONDS = 24 * 3600;
 
 /** When to ask again: 30 s before expiry, or at half the life of a shorter-lived token. Epoch ms. */
 function refreshAt(expiresIn: number | undefined, now = Date.now()): number {
@@ -41,13 +38,15 @@ const FAILURE = "the gateway could not obtain a token for the backend";
 
 export class TokenExchanger {
   private readonly options: Required<TokenExchangerOptions>;
-  private readonly cache = new Map<string, Cached>();
+  /** Exchanged tokens by caller token, target and scope, until refreshAt: the gateway's token cache, least recently used out first. */
+  private readonly cache: VerifiedTokenCache<string>;
   private readonly inFlight = new Map<string, Promise<string>>();
-  private actor: Cached | undefined;
+  private actor: { token: string; refreshAt: number } | undefined;
   private actorInFlight: Promise<string> | undefined;
 
   constructor(options: TokenExchangerOptions) {
     this.options = { timeoutMs: 5000, maxEntries: 10_000, ...options };
+    this.cache = new VerifiedTokenCache<string>({ maxTtlSeconds: MAX_CACHE_SECONDS, maxEntries: this.options.maxEntries });
   }
 
   /**
@@ -55,15 +54,9 @@ export class TokenExchanger {
    * @throws BadGateway ("token_exchange_failed") when the exchange is refused or Gatehouse does not answer
    */
   async exchange(subjectToken: string, audience: string, scope: string | null, api: string): Promise<string> {
-    const key = `${crypto.createHash("sha256").update(subjectToken).digest("base64url")} ${audience} ${scope ?? ""}`;
-    const now = Date.now();
+    const key = VerifiedTokenCache.key(subjectToken, ` ${audience} ${scope ?? ""}`);
     const cached = this.cache.get(key);
-    if (cached && cached.refreshAt > now) {
-      // Most recently used last, so the oldest entries are evicted first.
-      this.cache.delete(key);
-      this.cache.set(key, cached);
-      return cached.token;
-    }
+    if (cached) return cached;
     let pending = this.inFlight.get(key);
     if (!pending) {
       pending = this.fetchExchanged(key, subjectToken, audience, scope, api).finally(() => this.inFlight.delete(key));
@@ -76,9 +69,7 @@ export class TokenExchanger {
     const actorToken = await this.actorToken(api);
     const grant = { grant_type: TOKEN_EXCHANGE, subject_token: subjectToken, subject_token_type: ACCESS_TOKEN, actor_token: actorToken, actor_token_type: ACCESS_TOKEN };
     const response = await this.request({ scope, resource: audience }, grant, api);
-    this.cache.delete(key);
-    this.cache.set(key, { token: response.accessToken, refreshAt: refreshAt(response.expiresIn) });
-    if (this.cache.size > this.options.maxEntries) this.cache.delete(this.cache.keys().next().value!);
+    this.cache.set(key, response.accessToken, refreshAt(response.expiresIn));
     return response.accessToken;
   }
 
