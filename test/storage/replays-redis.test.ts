@@ -12,6 +12,8 @@ import { freePort } from "../helpers/gatehouse.ts";
 import { PrivateRedis, until } from "../helpers/redis.ts";
 
 const SHARED_REDIS = process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
+/** These tests compare what Redis holds: a busy machine must not send a slow call to the database (the fallback has tests of its own). */
+const PATIENT_MS = 5_000;
 const uniquePrefix = () => `test-replays-${crypto.randomBytes(4).toString("hex")}`;
 const newId = () => `assertion:${crypto.randomBytes(12).toString("base64url")}`;
 /** A DPoP proof's lifetime: recorded in Redis alone. */
@@ -41,7 +43,7 @@ describe.each(CASES)("replays on %s, %s", (backend, backing) => {
 
   beforeAll(async () => {
     db = await freshDatabase(backend);
-    storage = await openStorage(db.url, backing === "redis" ? { redis: { url: SHARED_REDIS, prefix } } : {});
+    storage = await openStorage(db.url, backing === "redis" ? { redis: { url: SHARED_REDIS, prefix, storageCommandTimeoutMs: PATIENT_MS } } : {});
   });
   afterAll(async () => {
     await storage?.close();
@@ -88,8 +90,8 @@ describe("replays in Redis, two instances on one PostgreSQL database", () => {
 
   beforeAll(async () => {
     db = await freshDatabase("postgresql");
-    first = await openStorage(db.url, { redis: { url: SHARED_REDIS, prefix } });
-    second = await openStorage(db.url, { migrate: false, redis: { url: SHARED_REDIS, prefix } });
+    first = await openStorage(db.url, { redis: { url: SHARED_REDIS, prefix, storageCommandTimeoutMs: PATIENT_MS } });
+    second = await openStorage(db.url, { migrate: false, redis: { url: SHARED_REDIS, prefix, storageCommandTimeoutMs: PATIENT_MS } });
     plain = await openStorage(db.url, { migrate: false });
     probe = new Redis(SHARED_REDIS);
   });

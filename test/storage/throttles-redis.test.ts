@@ -15,6 +15,8 @@ import { freePort } from "../helpers/gatehouse.ts";
 import { PrivateRedis, until } from "../helpers/redis.ts";
 
 const SHARED_REDIS = process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
+/** These tests compare what Redis holds: a busy machine must not send a slow call to the database (the fallback has tests of its own). */
+const PATIENT_MS = 5_000;
 /** A prefix of this test's own on the shared Redis, with glob characters in it (SCAN patterns escape them). */
 const uniquePrefix = () => `test-throttles-[${crypto.randomBytes(4).toString("hex")}]*?`;
 
@@ -53,7 +55,7 @@ describe.each(BACKENDS)("throttles in Redis and in %s answer alike", (backend) =
   beforeAll(async () => {
     [plainDb, redisDb] = await Promise.all([freshDatabase(backend), freshDatabase("sqlite")]);
     plain = await openStorage(plainDb.url);
-    viaRedis = await openStorage(redisDb.url, { redis: { url: SHARED_REDIS, prefix } });
+    viaRedis = await openStorage(redisDb.url, { redis: { url: SHARED_REDIS, prefix, storageCommandTimeoutMs: PATIENT_MS } });
   });
   afterAll(async () => {
     await viaRedis?.close();
@@ -139,8 +141,8 @@ describe("throttles in Redis, two instances on one PostgreSQL database", () => {
 
   beforeAll(async () => {
     db = await freshDatabase("postgresql");
-    first = await openStorage(db.url, { redis: { url: SHARED_REDIS, prefix } });
-    second = await openStorage(db.url, { migrate: false, redis: { url: SHARED_REDIS, prefix } });
+    first = await openStorage(db.url, { redis: { url: SHARED_REDIS, prefix, storageCommandTimeoutMs: PATIENT_MS } });
+    second = await openStorage(db.url, { migrate: false, redis: { url: SHARED_REDIS, prefix, storageCommandTimeoutMs: PATIENT_MS } });
     plain = await openStorage(db.url, { migrate: false });
     probe = new Redis(SHARED_REDIS);
   });
