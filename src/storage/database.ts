@@ -4,6 +4,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import pg from "pg";
+import { AdapterSql, type DirectSql, type DriverAdapter } from "./direct-sql.ts";
 import type { PrismaClient } from "./generated/sqlite/client.ts";
 
 export type Database = PrismaClient;
@@ -34,7 +35,14 @@ export async function openDatabase(url: string, timeouts: DatabaseTimeouts = DEF
     const file = url.slice("file:".length);
     fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
     const [{ PrismaClient }, { PrismaLibSQL }] = await Promise.all([import("./generated/sqlite/client.ts"), import("@prisma/adapter-libsql")]);
-    return new PrismaClient({ adapter: new PrismaLibSQL({ url }) });
+    const connected = new ConnectedAdapter();
+    class LibSqlFactory extends PrismaLibSQL {
+      override async connect() {
+        return connected.set(await super.connect());
+      }
+    }
+    const db = new PrismaClient({ adapter: new LibSqlFactory({ url }) });
+    return withDirectSql(db, "sqlite", connected);
   }
   const [{ PrismaClient: PgPrismaClient }, { PrismaPg }] = await Promise.all([import("./generated/postgresql/client.ts"), import("@prisma/adapter-pg")]);
   const pool = {
@@ -48,8 +56,47 @@ export async function openDatabase(url: string, timeouts: DatabaseTimeouts = DEF
     keepAlive: true,
     keepAliveInitialDelayMillis: 10_000,
   };
-  const pg = new PgPrismaClient({ adapter: new PrismaPg(pool) });
-  return pg as unknown as Database;
+  const connected = new ConnectedAdapter();
+  class PgFactory extends PrismaPg {
+    override async connect() {
+      return connected.set(await super.connect());
+    }
+  }
+  const db = new PgPrismaClient({ adapter: new PgFactory(pool) }) as unknown as Database;
+  return withDirectSql(db, "postgresql", connected);
+}
+
+/** The driver adapter Prisma connected last (it connects on its first query, and again after $disconnect). */
+class ConnectedAdapter {
+  current: DriverAdapter | undefined;
+  set<T extends DriverAdapter>(adapter: T): T {
+    this.current = adapter;
+    return adapter;
+  }
+}
+
+const directSqls = new WeakMap<Database, DirectSql>();
+
+function withDirectSql(db: Database, kind: DatabaseKind, connected: ConnectedAdapter): Database {
+  directSqls.set(
+    db,
+    new AdapterSql(kind, async () => {
+      if (!connected.current) await db.$connect();
+      return connected.current!;
+    }),
+  );
+  return db;
+}
+
+/**
+ * Statements on the same driver and connections as `db`'s Prisma client, past Prisma's query engine
+ * (direct-sql.ts): for the hot path of oidc-provider's artifacts only.
+ * @throws Error when db was not opened by openDatabase
+ */
+export function directSql(db: Database): DirectSql {
+  const sql = directSqls.get(db);
+  if (!sql) throw new Error("directSql: this Prisma client was not opened by openDatabase");
+  return sql;
 }
 
 /** The PostgreSQL database DATABASE_URL names does not exist, and could not be created. */

@@ -8,7 +8,8 @@
 // by its value, so gateways that cached its introspection refuse it at once (introspection.ts).
 import { securityEvent } from "../shared/logger.ts";
 import { isStorableText } from "../shared/storable-text.ts";
-import type { Database } from "./database.ts";
+import { directSql, type Database } from "./database.ts";
+import { sqlTime, type DirectSql, type SqlRow } from "./direct-sql.ts";
 import type { RevocationRepository } from "./repositories/revocations.ts";
 
 export type AdapterPayload = Record<string, unknown> & {
@@ -44,13 +45,17 @@ const OPAQUE_ACCESS_TOKENS: ReadonlySet<string> = new Set(["AccessToken", "Clien
 /** Artifacts that belong to a grant and die with it (the Grant record itself is destroyed by oidc-provider). */
 const GRANT_BOUND = new Set(["AccessToken", "AuthorizationCode", "RefreshToken", "DeviceCode", "BackchannelAuthenticationRequest"]);
 
+const OPAQUE_MODELS_SQL = [...OPAQUE_ACCESS_TOKENS].map((model) => `'${model}'`).join(", ");
+const GRANT_BOUND_SQL = [...GRANT_BOUND].map((model) => `'${model}'`).join(", ");
+
 /**
- * Puts the opaque access tokens `where` selects, unexpired, on the revocation list (kind "jti", the
- * token's value), before they are deleted.
+ * Puts the unexpired opaque access tokens with this id (or of this grant) on the revocation list (kind
+ * "jti", the token's value), before they are deleted.
  */
-async function listRevokedAccessTokens(db: Database, revoke: (id: string, expiresAt: Date) => Promise<void>, where: { id?: string; grantId?: string }): Promise<void> {
-  const rows = await db.oidcArtifact.findMany({ where: { ...where, model: { in: [...OPAQUE_ACCESS_TOKENS] }, expiresAt: { gt: new Date() } }, select: { id: true, expiresAt: true } });
-  for (const row of rows) await revoke(row.id, row.expiresAt!);
+async function listRevokedAccessTokens(sql: DirectSql, revoke: (id: string, expiresAt: Date) => Promise<void>, where: { id: string } | { grantId: string }): Promise<void> {
+  const [column, value] = "id" in where ? ["id", where.id] : ["grantId", where.grantId];
+  const rows = await sql.query(`SELECT "id", "expiresAt" FROM "OidcArtifact" WHERE "${column}" = $1 AND "model" IN (${OPAQUE_MODELS_SQL}) AND "expiresAt" > $2`, [value, new Date()]);
+  for (const row of rows) await revoke(row.id as string, sqlTime(row.expiresAt)!);
 }
 
 /** The default of AdapterOptions.revokeAccessToken: stored and announced. */
@@ -61,8 +66,20 @@ function revokeThrough(revocations: RevocationRepository): (id: string, expiresA
 /** Seconds an expired device code stays findable, so that polling it answers expired_token. */
 export const EXPIRED_DEVICE_CODE_KEPT = 3600;
 
+/** The artifact's columns, in the order UPSERT_SQL takes them after model and id. */
+const UPSERT_SQL = `INSERT INTO "OidcArtifact" ("model", "id", "payload", "grantId", "clientId", "accountId", "userCode", "uid", "expiresAt")
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+  ON CONFLICT ("model", "id") DO UPDATE SET "payload" = excluded."payload", "grantId" = excluded."grantId", "clientId" = excluded."clientId",
+    "accountId" = excluded."accountId", "userCode" = excluded."userCode", "uid" = excluded."uid", "expiresAt" = excluded."expiresAt"`;
+const SELECT_SQL = `SELECT "payload", "clientId", "expiresAt", "consumedAt", "graceUsedAt" FROM "OidcArtifact" WHERE "model" = $1 AND`;
+
+/**
+ * oidc-provider's Adapter class over the OidcArtifact table. Its statements run on the driver
+ * (direct-sql.ts): they are the SQL of every token request, a refresh runs five of them.
+ */
 export function createOidcAdapter(db: Database, options: AdapterOptions, revocations: RevocationRepository) {
   const revokeAccessToken = options.revokeAccessToken ?? revokeThrough(revocations);
+  const sql = directSql(db);
   return class GatehouseOidcAdapter {
     readonly model: string;
 
@@ -75,57 +92,53 @@ export function createOidcAdapter(db: Database, options: AdapterOptions, revocat
       // answers a device polling it with expired_token (RFC 8628 §3.5), not invalid_grant.
       const kept = this.model === "DeviceCode" ? EXPIRED_DEVICE_CODE_KEPT : 0;
       const expiresAt = expiresIn ? new Date(Date.now() + (expiresIn + kept) * 1000) : null;
-      const data = {
-        payload: JSON.stringify(payload),
-        grantId: payload.grantId ?? null,
-        clientId: typeof payload.clientId === "string" ? payload.clientId : null,
-        accountId: typeof payload.accountId === "string" ? payload.accountId : null,
-        userCode: payload.userCode ?? null,
-        uid: payload.uid ?? null,
+      const text = (value: unknown) => (typeof value === "string" ? value : null);
+      await sql.execute(UPSERT_SQL, [
+        this.model,
+        id,
+        JSON.stringify(payload),
+        text(payload.grantId),
+        text(payload.clientId),
+        text(payload.accountId),
+        text(payload.userCode),
+        text(payload.uid),
         expiresAt,
-      };
-      await db.oidcArtifact.upsert({
-        where: { model_id: { model: this.model, id } },
-        create: { model: this.model, id, ...data },
-        update: data,
-      });
+      ]);
     }
 
     // An id no database could hold names nothing (and must not reach a query: PostgreSQL refuses NUL).
     async find(id: string): Promise<AdapterPayload | undefined> {
       if (!isStorableText(id)) return undefined;
       if (this.model === "Client") return options.findClient(id);
-      return this.#load({ model: this.model, id });
+      return this.#load("id", id);
     }
 
     async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
       if (!isStorableText(userCode)) return undefined;
-      return this.#load({ model: this.model, userCode });
+      return this.#load("userCode", userCode);
     }
 
     async findByUid(uid: string): Promise<AdapterPayload | undefined> {
       if (!isStorableText(uid)) return undefined;
-      return this.#load({ model: this.model, uid });
+      return this.#load("uid", uid);
     }
 
     async consume(id: string): Promise<void> {
       const now = new Date();
-      const { count } = await db.oidcArtifact.updateMany({
-        where: { model: this.model, id, consumedAt: null },
-        data: { consumedAt: now },
-      });
+      const count = await sql.execute(`UPDATE "OidcArtifact" SET "consumedAt" = $1 WHERE "model" = $2 AND "id" = $3 AND "consumedAt" IS NULL`, [now, this.model, id]);
       if (count > 0) return;
       // A refresh token find() handed out within its grace period: one extra rotation, and only one.
       if (this.model === "RefreshToken") {
-        const row = await db.oidcArtifact.findUnique({ where: { model_id: { model: this.model, id } }, select: { clientId: true } });
-        const graceMs = row?.clientId ? options.refreshTokenReuseGrace(row.clientId) * 1000 : 0;
+        const [row] = await sql.query(`SELECT "clientId" FROM "OidcArtifact" WHERE "model" = $1 AND "id" = $2`, [this.model, id]);
+        const clientId = typeof row?.clientId === "string" ? row.clientId : undefined;
+        const graceMs = clientId ? options.refreshTokenReuseGrace(clientId) * 1000 : 0;
         if (graceMs > 0) {
-          const { count: graced } = await db.oidcArtifact.updateMany({
-            where: { model: this.model, id, graceUsedAt: null, consumedAt: { gt: new Date(now.getTime() - graceMs) } },
-            data: { graceUsedAt: now },
-          });
+          const graced = await sql.execute(
+            `UPDATE "OidcArtifact" SET "graceUsedAt" = $1 WHERE "model" = $2 AND "id" = $3 AND "graceUsedAt" IS NULL AND "consumedAt" > $4`,
+            [now, this.model, id, new Date(now.getTime() - graceMs)],
+          );
           if (graced > 0) {
-            securityEvent("refresh_token_reused_within_grace", { client_id: row!.clientId, grace_seconds: graceMs / 1000 });
+            securityEvent("refresh_token_reused_within_grace", { client_id: clientId, grace_seconds: graceMs / 1000 });
             return;
           }
         }
@@ -134,19 +147,23 @@ export function createOidcAdapter(db: Database, options: AdapterOptions, revocat
     }
 
     async destroy(id: string): Promise<void> {
-      if (OPAQUE_ACCESS_TOKENS.has(this.model) && isStorableText(id)) await listRevokedAccessTokens(db, revokeAccessToken, { id });
-      await db.oidcArtifact.deleteMany({ where: { model: this.model, id } });
+      if (!isStorableText(id)) return;
+      if (OPAQUE_ACCESS_TOKENS.has(this.model)) await listRevokedAccessTokens(sql, revokeAccessToken, { id });
+      await sql.execute(`DELETE FROM "OidcArtifact" WHERE "model" = $1 AND "id" = $2`, [this.model, id]);
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {
-      await listRevokedAccessTokens(db, revokeAccessToken, { grantId });
-      await db.oidcArtifact.deleteMany({ where: { grantId, model: { in: [...GRANT_BOUND] } } });
+      if (!isStorableText(grantId)) return;
+      await listRevokedAccessTokens(sql, revokeAccessToken, { grantId });
+      await sql.execute(`DELETE FROM "OidcArtifact" WHERE "grantId" = $1 AND "model" IN (${GRANT_BOUND_SQL})`, [grantId]);
     }
 
-    async #load(where: { model: string; id?: string; uid?: string; userCode?: string }): Promise<AdapterPayload | undefined> {
-      const row = await db.oidcArtifact.findFirst({ where });
+    async #load(column: "id" | "uid" | "userCode", value: string): Promise<AdapterPayload | undefined> {
+      const [found] = await sql.query(`${SELECT_SQL} "${column}" = $2 LIMIT 1`, [this.model, value]);
+      if (!found) return undefined;
+      const row = artifactRow(found);
       const now = Date.now();
-      if (!row || (row.expiresAt && row.expiresAt.getTime() <= now)) return undefined;
+      if (row.expiresAt && row.expiresAt.getTime() <= now) return undefined;
       const payload = JSON.parse(row.payload) as AdapterPayload;
       if (row.consumedAt && !this.#withinGrace(row, now)) payload.consumed = Math.floor(row.consumedAt.getTime() / 1000);
       return payload;
@@ -157,6 +174,17 @@ export function createOidcAdapter(db: Database, options: AdapterOptions, revocat
       if (this.model !== "RefreshToken" || !row.clientId || !row.consumedAt || row.graceUsedAt) return false;
       return now - row.consumedAt.getTime() < options.refreshTokenReuseGrace(row.clientId) * 1000;
     }
+  };
+}
+
+/** A row of SELECT_SQL, typed. */
+function artifactRow(row: SqlRow): { payload: string; clientId: string | null; expiresAt: Date | null; consumedAt: Date | null; graceUsedAt: Date | null } {
+  return {
+    payload: row.payload as string,
+    clientId: (row.clientId as string | null) ?? null,
+    expiresAt: sqlTime(row.expiresAt),
+    consumedAt: sqlTime(row.consumedAt),
+    graceUsedAt: sqlTime(row.graceUsedAt),
   };
 }
 
@@ -190,7 +218,8 @@ export async function accountGrants(db: Database, accountId: string): Promise<Gr
 
 /** Deletes a grant and everything issued from it (codes, refresh and opaque access tokens). Returns how many artifacts went. */
 export async function revokeGrantArtifacts(db: Database, revocations: RevocationRepository, grantId: string): Promise<number> {
-  await listRevokedAccessTokens(db, revokeThrough(revocations), { grantId });
+  if (!isStorableText(grantId)) return 0;
+  await listRevokedAccessTokens(directSql(db), revokeThrough(revocations), { grantId });
   return (await db.oidcArtifact.deleteMany({ where: { OR: [{ model: "Grant", id: grantId }, { grantId }] } })).count;
 }
 

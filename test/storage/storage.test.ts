@@ -27,6 +27,30 @@ describe.each(BACKENDS)("storage on %s", (backend) => {
     expect(await storage.clients.list()).toEqual([]);
   });
 
+  test("a user reads back as written, by id, username and email (the lookups run on the driver, past Prisma)", async () => {
+    const input = {
+      id: "u-read-back",
+      username: "Zoë",
+      email: "zoe@example.com",
+      passwordHash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA",
+      claims: { name: "Zoë Ñ", email_verified: true, address: { country: "FR" }, age: 42 },
+      roles: ["admin", "ops"],
+      enabled: false,
+      passwordChangeRequired: true,
+    };
+    const created = await storage.users.create(input);
+    const plain = await storage.users.create({ ...input, id: "u-plain", username: "plain", email: null, claims: {}, roles: [], enabled: true, passwordChangeRequired: false });
+    expect(created).toMatchObject(input);
+    expect(await storage.users.findById(input.id)).toEqual(created);
+    expect(await storage.users.findByUsername("Zoë")).toEqual(created);
+    expect(await storage.users.findByEmail("zoe@example.com")).toEqual(created);
+    expect(await storage.users.findById("u-plain")).toEqual(plain);
+    expect((await storage.users.findById("u-plain"))!.enabled).toBe(true);
+    expect(await storage.users.findByUsername("zoë")).toBeNull();
+    expect(await storage.users.findById("nobody")).toBeNull();
+    expect(await storage.users.findById("nul\u0000id")).toBeNull();
+  });
+
   test("a client secret is stored only as an argon2id hash", async () => {
     const { client, client_secret: clientSecret } = await services.clients.create({ client_name: "svc", grant_types: ["client_credentials"] });
     expect(clientSecret).toMatch(/^[A-Za-z0-9_-]{43}$/);

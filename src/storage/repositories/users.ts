@@ -1,4 +1,5 @@
-import type { Database, DatabaseKind } from "../database.ts";
+import { directSql, type Database, type DatabaseKind } from "../database.ts";
+import { sqlTime, type DirectSql, type SqlRow } from "../direct-sql.ts";
 import { containsText, type PageQuery } from "../paging.ts";
 import type { User as Row } from "../generated/sqlite/client.ts";
 import { record, stringList } from "../json.ts";
@@ -24,13 +25,45 @@ function toRecord(row: Row): UserRecord {
   return { ...row, claims: record(row.claims), roles: stringList(row.roles) };
 }
 
+/** A Json column read by DirectSql: SQLite's text, or PostgreSQL's jsonb as the driver adapter gives it (text or parsed). */
+function json(value: unknown): unknown {
+  return typeof value === "string" ? JSON.parse(value) : value;
+}
+
+/** A "User" row read by DirectSql (SQLite's booleans are 0/1, times ISO 8601 texts), as Prisma would give it. */
+function fromSqlRow(row: SqlRow): UserRecord {
+  return {
+    id: row.id as string,
+    username: row.username as string,
+    email: (row.email as string | null) ?? null,
+    passwordHash: row.passwordHash as string,
+    claims: record(json(row.claims)),
+    roles: stringList(json(row.roles)),
+    enabled: row.enabled === true || row.enabled === 1 || row.enabled === 1n,
+    passwordChangeRequired: row.passwordChangeRequired === true || row.passwordChangeRequired === 1 || row.passwordChangeRequired === 1n,
+    createdAt: sqlTime(row.createdAt)!,
+    updatedAt: sqlTime(row.updatedAt)!,
+  };
+}
+
+const SELECT_USER = `SELECT "id", "username", "email", "passwordHash", "claims", "roles", "enabled", "passwordChangeRequired", "createdAt", "updatedAt" FROM "User" WHERE`;
+
 export class UserRepository {
   private readonly db: Database;
   private readonly kind: DatabaseKind;
+  /** For the lookups of every sign-in and token (findById, findByUsername, findByEmail): direct-sql.ts. */
+  private readonly sql: DirectSql;
 
   constructor(db: Database, kind: DatabaseKind) {
     this.db = db;
     this.kind = kind;
+    this.sql = directSql(db);
+  }
+
+  async #findBy(column: "id" | "username" | "email", value: string): Promise<UserRecord | null> {
+    if (!storable(value)) return null;
+    const [row] = await this.sql.query(`${SELECT_USER} "${column}" = $1`, [value]);
+    return row ? fromSqlRow(row) : null;
   }
 
   async list(): Promise<UserRecord[]> {
@@ -50,22 +83,19 @@ export class UserRepository {
     return { items: rows.map(toRecord), total };
   }
 
-  async findById(id: string): Promise<UserRecord | null> {
-    if (!storable(id)) return null;
-    const row = await this.db.user.findUnique({ where: { id } });
-    return row ? toRecord(row) : null;
+  /** The user whose id this is, or null. One statement on the driver (direct-sql.ts). */
+  findById(id: string): Promise<UserRecord | null> {
+    return this.#findBy("id", id);
   }
 
-  async findByEmail(email: string): Promise<UserRecord | null> {
-    if (!storable(email)) return null;
-    const row = await this.db.user.findUnique({ where: { email } });
-    return row ? toRecord(row) : null;
+  /** The user whose email this is, or null. One statement on the driver (direct-sql.ts). */
+  findByEmail(email: string): Promise<UserRecord | null> {
+    return this.#findBy("email", email);
   }
 
-  async findByUsername(username: string): Promise<UserRecord | null> {
-    if (!storable(username)) return null;
-    const row = await this.db.user.findUnique({ where: { username } });
-    return row ? toRecord(row) : null;
+  /** The user whose username this is, or null. One statement on the driver (direct-sql.ts). */
+  findByUsername(username: string): Promise<UserRecord | null> {
+    return this.#findBy("username", username);
   }
 
   async count(): Promise<number> {
