@@ -21,7 +21,7 @@ import { checkDpopProof, DpopProofError, DPOP_ALGORITHMS, type CheckedProof, typ
 import { DpopRefused, GatewayError } from "../errors.ts";
 import { normalizePath } from "../rules/normalize-path.ts";
 import { describeFailure } from "./failure.ts";
-import { VerifiedTokenCache } from "./verified-token-cache.ts";
+import { VerifiedTokenCache } from "../../shared/verified-token-cache.ts";
 
 export { DPOP_ALGORITHMS, DpopNonces, accessTokenHash } from "../../shared/dpop-proof.ts";
 

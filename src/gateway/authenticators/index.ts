@@ -7,7 +7,7 @@ import type { JwtAuthenticator } from "./jwt.ts";
 export { extractBearerToken, type BearerToken } from "./bearer-token.ts";
 export { IntrospectionAuthenticator, type IntrospectionAuthenticatorOptions } from "./introspection.ts";
 export { JwtAuthenticator, type JwtAuthenticatorOptions } from "./jwt.ts";
-export { VerifiedTokenCache, type VerifiedTokenCacheOptions } from "./verified-token-cache.ts";
+export { VerifiedTokenCache, type VerifiedTokenCacheOptions } from "../../shared/verified-token-cache.ts";
 
 export type Authenticate = (token: string, api: ApiRecord) => Promise<Principal>;
 

@@ -11,7 +11,7 @@ import { BadGateway, InvalidToken } from "../errors.ts";
 import type { Principal } from "../types.ts";
 import { audienceIncludes, optionalString, scopesOf } from "./claims.ts";
 import { describeFailure } from "./failure.ts";
-import { VerifiedTokenCache } from "./verified-token-cache.ts";
+import { VerifiedTokenCache } from "../../shared/verified-token-cache.ts";
 import type { RevocableClaims } from "../../shared/revocation-list.ts";
 
 export interface IntrospectionAuthenticatorOptions {
@@ -26,7 +26,7 @@ export interface IntrospectionAuthenticatorOptions {
   /** Longest time a refusal is remembered; default 5, never more than cacheTtlSeconds. */
   negativeCacheSeconds?: number;
   /** Default: a cache of 10,000 tokens kept at most cacheTtlSeconds. */
-  cache?: VerifiedTokenCache;
+  cache?: VerifiedTokenCache<Principal>;
   /**
    * The revocation list every instance keeps (revocation-list.ts): a cached answer it refuses is dropped
    * at once. Opaque tokens are listed by their value (their jti), as the authorization server revokes
@@ -46,7 +46,7 @@ export class IntrospectionAuthenticator {
   private readonly cacheTtlMs: number;
   private readonly negativeTtlMs: number;
   private readonly timeoutMs: number;
-  private readonly cache: VerifiedTokenCache;
+  private readonly cache: VerifiedTokenCache<Principal>;
   private readonly refusals: VerifiedTokenCache<Refusal>;
   private readonly inFlight = new Map<string, Promise<Principal>>();
   private readonly revocations: IntrospectionAuthenticatorOptions["revocations"];
@@ -63,7 +63,7 @@ export class IntrospectionAuthenticator {
     this.cacheTtlMs = options.cacheTtlSeconds * 1000;
     this.negativeTtlMs = negativeCacheSeconds * 1000;
     this.timeoutMs = options.timeoutMs;
-    this.cache = options.cache ?? new VerifiedTokenCache({ maxTtlSeconds: options.cacheTtlSeconds });
+    this.cache = options.cache ?? new VerifiedTokenCache<Principal>({ maxTtlSeconds: options.cacheTtlSeconds });
     this.refusals = new VerifiedTokenCache({ maxTtlSeconds: negativeCacheSeconds });
     this.revocations = options.revocations;
   }

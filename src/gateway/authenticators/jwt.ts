@@ -23,7 +23,7 @@ import { BadGateway, GatewayError, InvalidToken } from "../errors.ts";
 import type { Principal } from "../types.ts";
 import { optionalString, scopesOf } from "./claims.ts";
 import { describeFailure } from "./failure.ts";
-import { VerifiedTokenCache } from "./verified-token-cache.ts";
+import { VerifiedTokenCache } from "../../shared/verified-token-cache.ts";
 
 export interface JwtAuthenticatorOptions {
   /** Gatehouse's own tokens: its issuer, keys and revocation list. */
@@ -32,7 +32,7 @@ export interface JwtAuthenticatorOptions {
   /** Where the JWKS of the issuers APIs trust come from. */
   remoteKeySets: RemoteKeySets;
   /** Default: a cache of 10,000 tokens kept at most one hour. */
-  cache?: VerifiedTokenCache;
+  cache?: VerifiedTokenCache<Principal>;
 }
 
 /** An HMAC "key" could be built from a published public key, and "none" is no signature at all. */
@@ -58,14 +58,14 @@ interface KeySource {
 
 export class JwtAuthenticator {
   private readonly options: JwtAuthenticatorOptions;
-  private readonly cache: VerifiedTokenCache;
+  private readonly cache: VerifiedTokenCache<Principal>;
   private verifications = 0;
   private cacheHits = 0;
 
   constructor(options: JwtAuthenticatorOptions) {
     if (!(options.clockToleranceSeconds >= 0)) throw new RangeError("JwtAuthenticator: clockToleranceSeconds must be zero or more");
     this.options = options;
-    this.cache = options.cache ?? new VerifiedTokenCache({ maxTtlSeconds: 3600 });
+    this.cache = options.cache ?? new VerifiedTokenCache<Principal>({ maxTtlSeconds: 3600 });
   }
 
   /** Signature verifications attempted and cache hits, for tests and metrics. */

@@ -7,7 +7,7 @@
 // one caller token share one exchange.
 import { log } from "../../shared/logger.ts";
 import { BadGateway } from "../errors.ts";
-import { VerifiedTokenCache } from "../authenticators/verified-token-cache.ts";
+import { VerifiedTokenCache } from "../../shared/verified-token-cache.ts";
 import { requestToken, TokenRequestFailed, type TokenRequest } from "./outbound-token-request.ts";
 
 const TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange";

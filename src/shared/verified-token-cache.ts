@@ -3,7 +3,6 @@
 // token itself; every entry dies at the expiry its writer gives and at the cache's own maximum age;
 // the least recently used entry makes room when the cache is full.
 import crypto from "node:crypto";
-import type { Principal } from "../types.ts";
 
 export interface VerifiedTokenCacheOptions {
   /** Upper bound on any entry's life, whatever expiry its writer asks for. */
@@ -17,7 +16,7 @@ interface Entry<V> {
   expiresAtMs: number;
 }
 
-export class VerifiedTokenCache<V = Principal> {
+export class VerifiedTokenCache<V> {
   /** The cache key for a token, optionally bound to a context (e.g. the API it was checked for). */
   static key(token: string, context = ""): string {
     // Length-prefixed so that no (token, context) pair collides with another. crypto.hash is the one-shot
@@ -60,5 +59,10 @@ export class VerifiedTokenCache<V = Principal> {
 
   delete(key: string): void {
     this.entries.delete(key);
+  }
+
+  /** Forgets every entry. */
+  clear(): void {
+    this.entries.clear();
   }
 }

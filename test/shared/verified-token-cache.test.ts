@@ -1,5 +1,5 @@
 // The verified-token cache: hashed keys, expiry per entry and overall, bounded size.
-import { VerifiedTokenCache } from "../../../src/gateway/authenticators/verified-token-cache.ts";
+import { VerifiedTokenCache } from "../../src/shared/verified-token-cache.ts";
 
 describe("VerifiedTokenCache", () => {
   test("keys are hashes, distinct per context, never the token", () => {
