@@ -27,6 +27,7 @@ import { serveAssets } from "../web/pages.ts";
 import { adminRoutes } from "../admin/index.ts";
 import { tokenInfoEndpoint } from "./token-info.ts";
 import { authorizationServerHealth, observeProvider, requestOperations } from "../operations/authorization-server.ts";
+import { closeGracefully } from "../shared/close-server.ts";
 
 /**
  * The provider (a Koa application) mounted in the outer app as oidc-provider documents for Koa (koa-mount
@@ -140,11 +141,6 @@ export async function createAuthorizationServer(deps: AuthorizationServerDeps): 
         server.once("error", reject);
         server.listen(config.PORT, config.HOST, () => resolve(server.address() as AddressInfo));
       }),
-    close: () =>
-      new Promise((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-        setTimeout(() => server.closeAllConnections(), 10_000).unref();
-      }),
+    close: () => closeGracefully(server),
   };
 }

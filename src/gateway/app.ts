@@ -23,6 +23,7 @@ import { errorResponse, type ErrorResponse } from "./respond.ts";
 import { applyRouteChanges, loadRouteTable } from "./rules/load-route-table.ts";
 import type { RouteTable } from "./rules/route-table.ts";
 import { loadGatewayKeys, wireStages } from "./stages.ts";
+import { closeGracefully } from "../shared/close-server.ts";
 
 export interface GatewayDeps {
   config: Config;
@@ -160,15 +161,10 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
         server.once("error", reject);
         server.listen(config.GATEWAY_PORT, config.HOST, () => resolve(server.address() as AddressInfo));
       }),
-    close: () =>
-      new Promise((resolve) => {
-        server.close(() => {
-          forwarder.close();
-          rateLimits.close();
-          resolve();
-        });
-        server.closeIdleConnections();
-        setTimeout(() => server.closeAllConnections(), 10_000).unref();
-      }),
+    close: async () => {
+      await closeGracefully(server);
+      forwarder.close();
+      rateLimits.close();
+    },
   };
 }

@@ -6,6 +6,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { AggregatorRegistry, type Registry } from "prom-client";
 import { log } from "../shared/logger.ts";
+import { closeGracefully } from "../shared/close-server.ts";
 
 export interface MetricsServer {
   port: number;
@@ -58,10 +59,6 @@ export async function serveMetrics(port: number, host: string, source: MetricsSo
   });
   return {
     port: (server.address() as AddressInfo).port,
-    close: () =>
-      new Promise((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-      }),
+    close: () => closeGracefully(server),
   };
 }
