@@ -6,7 +6,7 @@
 import { decodeJwt } from "jose";
 import * as oidc from "openid-client";
 import { chromium, type Browser, type BrowserContext, type Page, type Response } from "playwright-core";
-import { BACKENDS, freshDatabase, type Backend, type FreshDatabase } from "../helpers/databases.ts";
+import { PROTOCOL_ONLY_BACKENDS, freshDatabase, type Backend, type FreshDatabase } from "../helpers/databases.ts";
 import { startGatehouse, type RunningGatehouse } from "../helpers/gatehouse.ts";
 import { withServices } from "../helpers/seed.ts";
 
@@ -110,7 +110,7 @@ async function signInAndConsent(page: Page): Promise<void> {
   await submit(page, "Allow");
 }
 
-describe.each(BACKENDS)("device authorization grant on %s", (backend) => {
+describe.each(PROTOCOL_ONLY_BACKENDS)("device authorization grant on %s", (backend) => {
   beforeAll(() => startServer(backend), 60_000);
 
   afterAll(async () => {

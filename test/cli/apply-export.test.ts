@@ -1,6 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
-import { BACKENDS } from "../helpers/databases.ts";
+import { BACKENDS, CLI_BACKENDS } from "../helpers/databases.ts";
 import { expectCleanFailure, freshGatehouse, storedOutboundSecret } from "./gatehouse.ts";
 
 const WORKER_SECRET = "worker-secret-0123456789-abcdefghijklmnop";
@@ -193,7 +193,7 @@ apis:
         credentials: true
 `;
 
-describe.each(BACKENDS)("gatehouse apply and export of gateway settings and routes (%s)", (backend) => {
+describe.each(CLI_BACKENDS)("gatehouse apply and export of gateway settings and routes (%s)", (backend) => {
   const t = freshGatehouse(backend);
   // PARTNER_CLIENT_SECRET is set here too, to show apply does not use it: the gateway will.
   const env = { ORDERS_UPSTREAM: "http://127.0.0.1:9000", PARTNER_CLIENT_SECRET: "resolved-too-early-0123456789" };

@@ -1,9 +1,9 @@
 import fs from "node:fs";
 import path from "node:path";
-import { BACKENDS } from "../helpers/databases.ts";
+import { CLI_BACKENDS } from "../helpers/databases.ts";
 import { freshGatehouse } from "./gatehouse.ts";
 
-describe.each(BACKENDS)("gatehouse client (%s)", (backend) => {
+describe.each(CLI_BACKENDS)("gatehouse client (%s)", (backend) => {
   const t = freshGatehouse(backend);
 
   beforeAll(async () => {

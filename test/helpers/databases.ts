@@ -11,10 +11,15 @@ export const BACKENDS: Backend[] = ["sqlite", "postgresql"];
 /**
  * For command-line tests whose storage paths the admin API's tests (test/admin, on both databases) and
  * the services' tests already run on PostgreSQL: the CLI is one more front end over the same services,
- * so running every CLI test twice (a process per command) costs minutes and finds nothing new. The CLI's
- * client and apply/export tests still run on both.
+ * so running every CLI test twice (a process per command) costs minutes and finds nothing new. Only the
+ * CLI's apply/export of clients, scopes and users (one transaction-heavy path) still runs on both.
  */
 export const CLI_BACKENDS: Backend[] = ["sqlite"];
+/**
+ * For browser-driven protocol tests whose storage the adapter's tests (test/storage, both databases)
+ * already cover statement by statement: the device flow's pages and polling run on SQLite.
+ */
+export const PROTOCOL_ONLY_BACKENDS: Backend[] = ["sqlite"];
 
 const POSTGRES_SERVER = process.env.TEST_POSTGRES_URL ?? "postgresql://postgres@127.0.0.1:5432";
 

@@ -11,6 +11,7 @@ import { withServices } from "../helpers/seed.ts";
 import { startUpstream, type Upstream } from "../helpers/upstream.ts";
 import { UserAgent } from "../helpers/user-agent.ts";
 import { tcpProxy } from "../helpers/tcp-proxy.ts";
+import { until } from "../helpers/redis.ts";
 import { gatehouseCli, type Gatehouse } from "../cli/gatehouse.ts";
 
 const ORDERS = "https://orders.example.com";
@@ -217,9 +218,11 @@ describe("starting on PostgreSQL", () => {
     try {
       const gatehouse = await startGatehouse(db, { WORKERS: "2", LOG_LEVEL: "info" });
       const workers = () => execFileSync("pgrep", ["-P", String(gatehouse.pid)], { encoding: "utf8" }).split("\n").filter(Boolean);
+      const replaced = () => [...gatehouse.output().matchAll(/"msg":"worker exited; starting another"/g)].length;
       for (let i = 0; i < 3; i++) {
+        await until(() => workers().length === 2);
         process.kill(Number(workers()[0]), "SIGKILL");
-        await new Promise((r) => setTimeout(r, 2500));
+        await until(() => replaced() === i + 1);
       }
       const delays = [...gatehouse.output().matchAll(/"msg":"worker exited; starting another".*?"inSeconds":([\d.]+)/g)].map((m) => Number(m[1]));
       expect(delays).toEqual([0.5, 1, 2]);
