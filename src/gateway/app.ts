@@ -162,7 +162,8 @@ export async function createGateway(deps: GatewayDeps): Promise<Gateway> {
         server.listen(config.GATEWAY_PORT, config.HOST, () => resolve(server.address() as AddressInfo));
       }),
     close: async () => {
-      await closeGracefully(server);
+      // WebSocket tunnels end with the forwarder: at the hard limit at the latest.
+      await closeGracefully(server, { atHardLimit: () => forwarder.close() });
       forwarder.close();
       rateLimits.close();
     },

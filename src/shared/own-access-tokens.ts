@@ -81,8 +81,9 @@ export class OwnAccessTokens {
       } catch {
         return undefined;
       }
-      // Until exp: the cache's own expiry stands in for jose's exp check on the next calls.
-      this.verified.set(key, payload, (payload.exp as number) * 1000);
+      // Until exp: the cache's own expiry stands in for jose's exp check on the next calls. Not when the
+      // keys changed while this one was checked: the key that signed it may have just been taken out.
+      if (this.current?.keys === keys) this.verified.set(key, payload, (payload.exp as number) * 1000);
     }
     return this.revoked(payload) ? undefined : payload;
   }

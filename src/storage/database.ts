@@ -66,11 +66,20 @@ export async function openDatabase(url: string, timeouts: DatabaseTimeouts = DEF
   return withDirectSql(db, "postgresql", connected);
 }
 
-/** The driver adapter Prisma connected last (it connects on its first query, and again after $disconnect). */
+/**
+ * The driver adapter Prisma connected last: it connects on its first query, disposes of the adapter on
+ * $disconnect and connects a new one on the next query. A disposed adapter is forgotten (its pool is
+ * ended), so the next direct statement connects Prisma again instead of failing.
+ */
 class ConnectedAdapter {
   current: DriverAdapter | undefined;
-  set<T extends DriverAdapter>(adapter: T): T {
+  set<T extends DriverAdapter & { dispose(): Promise<void> }>(adapter: T): T {
     this.current = adapter;
+    const dispose = adapter.dispose.bind(adapter);
+    adapter.dispose = () => {
+      if (this.current === adapter) this.current = undefined;
+      return dispose();
+    };
     return adapter;
   }
 }

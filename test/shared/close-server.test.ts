@@ -1,7 +1,7 @@
 // A graceful stop ends as soon as the requests in flight are answered, even on kept-alive connections
 // (Node's server.close() alone left such a connection open, taking new requests, until the hard limit).
 import http from "node:http";
-import type { AddressInfo } from "node:net";
+import net, { type AddressInfo } from "node:net";
 import { closeGracefully } from "../../src/shared/close-server.ts";
 
 function get(port: number, agent: http.Agent): Promise<{ status: number; connection: string | undefined; body: string }> {
@@ -28,7 +28,7 @@ describe("closeGracefully", () => {
     const inFlight = get(port, agent);
     await new Promise((resolve) => setTimeout(resolve, 50));
     let closed = false;
-    const stopping = closeGracefully(server, 60_000).then(() => (closed = true));
+    const stopping = closeGracefully(server, { hardLimitMs: 60_000 }).then(() => (closed = true));
     expect(await inFlight).toMatchObject({ status: 200, body: "done" });
     await stopping;
     expect(closed).toBe(true);
@@ -45,8 +45,24 @@ describe("closeGracefully", () => {
       (error: Error) => error.message,
     );
     await new Promise((resolve) => setTimeout(resolve, 50));
-    await closeGracefully(server, 300);
+    await closeGracefully(server, { hardLimitMs: 300 });
     expect(await hanging).toMatch(/socket hang up|ECONNRESET/);
     agent.destroy();
+  }, 10_000);
+
+  test("an upgraded connection (a WebSocket tunnel), which the server does not track, is ended by atHardLimit and the stop completes", async () => {
+    const tunnels = new Set<net.Socket>();
+    const server = http.createServer((_request, response) => response.end("ok"));
+    server.on("upgrade", (_request, socket: net.Socket) => {
+      tunnels.add(socket);
+      socket.write("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as AddressInfo;
+    const client = net.connect(port, "127.0.0.1", () => client.write("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"));
+    await new Promise((resolve) => client.once("data", resolve));
+    const ended = new Promise((resolve) => client.once("close", resolve));
+    await closeGracefully(server, { hardLimitMs: 300, atHardLimit: () => tunnels.forEach((socket) => socket.destroy()) });
+    await ended;
   }, 10_000);
 });

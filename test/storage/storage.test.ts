@@ -2,6 +2,7 @@
 // adapter's atomic consume and grant revocation, purging, and migrations applied exactly once.
 import { BACKENDS, freshDatabase, type FreshDatabase } from "../helpers/databases.ts";
 import { openStorage, type Storage } from "../../src/storage/index.ts";
+import { directSql, openDatabase } from "../../src/storage/database.ts";
 import { createServices, type Services } from "../../src/services/index.ts";
 
 describe.each(BACKENDS)("storage on %s", (backend) => {
@@ -49,6 +50,18 @@ describe.each(BACKENDS)("storage on %s", (backend) => {
     expect(await storage.users.findByUsername("zoë")).toBeNull();
     expect(await storage.users.findById("nobody")).toBeNull();
     expect(await storage.users.findById("nul\u0000id")).toBeNull();
+  });
+
+  test("statements on the driver connect again after a disconnect, as Prisma's own do", async () => {
+    const raw = await openDatabase(db.url);
+    try {
+      expect(await directSql(raw).query(`SELECT COUNT(*) AS "n" FROM "User" WHERE "id" = $1`, ["nobody"])).toEqual([{ n: expect.anything() }]);
+      await raw.$disconnect();
+      expect(await directSql(raw).execute(`DELETE FROM "User" WHERE "id" = $1`, ["nobody"])).toBe(0);
+      expect(await raw.user.count()).toBeGreaterThanOrEqual(0);
+    } finally {
+      await raw.$disconnect();
+    }
   });
 
   test("a client secret is stored only as an argon2id hash", async () => {

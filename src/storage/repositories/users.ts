@@ -39,8 +39,8 @@ function fromSqlRow(row: SqlRow): UserRecord {
     passwordHash: row.passwordHash as string,
     claims: record(json(row.claims)),
     roles: stringList(json(row.roles)),
-    enabled: row.enabled === true || row.enabled === 1 || row.enabled === 1n,
-    passwordChangeRequired: row.passwordChangeRequired === true || row.passwordChangeRequired === 1 || row.passwordChangeRequired === 1n,
+    enabled: row.enabled === true || row.enabled === 1,
+    passwordChangeRequired: row.passwordChangeRequired === true || row.passwordChangeRequired === 1,
     createdAt: sqlTime(row.createdAt)!,
     updatedAt: sqlTime(row.updatedAt)!,
   };
