@@ -68,31 +68,32 @@ describe("OwnAccessTokens", () => {
     expect(await tokens.verify(token, API)).toBeUndefined();
   });
 
-  test("when the keys change, tokens of a key taken out of the set are refused at once", async () => {
-    const k1 = await signer("k1");
-    const k2 = await signer("k2");
-    let set: JSONWebKeySet = { keys: [k1.jwk, k2.jwk] };
-    const tokens = new OwnAccessTokens({ issuer: ISSUER, keys: () => set, revocations: { refuses: () => false } });
-    const old = await k1.sign({});
-    const current = await k2.sign({});
-    expect(await tokens.verify(old, API)).toBeDefined();
-    expect(await tokens.verify(current, API)).toBeDefined();
-    set = { keys: [k2.jwk] };
-    expect(await tokens.verify(old, API)).toBeUndefined();
-    expect(await tokens.verify(current, API)).toBeDefined();
-  });
+  describe("when the keys change", () => {
+    /** Two keys published; a token of each; take() removes the first from the set. */
+    async function twoKeys() {
+      const k1 = await signer("k1");
+      const k2 = await signer("k2");
+      let set: JSONWebKeySet = { keys: [k1.jwk, k2.jwk] };
+      const tokens = new OwnAccessTokens({ issuer: ISSUER, keys: () => set, revocations: { refuses: () => false } });
+      return { tokens, old: await k1.sign({}), current: await k2.sign({}), takeOutFirst: () => (set = { keys: [k2.jwk] }) };
+    }
 
-  test("a token whose check was under way when its key was taken out is not remembered", async () => {
-    const k1 = await signer("k1");
-    const k2 = await signer("k2");
-    let set: JSONWebKeySet = { keys: [k1.jwk, k2.jwk] };
-    const tokens = new OwnAccessTokens({ issuer: ISSUER, keys: () => set, revocations: { refuses: () => false } });
-    const old = await k1.sign({});
-    const current = await k2.sign({});
-    const pending = tokens.verify(old, API);
-    set = { keys: [k2.jwk] };
-    await tokens.verify(current, API);
-    await pending; // checked with the keys of its start: may answer either way, but must not be kept
-    expect(await tokens.verify(old, API)).toBeUndefined();
+    test("tokens of a key taken out of the set are refused at once", async () => {
+      const { tokens, old, current, takeOutFirst } = await twoKeys();
+      expect(await tokens.verify(old, API)).toBeDefined();
+      expect(await tokens.verify(current, API)).toBeDefined();
+      takeOutFirst();
+      expect(await tokens.verify(old, API)).toBeUndefined();
+      expect(await tokens.verify(current, API)).toBeDefined();
+    });
+
+    test("a token whose check was under way when its key was taken out is not remembered", async () => {
+      const { tokens, old, current, takeOutFirst } = await twoKeys();
+      const pending = tokens.verify(old, API);
+      takeOutFirst();
+      await tokens.verify(current, API);
+      await pending; // checked with the keys of its start: may answer either way, but must not be kept
+      expect(await tokens.verify(old, API)).toBeUndefined();
+    });
   });
 });
