@@ -9,7 +9,8 @@
 //  - POST /device/auth: the answer carries `interval`, the pace the device must keep (RFC 8628 §3.2).
 //  - POST /token with the device_code grant: a device that polls again sooner than `interval` while the
 //    user has not answered gets slow_down (RFC 8628 §3.5) instead of authorization_pending. oidc-provider
-//    defines the error but never sends it.
+//    defines the error but never sends it. Each slow_down makes that device code's interval 5 seconds
+//    longer, for the poll that got it and every later one (§3.5: "for this and all subsequent requests").
 import crypto from "node:crypto";
 import type { Context, Middleware } from "koa";
 import type { KoaContextWithOIDC } from "oidc-provider";
@@ -26,11 +27,32 @@ import { tooManyAttempts } from "./interactions/login.ts";
 /** Seconds a device waits between two polls of the token endpoint (RFC 8628 §3.2: 5 when unsaid). */
 export const DEVICE_POLL_INTERVAL = 5;
 
-/** The counters' names: user code guesses per source network, and the last poll per device code. */
+/** Seconds each slow_down adds to a device code's interval (RFC 8628 §3.5). */
+export const SLOW_DOWN_STEP = 5;
+
+/** A device code's lifetime in seconds (configuration.ts, ttl.DeviceCode): how long its pace is kept. */
+const DEVICE_CODE_LIFETIME = 600;
+
+/**
+ * The most slow_downs counted per device code: by then its interval (605 s) outlasts the code, so a
+ * further slow_down could not change anything the device can still do.
+ */
+export const MAX_SLOW_DOWNS = Math.ceil(DEVICE_CODE_LIFETIME / SLOW_DOWN_STEP);
+
+const codeHash = (deviceCode: string) => crypto.hash("sha256", deviceCode, "base64url").slice(0, 32);
+
+/**
+ * The counters' names: user code guesses per source network; per device code, the last poll at each
+ * pace (level 0: the interval the device was told; level n: after n slow_downs) and the n-th slow_down.
+ */
 export const deviceThrottleKeys = {
   guesses: (address: string) => `device-code:${throttleAddress(address)}`,
-  poll: (deviceCode: string) => `device-poll:${crypto.hash("sha256", deviceCode, "base64url").slice(0, 32)}`,
+  poll: (deviceCode: string, level = 0) => `device-poll:${codeHash(deviceCode)}${level > 0 ? `:${level}` : ""}`,
+  slowDown: (deviceCode: string, n: number) => `device-slow-down:${codeHash(deviceCode)}:${n}`,
 };
+
+/** The interval a device code must keep after `slowDowns` slow_downs, in seconds. */
+export const pollInterval = (slowDowns: number) => DEVICE_POLL_INTERVAL + SLOW_DOWN_STEP * slowDowns;
 
 export type DeviceFlowSettings = Pick<
   Config,
@@ -49,15 +71,24 @@ function guessPolicy(settings: DeviceFlowSettings): ThrottlePolicy {
 }
 
 /**
- * One poll per interval: every poll let through locks the device code's counter, for a second less than
- * the interval (a device that waited the interval after its last answer must never be told to slow down
- * for the time that answer took to reach it).
+ * One poll per interval: every poll let through locks the device code's counter for its pace, for a
+ * second less than the interval (a device that waited the interval after its last answer must never be
+ * told to slow down for the time that answer took to reach it).
  */
-const POLL_POLICY: ThrottlePolicy = {
+function pollPolicy(interval: number): ThrottlePolicy {
+  return { maxFailures: 1, firstLockSeconds: interval - 1, maxLockSeconds: interval - 1, resetSeconds: interval, quickFailureMs: 0 };
+}
+
+/**
+ * The n-th slow_down of a device code: its counter is taken once (reserve lets exactly one caller
+ * through, on any instance sharing the storage) and stays locked for as long as the code can live, so
+ * the slow_downs counted never have a gap and are forgotten with the code (purged, or expired in Redis).
+ */
+const SLOW_DOWN_POLICY: ThrottlePolicy = {
   maxFailures: 1,
-  firstLockSeconds: DEVICE_POLL_INTERVAL - 1,
-  maxLockSeconds: DEVICE_POLL_INTERVAL - 1,
-  resetSeconds: DEVICE_POLL_INTERVAL,
+  firstLockSeconds: DEVICE_CODE_LIFETIME,
+  maxLockSeconds: DEVICE_CODE_LIFETIME,
+  resetSeconds: DEVICE_CODE_LIFETIME,
   quickFailureMs: 0,
 };
 
@@ -102,13 +133,51 @@ export function deviceFlowGuards(settings: DeviceFlowSettings, storage: Storage,
     }
   }
 
+  /** Whether the device code's n-th slow_down was counted. */
+  const counted = async (deviceCode: string, n: number) => (await storage.throttles.lockedUntil(deviceThrottleKeys.slowDown(deviceCode, n))) > 0;
+
+  /**
+   * How many slow_downs the device code got: counters 1..n are taken, n+1 is not (they are taken in
+   * order). One read for a device that never got one; a doubling search, then halving, for one that did.
+   */
+  async function slowDowns(deviceCode: string): Promise<number> {
+    if (!(await counted(deviceCode, 1))) return 0;
+    let low = 1;
+    let high = 2;
+    while (high <= MAX_SLOW_DOWNS && (await counted(deviceCode, high))) [low, high] = [high, high * 2];
+    high = Math.min(high, MAX_SLOW_DOWNS + 1);
+    while (high - low > 1) {
+      const middle = Math.floor((low + high) / 2);
+      if (await counted(deviceCode, middle)) low = middle;
+      else high = middle;
+    }
+    return low;
+  }
+
+  /**
+   * Counts a slow_down after the `seen` already counted: takes the next counter free (one taken meanwhile
+   * by a poll on another instance counts as that poll's), and starts the slower pace at this poll.
+   * @returns the slow_downs counted now
+   */
+  async function slowDown(deviceCode: string, seen: number): Promise<number> {
+    let n = seen;
+    while (n < MAX_SLOW_DOWNS) {
+      n++;
+      if ((await storage.throttles.reserve(deviceThrottleKeys.slowDown(deviceCode, n), SLOW_DOWN_POLICY)).allowed) break;
+    }
+    await storage.throttles.reserve(deviceThrottleKeys.poll(deviceCode, n), pollPolicy(pollInterval(n)));
+    return n;
+  }
+
   async function pollPace(ctx: Context): Promise<void> {
     const body = ctx.body as { error?: unknown } | undefined;
     const deviceCode = (ctx as unknown as KoaContextWithOIDC).oidc?.params?.device_code;
     if (ctx.status !== 400 || body?.error !== "authorization_pending" || typeof deviceCode !== "string") return;
-    const reservation = await storage.throttles.reserve(deviceThrottleKeys.poll(deviceCode), POLL_POLICY);
+    const seen = await slowDowns(deviceCode);
+    const reservation = await storage.throttles.reserve(deviceThrottleKeys.poll(deviceCode, seen), pollPolicy(pollInterval(seen)));
     if (!reservation.allowed) {
-      ctx.body = { error: "slow_down", error_description: `poll no more than once every ${DEVICE_POLL_INTERVAL} seconds, and ${DEVICE_POLL_INTERVAL} seconds slower after each slow_down` };
+      const interval = pollInterval(await slowDown(deviceCode, seen));
+      ctx.body = { error: "slow_down", error_description: `poll no more than once every ${interval} seconds from now on (${SLOW_DOWN_STEP} seconds slower after each slow_down)` };
     }
   }
 

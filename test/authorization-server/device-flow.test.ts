@@ -194,15 +194,36 @@ describe.each(PROTOCOL_ONLY_BACKENDS)("device authorization grant on %s", (backe
     expect(answer.body.error).toBe("access_denied");
   });
 
-  test("a device polling faster than the interval gets slow_down, then authorization_pending once it waits", async () => {
+  test("a device polling faster than the interval gets slow_down", async () => {
     const started = await startDevice();
     expect(await poll(started.device_code)).toMatchObject({ status: 400, body: { error: "authorization_pending" } });
     const fast = await poll(started.device_code);
     expect(fast.status).toBe(400);
     expect(fast.body.error).toBe("slow_down");
-    await new Promise((resolve) => setTimeout(resolve, 4_200));
-    expect(await poll(started.device_code)).toMatchObject({ status: 400, body: { error: "authorization_pending" } });
   });
+
+  test("each slow_down makes the device code's interval 5 s longer, for this and every later poll (RFC 8628 §3.5)", async () => {
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    // Two devices at once, so that the test waits for the longer one only.
+    const [early, late] = await Promise.all([startDevice(), startDevice()]);
+    for (const started of [early, late]) expect((await poll(started.device_code)).body.error).toBe("authorization_pending");
+    for (const started of [early, late]) {
+      const fast = await poll(started.device_code);
+      expect(fast.body.error).toBe("slow_down");
+      expect(fast.body.error_description).toContain("once every 10 seconds");
+    }
+    // The interval is now 10 s: a poll after the 5 s it was told at first is still too early, and slows it
+    // down again.
+    await sleep(5_200);
+    const again = await poll(early.device_code);
+    expect(again).toMatchObject({ status: 400, body: { error: "slow_down" } });
+    expect(again.body.error_description).toContain("once every 15 seconds");
+    // After the 10 s, the poll is answered; and the next one must wait 10 s too, not 5.
+    await sleep(10_000 - 5_200 + 200);
+    expect(await poll(late.device_code)).toMatchObject({ status: 400, body: { error: "authorization_pending" } });
+    await sleep(5_200);
+    expect((await poll(late.device_code)).body.error).toBe("slow_down");
+  }, 30_000);
 
   test("an expired device code answers expired_token, and its user code is refused as expired on the page", async () => {
     const started = await startDevice();
