@@ -1,7 +1,7 @@
 // The admin console in headless Chromium, as an administrator uses it: signing in through the login
 // page, scopes, an API with a route, a machine client whose secret is copied from the page and used for a
 // client-credentials token that passes the gateway (then fails it once the route wants another scope),
-// Try it, disabling the client, a web client used for a code flow with openid-client, users (a viewer,
+// Try it, a client that must use DPoP (a note on its page instead of the curl command), disabling the client, a web client used for a code flow with openid-client, users (a viewer,
 // a password shown once, a password to be changed at the next sign-in, which the viewer then changes on
 // the login page, revoking a grant), signing keys, field errors beside their fields, escaping of
 // hostile names everywhere, a viewer who can change nothing, forms without their CSRF token refused, and
@@ -296,6 +296,39 @@ describe("admin console in Chromium", () => {
     expect(statuses).toEqual([200, 200, 429]);
     const preflight = await fetch(`${gateway}/catalog/1`, { method: "OPTIONS", headers: { origin: "https://shop.example", "access-control-request-method": "GET" } });
     expect([preflight.status, preflight.headers.get("access-control-allow-origin"), preflight.headers.get("access-control-max-age")]).toEqual([204, "https://shop.example", "120"]);
+  });
+
+  test("a client that must use DPoP gets a note on its page instead of the curl token command, which its token endpoint would refuse", async () => {
+    await page.goto(url("/admin/clients/new?type=m2m"));
+    await page.getByLabel("Name", { exact: true }).fill("Orders worker with DPoP");
+    await page.getByRole("checkbox", { name: /^orders:read/ }).check();
+    await page.getByRole("checkbox", { name: /^Require DPoP/ }).check();
+    expect((await submit(page, "Register client")).status()).toBe(201);
+    const bound = await copySecret(page);
+    // What the page says: the request the curl command makes (which got the machine client its token) is
+    // refused for this client, without a DPoP proof.
+    const plain = await clientCredentialsToken(bound.id, bound.secret);
+    expect(plain.status).toBe(400);
+    expect(plain.body.error).toBe("invalid_grant");
+
+    await page.goto(url(`/admin/clients/${encodeURIComponent(bound.id)}`));
+    await expect(page.getByText("DPoP required", { exact: true }).isVisible()).resolves.toBe(true);
+    expect(await page.locator("#snippet-token").count()).toBe(0);
+    const quickStart = await page.locator("section.card", { hasText: "Quick start" }).innerText();
+    expect(quickStart).not.toContain("curl -s");
+    expect(quickStart).not.toContain("grant_type=");
+    expect(quickStart).not.toContain(`${gatehouse.issuer}/token`);
+    const note = await page.locator("#snippet-dpop").innerText();
+    expect(note).toContain("must send a DPoP proof (RFC 9449) with each token request");
+    expect(note).toContain("gatehouse sample dpop");
+    expect(await page.locator("#snippet-discovery").innerText()).toContain("/.well-known/openid-configuration");
+    await shot(page, "05b-client-dpop");
+
+    // A client without DPoP still gets the curl command, and no note.
+    await page.goto(url(`/admin/clients/${encodeURIComponent(made.machine!.id)}`));
+    expect(await page.locator("#snippet-token").innerText()).toContain(`curl -s -u "${made.machine!.id}:$CLIENT_SECRET" ${gatehouse.issuer}/token`);
+    expect(await page.locator("#snippet-dpop").count()).toBe(0);
+    await shot(page, "05c-client-plain");
   });
 
   test("a disabled client's next token request is refused", async () => {

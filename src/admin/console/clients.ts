@@ -167,14 +167,23 @@ function firstApi(client: ClientResource, apis: ApiResource[]): { api: ApiResour
 export interface Snippet {
   id: string;
   label: string;
+  /** The text to paste; empty for a note. */
   text: string;
+  /** Instead of text to paste, a note the page words: "dpop", the client's token requests need a DPoP proof. */
+  note?: "dpop";
 }
 
-/** Ready-to-paste snippets for the client's page: discovery, a client-credentials token, an authorization URL. */
+/**
+ * Ready-to-paste snippets for the client's page: discovery, a client-credentials token, an authorization
+ * URL. A client whose tokens must be DPoP-bound gets a note instead of the token command: a token request
+ * without a DPoP proof (RFC 9449), which curl cannot make, is refused.
+ */
 export function snippets(issuer: string, client: ClientResource, apis: ApiResource[]): Snippet[] {
   const target = firstApi(client, apis);
   const list: Snippet[] = [{ id: "snippet-discovery", label: "Discovery document", text: `${issuer}/.well-known/openid-configuration` }];
-  if (client.grant_types.includes("client_credentials")) {
+  if (client.dpop_bound_access_tokens) {
+    list.push({ id: "snippet-dpop", label: "Token requests need DPoP", text: "", note: "dpop" });
+  } else if (client.grant_types.includes("client_credentials")) {
     const auth =
       client.token_endpoint_auth_method === "client_secret_post" ? [`-d client_id=${client.client_id}`, `-d client_secret="$CLIENT_SECRET"`]
       : client.token_endpoint_auth_method === "private_key_jwt" ? ["-d client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer", `-d client_assertion="$CLIENT_ASSERTION"`]
