@@ -4,11 +4,11 @@
 import fs from "node:fs";
 import path from "node:path";
 import pg from "pg";
-import { AdapterSql, type DirectSql, type DriverAdapter } from "./direct-sql.ts";
+import { AdapterSql, type DirectSql, type DriverAdapter, type SqlDialect } from "./direct-sql.ts";
 import type { PrismaClient } from "./generated/sqlite/client.ts";
 
 export type Database = PrismaClient;
-export type DatabaseKind = "sqlite" | "postgresql";
+export type DatabaseKind = SqlDialect;
 
 export function databaseKind(url: string): DatabaseKind {
   return url.startsWith("file:") ? "sqlite" : "postgresql";

@@ -5,7 +5,8 @@
 // else. The statements go through the same driver adapter object (@prisma/adapter-libsql,
 // @prisma/adapter-pg) as Prisma's own, by its public queryRaw/executeRaw: the same connections, the same
 // timeouts, and on SQLite the same lock that keeps a statement out of a Prisma transaction in progress.
-import type { DatabaseKind } from "./database.ts";
+/** The two SQL dialects Gatehouse speaks (database.ts's DatabaseKind is this one). */
+export type SqlDialect = "sqlite" | "postgresql";
 
 /** How a driver adapter is told an argument's type (@prisma/driver-adapter-utils' ArgType). */
 interface ArgType {
@@ -31,7 +32,7 @@ export type SqlRow = Record<string, unknown>;
  * Rejects with the driver adapter's error (isDatabaseUnavailable recognises an unreachable database).
  */
 export interface DirectSql {
-  readonly kind: DatabaseKind;
+  readonly kind: SqlDialect;
   /** Rows of a SELECT (or of a statement with RETURNING). */
   query(sql: string, args: readonly SqlArg[]): Promise<SqlRow[]>;
   /** Rows changed by an INSERT, UPDATE or DELETE. */
@@ -62,11 +63,11 @@ function argType(arg: SqlArg): ArgType {
  * database.ts). SQLite's statements are rewritten once each (`$n` → `?n`) and remembered.
  */
 export class AdapterSql implements DirectSql {
-  readonly kind: DatabaseKind;
+  readonly kind: SqlDialect;
   readonly #adapter: () => Promise<DriverAdapter>;
   readonly #rewritten = new Map<string, string>();
 
-  constructor(kind: DatabaseKind, adapter: () => Promise<DriverAdapter>) {
+  constructor(kind: SqlDialect, adapter: () => Promise<DriverAdapter>) {
     this.kind = kind;
     this.#adapter = adapter;
   }
