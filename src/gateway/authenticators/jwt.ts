@@ -61,6 +61,8 @@ export class JwtAuthenticator {
   private readonly cache: VerifiedTokenCache<Principal>;
   private verifications = 0;
   private cacheHits = 0;
+  /** Gatehouse's key set the cached tokens were verified against (OwnAccessTokens.keySet: a new object when the keys change). */
+  private ownKeys: JWTVerifyGetKey | undefined;
 
   constructor(options: JwtAuthenticatorOptions) {
     if (!(options.clockToleranceSeconds >= 0)) throw new RangeError("JwtAuthenticator: clockToleranceSeconds must be zero or more");
@@ -83,6 +85,7 @@ export class JwtAuthenticator {
    * undefined when the token has to be verified. Throws when it has been revoked since.
    */
   cached(token: string, api: ApiRecord): Principal | undefined {
+    this.forgetIfOwnKeysChanged();
     // Per API: the audience and the trusted issuers differ from one API to the next.
     const key = VerifiedTokenCache.key(token, api.identifier);
     const principal = this.cache.get(key);
@@ -94,10 +97,25 @@ export class JwtAuthenticator {
 
   private async verifyAndRemember(token: string, api: ApiRecord): Promise<Principal> {
     const key = VerifiedTokenCache.key(token, api.identifier);
+    this.forgetIfOwnKeysChanged();
+    const keysBefore = this.ownKeys;
     const principal = await this.verify(token, api);
-    this.cache.set(key, principal, principal.expiresAt * 1000);
+    // Not kept when Gatehouse's keys changed while it was checked: its key may have just been taken out.
+    this.forgetIfOwnKeysChanged();
+    if (this.ownKeys === keysBefore) this.cache.set(key, principal, principal.expiresAt * 1000);
     this.refuseRevoked(principal, key);
     return principal;
+  }
+
+  /**
+   * When Gatehouse's signing keys change, the tokens verified with the previous set are forgotten: a
+   * key taken out of the set no longer vouches for them (the next request verifies again).
+   */
+  private forgetIfOwnKeysChanged(): void {
+    const keys = this.options.ownTokens.keySet();
+    if (keys === this.ownKeys) return;
+    if (this.ownKeys) this.cache.clear();
+    this.ownKeys = keys;
   }
 
   private refuseRevoked(principal: Principal, key: string): void {

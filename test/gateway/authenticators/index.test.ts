@@ -8,7 +8,8 @@ import { accessToken, apiRecord, ISSUER, rejection, signingKey, startServer } fr
 describe("authenticatorFor", () => {
   test("tokenCheck picks the authenticator; introspection must be configured to be chosen", async () => {
     const key = await signingKey("ES256", "k");
-    const ownTokens = new OwnAccessTokens({ issuer: ISSUER, keys: () => ({ keys: [key.jwk] }), revocations: { refuses: () => false } });
+    const ownKeys = { keys: [key.jwk] };
+    const ownTokens = new OwnAccessTokens({ issuer: ISSUER, keys: () => ownKeys, revocations: { refuses: () => false } });
     const jwt = new JwtAuthenticator({ ownTokens, clockToleranceSeconds: 0, remoteKeySets: new RemoteKeySets({ cooldownSeconds: 30 }) });
     const closed = await startServer(() => undefined);
     await closed.close();

@@ -49,9 +49,11 @@ function trusted(overrides: Partial<TrustedIssuerSettings> = {}): TrustedIssuerS
 }
 
 function authenticator(cooldownSeconds = 30, jwksTimeoutMs?: number, refetchIntervalSeconds = 0.2): JwtAuthenticator {
+  // As the server gives them: the same object until Gatehouse's keys change.
+  const ownKeys = { keys: [own.jwk] };
   return new JwtAuthenticator({
     // Gatehouse's revocation list never applies to another issuer's tokens: "refuse everything" must not matter.
-    ownTokens: new OwnAccessTokens({ issuer: ISSUER, keys: () => ({ keys: [own.jwk] }), revocations: { refuses: () => true }, clockToleranceSeconds: 30 }),
+    ownTokens: new OwnAccessTokens({ issuer: ISSUER, keys: () => ownKeys, revocations: { refuses: () => true }, clockToleranceSeconds: 30 }),
     clockToleranceSeconds: 30,
     remoteKeySets: new RemoteKeySets({ cooldownSeconds, timeoutMs: jwksTimeoutMs, refetchIntervalSeconds }),
   });

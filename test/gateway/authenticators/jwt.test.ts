@@ -205,6 +205,21 @@ describe("JwtAuthenticator: cache and revocation", () => {
     await expect(authenticator.authenticate(other, apiRecord())).resolves.toBeDefined();
   });
 
+  test("a cached token of a key taken out of Gatehouse's key set is refused at once, not at its exp", async () => {
+    const { authenticator, keys } = setup();
+    const token = await accessToken(es);
+    await authenticator.authenticate(token, apiRecord());
+    await authenticator.authenticate(token, apiRecord());
+    expect(authenticator.stats).toEqual({ verifications: 1, cacheHits: 1 });
+    keys.current = { keys: [rs.jwk, ed.jwk] };
+    expect((await rejection(authenticator.authenticate(token, apiRecord()))).reason).toBe("kid_unknown");
+    // A token of a key still in the set is verified once more, then cached again.
+    const other = await accessToken(rs);
+    await authenticator.authenticate(other, apiRecord());
+    await authenticator.authenticate(other, apiRecord());
+    expect(authenticator.stats.verifications).toBe(3);
+  });
+
   test("key rotation: a new JWKS object is picked up, a removed key no longer verifies", async () => {
     const { authenticator, keys } = setup();
     const next = await signingKey("ES256", "es-2");
