@@ -10,7 +10,8 @@ import crypto from "node:crypto";
 import { errors, type KoaContextWithOIDC } from "oidc-provider";
 import type { AssertionIssuerRecord, Storage } from "../../storage/index.ts";
 import type { Catalog } from "../catalog.ts";
-import { invalidGrant, issueTokens, type IssueDeps } from "./issue.ts";
+import { invalidGrant } from "./invalid-grant.ts";
+import { issueTokens, type IssueDeps } from "./issue.ts";
 import { dpopBinding } from "./dpop-binding.ts";
 
 export const ASSERTION_PARAMETERS = ["assertion", "scope", "resource"];

@@ -9,7 +9,7 @@
 import { errors, type KoaContextWithOIDC } from "oidc-provider";
 import { checkDpopProof, DpopProofError, type DpopNonces } from "../../shared/dpop-proof.ts";
 import type { ReplayRepository } from "../../storage/repositories/replays.ts";
-import { invalidGrant } from "./issue.ts";
+import { invalidGrant } from "./invalid-grant.ts";
 
 /** How old a proof's iat may be, and how far ahead, in seconds (oidc-provider's own window is 300 s). */
 const MAX_AGE_SECONDS = 300;

@@ -4,6 +4,7 @@
 // request names (RFC 8707; JWT or opaque per the API) or for userinfo, a refresh token when
 // offline_access is asked for and allowed, and an ID token when openid is.
 import { errors, type Account, type KoaContextWithOIDC } from "oidc-provider";
+import { invalidGrant } from "./invalid-grant.ts";
 import type { Catalog } from "../catalog.ts";
 import { assertClientMayTarget, resourceServerInfo } from "../resource-servers.ts";
 import type { DpopBindingOptions } from "./dpop-binding.ts";
@@ -40,14 +41,6 @@ export interface IssueDeps {
   dpop: DpopBindingOptions;
   /** resourceIndicators.defaultResource, for a request without resource. */
   defaultResource: (ctx: KoaContextWithOIDC, client: { clientId: string }) => Promise<string | string[] | undefined>;
-}
-
-/**
- * invalid_grant (RFC 6749 §5.2) with a description of its own: oidc-provider's InvalidGrant takes only
- * an internal detail and always says "grant request is invalid".
- */
-export function invalidGrant(description: string): InstanceType<typeof errors.InvalidGrant> {
-  return Object.assign(new errors.InvalidGrant(), { error_description: description });
 }
 
 const words = (value: unknown) => (typeof value === "string" ? value.split(" ").filter(Boolean) : []);

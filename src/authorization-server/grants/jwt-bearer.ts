@@ -9,7 +9,7 @@
 // present, jti present and used once (grants/assertion.ts).
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, errors as joseErrors, type JWTPayload, type JWTVerifyGetKey } from "jose";
 import { errors, type KoaContextWithOIDC } from "oidc-provider";
-import { invalidGrant } from "./issue.ts";
+import { invalidGrant } from "./invalid-grant.ts";
 import type { AssertionIssuerRecord } from "../../storage/index.ts";
 import { JWT_BEARER } from "../../services/grant-rules.ts";
 import { KeySetUnavailable, jwtFailure, type RemoteKeySets } from "../../shared/remote-key-sets.ts";

@@ -8,7 +8,8 @@
 import { errors, type KoaContextWithOIDC } from "oidc-provider";
 import { log, securityEvent } from "../../shared/logger.ts";
 import type { PasswordCredentials } from "../credentials/password-check.ts";
-import { invalidGrant, issueTokens, type IssueDeps } from "./issue.ts";
+import { invalidGrant } from "./invalid-grant.ts";
+import { issueTokens, type IssueDeps } from "./issue.ts";
 import { dpopBinding } from "./dpop-binding.ts";
 
 export const PASSWORD = "password";

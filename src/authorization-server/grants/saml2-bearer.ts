@@ -21,7 +21,7 @@
 // 6. the Assertion ID used once until the assertion expires (grants/assertion.ts).
 import { DOMParser } from "@xmldom/xmldom";
 import type { KoaContextWithOIDC } from "oidc-provider";
-import { invalidGrant } from "./issue.ts";
+import { invalidGrant } from "./invalid-grant.ts";
 import { SignedXml } from "xml-crypto";
 import { SAML2_BEARER } from "../../services/grant-rules.ts";
 import type { AssertionIssuerRecord } from "../../storage/index.ts";

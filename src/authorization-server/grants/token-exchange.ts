@@ -27,7 +27,7 @@ import { TOKEN_EXCHANGE } from "../../services/grant-rules.ts";
 import { GATEWAY_CLIENT_ID } from "../../gateway/internal-client.ts";
 import { resourceServerOf } from "../resource-servers.ts";
 import { useAssertion, type AssertionDeps } from "./assertion.ts";
-import { invalidGrant } from "./issue.ts";
+import { invalidGrant } from "./invalid-grant.ts";
 import { dpopBinding } from "./dpop-binding.ts";
 import { checkJwtAssertion } from "./jwt-bearer.ts";
 
