@@ -4,10 +4,11 @@
 // registered with dpop_bound_access_tokens cannot get a bearer token through them; a bad or replayed
 // proof is invalid_dpop_proof.
 import crypto from "node:crypto";
-import { calculateJwkThumbprint, decodeJwt, exportJWK, generateKeyPair, SignJWT, UnsecuredJWT, type JWK } from "jose";
+import { decodeJwt, UnsecuredJWT } from "jose";
 import { freshDatabase, type FreshDatabase } from "../helpers/databases.ts";
 import { startGatehouse, type RunningGatehouse } from "../helpers/gatehouse.ts";
 import { withServices } from "../helpers/seed.ts";
+import { dpopKey, type DpopKey } from "../helpers/dpop.ts";
 
 const API = "https://orders.example.com";
 const INVENTORY = "https://inventory.example.com";
@@ -19,15 +20,11 @@ describe("DPoP on Gatehouse's own grants", () => {
   let db: FreshDatabase;
   let gatehouse: RunningGatehouse;
   const clients: Record<"plain" | "bound" | "exchanger", { id: string; secret: string }> = {} as never;
-  let pair: CryptoKeyPair;
-  let jwk: JWK;
-  let thumbprint: string;
+  let proofKey: DpopKey;
 
   beforeAll(async () => {
     db = await freshDatabase("sqlite");
-    pair = (await generateKeyPair("ES256", { extractable: true })) as CryptoKeyPair;
-    jwk = await exportJWK(pair.publicKey);
-    thumbprint = await calculateJwkThumbprint(jwk, "sha256");
+    proofKey = await dpopKey();
     await withServices(db, async (services) => {
       await services.scopes.apply({ name: "orders:read" });
       await services.apis.apply({ identifier: API, name: "Orders", scopes: ["orders:read"] });
@@ -49,10 +46,8 @@ describe("DPoP on Gatehouse's own grants", () => {
   });
 
   /** A DPoP proof for POST /token. */
-  function proof(claims: Record<string, unknown> = {}): Promise<string> {
-    return new SignJWT({ htm: "POST", htu: `${gatehouse.issuer}/token`, jti: crypto.randomUUID(), iat: Math.floor(Date.now() / 1000), ...claims })
-      .setProtectedHeader({ alg: "ES256", typ: "dpop+jwt", jwk })
-      .sign(pair.privateKey);
+  function proof(claims: Record<string, unknown> = {}, signer = proofKey): Promise<string> {
+    return signer.proof({ htm: "POST", htu: `${gatehouse.issuer}/token`, ...claims });
   }
 
   async function token(client: keyof typeof clients, params: Record<string, string>, dpop?: string) {
@@ -74,7 +69,7 @@ describe("DPoP on Gatehouse's own grants", () => {
   test("password grant with a proof: a DPoP-bound access token (cnf.jkt of the proof's key, token_type DPoP)", async () => {
     const answer = await token("plain", password, await proof());
     expect(answer).toMatchObject({ status: 200, body: { token_type: "DPoP" } });
-    expect(decodeJwt(answer.body.access_token!)).toMatchObject({ cnf: { jkt: thumbprint } });
+    expect(decodeJwt(answer.body.access_token!)).toMatchObject({ cnf: { jkt: proofKey.jkt } });
     // Without one, the same client gets a bearer token.
     const bearer = await token("plain", password);
     expect(bearer.body.token_type).toBe("Bearer");
@@ -104,21 +99,18 @@ describe("DPoP on Gatehouse's own grants", () => {
     const bound = (await token("plain", password, await proof())).body.access_token!;
     const exchange = { grant_type: TOKEN_EXCHANGE, subject_token: bound, subject_token_type: ACCESS_TOKEN, resource: INVENTORY };
     expect(await token("exchanger", exchange)).toMatchObject({ status: 400, body: { error: "invalid_grant", error_description: expect.stringContaining("DPoP-bound") } });
-    const stranger = (await generateKeyPair("ES256", { extractable: true })) as CryptoKeyPair;
-    const strangerProof = await new SignJWT({ htm: "POST", htu: `${gatehouse.issuer}/token`, jti: crypto.randomUUID(), iat: Math.floor(Date.now() / 1000) })
-      .setProtectedHeader({ alg: "ES256", typ: "dpop+jwt", jwk: await exportJWK(stranger.publicKey) })
-      .sign(stranger.privateKey);
+    const strangerProof = await proof({}, await dpopKey());
     expect(await token("exchanger", exchange, strangerProof)).toMatchObject({ status: 400, body: { error: "invalid_grant" } });
     const same = await token("exchanger", exchange, await proof());
     expect(same).toMatchObject({ status: 200, body: { token_type: "DPoP" } });
-    expect(decodeJwt(same.body.access_token!)).toMatchObject({ cnf: { jkt: thumbprint } });
+    expect(decodeJwt(same.body.access_token!)).toMatchObject({ cnf: { jkt: proofKey.jkt } });
   });
 
   test("token exchange with a proof: the exchanged token is bound to the exchanging client's key", async () => {
     const subject = (await token("plain", password)).body.access_token!;
     const answer = await token("exchanger", { grant_type: TOKEN_EXCHANGE, subject_token: subject, subject_token_type: ACCESS_TOKEN, resource: INVENTORY }, await proof());
     expect(answer).toMatchObject({ status: 200, body: { token_type: "DPoP", issued_token_type: ACCESS_TOKEN } });
-    expect(decodeJwt(answer.body.access_token!)).toMatchObject({ aud: INVENTORY, cnf: { jkt: thumbprint } });
+    expect(decodeJwt(answer.body.access_token!)).toMatchObject({ aud: INVENTORY, cnf: { jkt: proofKey.jkt } });
   });
 });
 
@@ -126,13 +118,11 @@ describe("DPoP nonces on Gatehouse's own grants (DPOP_REQUIRE_NONCE)", () => {
   let db: FreshDatabase;
   let gatehouse: RunningGatehouse;
   let client = { id: "", secret: "" };
-  let pair: CryptoKeyPair;
-  let jwk: JWK;
+  let proofKey: DpopKey;
 
   beforeAll(async () => {
     db = await freshDatabase("sqlite");
-    pair = (await generateKeyPair("ES256", { extractable: true })) as CryptoKeyPair;
-    jwk = await exportJWK(pair.publicKey);
+    proofKey = await dpopKey();
     await withServices(db, async (services) => {
       await services.scopes.apply({ name: "orders:read" });
       await services.apis.apply({ identifier: API, name: "Orders", scopes: ["orders:read"] });
@@ -149,9 +139,7 @@ describe("DPoP nonces on Gatehouse's own grants (DPOP_REQUIRE_NONCE)", () => {
   });
 
   async function passwordGrant(claims: Record<string, unknown>) {
-    const proof = await new SignJWT({ htm: "POST", htu: `${gatehouse.issuer}/token`, jti: crypto.randomUUID(), iat: Math.floor(Date.now() / 1000), ...claims })
-      .setProtectedHeader({ alg: "ES256", typ: "dpop+jwt", jwk })
-      .sign(pair.privateKey);
+    const proof = await proofKey.proof({ htm: "POST", htu: `${gatehouse.issuer}/token`, ...claims });
     const response = await fetch(`${gatehouse.issuer}/token`, {
       method: "POST",
       headers: { "content-type": "application/x-www-form-urlencoded", authorization: `Basic ${Buffer.from(`${client.id}:${client.secret}`).toString("base64")}`, dpop: proof },

@@ -5,10 +5,11 @@
 // handling (it retries once with the nonce) is checked too.
 import crypto from "node:crypto";
 import * as oidc from "openid-client";
-import { calculateJwkThumbprint, decodeJwt, exportJWK, generateKeyPair, SignJWT, type JWK } from "jose";
+import { calculateJwkThumbprint, decodeJwt, exportJWK, SignJWT } from "jose";
 import { freshDatabase, type FreshDatabase } from "../helpers/databases.ts";
 import { startGatehouse, type RunningGatehouse } from "../helpers/gatehouse.ts";
 import { withServices } from "../helpers/seed.ts";
+import { dpopKey, type DpopKey } from "../helpers/dpop.ts";
 import { UserAgent } from "../helpers/user-agent.ts";
 import { ASYMMETRIC_ALGORITHMS } from "../../src/shared/algorithms.ts";
 
@@ -22,13 +23,11 @@ describe("DPoP at the authorization server (nonces required)", () => {
   let gatehouse: RunningGatehouse;
   const clients: Record<"plain" | "bound", { id: string; secret: string }> = {} as never;
   let spaId: string;
-  let pair: CryptoKeyPair;
-  let jwk: JWK;
+  let proofKey: DpopKey;
 
   beforeAll(async () => {
     db = await freshDatabase("sqlite");
-    pair = (await generateKeyPair("ES256", { extractable: true })) as CryptoKeyPair;
-    jwk = await exportJWK(pair.publicKey);
+    proofKey = await dpopKey();
     await withServices(db, async (services) => {
       await services.scopes.apply({ name: "orders:read", description: "Read orders" });
       await services.apis.apply({ identifier: API, name: "Orders", scopes: ["orders:read"] });
@@ -51,9 +50,7 @@ describe("DPoP at the authorization server (nonces required)", () => {
 
   /** A DPoP proof for POST /token (ES256 unless the header says otherwise). */
   function proof(claims: Record<string, unknown> = {}, header: Record<string, unknown> = {}): Promise<string> {
-    return new SignJWT({ htm: "POST", htu: `${gatehouse.issuer}/token`, jti: crypto.randomUUID(), iat: Math.floor(Date.now() / 1000), ...claims })
-      .setProtectedHeader({ alg: "ES256", typ: "dpop+jwt", jwk, ...header })
-      .sign(pair.privateKey);
+    return proofKey.proof({ htm: "POST", htu: `${gatehouse.issuer}/token`, ...claims }, header);
   }
 
   async function tokenRequest(client: "plain" | "bound", dpop?: string, resource = API) {
@@ -85,7 +82,7 @@ describe("DPoP at the authorization server (nonces required)", () => {
     const second = await tokenRequest("plain", await proof({ nonce }));
     expect(second.status).toBe(200);
     expect(second.body.token_type).toBe("DPoP");
-    expect((decodeJwt(second.body.access_token!).cnf as { jkt: string }).jkt).toBe(await calculateJwkThumbprint(jwk));
+    expect((decodeJwt(second.body.access_token!).cnf as { jkt: string }).jkt).toBe(proofKey.jkt);
   });
 
   test("openid-client retries with the server's nonce on its own", async () => {
@@ -114,7 +111,7 @@ describe("DPoP at the authorization server (nonces required)", () => {
     const nonce = await freshNonce();
     const claims = { htm: "POST", htu: `${gatehouse.issuer}/token`, jti: crypto.randomUUID(), iat: Math.floor(Date.now() / 1000), nonce };
     const b64 = (value: object) => Buffer.from(JSON.stringify(value)).toString("base64url");
-    const none = `${b64({ alg: "none", typ: "dpop+jwt", jwk })}.${b64(claims)}.`;
+    const none = `${b64({ alg: "none", typ: "dpop+jwt", jwk: proofKey.jwk })}.${b64(claims)}.`;
     const secret = crypto.randomBytes(32);
     const hs256 = await new SignJWT(claims).setProtectedHeader({ alg: "HS256", typ: "dpop+jwt", jwk: { kty: "oct", k: secret.toString("base64url") } as never }).sign(secret);
     for (const dpop of [none, hs256]) {
@@ -146,7 +143,7 @@ describe("DPoP at the authorization server (nonces required)", () => {
       body: new URLSearchParams({ token: issued.body.access_token! }),
     });
     const answer = (await response.json()) as Record<string, unknown>;
-    expect(answer).toMatchObject({ active: true, token_type: "DPoP", cnf: { jkt: await calculateJwkThumbprint(jwk) } });
+    expect(answer).toMatchObject({ active: true, token_type: "DPoP", cnf: { jkt: proofKey.jkt } });
   });
 
   test("a public client's code flow with DPoP: the access and the refresh token are bound; refreshing needs a proof of the same key", async () => {

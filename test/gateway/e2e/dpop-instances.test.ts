@@ -6,10 +6,10 @@
 // (DPOP_NONCE_SECRET shared).
 import crypto from "node:crypto";
 import * as oidc from "openid-client";
-import { exportJWK, generateKeyPair, SignJWT, type JWK } from "jose";
 import { freshDatabase, type FreshDatabase } from "../../helpers/databases.ts";
 import { startGatehouse, type RunningGatehouse } from "../../helpers/gatehouse.ts";
 import { withServices } from "../../helpers/seed.ts";
+import { dpopKey, type DpopKey } from "../../helpers/dpop.ts";
 import { startUpstream, type Upstream } from "../../helpers/upstream.ts";
 
 const ORDERS = "https://orders.example.com";
@@ -25,8 +25,7 @@ describe.each([
   let upstream: Upstream;
   const instances: RunningGatehouse[] = [];
   let client: { id: string; secret: string };
-  let pair: CryptoKeyPair;
-  let jwk: JWK;
+  let proofKey: DpopKey;
 
   beforeAll(async () => {
     db = await freshDatabase("postgresql");
@@ -46,8 +45,7 @@ describe.each([
     instances.push(await startGatehouse(db, env));
     // The second instance has the first one's issuer: one deployment behind one name.
     instances.push(await startGatehouse(db, { ...env, ISSUER: instances[0]!.issuer }));
-    pair = (await generateKeyPair("ES256", { extractable: true })) as CryptoKeyPair;
-    jwk = await exportJWK(pair.publicKey);
+    proofKey = await dpopKey();
   }, 120_000);
 
   afterAll(async () => {
@@ -56,8 +54,7 @@ describe.each([
     await db?.drop();
   });
 
-  const proof = (claims: Record<string, unknown>) =>
-    new SignJWT({ jti: crypto.randomUUID(), iat: Math.floor(Date.now() / 1000), ...claims }).setProtectedHeader({ alg: "ES256", typ: "dpop+jwt", jwk }).sign(pair.privateKey);
+  const proof = (claims: Record<string, unknown>) => proofKey.proof(claims);
 
   /** A token request at an instance's token endpoint (addressed by its own port). */
   async function tokenAt(instance: RunningGatehouse, dpop: string) {
@@ -79,7 +76,7 @@ describe.each([
 
   test("a proof used at one gateway is refused at the other (the shared replay store); each accepts fresh ones", async () => {
     const config = await oidc.discovery(new URL(instances[0]!.issuer), client.id, undefined, oidc.ClientSecretBasic(client.secret), { execute: [oidc.allowInsecureRequests] });
-    const { access_token: token } = await oidc.clientCredentialsGrant(config, { scope: "orders:read", resource: ORDERS }, { DPoP: oidc.getDPoPHandle(config, pair) });
+    const { access_token: token } = await oidc.clientCredentialsGrant(config, { scope: "orders:read", resource: ORDERS }, { DPoP: oidc.getDPoPHandle(config, proofKey.pair) });
     const ath = crypto.createHash("sha256").update(token).digest("base64url");
     const call = (instance: RunningGatehouse, dpop: string) =>
       fetch(`http://127.0.0.1:${instance.env.GATEWAY_PORT}/orders/1?page=2`, { headers: { ...FORWARDED, authorization: `DPoP ${token}`, dpop } });
@@ -96,7 +93,7 @@ describe.each([
 
   test("a gateway nonce one instance hands out is good at the other", async () => {
     const config = await oidc.discovery(new URL(instances[0]!.issuer), client.id, undefined, oidc.ClientSecretBasic(client.secret), { execute: [oidc.allowInsecureRequests] });
-    const { access_token: token } = await oidc.clientCredentialsGrant(config, { scope: "orders:read", resource: ORDERS }, { DPoP: oidc.getDPoPHandle(config, pair) });
+    const { access_token: token } = await oidc.clientCredentialsGrant(config, { scope: "orders:read", resource: ORDERS }, { DPoP: oidc.getDPoPHandle(config, proofKey.pair) });
     const ath = crypto.createHash("sha256").update(token).digest("base64url");
     const call = async (instance: RunningGatehouse, nonce?: string) =>
       fetch(`http://127.0.0.1:${instance.env.GATEWAY_PORT}/nonce/1`, {

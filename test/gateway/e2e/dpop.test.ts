@@ -4,10 +4,11 @@
 // their cnf kept) are enforced alike; the dpop policy makes an API refuse plain bearer tokens.
 import crypto from "node:crypto";
 import * as oidc from "openid-client";
-import { calculateJwkThumbprint, decodeJwt, exportJWK, generateKeyPair, SignJWT, type JWK } from "jose";
+import { decodeJwt, exportJWK, SignJWT } from "jose";
 import { freshDatabase, type FreshDatabase } from "../../helpers/databases.ts";
 import { startGatehouse, type RunningGatehouse } from "../../helpers/gatehouse.ts";
 import { withServices } from "../../helpers/seed.ts";
+import { dpopKey, type DpopKey } from "../../helpers/dpop.ts";
 import { startUpstream, type Upstream } from "../../helpers/upstream.ts";
 import { clientFacing } from "../../../src/gateway/forward/forwarded.ts";
 import { ASYMMETRIC_ALGORITHMS } from "../../../src/shared/algorithms.ts";
@@ -17,18 +18,6 @@ const OPAQUE = "https://opaque.example.com";
 const STRICT = "https://strict.example.com";
 const NONCE = "https://nonce.example.com";
 const ALGS = ASYMMETRIC_ALGORITHMS.join(" ");
-
-interface Key {
-  pair: CryptoKeyPair;
-  jwk: JWK;
-  jkt: string;
-}
-
-async function newKey(): Promise<Key> {
-  const pair = (await generateKeyPair("ES256", { extractable: true })) as CryptoKeyPair;
-  const jwk = await exportJWK(pair.publicKey);
-  return { pair, jwk, jkt: await calculateJwkThumbprint(jwk) };
-}
 
 const b64 = (value: object) => Buffer.from(JSON.stringify(value)).toString("base64url");
 const ath = (token: string) => crypto.createHash("sha256").update(token).digest("base64url");
@@ -42,11 +31,6 @@ interface ProofClaims {
   nonce?: string;
 }
 
-/** A DPoP proof signed with key (ES256, typ dpop+jwt, the public jwk in the header), with claims as given. */
-async function proof(key: Key, claims: ProofClaims, header: Record<string, unknown> = {}): Promise<string> {
-  const payload = { jti: crypto.randomUUID(), iat: Math.floor(Date.now() / 1000), ...claims };
-  return new SignJWT(payload).setProtectedHeader({ alg: "ES256", typ: "dpop+jwt", jwk: key.jwk, ...header }).sign(key.pair.privateKey);
-}
 
 describe("DPoP at the gateway", () => {
   let db: FreshDatabase;
@@ -54,7 +38,7 @@ describe("DPoP at the gateway", () => {
   let upstream: Upstream;
   let gateway: string;
   let config: oidc.Configuration;
-  let key: Key;
+  let key: DpopKey;
   /** DPoP-bound tokens for ORDERS (JWT), OPAQUE (introspected) and STRICT, bound to key; a plain one for ORDERS and STRICT. */
   const tokens: Record<string, string> = {};
 
@@ -79,7 +63,7 @@ describe("DPoP at the gateway", () => {
     gatehouse = await startGatehouse(db, { GATEWAY_INTROSPECTION_CACHE_TTL: "1" });
     gateway = `http://127.0.0.1:${gatehouse.env.GATEWAY_PORT}`;
     config = await oidc.discovery(new URL(gatehouse.issuer), client.id, undefined, oidc.ClientSecretBasic(client.secret), { execute: [oidc.allowInsecureRequests] });
-    key = await newKey();
+    key = await dpopKey();
     const handle = oidc.getDPoPHandle(config, key.pair);
     for (const [name, resource] of [["orders", ORDERS], ["opaque", OPAQUE], ["strict", STRICT], ["nonce", NONCE]] as const) {
       const response = await oidc.clientCredentialsGrant(config, { scope: "orders:read", resource }, { DPoP: handle });
@@ -102,7 +86,7 @@ describe("DPoP at the gateway", () => {
 
   /** A proof for GET <gateway><path> naming token, with claims overridden as given. */
   const proofFor = (path: string, token: string, overrides: Partial<ProofClaims> = {}, header: Record<string, unknown> = {}, signer = key) =>
-    proof(signer, { htm: "GET", htu: `${gateway}${path}`, ath: ath(token), ...overrides }, header);
+    signer.proof({ htm: "GET", htu: `${gateway}${path}`, ath: ath(token), ...overrides }, header);
 
   /** The RFC 9449 §7.1 challenge: scheme DPoP, the error, the algorithms accepted. */
   async function expectDpopRefusal(response: Response, error: "invalid_dpop_proof" | "invalid_token" | "use_dpop_nonce") {
@@ -132,7 +116,7 @@ describe("DPoP at the gateway", () => {
   });
 
   test("a proof made here with jose, POST with a body: accepted; the same proof again is a replay", async () => {
-    const dpop = await proof(key, { htm: "POST", htu: `${gateway}/orders/8`, ath: ath(tokens.orders!) });
+    const dpop = await key.proof({ htm: "POST", htu: `${gateway}/orders/8`, ath: ath(tokens.orders!) });
     const init = { method: "POST", body: "{}", headers: { "content-type": "application/json" } };
     expect((await dpopCall("/orders/8", tokens.orders!, dpop, init)).status).toBe(200);
     expect(await expectDpopRefusal(await dpopCall("/orders/8", tokens.orders!, dpop, init), "invalid_dpop_proof")).toBe("the DPoP proof has been used before");
@@ -166,7 +150,7 @@ describe("DPoP at the gateway", () => {
   });
 
   test("a proof signed by another key → invalid_dpop_proof", async () => {
-    const other = await newKey();
+    const other = await dpopKey();
     const dpop = await proofFor("/orders/1", tokens.orders!, {}, {}, other);
     expect(await expectDpopRefusal(await dpopCall("/orders/1", tokens.orders!, dpop), "invalid_dpop_proof")).toMatch(/not signed by the key/);
   });
