@@ -6,9 +6,9 @@
 // Gatehouse processes with the same REDIS_URL and database refuse after N requests in total.
 import crypto from "node:crypto";
 import { Redis } from "ioredis";
-import { RedisRateLimitStore } from "../../src/gateway/policies/rate-limit-redis.ts";
+import { RedisRateLimitStore, type RedisStoreOptions } from "../../src/gateway/policies/rate-limit-redis.ts";
 import { MemoryRateLimitStore, type LimitOutcome, type LimitSpec } from "../../src/gateway/policies/rate-limit-store.ts";
-import { openRedis } from "../../src/storage/redis.ts";
+import { openRedis, type RedisConnection } from "../../src/storage/redis.ts";
 import { freshDatabase, type FreshDatabase } from "../helpers/databases.ts";
 import { freePort, startGatehouse, type RunningGatehouse } from "../helpers/gatehouse.ts";
 import { withServices } from "../helpers/seed.ts";
@@ -23,9 +23,22 @@ const perMinute = (requests: number, burst = requests): LimitSpec => ({ requests
 let admin: Redis;
 const stores: RedisRateLimitStore[] = [];
 
-/** A store on the shared Redis under this run's prefix, connected. */
+/** Connections the tests opened for stores, closed after them. */
+const connections: RedisConnection[] = [];
+
+/**
+ * A store under this run's prefix, connected. On the shared Redis it waits up to 5 s for each answer
+ * (these tests compare what Redis counts: a busy machine must not send a call to the local count, which
+ * has tests of its own); on another server it keeps the store's own command timeout.
+ */
 async function store(url = REDIS_URL, prefix = PREFIX): Promise<RedisRateLimitStore> {
-  const created = new RedisRateLimitStore(url, prefix);
+  let options: RedisStoreOptions = {};
+  if (url === REDIS_URL) {
+    const connection = openRedis(url, prefix, { commandTimeoutMs: 5_000, purpose: "rate limits" });
+    connections.push(connection);
+    options = { connection };
+  }
+  const created = new RedisRateLimitStore(url, prefix, options);
   stores.push(created);
   if (url === REDIS_URL) await until(() => created.usable(Date.now()));
   return created;
@@ -50,6 +63,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all(stores.map((s) => s.close()));
+  await Promise.all(connections.map((c) => c.close()));
   const left = await keysOf(admin);
   if (left.length) await admin.del(...left);
   await admin.quit();
