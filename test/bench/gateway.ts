@@ -54,7 +54,7 @@ import { withServices } from "../helpers/seed.ts";
 import { checkHaproxyConfig, haproxyVersion, hasJwtSupport, waitForPort, writeHaproxyConfig } from "./gateway-haproxy.ts";
 import { cpuSeconds, machineCpuSeconds, memoryMB, startChild, stopAllChildren, type Child } from "./gateway-processes.ts";
 import { UPSTREAM_BODY } from "./gateway-upstream.ts";
-import { startNodeOptions } from "./start-options.ts";
+import { startEnv, startNodeOptions } from "./start-options.ts";
 
 const API = "https://orders.example.com";
 const OPAQUE_API = "https://opaque-orders.example.com";
@@ -204,6 +204,7 @@ async function startGatehouse(db: FreshDatabase, upstream: string, split: boolea
   const issuer = `http://127.0.0.1:${port}`;
   const gateway = `http://127.0.0.1:${gatewayPort}`;
   const env = {
+    ...startEnv(),
     ...db.env,
     PORT: String(port),
     GATEWAY_PORT: String(gatewayPort),

@@ -30,7 +30,7 @@ import { freshDatabase, type FreshDatabase } from "../helpers/databases.ts";
 import { freePort, NODE } from "../helpers/gatehouse.ts";
 import { withServices } from "../helpers/seed.ts";
 import { UserAgent } from "../helpers/user-agent.ts";
-import { startNodeOptions } from "./start-options.ts";
+import { startEnv, startNodeOptions } from "./start-options.ts";
 
 const API = "https://orders.example.com";
 const REDIRECT = "http://127.0.0.1:9/callback";
@@ -96,7 +96,7 @@ interface PgCounts {
 async function start(env: Record<string, string>, issuer: string): Promise<ChildProcess> {
   const preload = ["--import", pathToFileURL(path.resolve("test/bench/count-pg-queries.ts")).href];
   const args = ["--cpu-prof", "--cpu-prof-dir", profileDir, ...startNodeOptions(), ...preload, "src/main.ts"];
-  const c = spawn(NODE, args, { env: { PATH: process.env.PATH ?? "", ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const c = spawn(NODE, args, { env: { PATH: process.env.PATH ?? "", ...startEnv(), ...env }, stdio: ["ignore", "pipe", "pipe"] });
   c.stdout!.on("data", (chunk: Buffer) => (log = (log + chunk.toString()).slice(-20_000)));
   c.stderr!.on("data", (chunk: Buffer) => {
     const lines = (stderrBuf + chunk.toString()).split("\n");

@@ -41,7 +41,7 @@ import { freePort, NODE } from "../helpers/gatehouse.ts";
 import { withServices } from "../helpers/seed.ts";
 import { cpuSeconds, machineCpuSeconds, memoryMB, startChild, stopAllChildren, stopChild, type Child } from "./gateway-processes.ts";
 import { UPSTREAM_BODY } from "./gateway-upstream.ts";
-import { startNodeOptions } from "./start-options.ts";
+import { startEnv, startNodeOptions } from "./start-options.ts";
 
 const GOAL_START_SECONDS = 5;
 const GOAL_START_AT_CLIENTS = 100_000;
@@ -233,7 +233,7 @@ async function measure(clients: number, upstream: Child, upstreamUrl: string, se
     const gatewayPort = await freePort();
     const issuer = `http://127.0.0.1:${port}`;
     const gateway = `http://127.0.0.1:${gatewayPort}`;
-    const env = { ...db.env, PORT: String(port), GATEWAY_PORT: String(gatewayPort), HOST: "127.0.0.1", ISSUER: issuer, ADMIN_PASSWORD: crypto.randomUUID(), LOG_LEVEL: "warn" };
+    const env = { ...startEnv(), ...db.env, PORT: String(port), GATEWAY_PORT: String(gatewayPort), HOST: "127.0.0.1", ISSUER: issuer, ADMIN_PASSWORD: crypto.randomUUID(), LOG_LEVEL: "warn" };
     const spawnedAt = performance.now();
     const child = startChild(`gatehouse (${clients} clients)`, NODE, [...START_NODE_OPTIONS, "src/main.ts"], env);
     try {

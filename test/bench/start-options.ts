@@ -1,14 +1,37 @@
-// The node options of `npm start` (package.json's start script), so that a benchmark runs Gatehouse as
-// `npm start` runs it.
+// The node options and environment of `npm start` (package.json's start script), so that a benchmark
+// runs Gatehouse as `npm start` runs it.
 import fs from "node:fs";
 
+interface StartCommand {
+  /** NAME=value assignments before `node`, e.g. NODE_COMPILE_CACHE. */
+  env: Record<string, string>;
+  /** The options between `node` and `src/main.ts`. */
+  nodeOptions: string[];
+}
+
 /**
- * The options between `node` and `src/main.ts` in package.json's start script.
- * @throws when the start script is not `node [options] src/main.ts`
+ * package.json's start script, split.
+ * @throws when the start script is not `[NAME=value ...] node [options] src/main.ts`
  */
-export function startNodeOptions(packageJson = "package.json"): string[] {
+function startCommand(packageJson: string): StartCommand {
   const start = (JSON.parse(fs.readFileSync(packageJson, "utf8")) as { scripts: { start: string } }).scripts.start;
-  const match = /^node\s+(.*?)\s*src\/main\.ts$/.exec(start);
-  if (!match) throw new Error(`package.json's start script is not "node [options] src/main.ts": ${start}`);
-  return match[1]!.split(/\s+/).filter(Boolean);
+  const match = /^((?:[A-Z_][A-Z0-9_]*=\S+\s+)*)node\s+(.*?)\s*src\/main\.ts$/.exec(start);
+  if (!match) throw new Error(`package.json's start script is not "[NAME=value ...] node [options] src/main.ts": ${start}`);
+  const env = Object.fromEntries(
+    match[1]!
+      .split(/\s+/)
+      .filter(Boolean)
+      .map((assignment) => [assignment.slice(0, assignment.indexOf("=")), assignment.slice(assignment.indexOf("=") + 1)]),
+  );
+  return { env, nodeOptions: match[2]!.split(/\s+/).filter(Boolean) };
+}
+
+/** The options between `node` and `src/main.ts` in package.json's start script. */
+export function startNodeOptions(packageJson = "package.json"): string[] {
+  return startCommand(packageJson).nodeOptions;
+}
+
+/** The environment the start script sets before `node` (relative paths are the project's, as npm runs it there). */
+export function startEnv(packageJson = "package.json"): Record<string, string> {
+  return startCommand(packageJson).env;
 }

@@ -44,7 +44,7 @@ import { createServices } from "../../src/services/index.ts";
 import { openStorage } from "../../src/storage/index.ts";
 import { freshDatabase, type Backend, type FreshDatabase } from "../helpers/databases.ts";
 import { freePort, NODE } from "../helpers/gatehouse.ts";
-import { startNodeOptions } from "./start-options.ts";
+import { startEnv, startNodeOptions } from "./start-options.ts";
 
 const API = "https://orders.example.com";
 const SCOPE = "orders:read";
@@ -294,6 +294,7 @@ async function startGatehouse(): Promise<{ server: Server; credentials: Credenti
   database = backend === "postgresql" ? await freshDatabase("postgresql") : undefined;
   const url = database?.url ?? `file:${path.join(dataDir, "gatehouse.db")}`;
   const env = {
+    ...startEnv(),
     DATABASE_URL: url,
     DATA_DIR: dataDir,
     KEY_ENCRYPTION_SECRET: crypto.randomUUID() + crypto.randomUUID(),
