@@ -67,8 +67,12 @@ export class Forwarder {
    * Rejects with a GatewayError (PayloadTooLarge, BadGateway, GatewayTimeout) when it fails before
    * any response was written, for the caller to render. Rewrites req.url and req.headers.
    */
-  async web(req: IncomingMessage, res: ServerResponse, target: ForwardTarget): Promise<void> {
-    return forwardWeb(this.#proxy, req, res, target, this.#upstream(target.origin), this.#options.trustedHops ?? 0);
+  web(req: IncomingMessage, res: ServerResponse, target: ForwardTarget): Promise<void> {
+    try {
+      return forwardWeb(this.#proxy, req, res, target, this.#upstream(target.origin, target.timeoutMs), this.#options.trustedHops ?? 0);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /**
@@ -77,7 +81,7 @@ export class Forwarder {
    * not complete the handshake in time).
    */
   async ws(req: IncomingMessage, socket: Duplex, head: Buffer, target: ForwardTarget): Promise<number> {
-    return forwardWebSocket(this.#proxy, req, socket, head, target, this.#upstream(target.origin), this.#options.trustedHops ?? 0, (client, upstream) => {
+    return forwardWebSocket(this.#proxy, req, socket, head, target, this.#upstream(target.origin, target.timeoutMs), this.#options.trustedHops ?? 0, (client, upstream) => {
       for (const end of [client, upstream]) {
         this.#tunnels.add(end);
         end.once("close", () => this.#tunnels.delete(end));
@@ -93,22 +97,29 @@ export class Forwarder {
     this.#tunnels.clear();
   }
 
-  #upstream(origin: string): Upstream {
-    let upstream = this.#upstreams.get(origin);
+  /** One pool per origin and idle timeout: the timeout is the pool's sockets' own, set once when each connects. */
+  #upstream(origin: string, idleTimeoutMs: number): Upstream {
+    const key = `${idleTimeoutMs} ${origin}`;
+    let upstream = this.#upstreams.get(key);
     if (!upstream) {
-      upstream = parseUpstream(origin, this.#options.maxSockets);
-      this.#upstreams.set(origin, upstream);
+      upstream = parseUpstream(origin, idleTimeoutMs, this.#options.maxSockets);
+      this.#upstreams.set(key, upstream);
     }
     return upstream;
   }
 }
 
-function parseUpstream(origin: string, maxSockets: number | undefined): Upstream {
+/**
+ * The agent's `timeout` is each socket's idle timeout (no bytes either way): a request in flight gets a
+ * "timeout" event (504), a pooled socket is closed. Set on the agent rather than per request, it costs
+ * no timer work per request.
+ */
+function parseUpstream(origin: string, idleTimeoutMs: number, maxSockets: number | undefined): Upstream {
   const url = new URL(origin);
   if (url.protocol !== "http:" && url.protocol !== "https:") throw new Error(`upstream origin must be http or https: ${url.origin}`);
   const secure = url.protocol === "https:";
   const hostname = url.hostname.replace(/^\[(.*)\]$/, "$1");
-  const agentOptions = { keepAlive: true, maxSockets };
+  const agentOptions = { keepAlive: true, maxSockets, timeout: idleTimeoutMs };
   return {
     origin: url.origin,
     target: { protocol: url.protocol, host: hostname, hostname, port: Number(url.port) || (secure ? 443 : 80) },

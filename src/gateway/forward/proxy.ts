@@ -18,9 +18,8 @@ export interface Upstream {
 }
 
 export interface WebOptions {
+  /** The upstream, whose agent's sockets time out when idle (no bytes either way) in flight. */
   upstream: Upstream;
-  /** Idle time on the upstream socket (no bytes either way) before giving up. */
-  idleTimeoutMs: number;
   /** The stream the upstream request body is read from, instead of the client request. */
   body?: NodeJS.ReadableStream;
 }
@@ -68,7 +67,6 @@ export class Proxy {
       {
         target: options.upstream.target,
         agent: options.upstream.agent,
-        proxyTimeout: options.idleTimeoutMs,
         buffer: options.body as never,
       },
       callback,

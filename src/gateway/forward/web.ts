@@ -118,9 +118,9 @@ class WebForwarding {
     this.settle();
   }
 
+  /** A ServerResponse closes after it finishes, or when its connection goes first: one listener sees both. */
   watchClient(): void {
     const { res } = this;
-    res.once("finish", () => this.settle());
     res.once("close", () => {
       if (!res.writableFinished) {
         this.relayed?.destroy();
@@ -152,7 +152,7 @@ class WebForwarding {
     req.url = target.path;
     const attempt = new Attempt(this, mayRetry);
     try {
-      this.proxy.web(req, this.res, { upstream, idleTimeoutMs: target.timeoutMs, body: this.body }, attempt, (error) => attempt.unreachable(error));
+      this.proxy.web(req, this.res, { upstream, body: this.body }, attempt, (error) => attempt.unreachable(error));
     } catch (error) {
       attempt.clearTimer();
       this.fail(error);
@@ -185,10 +185,10 @@ class WebForwarding {
     proxyRes.pipe(res);
   }
 
-  async retryUnauthorized(proxyRes: IncomingMessage, proxyReq: ClientRequest): Promise<void> {
-    // Hold the 401 (unread, without an idle timeout) in case there is nothing to retry with.
+  async retryUnauthorized(proxyRes: IncomingMessage): Promise<void> {
+    // Hold the 401 (unread) in case there is nothing to retry with. Its socket's idle timeout may pass
+    // meanwhile: the superseded attempt ignores it, and the socket keeps its timeout for its next request.
     proxyRes.pause();
-    proxyReq.setTimeout(0);
     let fresh: Record<string, string> | undefined;
     try {
       fresh = await this.target.retryOnUnauthorized!();
@@ -264,7 +264,7 @@ class Attempt implements WebHandlers {
     }
     if (this.mayRetry && proxyRes.statusCode === 401 && forwarding.current) {
       this.superseded = true;
-      void forwarding.retryUnauthorized(proxyRes, forwarding.current);
+      void forwarding.retryUnauthorized(proxyRes);
     } else forwarding.relay(proxyRes);
   }
 

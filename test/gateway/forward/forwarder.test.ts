@@ -343,6 +343,22 @@ describe("Forwarder.web", () => {
       expect(upstream.received).toHaveLength(1);
     });
 
+    test("a refresh slower than the idle timeout: the held 401 is passed on, and its pooled connection still times out for the next request", async () => {
+      targetFor = (req) =>
+        target(upstream.origin, req.url!, {
+          timeoutMs: 300,
+          setHeaders: { authorization: "Bearer stale" },
+          retryOnUnauthorized: () => new Promise((resolve) => setTimeout(() => resolve(undefined), 600)),
+        });
+      const reply = await send(gateway.port, { path: "/protected" });
+      expect(reply.status).toBe(401);
+      expect(reply.body.toString()).toBe("denied");
+      const started = Date.now();
+      expect((await send(gateway.port, { path: "/slow" })).status).toBe(504);
+      expect(Date.now() - started).toBeLessThan(1300);
+      expect(upstream.connections()).toBe(1);
+    });
+
     test("a failing refresh surfaces its GatewayError", async () => {
       targetFor = (req) =>
         target(upstream.origin, req.url!, {
