@@ -82,6 +82,8 @@ const storableBytes = (bytes: Buffer) => !bytes.includes(0) && isUtf8(bytes);
 /** The first name=value pair of a query or form whose name or value is not storable, by its name. */
 function unstorableField(encoded: string | Buffer): string | undefined {
   const bytes = typeof encoded === "string" ? Buffer.from(encoded, "latin1") : encoded;
+  // Without a percent sign every name and value stands for its own bytes: storable bytes are storable fields.
+  if (!bytes.includes(0x25) && storableBytes(bytes)) return undefined;
   let start = 0;
   while (start <= bytes.length) {
     let end = bytes.indexOf(0x26, start);
