@@ -14,10 +14,22 @@ interface ArgType {
   arity: "scalar";
 }
 
+/** A statement as a driver adapter takes it. */
+interface AdapterQuery {
+  sql: string;
+  args: unknown[];
+  argTypes: ArgType[];
+}
+
 /** The part of a Prisma driver adapter (@prisma/driver-adapter-utils' SqlQueryable) used here. */
 export interface DriverAdapter {
-  queryRaw(query: { sql: string; args: unknown[]; argTypes: ArgType[] }): Promise<{ columnNames: string[]; rows: unknown[][] }>;
-  executeRaw(query: { sql: string; args: unknown[]; argTypes: ArgType[] }): Promise<number>;
+  queryRaw(query: AdapterQuery): Promise<{ columnNames: string[]; rows: unknown[][] }>;
+  executeRaw(query: AdapterQuery): Promise<number>;
+  /**
+   * A transaction on the adapter (SqlDriverAdapter.startTransaction): @prisma/adapter-libsql holds its lock
+   * until commit or rollback, so no other statement of this adapter runs in between.
+   */
+  startTransaction?(): Promise<{ executeRaw(query: AdapterQuery): Promise<number>; commit(): Promise<void>; rollback(): Promise<void> }>;
 }
 
 /** What a statement may be given: texts, numbers, times (a Date: the driver adapter writes it as Prisma does), SQL NULL. */
@@ -66,10 +78,19 @@ export class AdapterSql implements DirectSql {
   readonly kind: SqlDialect;
   readonly #adapter: () => Promise<DriverAdapter>;
   readonly #rewritten = new Map<string, string>();
+  readonly #groupCommit: GroupCommit | undefined;
 
   constructor(kind: SqlDialect, adapter: () => Promise<DriverAdapter>) {
     this.kind = kind;
     this.#adapter = adapter;
+    // PostgreSQL commits concurrent transactions on its pool's connections in parallel and syncs its log
+    // for them together on its own; SQLite syncs its log once per transaction, on this process's thread.
+    this.#groupCommit = kind === "sqlite" ? new GroupCommit(adapter) : undefined;
+  }
+
+  /** SQLite's group commit: transactions and the writes they committed (for tests); undefined on PostgreSQL. */
+  get groupCommitStats(): Readonly<{ transactions: number; statements: number }> | undefined {
+    return this.#groupCommit?.stats;
   }
 
   #sql(sql: string): string {
@@ -94,7 +115,85 @@ export class AdapterSql implements DirectSql {
   }
 
   async execute(sql: string, args: readonly SqlArg[]): Promise<number> {
+    const query = { sql: this.#sql(sql), args: [...args], argTypes: args.map(argType) };
+    if (this.#groupCommit) return this.#groupCommit.execute(query);
     const adapter = await this.#adapter();
-    return adapter.executeRaw({ sql: this.#sql(sql), args: [...args], argTypes: args.map(argType) });
+    return adapter.executeRaw(query);
+  }
+}
+
+interface PendingWrite {
+  query: AdapterQuery;
+  resolve: (count: number) => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * Group commit for SQLite: the writes asked for in one turn of the event loop (by as many requests as
+ * reached a write in it) commit in one transaction, so the log is synced once for all of them instead of
+ * once each (with synchronous=FULL that sync is most of a write's cost, and SQLite does it on this
+ * process's only thread). Durability is unchanged: each write's promise settles only once its transaction
+ * has committed. A transaction in which any statement fails is rolled back and its statements run again
+ * one by one, so each caller gets the outcome its own statement has alone. One write alone runs as it is.
+ */
+export class GroupCommit {
+  readonly #adapter: () => Promise<DriverAdapter>;
+  #pending: PendingWrite[] = [];
+  /** Transactions committed and statements in them, for tests. */
+  readonly stats = { transactions: 0, statements: 0 };
+
+  constructor(adapter: () => Promise<DriverAdapter>) {
+    this.#adapter = adapter;
+  }
+
+  /** Resolves to the rows changed once the write has committed; rejects with the driver adapter's error. */
+  execute(query: AdapterQuery): Promise<number> {
+    return new Promise((resolve, reject) => {
+      if (this.#pending.length === 0) setImmediate(() => void this.#commit());
+      this.#pending.push({ query, resolve, reject });
+    });
+  }
+
+  async #commit(): Promise<void> {
+    const writes = this.#pending;
+    this.#pending = [];
+    let adapter: DriverAdapter;
+    try {
+      adapter = await this.#adapter();
+    } catch (error) {
+      for (const write of writes) write.reject(error);
+      return;
+    }
+    if (writes.length === 1 || !adapter.startTransaction) return this.#oneByOne(adapter, writes);
+    let transaction: Awaited<ReturnType<NonNullable<DriverAdapter["startTransaction"]>>>;
+    try {
+      transaction = await adapter.startTransaction();
+    } catch {
+      return this.#oneByOne(adapter, writes);
+    }
+    const counts: number[] = [];
+    try {
+      for (const write of writes) counts.push(await transaction.executeRaw(write.query));
+      await transaction.commit();
+    } catch {
+      await transaction.rollback().catch(() => undefined);
+      return this.#oneByOne(adapter, writes);
+    }
+    this.stats.transactions++;
+    this.stats.statements += writes.length;
+    writes.forEach((write, i) => write.resolve(counts[i]!));
+  }
+
+  async #oneByOne(adapter: DriverAdapter, writes: PendingWrite[]): Promise<void> {
+    for (const write of writes) {
+      try {
+        const count = await adapter.executeRaw(write.query);
+        this.stats.transactions++;
+        this.stats.statements++;
+        write.resolve(count);
+      } catch (error) {
+        write.reject(error);
+      }
+    }
   }
 }
