@@ -136,7 +136,7 @@ async function serve(config: Config, storage: Storage): Promise<() => Promise<vo
   feed.start();
   // With NODE_COMPILE_CACHE (npm start sets it), every module this process needs is loaded now: keep them
   // compiled, so that the next start neither strips types again nor loads the type stripper (about 20 MB).
-  module.flushCompileCache();
+  module.flushCompileCache?.(); // Node 22.1 and later
   return async () => {
     await Promise.all(servers.map((server) => server.close()));
     await feed.stop();

@@ -5,6 +5,8 @@
 // else. The statements go through the same driver adapter object (@prisma/adapter-libsql,
 // @prisma/adapter-pg) as Prisma's own, by its public queryRaw/executeRaw: the same connections, the same
 // timeouts, and on SQLite the same lock that keeps a statement out of a Prisma transaction in progress.
+import { isDatabaseUnavailable } from "./errors.ts";
+
 /** The two SQL dialects Gatehouse speaks (database.ts's DatabaseKind is this one). */
 export type SqlDialect = "sqlite" | "postgresql";
 
@@ -133,8 +135,10 @@ interface PendingWrite {
  * reached a write in it) commit in one transaction, so the log is synced once for all of them instead of
  * once each (with synchronous=FULL that sync is most of a write's cost, and SQLite does it on this
  * process's only thread). Durability is unchanged: each write's promise settles only once its transaction
- * has committed. A transaction in which any statement fails is rolled back and its statements run again
- * one by one, so each caller gets the outcome its own statement has alone. One write alone runs as it is.
+ * has committed. A transaction in which a statement fails is rolled back and its statements run again
+ * one by one, so each caller gets the outcome its own statement has alone, unless the database itself
+ * failed (isDatabaseUnavailable): then, as when the commit fails, every write of the group rejects with
+ * that error. One write alone runs as it is.
  */
 export class GroupCommit {
   readonly #adapter: () => Promise<DriverAdapter>;
@@ -161,8 +165,7 @@ export class GroupCommit {
     try {
       adapter = await this.#adapter();
     } catch (error) {
-      for (const write of writes) write.reject(error);
-      return;
+      return this.#rejectAll(writes, error);
     }
     if (writes.length === 1 || !adapter.startTransaction) return this.#oneByOne(adapter, writes);
     let transaction: Awaited<ReturnType<NonNullable<DriverAdapter["startTransaction"]>>>;
@@ -174,14 +177,26 @@ export class GroupCommit {
     const counts: number[] = [];
     try {
       for (const write of writes) counts.push(await transaction.executeRaw(write.query));
-      await transaction.commit();
-    } catch {
+    } catch (error) {
       await transaction.rollback().catch(() => undefined);
-      return this.#oneByOne(adapter, writes);
+      // The database itself failed (locked past busy_timeout, closed, unreachable): every write hears so.
+      if (isDatabaseUnavailable(error)) return this.#rejectAll(writes, error);
+      return this.#oneByOne(await this.#adapter().catch(() => adapter), writes);
+    }
+    try {
+      await transaction.commit();
+    } catch (error) {
+      // Not re-run: a commit that fails may still have landed, and a consume run again would read as reuse.
+      await transaction.rollback().catch(() => undefined);
+      return this.#rejectAll(writes, error);
     }
     this.stats.transactions++;
     this.stats.statements += writes.length;
     writes.forEach((write, i) => write.resolve(counts[i]!));
+  }
+
+  #rejectAll(writes: PendingWrite[], error: unknown): void {
+    for (const write of writes) write.reject(error);
   }
 
   async #oneByOne(adapter: DriverAdapter, writes: PendingWrite[]): Promise<void> {

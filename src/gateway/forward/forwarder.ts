@@ -2,7 +2,8 @@
 // keep-alive connection shared per origin. The only part of Gatehouse that talks to upstreams.
 import http from "node:http";
 import https from "node:https";
-import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
+import type { ClientRequest, IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { Proxy, type Upstream } from "./proxy.ts";
 import { forwardWeb } from "./web.ts";
@@ -43,7 +44,7 @@ export interface ForwardTarget {
 }
 
 export interface ForwarderOptions {
-  /** Connections per upstream origin (default: unlimited). */
+  /** Connections per upstream origin and idle timeout, i.e. per pool (default: unlimited). */
   maxSockets?: number;
   /**
    * Reverse proxies in front of the gateway whose X-Forwarded-For entries, X-Forwarded-Proto and
@@ -110,10 +111,27 @@ export class Forwarder {
 }
 
 /**
- * The agent's `timeout` is each socket's idle timeout (no bytes either way): a request in flight gets a
- * "timeout" event (504), a pooled socket is closed. Set on the agent rather than per request, it costs
- * no timer work per request.
+ * An agent whose `timeout` is each socket's idle timeout (no bytes either way) for every request: a request
+ * in flight gets a "timeout" event (504), a pooled socket is closed. Set once per connection rather than per
+ * request. Node lowers a pooled socket's timeout to the upstream's Keep-Alive hint (timeout=5 from Node and
+ * Apache: 4 s) and, for a request without a timeout of its own, keeps it when the socket is reused; so the
+ * agent's own is put back on reuse (Agent#reuseSocket, which exists to be overridden).
  */
+// A mixin: TypeScript requires its base constructor to take any[] (TS2545).
+function withIdleTimeoutOnReuse<T extends new (...args: any[]) => http.Agent>(Base: T) {
+  return class extends Base {
+    override reuseSocket(socket: Duplex, request: ClientRequest): void {
+      super.reuseSocket(socket, request);
+      // Agent#options holds the options it was made with (not in @types/node).
+      const timeoutMs = (this as unknown as { options: { timeout?: number } }).options.timeout ?? 0;
+      if ((socket as Socket).timeout !== timeoutMs) (socket as Socket).setTimeout(timeoutMs);
+    }
+  };
+}
+
+const UpstreamHttpAgent = withIdleTimeoutOnReuse(http.Agent);
+const UpstreamHttpsAgent = withIdleTimeoutOnReuse(https.Agent);
+
 function parseUpstream(origin: string, idleTimeoutMs: number, maxSockets: number | undefined): Upstream {
   const url = new URL(origin);
   if (url.protocol !== "http:" && url.protocol !== "https:") throw new Error(`upstream origin must be http or https: ${url.origin}`);
@@ -124,6 +142,6 @@ function parseUpstream(origin: string, idleTimeoutMs: number, maxSockets: number
     origin: url.origin,
     target: { protocol: url.protocol, host: hostname, hostname, port: Number(url.port) || (secure ? 443 : 80) },
     host: url.host,
-    agent: secure ? new https.Agent(agentOptions) : new http.Agent(agentOptions),
+    agent: secure ? new UpstreamHttpsAgent(agentOptions) : new UpstreamHttpAgent(agentOptions),
   };
 }

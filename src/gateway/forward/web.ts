@@ -185,9 +185,9 @@ class WebForwarding {
     proxyRes.pipe(res);
   }
 
-  async retryUnauthorized(proxyRes: IncomingMessage): Promise<void> {
+  async retryUnauthorized(proxyRes: IncomingMessage, attempt: Attempt): Promise<void> {
     // Hold the 401 (unread) in case there is nothing to retry with. Its socket's idle timeout may pass
-    // meanwhile: the superseded attempt ignores it, and the socket keeps its timeout for its next request.
+    // meanwhile: the attempt, superseded while it waits, ignores it.
     proxyRes.pause();
     let fresh: Record<string, string> | undefined;
     try {
@@ -202,6 +202,8 @@ class WebForwarding {
       return;
     }
     if (!fresh) {
+      // Relayed after all: the attempt's idle timeout counts again for the rest of the 401.
+      attempt.superseded = false;
       this.relay(proxyRes);
       return;
     }
@@ -264,7 +266,7 @@ class Attempt implements WebHandlers {
     }
     if (this.mayRetry && proxyRes.statusCode === 401 && forwarding.current) {
       this.superseded = true;
-      void forwarding.retryUnauthorized(proxyRes);
+      void forwarding.retryUnauthorized(proxyRes, this);
     } else forwarding.relay(proxyRes);
   }
 

@@ -56,6 +56,22 @@ describe("Forwarder.web", () => {
         res.end(body);
       },
       "/slow": () => undefined,
+      // A Keep-Alive hint of 2 s, as Node (5 s) and Apache send one: Node lowers the pooled socket's timeout to it.
+      "/hinted": (req, res) => {
+        req.resume();
+        res.writeHead(200, { "keep-alive": "timeout=2" }).end("hinted");
+      },
+      "/hinted-late": (req, res) => {
+        req.resume();
+        setTimeout(() => res.writeHead(200, { "keep-alive": "timeout=2" }).end("late"), 1500);
+      },
+      "/protected-stall": (req, res) => {
+        req.resume();
+        req.on("end", () => {
+          res.writeHead(401, { "content-length": "10" });
+          res.write("den");
+        });
+      },
       "/protected": (req, res) => {
         req.resume();
         req.on("end", () => {
@@ -297,6 +313,16 @@ describe("Forwarder.web", () => {
     expect(upstream.connections()).toBe(1);
   });
 
+  test("a reused connection keeps the route's idle timeout, not the upstream's shorter Keep-Alive hint", async () => {
+    targetFor = (req) => target(upstream.origin, req.url!, { timeoutMs: 3000 });
+    expect((await send(gateway.port, { path: "/hinted" })).status).toBe(200);
+    // Node lowered the pooled socket's timeout to the hint less a second (1 s); the answer takes 1.5 s.
+    const reply = await send(gateway.port, { path: "/hinted-late" });
+    expect(reply.status).toBe(200);
+    expect(reply.body.toString()).toBe("late");
+    expect(upstream.connections()).toBe(1);
+  });
+
   describe("401 from the upstream with retryOnUnauthorized", () => {
     function withRetry(fresh: Record<string, string> | undefined) {
       const calls: number[] = [];
@@ -357,6 +383,22 @@ describe("Forwarder.web", () => {
       expect((await send(gateway.port, { path: "/slow" })).status).toBe(504);
       expect(Date.now() - started).toBeLessThan(1300);
       expect(upstream.connections()).toBe(1);
+    });
+
+    test("nothing to retry with and the held 401 then stalls: the client connection is cut after the idle timeout", async () => {
+      targetFor = (req) =>
+        target(upstream.origin, req.url!, { timeoutMs: 300, setHeaders: { authorization: "Bearer stale" }, retryOnUnauthorized: async () => undefined });
+      const started = Date.now();
+      const outcome = await new Promise<{ status: number; aborted: boolean }>((resolve) => {
+        const req = http.get({ host: "127.0.0.1", port: gateway.port, path: "/protected-stall", agent: false }, (res) => {
+          res.resume();
+          res.on("error", () => undefined);
+          res.on("close", () => resolve({ status: res.statusCode!, aborted: !res.complete }));
+        });
+        req.on("error", () => undefined);
+      });
+      expect(outcome).toEqual({ status: 401, aborted: true });
+      expect(Date.now() - started).toBeLessThan(3000);
     });
 
     test("a failing refresh surfaces its GatewayError", async () => {
