@@ -85,8 +85,15 @@ describe("gateway client limits", () => {
   });
 
   test("one address may hold GATEWAY_MAX_CONNECTIONS_PER_ADDRESS connections; the next gets 503 and is closed; a freed slot is usable again", async () => {
+    // Each held connection has a request in flight (the upstream answers "/slow" after 3 s), so the
+    // headers and idle timeouts cannot close it while the test runs, however slow the machine.
     const held = [];
-    for (let i = 0; i < 4; i++) held.push(await connect());
+    for (let i = 0; i < 4; i++) {
+      const connection = await connect();
+      connection.socket.write(`GET /pub/slow-held-${i} HTTP/1.1\r\nHost: gateway\r\n\r\n`);
+      held.push(connection);
+    }
+    while (upstream.received.filter((request) => request.url.includes("slow-held")).length < 4) await new Promise((resolve) => setTimeout(resolve, 10));
     const extra = await connect();
     await extra.closed;
     expect(extra.received()).toMatch(/^HTTP\/1\.1 503 /);
