@@ -17,6 +17,7 @@
 // around the kill. There is no fail-closed case: without Redis the rate limits count locally.
 import crypto from "node:crypto";
 import * as oidc from "openid-client";
+import pg from "pg";
 import { freshDatabase, type FreshDatabase } from "../helpers/databases.ts";
 import { INSTANCE_HEADER, startCluster, type Cluster, type ClusterInstance, type Credentials, basic, timeUntil, machineClient } from "../helpers/cluster.ts";
 import { withServices } from "../helpers/seed.ts";
@@ -54,6 +55,10 @@ interface Outcome {
   detail?: string;
   /** Set when the request was sent a second time after the balancer's 502/503 (see the header comment). */
   resent?: string;
+  /** A code exchange's code, to look up whether the killed instance spent it. */
+  code?: string;
+  /** Set when a re-sent code exchange was refused because the killed instance had spent the code. */
+  spentByKilled?: string;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -164,6 +169,18 @@ describe("three Gatehouse instances and one Redis behind HAProxy, under mixed lo
     }
   }, 120_000);
 
+  /** When the authorization code was consumed (epoch ms), read from the database; null while unused or unknown. */
+  async function codeConsumedAt(code: string): Promise<number | null> {
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    try {
+      const { rows } = await client.query<{ consumedAt: Date | null }>(`SELECT "consumedAt" FROM "OidcArtifact" WHERE "model" = 'AuthorizationCode' AND "id" = $1`, [code]);
+      return rows[0]?.consumedAt?.getTime() ?? null;
+    } finally {
+      await client.end();
+    }
+  }
+
   afterAll(async () => {
     await cluster?.stop();
     await upstream?.close();
@@ -183,7 +200,7 @@ describe("three Gatehouse instances and one Redis behind HAProxy, under mixed lo
      * as a client would: HAProxy does so when the instance it had sent a request to died with it, and
      * does not replay a POST itself (its effect may have been committed).
      */
-    async function send(kind: Kind, url: string, init: RequestInit, ok: (response: Response, body: string) => string | undefined): Promise<{ response?: Response; body: string }> {
+    async function send(kind: Kind, url: string, init: RequestInit, ok: (response: Response, body: string) => string | undefined): Promise<{ response?: Response; body: string; outcome: Outcome }> {
       let resent: string | undefined;
       for (let attempt = 1; ; attempt++) {
         const at = Date.now();
@@ -198,8 +215,9 @@ describe("three Gatehouse instances and one Redis behind HAProxy, under mixed lo
             resent = `at +${at - started} ms: ${detail}`;
             continue;
           }
-          outcomes.push({ kind, ok: false, status: 0, instance: null, at, detail, resent });
-          return { body: "" };
+          const outcome: Outcome = { kind, ok: false, status: 0, instance: null, at, detail, resent };
+          outcomes.push(outcome);
+          return { body: "", outcome };
         }
         const instance = response.headers.get(INSTANCE_HEADER);
         if (attempt === 1 && instance === null && (response.status === 502 || response.status === 503)) {
@@ -207,8 +225,9 @@ describe("three Gatehouse instances and one Redis behind HAProxy, under mixed lo
           continue;
         }
         const problem = ok(response, body);
-        outcomes.push({ kind, ok: problem === undefined, status: response.status, instance, at, ...(problem ? { detail: `${init.method ?? "GET"} ${url.replace(/\?.*/, "")}: ${problem}` } : {}), ...(resent ? { resent } : {}) });
-        return { response, body };
+        const outcome: Outcome = { kind, ok: problem === undefined, status: response.status, instance, at, ...(problem ? { detail: `${init.method ?? "GET"} ${url.replace(/\?.*/, "")}: ${problem}` } : {}), ...(resent ? { resent } : {}) };
+        outcomes.push(outcome);
+        return { response, body, outcome };
       }
     }
 
@@ -307,8 +326,11 @@ describe("three Gatehouse instances and one Redis behind HAProxy, under mixed lo
         .replace(/&#x([0-9a-f]+);/gi, (_, n: string) => String.fromCharCode(parseInt(n, 16)))
         .replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&");
 
-    const exchange = (code: string, verifier: string) =>
-      tokenRequest("code exchange", web, { grant_type: "authorization_code", code, redirect_uri: REDIRECT, code_verifier: verifier, resource: ORDERS }, "refresh_token");
+    const exchange = async (code: string, verifier: string) => {
+      const sent = await tokenRequest("code exchange", web, { grant_type: "authorization_code", code, redirect_uri: REDIRECT, code_verifier: verifier, resource: ORDERS }, "refresh_token");
+      sent.outcome.code = code;
+      return sent;
+    };
     const refresh = (refreshToken: string) => tokenRequest("refresh", web, { grant_type: "refresh_token", refresh_token: refreshToken, resource: ORDERS }, "refresh_token");
 
     // Refresh tokens waiting for their next rotation; those the victim issued, put aside for after the kill.
@@ -479,6 +501,15 @@ describe("three Gatehouse instances and one Redis behind HAProxy, under mixed lo
       await Promise.all(running$);
     }
 
+    // A code exchange the killed instance had committed (the code consumed) when it died has lost only
+    // its answer; the code is spent, and refusing its re-send is right (RFC 6749 §4.1.2: a code is used
+    // once, with no grace as refresh tokens have). Such a refusal counts as an answer when the database
+    // shows the code consumed before the re-send, and the re-send itself stays bound to the kill window.
+    for (const o of outcomes) {
+      if (o.kind !== "code exchange" || o.ok || !o.resent || !o.code || o.status !== 400 || !o.detail?.includes('"invalid_grant"')) continue;
+      const consumedAt = await codeConsumedAt(o.code);
+      if (consumedAt !== null && consumedAt <= o.at) Object.assign(o, { ok: true, spentByKilled: `code consumed at +${consumedAt - started} ms, its answer lost with the killed instance` });
+    }
     const kinds = [...new Set(outcomes.map((o) => o.kind))];
     const counts = Object.fromEntries(kinds.map((kind) => {
       const of = outcomes.filter((o) => o.kind === kind);
@@ -486,7 +517,7 @@ describe("three Gatehouse instances and one Redis behind HAProxy, under mixed lo
     }));
     const byInstance = Object.fromEntries(["gh0", "gh1", "gh2", "balancer"].map((name) => [name, outcomes.filter((o) => (o.instance ?? "balancer") === name).length]));
     const failures = outcomes.filter((o) => !o.ok).map((o) => ({ ...o, at: `+${o.at - started} ms` }));
-    const resent = outcomes.filter((o) => o.resent).map((o) => ({ kind: o.kind, resent: o.resent, then: o.status, by: o.instance, msAfterKill: o.at - killedAt }));
+    const resent = outcomes.filter((o) => o.resent).map((o) => ({ kind: o.kind, resent: o.resent, then: o.status, by: o.instance, msAfterKill: o.at - killedAt, ...(o.spentByKilled ? { spentByKilled: o.spentByKilled } : {}) }));
     console.log(
       `mixed load: ${outcomes.length} requests in ${Date.now() - started} ms, ${failures.length} failed, ${resent.length} re-sent after a 502/503 from the balancer;`,
       "by kind:", counts,
