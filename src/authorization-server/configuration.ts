@@ -47,6 +47,7 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
       alreadyConsumed: () => new errors.InvalidGrant("grant request is invalid"),
       refreshTokenReuseGrace: (clientId) => catalog.client(clientId)?.refreshTokenReuseGrace ?? config.REFRESH_TOKEN_REUSE_GRACE,
       revokeAccessToken: (id, expiresAt) => deps.revocations.revoke("jti", id, expiresAt),
+      revocations: deps.revocations,
     }) as unknown as Configuration["adapter"],
     clients: [],
     // Gatehouse's own endpoint beside the standard ones (token-info.ts).

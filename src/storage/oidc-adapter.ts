@@ -6,8 +6,13 @@
 // later, presenting it is reuse, which oidc-provider answers by revoking the grant.
 // An opaque access token destroyed (revoked, or with its grant) is also put on the revocation list,
 // by its value, so gateways that cached its introspection refuse it at once (introspection.ts).
+// With the in-memory revocation list at hand (AdapterOptions.revocations), opaque access tokens found
+// are remembered, so introspecting or presenting the same token again costs no query: each hit is
+// asked of that list (the token's value and grant, its client's and user's not-before marks), which
+// every instance follows within milliseconds of a revocation anywhere (change-notifications.ts).
 import { securityEvent } from "../shared/logger.ts";
 import { isStorableText } from "../shared/storable-text.ts";
+import { VerifiedTokenCache } from "../shared/verified-token-cache.ts";
 import { directSql, type Database } from "./database.ts";
 import { sqlTime, type DirectSql, type SqlRow } from "./direct-sql.ts";
 import type { RevocationRepository } from "./repositories/revocations.ts";
@@ -37,7 +42,17 @@ export interface AdapterOptions {
    * gateway in its own process refuses the token before the revocation's response is sent.
    */
   revokeAccessToken?: (id: string, expiresAt: Date) => Promise<void>;
+  /**
+   * This process's in-memory revocation list (shared/revocation-list.ts). When given, opaque access
+   * tokens found are kept in memory (hashed, until their exp and for at most
+   * ACCESS_TOKEN_CACHE_SECONDS), and a kept one is handed out only while the list refuses neither its
+   * value (jti) nor its grant, client or user (not-before marks, by iat).
+   */
+  revocations?: { refuses(claims: { jti?: unknown; gid?: unknown; client_id?: unknown; sub?: unknown; iat?: unknown }): boolean };
 }
+
+/** Longest time, in seconds, an opaque access token found is kept in memory without being read again. */
+export const ACCESS_TOKEN_CACHE_SECONDS = 60;
 
 /** oidc-provider's models of opaque access tokens: of a grant, and of the client credentials grant. */
 const OPAQUE_ACCESS_TOKENS: ReadonlySet<string> = new Set(["AccessToken", "ClientCredentials"]);
@@ -80,6 +95,13 @@ const SELECT_SQL = `SELECT "payload", "clientId", "expiresAt", "consumedAt", "gr
 export function createOidcAdapter(db: Database, options: AdapterOptions, revocations: RevocationRepository) {
   const revokeAccessToken = options.revokeAccessToken ?? revokeThrough(revocations);
   const sql = directSql(db);
+  const { revocations: revocationList } = options;
+  /**
+   * Opaque access tokens found, by hash of their value, with their model: a value names one artifact of
+   * one model, so a token kept as ClientCredentials is known not to be an AccessToken (oidc-provider's
+   * introspection asks for each model in turn) without a query.
+   */
+  const accessTokens = revocationList ? new VerifiedTokenCache<{ model: string; payload: AdapterPayload }>({ maxTtlSeconds: ACCESS_TOKEN_CACHE_SECONDS }) : undefined;
   return class GatehouseOidcAdapter {
     readonly model: string;
 
@@ -93,6 +115,7 @@ export function createOidcAdapter(db: Database, options: AdapterOptions, revocat
       const kept = this.model === "DeviceCode" ? EXPIRED_DEVICE_CODE_KEPT : 0;
       const expiresAt = expiresIn ? new Date(Date.now() + (expiresIn + kept) * 1000) : null;
       const text = (value: unknown) => (typeof value === "string" ? value : null);
+      if (accessTokens && OPAQUE_ACCESS_TOKENS.has(this.model)) accessTokens.delete(VerifiedTokenCache.key(id));
       await sql.execute(UPSERT_SQL, [
         this.model,
         id,
@@ -110,6 +133,7 @@ export function createOidcAdapter(db: Database, options: AdapterOptions, revocat
     async find(id: string): Promise<AdapterPayload | undefined> {
       if (!isStorableText(id)) return undefined;
       if (this.model === "Client") return options.findClient(id);
+      if (accessTokens && OPAQUE_ACCESS_TOKENS.has(this.model)) return this.#findAccessToken(id, accessTokens, revocationList!);
       return this.#load("id", id);
     }
 
@@ -148,6 +172,7 @@ export function createOidcAdapter(db: Database, options: AdapterOptions, revocat
 
     async destroy(id: string): Promise<void> {
       if (!isStorableText(id)) return;
+      if (OPAQUE_ACCESS_TOKENS.has(this.model)) accessTokens?.delete(VerifiedTokenCache.key(id));
       if (OPAQUE_ACCESS_TOKENS.has(this.model)) await listRevokedAccessTokens(sql, revokeAccessToken, { id });
       await sql.execute(`DELETE FROM "OidcArtifact" WHERE "model" = $1 AND "id" = $2`, [this.model, id]);
     }
@@ -156,6 +181,27 @@ export function createOidcAdapter(db: Database, options: AdapterOptions, revocat
       if (!isStorableText(grantId)) return;
       await listRevokedAccessTokens(sql, revokeAccessToken, { grantId });
       await sql.execute(`DELETE FROM "OidcArtifact" WHERE "grantId" = $1 AND "model" IN (${GRANT_BOUND_SQL})`, [grantId]);
+    }
+
+    /**
+     * An opaque access token from memory when it was found before and the revocation list refuses
+     * none of it (undefined when it was found as the other model); else from the table, then kept until
+     * its exp. Each caller gets its own copy.
+     */
+    async #findAccessToken(id: string, cache: NonNullable<typeof accessTokens>, list: NonNullable<AdapterOptions["revocations"]>): Promise<AdapterPayload | undefined> {
+      const key = VerifiedTokenCache.key(id);
+      const kept = cache.get(key);
+      const revoked = (payload: AdapterPayload) => list.refuses({ jti: id, gid: payload.grantId, client_id: payload.clientId, sub: payload.accountId, iat: payload.iat });
+      if (kept) {
+        if (kept.model !== this.model) return undefined;
+        if (!revoked(kept.payload)) return { ...kept.payload };
+        cache.delete(key);
+        return undefined;
+      }
+      const payload = await this.#load("id", id);
+      // Kept only when not refused already: a revocation that landed while the row was read stays in force.
+      if (payload && typeof payload.exp === "number" && !revoked(payload)) cache.set(key, { model: this.model, payload: { ...payload } }, payload.exp * 1000);
+      return payload;
     }
 
     async #load(column: "id" | "uid" | "userCode", value: string): Promise<AdapterPayload | undefined> {

@@ -198,6 +198,9 @@ describe("three Gatehouse instances on one PostgreSQL database behind HAProxy", 
   test("a client's tokens ended at one instance (admin revoke-tokens) are refused by every instance's gateway", async () => {
     const tokens = await Promise.all([0, 1, 2].map(() => token(cluster.issuer, worker)));
     for (const target of cluster.instances) for (const t of tokens) expect((await callGateway(target.gateway, t)).status).toBe(200);
+    // An opaque token too, introspected at every instance first (each keeps it in memory: oidc-adapter.ts).
+    const opaque = await token(cluster.issuer, worker, "orders:read", OPAQUE);
+    for (const target of cluster.instances) for (let i = 0; i < 2; i++) expect([target.name, await introspect(target.url, worker, opaque)]).toEqual([target.name, true]);
     const response = await fetch(`${instance(2).url}/admin/api/v1/clients/${worker.client_id}/revoke-tokens`, { method: "POST", headers: { authorization: `Bearer ${adminToken}` } });
     const ended = Date.now();
     expect(response.status).toBe(200);
@@ -211,6 +214,9 @@ describe("three Gatehouse instances on one PostgreSQL database behind HAProxy", 
     );
     console.log(`client's tokens ended at ${instance(2).name} (revoke-tokens) → refused everywhere: slowest ${Math.max(...times)} ms`, Object.fromEntries(cluster.instances.map((t, i) => [t.name, times[i]])));
     expect(Math.max(...times)).toBeLessThan(PROPAGATION_BOUND_MS);
+    // The instance's revocation list now has the client's mark: its introspection refuses the opaque token it kept.
+    const introspection = await Promise.all(cluster.instances.map(async (target) => [target.name, await introspect(target.url, worker, opaque)]));
+    expect(Object.fromEntries(introspection)).toEqual(Object.fromEntries(cluster.instances.map((t) => [t.name, false])));
     // A token issued after the mark works again, everywhere (iat has one-second resolution: wait past it).
     await sleep(1100);
     const later = await token(cluster.issuer, worker);
