@@ -1,6 +1,6 @@
 // Accounts for oidc-provider: users by id, their claims filtered by scope through the `claims` table below.
 import type { KoaContextWithOIDC, Account } from "oidc-provider";
-import type { Storage } from "../storage/index.ts";
+import type { UserRecord } from "../storage/index.ts";
 
 /** Which claims each scope releases (OIDC Core §5.4, plus roles with profile). */
 export const CLAIMS_BY_SCOPE = {
@@ -14,9 +14,13 @@ export const CLAIMS_BY_SCOPE = {
   phone: ["phone_number", "phone_number_verified"],
 };
 
-export function accountFinder(storage: Storage) {
+/**
+ * oidc-provider's findAccount: the enabled user whose id is `sub`, with the claims its scopes release.
+ * @param users where users are found by id: the catalog, which holds those in use (catalog.ts)
+ */
+export function accountFinder(users: { findUser(id: string): Promise<UserRecord | undefined> }) {
   return async function findAccount(_ctx: KoaContextWithOIDC, sub: string): Promise<Account | undefined> {
-    const user = await storage.users.findById(sub);
+    const user = await users.findUser(sub);
     if (!user || !user.enabled) return undefined;
     return {
       accountId: user.id,

@@ -1,14 +1,14 @@
-// The in-memory read model of clients, APIs, scopes and trusted assertion issuers, so that token requests
-// do not query the database for them. APIs, scopes and issuers are few and held whole. Clients can be
-// many (100,000 and more): the catalog holds the ones in use (a bounded cache, least recently used
-// out first), looks any other up in the database when it is first asked for, and keeps for every enabled
-// client only its CORS origins (what a preflight, which names no client, is answered from).
-// It follows the change log (change-feed.ts): a change to one client, API, scope or issuer reloads that
-// entry alone; a move of the "config" revision the log cannot account for reloads everything
+// The in-memory read model of clients, APIs, scopes, trusted assertion issuers and users, so that token
+// requests do not query the database for them. APIs, scopes and issuers are few and held whole. Clients
+// and users can be many (100,000 and more): the catalog holds the ones in use (bounded caches, least
+// recently used out first), looks any other up in the database when it is first asked for, and keeps for
+// every enabled client only its CORS origins (what a preflight, which names no client, is answered from).
+// It follows the change log (change-feed.ts): a change to one client, API, scope, issuer or user reloads
+// (or forgets) that entry alone; a move of the "config" revision the log cannot account for reloads everything
 // (announced by whoever wrote it, and checked every CONFIG_POLL_MS). A client_id, resource or issuer not
 // found in the database is remembered for a few seconds, so unknown ids cannot be used to make the
 // server query the database for every request; a change naming it forgets that at once.
-import type { Storage, ClientRecord, ApiRecord, ScopeRecord, AdapterPayload, AssertionIssuerRecord, ConfigChange } from "../storage/index.ts";
+import type { Storage, ClientRecord, ApiRecord, ScopeRecord, AdapterPayload, AssertionIssuerRecord, ConfigChange, UserRecord } from "../storage/index.ts";
 import { clientMetadata } from "./client-metadata.ts";
 import { STANDARD_SCOPES } from "../services/scopes.ts";
 import { corsOriginsOf } from "../services/client-origins.ts";
@@ -38,12 +38,21 @@ export class Catalog {
   /** Ids recently looked up and not found: "client:<id>", "api:<identifier>" or "issuer:<iss>" -> until (epoch ms). */
   private readonly unknown = new Map<string, number>();
   private readonly clientCacheEntries: number;
+  /** Users in use (the accounts of refresh, userinfo and ID tokens), least recently used first. */
+  private users = new Map<string, UserRecord>();
+  /**
+   * Moves on with every user change applied and every full reload: a lookup that straddles one is not
+   * kept (what it read may predate the change).
+   */
+  private userGeneration = 0;
 
   /** How long an id not found in the database is not looked up again, in milliseconds. */
   static readonly NEGATIVE_CACHE_MS = 5000;
   private static readonly NEGATIVE_CACHE_ENTRIES = 10_000;
   /** Clients held at most (each about 5 KB with oidc-provider's metadata). */
   static readonly CLIENT_CACHE_ENTRIES = 10_000;
+  /** Users held at most (each under 1 KB). */
+  static readonly USER_CACHE_ENTRIES = 10_000;
 
   /** @param options.clientCacheEntries clients held at most (CLIENT_CACHE_ENTRIES) */
   constructor(storage: Storage, options: { clientCacheEntries?: number } = {}) {
@@ -116,6 +125,27 @@ export class Catalog {
     for (const origin of origins) this.anyCorsOrigin.set(origin, (this.anyCorsOrigin.get(origin) ?? 0) + 1);
   }
 
+  /**
+   * The user with this id (the accounts' sub), from memory when in use, else from the database (then
+   * held until a change names it). Undefined when there is none; a miss is not remembered.
+   */
+  async findUser(id: string): Promise<UserRecord | undefined> {
+    const cached = this.users.get(id);
+    if (cached) {
+      this.users.delete(id);
+      this.users.set(id, cached);
+      return cached;
+    }
+    const generation = this.userGeneration;
+    const user = await this.storage.users.findById(id);
+    if (!user) return undefined;
+    if (generation === this.userGeneration) {
+      this.users.set(id, user);
+      if (this.users.size > Catalog.USER_CACHE_ENTRIES) this.users.delete(this.users.keys().next().value as string);
+    }
+    return user;
+  }
+
   /** api(), looking an API this catalog has not loaded yet up in the database first. */
   async findApi(identifier: string): Promise<ApiRecord | undefined> {
     const known = this.apisById.get(identifier);
@@ -184,8 +214,9 @@ export class Catalog {
       clients++;
       this.indexOrigins(client.clientId, corsOriginsOf(client));
     });
-    // Clients in use are looked up again when next asked for.
+    // Clients and users in use are looked up again when next asked for.
     this.clients = new Map();
+    this.forgetUsers();
     this.apisById = new Map(apis.map((a) => [a.identifier, a]));
     this.scopeList = scopes;
     this.issuersById = new Map(issuers.map((i) => [i.issuer, i]));
@@ -217,6 +248,7 @@ export class Catalog {
         if (issuer) this.issuersById.set(key, issuer);
         else this.issuersById.delete(key);
       } else if (entity === "scope") scopesMoved = true;
+      else if (entity === "user") this.forgetUsers(key);
       // A name looked up and not found a moment ago may exist now.
       this.unknown.delete(`${entity}:${key}`);
     }
@@ -225,6 +257,13 @@ export class Catalog {
       this.indexScopeNames();
     }
     log.debug("catalog changes applied", { version: this.version, changes: named.size });
+  }
+
+  /** Forgets one user (or, with no id, every one), and any lookup still running. */
+  private forgetUsers(id?: string): void {
+    if (id === undefined) this.users = new Map();
+    else this.users.delete(id);
+    this.userGeneration++;
   }
 
   private indexScopeNames(): void {

@@ -57,7 +57,7 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
     claims: CLAIMS_BY_SCOPE,
     // oidc-provider copies this list: server.ts rebuilds the provider when it changes.
     scopes: catalog.scopeNames(),
-    findAccount: accountFinder(storage),
+    findAccount: accountFinder(catalog),
     clientDefaults: {
       grant_types: ["authorization_code"],
       response_types: ["code"],

@@ -115,6 +115,7 @@ export async function openStorage(url: string, { migrate: runMigrations = true, 
   if (runMigrations && kind === "sqlite") await migrate(db, kind);
   const changes = changeNotifications(kind, url, db, timeouts.connectMs, redis);
   const revocations = new RevocationRepository(db, changes);
+  const revisions = new RevisionRepository(db, changes);
   const shared: RedisConnection | undefined = redis ? openRedis(redis.url, redis.prefix, { purpose: "throttles and replays", commandTimeoutMs: redis.storageCommandTimeoutMs ?? STORAGE_COMMAND_TIMEOUT_MS }) : undefined;
   const storage: Storage = {
     kind,
@@ -122,11 +123,11 @@ export async function openStorage(url: string, { migrate: runMigrations = true, 
     scopes: new ScopeRepository(db),
     apis: new ApiRepository(db),
     routes: new RouteRepository(db),
-    users: new UserRepository(db, kind),
+    users: new UserRepository(db, kind, revisions),
     consents: new ConsentRepository(db),
     keys: new SigningKeyRepository(db),
     revocations,
-    revisions: new RevisionRepository(db, changes),
+    revisions,
     throttles: shared ? new RedisThrottleRepository(db, kind, shared) : new ThrottleRepository(db, kind),
     audit: new AuditRepository(db),
     adminSessions: new AdminSessionRepository(db),

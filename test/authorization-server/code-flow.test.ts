@@ -115,6 +115,25 @@ describe.each(BACKENDS)("authorization code flow on %s", (backend) => {
     expect(await oidc.fetchUserInfo(web, narrowTokens.access_token, aliceId)).toEqual({ sub: aliceId });
   });
 
+  // Accounts come from the catalog's users in use (catalog.ts): a change made by another process (here
+  // this test's own storage connection, as the CLI or another instance would) reaches them through the
+  // change log. Without the catalog following it, userinfo would serve the old claims until a restart.
+  test("a user's claims changed by another process reach userinfo (the server's user cache follows the change log)", async () => {
+    const request = await authorize(web, { scope: "openid profile email", resource: "" });
+    const result = await signIn(new UserAgent(), request.url);
+    const tokens = await oidc.authorizationCodeGrant(web, new URL(result.redirect!), { pkceCodeVerifier: request.verifier, expectedState: request.state });
+    for (let i = 0; i < 2; i++) expect(await oidc.fetchUserInfo(web, tokens.access_token, aliceId)).toMatchObject({ name: "Alice Liddell" });
+    const changedAt = Date.now();
+    await withServices(db, (services) => services.users.update("alice", { claims: { name: "Alice P. Liddell", email_verified: true } }));
+    try {
+      let name: unknown;
+      while ((name = (await oidc.fetchUserInfo(web, tokens.access_token, aliceId)).name) !== "Alice P. Liddell" && Date.now() - changedAt < 5000) await new Promise((r) => setTimeout(r, 50));
+      expect([name, Date.now() - changedAt < 5000]).toEqual(["Alice P. Liddell", true]);
+    } finally {
+      await withServices(db, (services) => services.users.update("alice", { claims: { name: "Alice Liddell", email_verified: true } }));
+    }
+  });
+
   test("consent is remembered per user and client across sessions", async () => {
     const spaRequest = { scope: "openid profile", resource: "" };
     const first = await signIn(new UserAgent(), (await authorize(spa, spaRequest)).url);

@@ -39,7 +39,7 @@ export function registerGrants(provider: Provider, deps: GrantDeps): void {
     storage: deps.storage,
     catalog: deps.catalog,
     activeAlg: () => deps.activeAlg,
-    findAccount: accountFinder(deps.storage),
+    findAccount: accountFinder(deps.catalog),
     defaultResource: defaultResource(deps.catalog) as (ctx: KoaContextWithOIDC, client: { clientId: string }) => Promise<string | string[] | undefined>,
     clockSkewSeconds: deps.config.ASSERTION_CLOCK_SKEW,
     dpop: {

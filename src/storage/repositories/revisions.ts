@@ -1,13 +1,13 @@
 import type { ChangeNotifications } from "../change-notifications.ts";
 import type { Database } from "../database.ts";
 
-/** What a revision counter covers: "config" = clients, scopes, APIs, routes, issuers; "keys" = signing keys. */
+/** What a revision counter covers: "config" = clients, scopes, APIs, routes, issuers, users; "keys" = signing keys. */
 export type RevisionName = "config" | "keys";
 
 /** The kinds of configuration entry a change names. */
-export type ConfigEntity = "client" | "api" | "route" | "scope" | "issuer";
+export type ConfigEntity = "client" | "api" | "route" | "scope" | "issuer" | "user";
 
-/** One change to the configuration: which entry (its client_id, API identifier, route id, scope name or issuer). */
+/** One change to the configuration: which entry (its client_id, API identifier, route id, scope name, issuer or user id). */
 export interface ConfigChange {
   seq: number;
   entity: ConfigEntity;

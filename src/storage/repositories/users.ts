@@ -4,6 +4,7 @@ import { containsText, type PageQuery } from "../paging.ts";
 import type { User as Row } from "../generated/sqlite/client.ts";
 import { record, stringList } from "../json.ts";
 import { assertStorable, storable } from "./storable.ts";
+import type { RevisionRepository } from "./revisions.ts";
 
 export interface UserRecord {
   id: string;
@@ -53,11 +54,20 @@ export class UserRepository {
   private readonly kind: DatabaseKind;
   /** For the lookups of every sign-in and token (findById, findByUsername, findByEmail): direct-sql.ts. */
   private readonly sql: DirectSql;
+  private readonly revisions: RevisionRepository;
 
-  constructor(db: Database, kind: DatabaseKind) {
+  /** @param revisions every write is logged as a change of its user (by id), so that caches of users follow it (catalog.ts) */
+  constructor(db: Database, kind: DatabaseKind, revisions: RevisionRepository) {
     this.db = db;
     this.kind = kind;
     this.sql = directSql(db);
+    this.revisions = revisions;
+  }
+
+  /** Logs and announces a change of this user (change-feed.ts); returns what it is given. */
+  async #changed<T>(id: string, result: T): Promise<T> {
+    await this.revisions.bump("config", { entity: "user", key: id });
+    return result;
   }
 
   async #findBy(column: "id" | "username" | "email", value: string): Promise<UserRecord | null> {
@@ -104,12 +114,13 @@ export class UserRepository {
 
   async create(input: UserInput): Promise<UserRecord> {
     assertStorable("user", input);
-    return toRecord(await this.db.user.create({ data: input as never }));
+    const record = toRecord(await this.db.user.create({ data: input as never }));
+    return this.#changed(record.id, record);
   }
 
   async update(id: string, changes: Partial<UserInput>): Promise<UserRecord> {
     assertStorable("user", { id, ...changes });
-    return toRecord(await this.db.user.update({ where: { id }, data: changes as never }));
+    return this.#changed(id, toRecord(await this.db.user.update({ where: { id }, data: changes as never })));
   }
 
   /**
@@ -123,11 +134,14 @@ export class UserRepository {
       where: { id, passwordHash: expectedHash, passwordChangeRequired: true },
       data: { passwordHash, passwordChangeRequired: false },
     });
-    return count === 1 ? this.findById(id) : null;
+    return count === 1 ? this.#changed(id, await this.findById(id)) : null;
   }
 
   async delete(username: string): Promise<boolean> {
     if (!storable(username)) return false;
-    return (await this.db.user.deleteMany({ where: { username } })).count > 0;
+    const user = await this.findByUsername(username);
+    if (!user) return false;
+    const deleted = (await this.db.user.deleteMany({ where: { id: user.id } })).count > 0;
+    return deleted ? this.#changed(user.id, true) : false;
   }
 }

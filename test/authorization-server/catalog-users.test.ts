@@ -1,0 +1,96 @@
+// The catalog's users in use (catalog.ts), on a real SQLite database: a user found once is served from
+// memory (refresh and userinfo run no user query), forgotten when a change names it, and a lookup that
+// straddles such a change is not kept.
+import { freshDatabase, type FreshDatabase } from "../helpers/databases.ts";
+import { openStorage, type Storage } from "../../src/storage/index.ts";
+import { directSql, openDatabase, type Database } from "../../src/storage/database.ts";
+import { Catalog } from "../../src/authorization-server/catalog.ts";
+
+describe("the catalog's users", () => {
+  let db: FreshDatabase;
+  let storage: Storage;
+  let raw: Database;
+  let catalog: Catalog;
+  let version: number;
+
+  beforeAll(async () => {
+    db = await freshDatabase("sqlite");
+    storage = await openStorage(db.url);
+    raw = await openDatabase(db.url);
+    catalog = new Catalog(storage);
+  });
+
+  beforeEach(async () => {
+    await catalog.refresh({ force: true });
+    version = (await storage.revisions.read()).config;
+  });
+
+  afterAll(async () => {
+    await raw?.$disconnect();
+    await storage?.close();
+    await db?.drop();
+  });
+
+  let users = 0;
+  async function createUser(): Promise<string> {
+    const id = `user-${++users}`;
+    await storage.users.create({ id, username: id, email: null, passwordHash: "x", claims: {}, roles: [], enabled: true, passwordChangeRequired: false });
+    return id;
+  }
+  /** Deletes the row behind the catalog's back (no change logged), so that only its memory can still know the user. */
+  const deleteRow = (id: string) => directSql(raw).execute(`DELETE FROM "User" WHERE "id" = $1`, [id]);
+  /** What the change feed hands the catalog when another process changed these users. */
+  const changed = (...ids: string[]) =>
+    catalog.refresh({ version: version + ids.length, changes: { from: version, changes: ids.map((key, i) => ({ seq: 1_000_000 + i, entity: "user" as const, key })) } });
+
+  test("every write of a user is logged as a change naming it", async () => {
+    const id = await createUser();
+    await storage.users.update(id, { claims: { name: "Changed" } });
+    await storage.users.delete(id);
+    const logged = await storage.revisions.configChangesSince(0, 1000);
+    expect(logged.filter((c) => c.entity === "user" && c.key === id)).toHaveLength(3);
+    expect((await storage.revisions.read()).config).toBe(version + 3);
+  });
+
+  test("a user found once is served from memory", async () => {
+    const id = await createUser();
+    expect((await catalog.findUser(id))?.username).toBe(id);
+    await deleteRow(id);
+    expect((await catalog.findUser(id))?.username).toBe(id);
+  });
+
+  test("a change naming the user forgets it; the next lookup reads the database", async () => {
+    const id = await createUser();
+    const other = await createUser();
+    await catalog.findUser(id);
+    await catalog.findUser(other);
+    await deleteRow(id);
+    await deleteRow(other);
+    await changed(id);
+    expect(await catalog.findUser(id)).toBeUndefined();
+    expect((await catalog.findUser(other))?.username).toBe(other); // not named: still held
+  });
+
+  test("a full reload forgets every user", async () => {
+    const id = await createUser();
+    await catalog.findUser(id);
+    await deleteRow(id);
+    await catalog.refresh({ force: true });
+    expect(await catalog.findUser(id)).toBeUndefined();
+  });
+
+  test("a lookup that straddles a change of the user answers, but is not kept", async () => {
+    const id = await createUser();
+    const lookup = catalog.findUser(id);
+    await changed(id);
+    expect((await lookup)?.username).toBe(id);
+    await deleteRow(id);
+    expect(await catalog.findUser(id)).toBeUndefined();
+  });
+
+  test("a user not found is not remembered: created afterwards, it is found", async () => {
+    expect(await catalog.findUser("user-later")).toBeUndefined();
+    await storage.users.create({ id: "user-later", username: "later", email: null, passwordHash: "x", claims: {}, roles: [], enabled: true, passwordChangeRequired: false });
+    expect((await catalog.findUser("user-later"))?.username).toBe("later");
+  });
+});
