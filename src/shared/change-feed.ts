@@ -34,8 +34,8 @@ export class ChangeFeed {
   private readonly subscribers: Array<{ name: string; run: Subscriber }> = [];
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
-  /** A change was announced while a poll was running: poll once more after it. */
-  private again = false;
+  /** The run asked for while a poll was running: it starts when that poll ends. */
+  private followUp: Promise<void> | undefined;
   private stopListening: (() => Promise<void>) | undefined;
   /** The config revision and the change log's sequence number as of the last poll. */
   private seen: { config: number; seq: number } | undefined;
@@ -67,21 +67,22 @@ export class ChangeFeed {
 
   /**
    * Runs every subscriber once now (on an announced change, on the poll timer, or right after a change
-   * made in this process). A call during a run makes one more run follow it, so no change is missed.
+   * made in this process). A call during a run makes one more run follow it, so no change is missed,
+   * and resolves when that one has finished: the run in progress may have read the database before the
+   * caller's change (an admin API write waits on this before it answers).
    */
   tick(): Promise<void> {
     if (this.running) {
-      this.again = true;
-      return this.running;
+      const next = () => {
+        this.followUp = undefined;
+        return this.tick();
+      };
+      this.followUp ??= this.running.then(next, next);
+      return this.followUp;
     }
-    this.running = this.pollWithin()
-      .finally(() => {
-        this.running = undefined;
-        if (this.again) {
-          this.again = false;
-          void this.tick();
-        }
-      });
+    this.running = this.pollWithin().finally(() => {
+      this.running = undefined;
+    });
     return this.running;
   }
 
@@ -89,6 +90,7 @@ export class ChangeFeed {
     clearInterval(this.timer);
     await this.stopListening?.();
     await this.running;
+    await this.followUp;
   }
 
   private async pollWithin(): Promise<void> {

@@ -16,7 +16,24 @@ export interface RunningGatehouse {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+/** Ports freePort() has handed out in this process. */
+const handedOut = new Set<number>();
+
+/**
+ * A free TCP port on 127.0.0.1, never one this process was given before: once a probe's listener is
+ * closed, Linux may give the same port to the next bind(0) (a gateway was once given its own
+ * authorization server's port and failed to start with EADDRINUSE).
+ */
 export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = await anyFreePort();
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    return port;
+  }
+}
+
+function anyFreePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.once("error", reject);

@@ -47,6 +47,30 @@ describe.each(BACKENDS)("keyed configuration changes on %s", (backend) => {
     await db.drop();
   });
 
+  // The admin API answers a write only after tick() resolves (admin/index.ts): before, a tick asked for
+  // while a poll was running resolved with that poll, which had read the revisions before the write.
+  test("a tick asked for while a poll is running resolves after a run that saw the change made before it", async () => {
+    const runs: number[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const slow = new ChangeFeed(reader, 3_600_000);
+    slow.subscribe("slow", async (revisions) => {
+      if (runs.length === 0) await gate;
+      runs.push(revisions.config);
+    });
+    const first = slow.tick();
+    await new Promise((resolve) => setTimeout(resolve, 50)); // the first run has read the revisions and waits in its subscriber
+    await services.scopes.apply({ name: "feed:follow-up", description: "A change made during a poll" });
+    const after = (await writer.revisions.read()).config;
+    const second = slow.tick();
+    release();
+    await second;
+    expect(runs.at(-1)).toBe(after);
+    await first;
+    await slow.stop();
+    await feed.tick(); // the suite's own feed takes the change in too, so that the next test sees only its own
+  });
+
   test("a created, changed and deleted client is reloaded alone, never the whole catalog", async () => {
     const { client } = await services.clients.create({ client_name: "Reports", grant_types: ["client_credentials"], scopes: [] } as never);
     await feed.tick();
