@@ -1,6 +1,6 @@
 // Accounts for oidc-provider: users by id, their claims filtered by scope through the `claims` table below.
 import type { KoaContextWithOIDC, Account } from "oidc-provider";
-import type { UserRecord } from "../storage/index.ts";
+import type { AccountUser } from "./catalog.ts";
 
 /** Which claims each scope releases (OIDC Core §5.4, plus roles with profile). */
 export const CLAIMS_BY_SCOPE = {
@@ -18,7 +18,7 @@ export const CLAIMS_BY_SCOPE = {
  * oidc-provider's findAccount: the enabled user whose id is `sub`, with the claims its scopes release.
  * @param users where users are found by id: the catalog, which holds those in use (catalog.ts)
  */
-export function accountFinder(users: { findUser(id: string): Promise<UserRecord | undefined> }) {
+export function accountFinder(users: { findUser(id: string): Promise<AccountUser | undefined> }) {
   return async function findAccount(_ctx: KoaContextWithOIDC, sub: string): Promise<Account | undefined> {
     const user = await users.findUser(sub);
     if (!user || !user.enabled) return undefined;

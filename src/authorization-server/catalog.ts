@@ -16,6 +16,9 @@ import { log } from "../shared/logger.ts";
 
 const NO_ORIGINS: ReadonlySet<string> = new Set();
 
+/** A user as the catalog holds it: without the password hash, which accounts never need. */
+export type AccountUser = Omit<UserRecord, "passwordHash">;
+
 /** A client in use: its record and its metadata as oidc-provider sees it (undefined when disabled). */
 interface CachedClient {
   record: ClientRecord;
@@ -38,8 +41,8 @@ export class Catalog {
   /** Ids recently looked up and not found: "client:<id>", "api:<identifier>" or "issuer:<iss>" -> until (epoch ms). */
   private readonly unknown = new Map<string, number>();
   private readonly clientCacheEntries: number;
-  /** Users in use (the accounts of refresh, userinfo and ID tokens), least recently used first. */
-  private users = new Map<string, UserRecord>();
+  /** Users in use (the accounts of refresh, userinfo and ID tokens), least recently used first, each until (epoch ms). */
+  private users = new Map<string, { user: AccountUser; until: number }>();
   /**
    * Moves on with every user change applied and every full reload: a lookup that straddles one is not
    * kept (what it read may predate the change).
@@ -51,8 +54,13 @@ export class Catalog {
   private static readonly NEGATIVE_CACHE_ENTRIES = 10_000;
   /** Clients held at most (each about 5 KB with oidc-provider's metadata). */
   static readonly CLIENT_CACHE_ENTRIES = 10_000;
-  /** Users held at most (each under 1 KB). */
+  /** Users held at most. */
   static readonly USER_CACHE_ENTRIES = 10_000;
+  /**
+   * Longest a user is held without being read again, in milliseconds: the change log makes every
+   * instance forget a changed user within milliseconds; this bounds what a lost change could cost.
+   */
+  static readonly USER_CACHE_MS = 60_000;
 
   /** @param options.clientCacheEntries clients held at most (CLIENT_CACHE_ENTRIES) */
   constructor(storage: Storage, options: { clientCacheEntries?: number } = {}) {
@@ -127,20 +135,25 @@ export class Catalog {
 
   /**
    * The user with this id (the accounts' sub), from memory when in use, else from the database (then
-   * held until a change names it). Undefined when there is none; a miss is not remembered.
+   * held until a change names it, at most USER_CACHE_MS). Undefined when there is none; a miss is not
+   * remembered.
    */
-  async findUser(id: string): Promise<UserRecord | undefined> {
+  async findUser(id: string): Promise<AccountUser | undefined> {
+    const now = Date.now();
     const cached = this.users.get(id);
     if (cached) {
       this.users.delete(id);
-      this.users.set(id, cached);
-      return cached;
+      if (cached.until > now) {
+        this.users.set(id, cached);
+        return cached.user;
+      }
     }
     const generation = this.userGeneration;
-    const user = await this.storage.users.findById(id);
-    if (!user) return undefined;
+    const found = await this.storage.users.findById(id);
+    if (!found) return undefined;
+    const { passwordHash: _hash, ...user } = found;
     if (generation === this.userGeneration) {
-      this.users.set(id, user);
+      this.users.set(id, { user, until: now + Catalog.USER_CACHE_MS });
       if (this.users.size > Catalog.USER_CACHE_ENTRIES) this.users.delete(this.users.keys().next().value as string);
     }
     return user;

@@ -7,9 +7,11 @@
 // An opaque access token destroyed (revoked, or with its grant) is also put on the revocation list,
 // by its value, so gateways that cached its introspection refuse it at once (introspection.ts).
 // With the in-memory revocation list at hand (AdapterOptions.revocations), opaque access tokens found
-// are remembered, so introspecting or presenting the same token again costs no query: each hit is
-// asked of that list (the token's value and grant, its client's and user's not-before marks), which
-// every instance follows within milliseconds of a revocation anywhere (change-notifications.ts).
+// are remembered, so introspecting or presenting the same token again reads no token row: each hit is
+// asked of that list (the token's value and grant, the grants and clients an exchanged token came
+// from, its client's and user's not-before marks). Every instance's list follows a revocation anywhere
+// within milliseconds when it is announced, within CONFIG_POLL_MS when the announcement is lost
+// (change-notifications.ts, change-feed.ts); an entry is read again after ACCESS_TOKEN_CACHE_SECONDS.
 import { securityEvent } from "../shared/logger.ts";
 import { isStorableText } from "../shared/storable-text.ts";
 import { VerifiedTokenCache } from "../shared/verified-token-cache.ts";
@@ -48,7 +50,7 @@ export interface AdapterOptions {
    * ACCESS_TOKEN_CACHE_SECONDS), and a kept one is handed out only while the list refuses neither its
    * value (jti) nor its grant, client or user (not-before marks, by iat).
    */
-  revocations?: { refuses(claims: { jti?: unknown; gid?: unknown; client_id?: unknown; sub?: unknown; iat?: unknown }): boolean };
+  revocations?: { refuses(claims: { jti?: unknown; gid?: unknown; sgid?: unknown; sclient?: unknown; client_id?: unknown; sub?: unknown; iat?: unknown }): boolean };
 }
 
 /** Longest time, in seconds, an opaque access token found is kept in memory without being read again. */
@@ -99,7 +101,7 @@ export function createOidcAdapter(db: Database, options: AdapterOptions, revocat
   /**
    * Opaque access tokens found, by hash of their value, with their model: a value names one artifact of
    * one model, so a token kept as ClientCredentials is known not to be an AccessToken (oidc-provider's
-   * introspection asks for each model in turn) without a query.
+   * introspection looks a token up as each model) without a query.
    */
   const accessTokens = revocationList ? new VerifiedTokenCache<{ model: string; payload: AdapterPayload }>({ maxTtlSeconds: ACCESS_TOKEN_CACHE_SECONDS }) : undefined;
   return class GatehouseOidcAdapter {
@@ -191,7 +193,11 @@ export function createOidcAdapter(db: Database, options: AdapterOptions, revocat
     async #findAccessToken(id: string, cache: NonNullable<typeof accessTokens>, list: NonNullable<AdapterOptions["revocations"]>): Promise<AdapterPayload | undefined> {
       const key = VerifiedTokenCache.key(id);
       const kept = cache.get(key);
-      const revoked = (payload: AdapterPayload) => list.refuses({ jti: id, gid: payload.grantId, client_id: payload.clientId, sub: payload.accountId, iat: payload.iat });
+      const revoked = (payload: AdapterPayload) => {
+        // An exchanged token (token-exchange.ts) also ends with the grants and clients it came from.
+        const extra = payload.extra as { sgid?: unknown; sclient?: unknown } | undefined;
+        return list.refuses({ jti: id, gid: payload.grantId, sgid: extra?.sgid, sclient: extra?.sclient, client_id: payload.clientId, sub: payload.accountId, iat: payload.iat });
+      };
       if (kept) {
         if (kept.model !== this.model) return undefined;
         if (!revoked(kept.payload)) return { ...kept.payload };
@@ -199,8 +205,10 @@ export function createOidcAdapter(db: Database, options: AdapterOptions, revocat
         return undefined;
       }
       const payload = await this.#load("id", id);
-      // Kept only when not refused already: a revocation that landed while the row was read stays in force.
-      if (payload && typeof payload.exp === "number" && !revoked(payload)) cache.set(key, { model: this.model, payload: { ...payload } }, payload.exp * 1000);
+      if (!payload) return undefined;
+      // Refused as a kept one would be (a revocation that landed while the row was read, a mark its row outlived).
+      if (revoked(payload)) return undefined;
+      if (typeof payload.exp === "number") cache.set(key, { model: this.model, payload: { ...payload } }, payload.exp * 1000);
       return payload;
     }
 

@@ -52,11 +52,35 @@ describe("the catalog's users", () => {
     expect((await storage.revisions.read()).config).toBe(version + 3);
   });
 
-  test("a user found once is served from memory", async () => {
+  test("a user write that fails logs no change", async () => {
     const id = await createUser();
-    expect((await catalog.findUser(id))?.username).toBe(id);
+    const before = await storage.revisions.read();
+    await expect(storage.users.create({ id: `${id}-again`, username: id, email: null, passwordHash: "x", claims: {}, roles: [], enabled: true, passwordChangeRequired: false })).rejects.toThrow();
+    await expect(storage.users.update("no-such-user", { claims: {} })).rejects.toThrow();
+    expect(await storage.revisions.read()).toEqual(before);
+  });
+
+  test("a user found once is served from memory, without its password hash", async () => {
+    const id = await createUser();
+    const found = await catalog.findUser(id);
+    expect(found?.username).toBe(id);
+    expect(found).not.toHaveProperty("passwordHash");
     await deleteRow(id);
     expect((await catalog.findUser(id))?.username).toBe(id);
+  });
+
+  test("held at most USER_CACHE_MS, even when no change names it (a lost change costs at most that)", async () => {
+    const id = await createUser();
+    await catalog.findUser(id);
+    await deleteRow(id);
+    const realNow = Date.now;
+    const later = realNow() + Catalog.USER_CACHE_MS + 1;
+    Date.now = () => later;
+    try {
+      expect(await catalog.findUser(id)).toBeUndefined();
+    } finally {
+      Date.now = realNow;
+    }
   });
 
   test("a change naming the user forgets it; the next lookup reads the database", async () => {

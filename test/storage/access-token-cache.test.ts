@@ -98,6 +98,21 @@ describe("opaque access tokens kept in memory", () => {
     expect(await tokens.find(id)).toBeUndefined();
   });
 
+  test("a token the list refuses is not handed out even while its row is still there (read from the table, not only when kept)", async () => {
+    await issue("AccessToken", "at-row-outlived", { accountId: "u-outlived", grantId: "g-outlived" });
+    await revokedElsewhere({ kind: "subject", id: "u-outlived", notBefore: new Date(), expiresAt: new Date(Date.now() + 600_000) });
+    expect(await new Adapter("AccessToken").find("at-row-outlived")).toBeUndefined();
+    expect(await new Adapter("AccessToken").find("at-row-outlived")).toBeUndefined();
+  });
+
+  test("an exchanged token ends with the grant it was exchanged from (RFC 8693; its extra sgid)", async () => {
+    await issue("AccessToken", "at-exchanged", { accountId: "u1", grantId: "g-own", extra: { sgid: ["g-subject"], sclient: ["frontend"] } });
+    const tokens = new Adapter("AccessToken");
+    expect(await tokens.find("at-exchanged")).toBeDefined();
+    await revokedElsewhere({ kind: "grant", id: "g-subject", expiresAt: new Date(Date.now() + 600_000) });
+    expect(await tokens.find("at-exchanged")).toBeUndefined();
+  });
+
   test("a token issued after its client's not-before mark is kept and handed out", async () => {
     await revokedElsewhere({ kind: "client", id: "worker-marked", notBefore: new Date(Date.now() - 60_000), expiresAt: new Date(Date.now() + 600_000) });
     await issue("ClientCredentials", "cc-after-mark", { clientId: "worker-marked" });

@@ -1,5 +1,6 @@
 import type { ChangeNotifications } from "../change-notifications.ts";
 import type { Database } from "../database.ts";
+import type { Prisma } from "../generated/sqlite/client.ts";
 
 /** What a revision counter covers: "config" = clients, scopes, APIs, routes, issuers, users; "keys" = signing keys. */
 export type RevisionName = "config" | "keys";
@@ -36,10 +37,26 @@ export class RevisionRepository {
   async bump(name: "keys"): Promise<void>;
   async bump(name: "config", change: { entity: ConfigEntity; key: string }): Promise<void>;
   async bump(name: RevisionName, change?: { entity: ConfigEntity; key: string }): Promise<void> {
-    const counter = this.db.revision.upsert({ where: { name }, create: { name, version: 1 }, update: { version: { increment: 1 } } });
+    const counter = this.#counter(name);
     if (change) await this.db.$transaction([counter, this.db.configChange.create({ data: { entity: change.entity, key: change.key } })]);
     else await counter;
     await this.changes.notify(name);
+  }
+
+  /** The statement that moves a counter on (not run until awaited or put in a transaction). */
+  #counter(name: RevisionName) {
+    return this.db.revision.upsert({ where: { name }, create: { name, version: 1 }, update: { version: { increment: 1 } } });
+  }
+
+  /**
+   * Runs `write` and logs it as a change of `change` in one transaction, so that neither lands without
+   * the other (a cache would otherwise keep an entry the database no longer has), then tells every
+   * process. Resolves to what `write` gives.
+   */
+  async changeWith<T>(write: Prisma.PrismaPromise<T>, change: { entity: ConfigEntity; key: string }): Promise<T> {
+    const [result] = await this.db.$transaction([write, this.#counter("config"), this.db.configChange.create({ data: { entity: change.entity, key: change.key } })]);
+    await this.changes.notify("config");
+    return result as T;
   }
 
   async read(): Promise<Record<RevisionName, number>> {

@@ -56,7 +56,7 @@ export class UserRepository {
   private readonly sql: DirectSql;
   private readonly revisions: RevisionRepository;
 
-  /** @param revisions every write is logged as a change of its user (by id), so that caches of users follow it (catalog.ts) */
+  /** @param revisions every write is logged, in its own transaction, as a change of its user (by id), so that caches of users follow it (catalog.ts) */
   constructor(db: Database, kind: DatabaseKind, revisions: RevisionRepository) {
     this.db = db;
     this.kind = kind;
@@ -64,11 +64,6 @@ export class UserRepository {
     this.revisions = revisions;
   }
 
-  /** Logs and announces a change of this user (change-feed.ts); returns what it is given. */
-  async #changed<T>(id: string, result: T): Promise<T> {
-    await this.revisions.bump("config", { entity: "user", key: id });
-    return result;
-  }
 
   async #findBy(column: "id" | "username" | "email", value: string): Promise<UserRecord | null> {
     if (!storable(value)) return null;
@@ -114,13 +109,12 @@ export class UserRepository {
 
   async create(input: UserInput): Promise<UserRecord> {
     assertStorable("user", input);
-    const record = toRecord(await this.db.user.create({ data: input as never }));
-    return this.#changed(record.id, record);
+    return toRecord(await this.revisions.changeWith(this.db.user.create({ data: input as never }), { entity: "user", key: input.id }));
   }
 
   async update(id: string, changes: Partial<UserInput>): Promise<UserRecord> {
     assertStorable("user", { id, ...changes });
-    return this.#changed(id, toRecord(await this.db.user.update({ where: { id }, data: changes as never })));
+    return toRecord(await this.revisions.changeWith(this.db.user.update({ where: { id }, data: changes as never }), { entity: "user", key: id }));
   }
 
   /**
@@ -130,18 +124,17 @@ export class UserRepository {
    */
   async replaceRequiredPassword(id: string, expectedHash: string, passwordHash: string): Promise<UserRecord | null> {
     if (!storable(id)) return null;
-    const { count } = await this.db.user.updateMany({
-      where: { id, passwordHash: expectedHash, passwordChangeRequired: true },
-      data: { passwordHash, passwordChangeRequired: false },
-    });
-    return count === 1 ? this.#changed(id, await this.findById(id)) : null;
+    const { count } = await this.revisions.changeWith(
+      this.db.user.updateMany({ where: { id, passwordHash: expectedHash, passwordChangeRequired: true }, data: { passwordHash, passwordChangeRequired: false } }),
+      { entity: "user", key: id },
+    );
+    return count === 1 ? this.findById(id) : null;
   }
 
   async delete(username: string): Promise<boolean> {
     if (!storable(username)) return false;
     const user = await this.findByUsername(username);
     if (!user) return false;
-    const deleted = (await this.db.user.deleteMany({ where: { id: user.id } })).count > 0;
-    return deleted ? this.#changed(user.id, true) : false;
+    return (await this.revisions.changeWith(this.db.user.deleteMany({ where: { id: user.id } }), { entity: "user", key: user.id })).count > 0;
   }
 }
