@@ -5,7 +5,7 @@ import https from "node:https";
 import type { ClientRequest, IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import { Proxy, type Upstream } from "./proxy.ts";
+import { Proxy, type Upstream, type UpstreamOrigin } from "./proxy.ts";
 import { forwardWeb } from "./web.ts";
 import { forwardWebSocket } from "./websocket.ts";
 
@@ -55,6 +55,9 @@ export interface ForwarderOptions {
 
 export class Forwarder {
   readonly #options: ForwarderOptions;
+  /** Origins parsed, by origin. */
+  readonly #origins = new Map<string, UpstreamOrigin>();
+  /** Connection pools, by idle timeout and origin. */
   readonly #upstreams = new Map<string, Upstream>();
   readonly #tunnels = new Set<Duplex>();
   readonly #proxy = new Proxy();
@@ -82,12 +85,18 @@ export class Forwarder {
    * not complete the handshake in time).
    */
   async ws(req: IncomingMessage, socket: Duplex, head: Buffer, target: ForwardTarget): Promise<number> {
-    return forwardWebSocket(this.#proxy, req, socket, head, target, this.#upstream(target.origin, target.timeoutMs), this.#options.trustedHops ?? 0, (client, upstream) => {
+    // A WebSocket has its own connection (http-proxy's agent: false): no pool, whatever its timeout.
+    return forwardWebSocket(this.#proxy, req, socket, head, target, this.#origin(target.origin), this.#options.trustedHops ?? 0, (client, upstream) => {
       for (const end of [client, upstream]) {
         this.#tunnels.add(end);
         end.once("close", () => this.#tunnels.delete(end));
       }
     });
+  }
+
+  /** Upstream connection pools in use: one per origin and idle timeout of the plain requests forwarded. */
+  get pools(): number {
+    return this.#upstreams.size;
   }
 
   /** Closes pooled upstream connections and open WebSocket tunnels. */
@@ -103,10 +112,21 @@ export class Forwarder {
     const key = `${idleTimeoutMs} ${origin}`;
     let upstream = this.#upstreams.get(key);
     if (!upstream) {
-      upstream = parseUpstream(origin, idleTimeoutMs, this.#options.maxSockets);
+      const parsed = this.#origin(origin);
+      const agentOptions = { keepAlive: true, maxSockets: this.#options.maxSockets, timeout: idleTimeoutMs };
+      upstream = { ...parsed, agent: parsed.target.protocol === "https:" ? new UpstreamHttpsAgent(agentOptions) : new UpstreamHttpAgent(agentOptions) };
       this.#upstreams.set(key, upstream);
     }
     return upstream;
+  }
+
+  #origin(origin: string): UpstreamOrigin {
+    let parsed = this.#origins.get(origin);
+    if (!parsed) {
+      parsed = parseOrigin(origin);
+      this.#origins.set(origin, parsed);
+    }
+    return parsed;
   }
 }
 
@@ -132,16 +152,15 @@ function withIdleTimeoutOnReuse<T extends new (...args: any[]) => http.Agent>(Ba
 const UpstreamHttpAgent = withIdleTimeoutOnReuse(http.Agent);
 const UpstreamHttpsAgent = withIdleTimeoutOnReuse(https.Agent);
 
-function parseUpstream(origin: string, idleTimeoutMs: number, maxSockets: number | undefined): Upstream {
+/** @throws Error when the origin is not http or https */
+function parseOrigin(origin: string): UpstreamOrigin {
   const url = new URL(origin);
   if (url.protocol !== "http:" && url.protocol !== "https:") throw new Error(`upstream origin must be http or https: ${url.origin}`);
   const secure = url.protocol === "https:";
   const hostname = url.hostname.replace(/^\[(.*)\]$/, "$1");
-  const agentOptions = { keepAlive: true, maxSockets, timeout: idleTimeoutMs };
   return {
     origin: url.origin,
     target: { protocol: url.protocol, host: hostname, hostname, port: Number(url.port) || (secure ? 443 : 80) },
     host: url.host,
-    agent: secure ? new UpstreamHttpsAgent(agentOptions) : new UpstreamHttpAgent(agentOptions),
   };
 }

@@ -8,12 +8,16 @@ import type { ClientRequest, IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import httpProxy from "http-proxy";
 
-/** An upstream origin, parsed once, with its shared keep-alive agent. */
-export interface Upstream {
+/** An upstream origin, parsed once. */
+export interface UpstreamOrigin {
   origin: string;
   target: { protocol: string; host: string; hostname: string; port: number };
   /** The Host header the upstream receives (its own host: virtual hosts and certificates match). */
   host: string;
+}
+
+/** An upstream origin with its shared keep-alive agent (one per idle timeout): what plain requests use. */
+export interface Upstream extends UpstreamOrigin {
   agent: http.Agent | https.Agent;
 }
 
@@ -74,7 +78,7 @@ export class Proxy {
   }
 
   /** These listeners run before http-proxy's own, which write the upstream's answer to the client socket. */
-  ws(req: IncomingMessage, socket: Duplex, head: Buffer, upstream: Upstream, onProxyReq: (proxyReq: ClientRequest) => void, callback: ProxyCallback): void {
+  ws(req: IncomingMessage, socket: Duplex, head: Buffer, upstream: UpstreamOrigin, onProxyReq: (proxyReq: ClientRequest) => void, callback: ProxyCallback): void {
     (req as HandledRequest)[WS] = onProxyReq;
     // A WebSocket takes its connection over for good; only plain requests go back to the pool.
     this.#proxy.ws(req, socket, head, { target: upstream.target, agent: false }, callback);

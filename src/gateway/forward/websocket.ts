@@ -7,7 +7,7 @@ import { log } from "../../shared/logger.ts";
 import { arrivalOf } from "./forwarded.ts";
 import type { ForwardTarget } from "./forwarder.ts";
 import { downstreamResponseHeaders, upstreamRequestHeaders } from "./headers.ts";
-import type { Proxy, Upstream } from "./proxy.ts";
+import type { Proxy, UpstreamOrigin } from "./proxy.ts";
 import { errorBody, writeSocketError } from "./socket-error.ts";
 
 /** Called with both sockets of an established tunnel, so the forwarder can close them on shutdown. */
@@ -21,7 +21,7 @@ function isWebSocketUpgrade(req: IncomingMessage): boolean {
  * Resolves, once the handshake is settled, to the status the client was answered: 101 for a tunnel, the
  * upstream's own status when it declined, or the gateway's (502, 504) when the upstream failed.
  */
-export function forwardWebSocket(proxy: Proxy, req: IncomingMessage, socket: Duplex, head: Buffer, target: ForwardTarget, upstream: Upstream, trustedHops: number, track: TrackTunnel): Promise<number> {
+export function forwardWebSocket(proxy: Proxy, req: IncomingMessage, socket: Duplex, head: Buffer, target: ForwardTarget, upstream: UpstreamOrigin, trustedHops: number, track: TrackTunnel): Promise<number> {
   return new Promise((resolve) => {
     let settled = false;
     let upgraded = false;

@@ -209,6 +209,7 @@ describe("Forwarder.web", () => {
     for (let i = 0; i < 20; i += 1) expect((await send(gateway.port, { path: `/n/${i}` })).status).toBe(200);
     expect(upstream.received).toHaveLength(20);
     expect(upstream.connections()).toBeLessThanOrEqual(2);
+    expect(forwarder.pools).toBe(1);
   });
 
   test("a Content-Length over the limit is refused with 413 before the upstream is contacted", async () => {
@@ -472,6 +473,8 @@ describe("Forwarder.ws", () => {
     expect(seen.url).toBe("/chat?room=1");
     expect(seen.headers).toMatchObject({ "x-identity": "alice", "x-forwarded-for": "127.0.0.1", upgrade: "websocket", host: new URL(upstream.origin).host });
     expect(seen.headers["x-subscription-key"]).toBeUndefined();
+    // A WebSocket has its own upstream connection: no connection pool was made for it.
+    expect(forwarder.pools).toBe(0);
   });
 
   test("an unreachable upstream gives 502 with a JSON body on the socket", async () => {
