@@ -6,7 +6,7 @@
 // can delay changes but never stop them for good.
 // Configuration changes are keyed (Kong's cluster events): each move of the "config" revision is logged
 // with the entry it changed, and the feed hands subscribers the changes since its last poll, so a cache
-// reloads that one client, API, route, scope or issuer; the cost of a change does not grow with the
+// reloads that one client, API, route, scope, issuer or user; the cost of a change does not grow with the
 // size of the configuration. When the log cannot account for every move (the first poll, more than
 // MAX_KEYED_CHANGES at once, rows already purged) subscribers get no list and reload what they hold.
 import type { ConfigChange, Storage } from "../storage/index.ts";

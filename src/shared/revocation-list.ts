@@ -1,8 +1,10 @@
-// Gatehouse's revoked JWT access tokens, held in memory for the introspection endpoint and the gateway:
-// single tokens (by jti), grants (by grant id, the token's gid claim), and "not before" marks for a
-// client or a user (their tokens issued before the mark). Entries live in the database until the tokens
-// they refuse have expired; each instance loads new ones every CONFIG_POLL_MS, and this process adds its
-// own at once.
+// Gatehouse's revoked access tokens, held in memory for the introspection endpoint, the gateway and the
+// opaque tokens the oidc-provider adapter keeps (oidc-adapter.ts): single tokens (by jti, an opaque
+// token's value), grants (by grant id, the token's gid claim), and "not before" marks for a client or a
+// user (their tokens issued before the mark). Entries live in the database until the tokens they refuse
+// have expired; each instance loads new ones when a change is announced and every CONFIG_POLL_MS, and
+// this process adds its own at once. The load goes by the writer's clock (createdAt) with 5 s of margin:
+// instances whose clocks differ by more can miss an entry.
 import type { Storage, RevocationKind } from "../storage/index.ts";
 
 /** The claims of a Gatehouse access token that a revocation can name. */

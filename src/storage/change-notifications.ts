@@ -15,7 +15,7 @@ import { log } from "../shared/logger.ts";
 import type { Database, DatabaseKind } from "./database.ts";
 import { openRedis } from "./redis.ts";
 
-/** What changed: configuration (clients, scopes, APIs, routes), signing keys, or revocations. */
+/** What changed: configuration (clients, scopes, APIs, routes, issuers, users), signing keys, or revocations. */
 export type ChangeTopic = "config" | "keys" | "revocations";
 
 const CHANNEL = "gatehouse_changes";

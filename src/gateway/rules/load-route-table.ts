@@ -30,7 +30,7 @@ export async function loadRouteTable(storage: Storage, policies: CompileContext)
  * Applies logged changes to the table in place: a route change reloads that route, an API change
  * reloads the API and its routes (their policies compile with the API's), each from the database; one
  * deleted leaves the table. Everything is read and compiled before the table changes, so a throw (as
- * loadRouteTable's) leaves it as it was. Other entities (clients, scopes, issuers) are not in the table.
+ * loadRouteTable's) leaves it as it was. Other entities (clients, scopes, issuers, users) are not in the table.
  */
 export async function applyRouteChanges(table: RouteTable, storage: Storage, policies: CompileContext, changes: readonly ConfigChange[]): Promise<void> {
   const apiIds = new Set(changes.filter((c) => c.entity === "api").map((c) => c.key));

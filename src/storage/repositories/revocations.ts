@@ -3,9 +3,10 @@ import type { Database } from "../database.ts";
 import { assertStorable } from "./storable.ts";
 
 /**
- * "jti": one revoked JWT access token; "grant": a revoked grant, all of whose JWT access tokens are
- * refused; "client" / "subject": every JWT access token of that client or user issued before notBefore
- * is refused (a disabled or deleted client or user, a password change, "revoke tokens").
+ * "jti": one revoked access token (a JWT's jti, an opaque token's value); "grant": a revoked grant, all
+ * of whose access tokens are refused; "client" / "subject": every access token of that client or user
+ * issued before notBefore is refused (a disabled or deleted client or user, a password change, "revoke
+ * tokens"). Opaque tokens kept in memory (oidc-adapter.ts) are refused by the same entries.
  */
 export type RevocationKind = "jti" | "grant" | "client" | "subject";
 
