@@ -3,8 +3,8 @@
 // token's value), grants (by grant id, the token's gid claim), and "not before" marks for a client or a
 // user (their tokens issued before the mark). Entries live in the database until the tokens they refuse
 // have expired; each instance loads new ones when a change is announced and every CONFIG_POLL_MS, and
-// this process adds its own at once. The load goes by the writer's clock (createdAt) with 5 s of margin:
-// instances whose clocks differ by more can miss an entry.
+// this process adds its own at once. Loads go by the entries' own time of writing (the database's clock
+// on PostgreSQL), never this machine's, so instances whose clocks differ miss nothing.
 import type { Storage, RevocationKind } from "../storage/index.ts";
 
 /** The claims of a Gatehouse access token that a revocation can name. */
@@ -29,9 +29,13 @@ interface Entry {
 }
 
 export class RevocationList {
+  /** How far before the newest entry seen each load reads again, in milliseconds. */
+  static readonly SYNC_MARGIN_MS = 5000;
+
   private readonly storage: Storage;
   private readonly entries = new Map<string, Entry>();
-  private loadedUntil = new Date(0);
+  /** The latest time of writing among the entries loaded (epoch ms, the database's clock); 0 before any. */
+  private newestWritten = 0;
 
   constructor(storage: Storage) {
     this.storage = storage;
@@ -68,13 +72,17 @@ export class RevocationList {
     await this.storage.revocations.add({ kind, id, expiresAt });
   }
 
-  /** Loads entries written since the last load (by any instance), with a margin for clock skew. */
+  /**
+   * Loads the entries written since the last load (by any instance). It reads from SYNC_MARGIN_MS before
+   * the newest entry it has seen, by that entry's own time: an entry whose transaction began earlier but
+   * committed later still has a time inside that margin.
+   */
   async sync(now = new Date()): Promise<void> {
-    const since = new Date(this.loadedUntil.getTime() - 5000);
+    const since = new Date(Math.max(0, this.newestWritten - RevocationList.SYNC_MARGIN_MS));
     for (const entry of await this.storage.revocations.listSince(since, now)) {
       this.entries.set(`${entry.kind}:${entry.id}`, { expiresAt: entry.expiresAt.getTime(), notBefore: entry.notBefore?.getTime() ?? 0 });
+      this.newestWritten = Math.max(this.newestWritten, entry.createdAt.getTime());
     }
-    this.loadedUntil = now;
     for (const [key, entry] of this.entries) if (entry.expiresAt <= now.getTime()) this.entries.delete(key);
   }
 }

@@ -1,5 +1,5 @@
 import type { ChangeNotifications } from "../change-notifications.ts";
-import type { Database } from "../database.ts";
+import { directSql, type Database } from "../database.ts";
 import { assertStorable } from "./storable.ts";
 
 /**
@@ -19,6 +19,19 @@ export interface RevocationRecord {
   notBefore?: Date | null;
 }
 
+/** An entry as stored: with when it was written, by the database's clock on PostgreSQL. */
+export interface StoredRevocation extends RevocationRecord {
+  createdAt: Date;
+}
+
+/**
+ * PostgreSQL's upsert, its time of writing taken from the database's clock (in UTC, as Prisma writes
+ * DateTime): every instance reads entries by that time (listSince), so instances whose clocks differ
+ * still see each other's entries.
+ */
+const UPSERT_POSTGRESQL = `INSERT INTO "Revocation" ("kind", "id", "expiresAt", "notBefore", "createdAt") VALUES ($1, $2, $3, $4, (now() AT TIME ZONE 'UTC'))
+  ON CONFLICT ("kind", "id") DO UPDATE SET "expiresAt" = excluded."expiresAt", "notBefore" = excluded."notBefore", "createdAt" = excluded."createdAt"`;
+
 export class RevocationRepository {
   private readonly db: Database;
   private readonly changes: ChangeNotifications;
@@ -28,20 +41,28 @@ export class RevocationRepository {
     this.changes = changes;
   }
 
-  /** Adds an entry, or moves an existing one's expiry and notBefore forward, and tells every process. */
+  /**
+   * Adds an entry, or moves an existing one's expiry and notBefore forward, and tells every process.
+   * Its time of writing is the database's clock on PostgreSQL (instances on several machines), this
+   * machine's on SQLite (one machine).
+   */
   async add(entry: RevocationRecord): Promise<void> {
     assertStorable("revocation", entry);
     const { kind, id, expiresAt } = entry;
     const notBefore = entry.notBefore ?? null;
-    const row = { expiresAt, notBefore, createdAt: new Date() };
-    await this.db.revocation.upsert({ where: { kind_id: { kind, id } }, create: { kind, id, ...row }, update: row });
+    const sql = directSql(this.db);
+    if (sql.kind === "postgresql") await sql.execute(UPSERT_POSTGRESQL, [kind, id, expiresAt, notBefore]);
+    else {
+      const row = { expiresAt, notBefore, createdAt: new Date() };
+      await this.db.revocation.upsert({ where: { kind_id: { kind, id } }, create: { kind, id, ...row }, update: row });
+    }
     await this.changes.notify("revocations");
   }
 
-  /** Entries written after `since` (for the in-memory revocation list every instance keeps). */
-  async listSince(since: Date, now = new Date()): Promise<RevocationRecord[]> {
+  /** Unexpired entries written at or after `since` (by their time of writing), for the in-memory revocation list every instance keeps. */
+  async listSince(since: Date, now = new Date()): Promise<StoredRevocation[]> {
     const rows = await this.db.revocation.findMany({ where: { createdAt: { gte: since }, expiresAt: { gt: now } } });
-    return rows.map((r) => ({ kind: r.kind as RevocationKind, id: r.id, expiresAt: r.expiresAt, notBefore: r.notBefore }));
+    return rows.map((r) => ({ kind: r.kind as RevocationKind, id: r.id, expiresAt: r.expiresAt, notBefore: r.notBefore, createdAt: r.createdAt }));
   }
 
   async purgeExpired(now = new Date()): Promise<number> {
