@@ -36,6 +36,8 @@ export class ChangeFeed {
   private running: Promise<void> | undefined;
   /** The run asked for while a poll was running: it starts when that poll ends. */
   private followUp: Promise<void> | undefined;
+  /** Set by stop(): no run starts after it. */
+  private stopped = false;
   private stopListening: (() => Promise<void>) | undefined;
   /** The config revision and the change log's sequence number as of the last poll. */
   private seen: { config: number; seq: number } | undefined;
@@ -72,6 +74,7 @@ export class ChangeFeed {
    * caller's change (an admin API write waits on this before it answers).
    */
   tick(): Promise<void> {
+    if (this.stopped) return Promise.resolve();
     if (this.running) {
       const next = () => {
         this.followUp = undefined;
@@ -86,11 +89,12 @@ export class ChangeFeed {
     return this.running;
   }
 
+  /** Stops listening and polling; resolves once no run is in progress (the database may then be closed). */
   async stop(): Promise<void> {
+    this.stopped = true;
     clearInterval(this.timer);
     await this.stopListening?.();
-    await this.running;
-    await this.followUp;
+    while (this.running || this.followUp) await (this.followUp ?? this.running);
   }
 
   private async pollWithin(): Promise<void> {

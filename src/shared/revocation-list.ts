@@ -3,8 +3,8 @@
 // token's value), grants (by grant id, the token's gid claim), and "not before" marks for a client or a
 // user (their tokens issued before the mark). Entries live in the database until the tokens they refuse
 // have expired; each instance loads new ones when a change is announced and every CONFIG_POLL_MS, and
-// this process adds its own at once. Loads go by the entries' own time of writing (the database's clock
-// on PostgreSQL), never this machine's, so instances whose clocks differ miss nothing.
+// this process adds its own at once. Loads go by the database's clock (entries are stamped with it on
+// PostgreSQL), never this machine's, so instances whose clocks differ miss nothing.
 import type { Storage, RevocationKind } from "../storage/index.ts";
 
 /** The claims of a Gatehouse access token that a revocation can name. */
@@ -29,13 +29,20 @@ interface Entry {
 }
 
 export class RevocationList {
-  /** How far before the newest entry seen each load reads again, in milliseconds. */
+  /**
+   * How far before the previous load each load reads again, in milliseconds: an entry whose transaction
+   * began that much before the previous load but committed after it is still found.
+   */
   static readonly SYNC_MARGIN_MS = 5000;
+  /** How often every entry is loaded again, whatever the times say, in milliseconds (a commit later than the margin). */
+  static readonly FULL_LOAD_MS = 60_000;
 
   private readonly storage: Storage;
   private readonly entries = new Map<string, Entry>();
-  /** The latest time of writing among the entries loaded (epoch ms, the database's clock); 0 before any. */
-  private newestWritten = 0;
+  /** The database's clock when the last load began (epoch ms); 0 before any. */
+  private loadedAt = 0;
+  /** When (this machine's clock, epoch ms) the last load of every entry ran. */
+  private fullLoadAt = 0;
 
   constructor(storage: Storage) {
     this.storage = storage;
@@ -73,16 +80,18 @@ export class RevocationList {
   }
 
   /**
-   * Loads the entries written since the last load (by any instance). It reads from SYNC_MARGIN_MS before
-   * the newest entry it has seen, by that entry's own time: an entry whose transaction began earlier but
-   * committed later still has a time inside that margin.
+   * Loads the entries written since the last load (by any instance), by the database's clock: from
+   * SYNC_MARGIN_MS before the previous load began; every entry once every FULL_LOAD_MS.
    */
   async sync(now = new Date()): Promise<void> {
-    const since = new Date(Math.max(0, this.newestWritten - RevocationList.SYNC_MARGIN_MS));
+    const full = now.getTime() - this.fullLoadAt >= RevocationList.FULL_LOAD_MS;
+    const startedAt = (await this.storage.revocations.clock()).getTime();
+    const since = new Date(full ? 0 : Math.max(0, this.loadedAt - RevocationList.SYNC_MARGIN_MS));
     for (const entry of await this.storage.revocations.listSince(since, now)) {
       this.entries.set(`${entry.kind}:${entry.id}`, { expiresAt: entry.expiresAt.getTime(), notBefore: entry.notBefore?.getTime() ?? 0 });
-      this.newestWritten = Math.max(this.newestWritten, entry.createdAt.getTime());
     }
+    this.loadedAt = startedAt;
+    if (full) this.fullLoadAt = now.getTime();
     for (const [key, entry] of this.entries) if (entry.expiresAt <= now.getTime()) this.entries.delete(key);
   }
 }

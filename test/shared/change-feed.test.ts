@@ -71,6 +71,30 @@ describe.each(BACKENDS)("keyed configuration changes on %s", (backend) => {
     await feed.tick(); // the suite's own feed takes the change in too, so that the next test sees only its own
   });
 
+  test("stop() resolves once no run is in progress, and no run starts after it (the database is closed next)", async () => {
+    let active = 0;
+    let runs = 0;
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const held = new ChangeFeed(reader, 3_600_000);
+    held.subscribe("held", async () => {
+      active++;
+      runs++;
+      if (runs === 1) await gate;
+      active--;
+    });
+    void held.tick();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    void held.tick(); // a follow-up asked for while the first run is held
+    const stopped = held.stop();
+    release();
+    await stopped;
+    expect(active).toBe(0);
+    await held.tick();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(runs).toBe(1);
+  });
+
   test("a created, changed and deleted client is reloaded alone, never the whole catalog", async () => {
     const { client } = await services.clients.create({ client_name: "Reports", grant_types: ["client_credentials"], scopes: [] } as never);
     await feed.tick();

@@ -1,5 +1,6 @@
 import type { ChangeNotifications } from "../change-notifications.ts";
 import { directSql, type Database } from "../database.ts";
+import { sqlTime } from "../direct-sql.ts";
 import { assertStorable } from "./storable.ts";
 
 /**
@@ -17,11 +18,6 @@ export interface RevocationRecord {
   expiresAt: Date;
   /** For "client" and "subject": tokens issued before this instant are refused. */
   notBefore?: Date | null;
-}
-
-/** An entry as stored: with when it was written, by the database's clock on PostgreSQL. */
-export interface StoredRevocation extends RevocationRecord {
-  createdAt: Date;
 }
 
 /**
@@ -59,10 +55,18 @@ export class RevocationRepository {
     await this.changes.notify("revocations");
   }
 
+  /** The database's clock (PostgreSQL's, in UTC; this machine's on SQLite), which entries are stamped with. */
+  async clock(): Promise<Date> {
+    const sql = directSql(this.db);
+    if (sql.kind !== "postgresql") return new Date();
+    const [row] = await sql.query(`SELECT (now() AT TIME ZONE 'UTC') AS "now"`, []);
+    return sqlTime(row!.now)!;
+  }
+
   /** Unexpired entries written at or after `since` (by their time of writing), for the in-memory revocation list every instance keeps. */
-  async listSince(since: Date, now = new Date()): Promise<StoredRevocation[]> {
+  async listSince(since: Date, now = new Date()): Promise<RevocationRecord[]> {
     const rows = await this.db.revocation.findMany({ where: { createdAt: { gte: since }, expiresAt: { gt: now } } });
-    return rows.map((r) => ({ kind: r.kind as RevocationKind, id: r.id, expiresAt: r.expiresAt, notBefore: r.notBefore, createdAt: r.createdAt }));
+    return rows.map((r) => ({ kind: r.kind as RevocationKind, id: r.id, expiresAt: r.expiresAt, notBefore: r.notBefore }));
   }
 
   async purgeExpired(now = new Date()): Promise<number> {
