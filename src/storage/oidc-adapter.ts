@@ -174,8 +174,10 @@ export function createOidcAdapter(db: Database, options: AdapterOptions, revocat
 
     async destroy(id: string): Promise<void> {
       if (!isStorableText(id)) return;
-      if (OPAQUE_ACCESS_TOKENS.has(this.model)) accessTokens?.delete(VerifiedTokenCache.key(id));
-      if (OPAQUE_ACCESS_TOKENS.has(this.model)) await listRevokedAccessTokens(sql, revokeAccessToken, { id });
+      if (OPAQUE_ACCESS_TOKENS.has(this.model)) {
+        accessTokens?.delete(VerifiedTokenCache.key(id));
+        await listRevokedAccessTokens(sql, revokeAccessToken, { id });
+      }
       await sql.execute(`DELETE FROM "OidcArtifact" WHERE "model" = $1 AND "id" = $2`, [this.model, id]);
     }
 
