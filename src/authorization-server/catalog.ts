@@ -13,6 +13,7 @@ import { clientMetadata } from "./client-metadata.ts";
 import { STANDARD_SCOPES } from "../services/scopes.ts";
 import { corsOriginsOf } from "../services/client-origins.ts";
 import { log } from "../shared/logger.ts";
+import { authorizationServerMetrics } from "../shared/metrics.ts";
 
 const NO_ORIGINS: ReadonlySet<string> = new Set();
 
@@ -145,9 +146,11 @@ export class Catalog {
       this.users.delete(id);
       if (cached.until > now) {
         this.users.set(id, cached);
+        authorizationServerMetrics.cacheLookup("user", "hit");
         return cached.user;
       }
     }
+    authorizationServerMetrics.cacheLookup("user", "miss");
     const generation = this.userGeneration;
     const found = await this.storage.users.findById(id);
     if (!found) return undefined;

@@ -8,6 +8,7 @@ import type { Catalog } from "./catalog.ts";
 import { accountFinder, CLAIMS_BY_SCOPE } from "./accounts.ts";
 import { CONSOLE_CLIENT_ID } from "../admin/built-in.ts";
 import { ASYMMETRIC_ALGORITHMS, SIGNING_ALGORITHMS } from "../shared/algorithms.ts";
+import { authorizationServerMetrics } from "../shared/metrics.ts";
 import { defaultResource } from "./default-resource.ts";
 import { mayIntrospect } from "./introspection-policy.ts";
 import { renderError, logoutSource, postLogoutSuccessSource } from "./provider-pages.ts";
@@ -48,6 +49,7 @@ export function buildConfiguration(deps: ConfigurationDeps): Configuration {
       refreshTokenReuseGrace: (clientId) => catalog.client(clientId)?.refreshTokenReuseGrace ?? config.REFRESH_TOKEN_REUSE_GRACE,
       revokeAccessToken: (id, expiresAt) => deps.revocations.revoke("jti", id, expiresAt),
       revocations: deps.revocations,
+      onAccessTokenLookup: (outcome) => authorizationServerMetrics.cacheLookup("opaque_access_token", outcome),
     }) as unknown as Configuration["adapter"],
     clients: [],
     // Gatehouse's own endpoint beside the standard ones (token-info.ts).

@@ -329,9 +329,14 @@ export interface AuthorizationServerMetrics {
   tokenIssued(grantType: string, clientId: string): void;
   /** An error response, by endpoint and OAuth error code. */
   error(endpoint: string, code: string): void;
+  /** A lookup of an in-memory cache: answered from memory ("hit") or from the database ("miss"). */
+  cacheLookup(cache: CacheName, outcome: "hit" | "miss"): void;
 }
 
-const DISABLED_AUTHORIZATION_SERVER: AuthorizationServerMetrics = { enabled: false, request: noop, tokenIssued: noop, error: noop };
+/** The authorization server's caches of database rows: opaque access tokens (oidc-adapter.ts) and users (catalog.ts). */
+export type CacheName = "opaque_access_token" | "user";
+
+const DISABLED_AUTHORIZATION_SERVER: AuthorizationServerMetrics = { enabled: false, request: noop, tokenIssued: noop, error: noop, cacheLookup: noop };
 
 function authorizationServerFamilies() {
   return {
@@ -339,6 +344,7 @@ function authorizationServerFamilies() {
     duration: new HistogramFamily("gatehouse_authorization_server_request_duration_seconds", "Time from a request's arrival at the authorization server to the end of its response.", ["endpoint"]),
     tokens: new CounterFamily("gatehouse_authorization_server_tokens_issued_total", "Token responses, by grant type and client.", ["grant_type", "client_id"]),
     errors: new CounterFamily("gatehouse_authorization_server_errors_total", "Error responses, by endpoint and OAuth error code.", ["endpoint", "error"]),
+    cacheLookups: new CounterFamily("gatehouse_authorization_server_cache_lookups_total", "Lookups of opaque access tokens and users, answered from memory (hit) or the database (miss).", ["cache", "outcome"]),
   };
 }
 
@@ -348,6 +354,7 @@ class AuthorizationServerRecorder implements AuthorizationServerMetrics {
   /** Grant types a client could make up are refused before grant.success: only registered ones arrive. */
   private readonly tokens: BoundedCells<BoundedCells<CounterCell>>;
   private readonly errors: BoundedCells<BoundedCells<CounterCell>>;
+  private readonly cacheLookups: BoundedCells<BoundedCells<CounterCell>>;
 
   constructor(families: ReturnType<typeof authorizationServerFamilies>) {
     this.requests = new BoundedCells(64, (endpoint) => ({
@@ -357,6 +364,7 @@ class AuthorizationServerRecorder implements AuthorizationServerMetrics {
     // Clients are the registered ones (grant.success follows client authentication).
     this.tokens = new BoundedCells(32, (grantType) => new BoundedCells(100_000, (clientId) => families.tokens.cell(grantType, clientId)));
     this.errors = new BoundedCells(64, (endpoint) => new BoundedCells(64, (code) => families.errors.cell(endpoint, code)));
+    this.cacheLookups = new BoundedCells(4, (cache) => new BoundedCells(2, (outcome) => families.cacheLookups.cell(cache, outcome)));
   }
 
   request(endpoint: string, status: number, seconds: number): void {
@@ -371,6 +379,10 @@ class AuthorizationServerRecorder implements AuthorizationServerMetrics {
 
   error(endpoint: string, code: string): void {
     this.errors.get(endpoint).get(code).inc();
+  }
+
+  cacheLookup(cache: CacheName, outcome: "hit" | "miss"): void {
+    this.cacheLookups.get(cache).get(outcome).inc();
   }
 }
 

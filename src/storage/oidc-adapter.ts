@@ -51,6 +51,8 @@ export interface AdapterOptions {
    * value (jti) nor its grant, client or user (not-before marks, by iat).
    */
   revocations?: { refuses(claims: { jti?: unknown; gid?: unknown; sgid?: unknown; sclient?: unknown; client_id?: unknown; sub?: unknown; iat?: unknown }): boolean };
+  /** Told of every lookup of an opaque access token kept in memory: answered from memory ("hit") or the table ("miss"); for metrics. */
+  onAccessTokenLookup?: (outcome: "hit" | "miss") => void;
 }
 
 /** Longest time, in seconds, an opaque access token found is kept in memory without being read again. */
@@ -200,6 +202,7 @@ export function createOidcAdapter(db: Database, options: AdapterOptions, revocat
         const extra = payload.extra as { sgid?: unknown; sclient?: unknown } | undefined;
         return list.refuses({ jti: id, gid: payload.grantId, sgid: extra?.sgid, sclient: extra?.sclient, client_id: payload.clientId, sub: payload.accountId, iat: payload.iat });
       };
+      options.onAccessTokenLookup?.(kept ? "hit" : "miss");
       if (kept) {
         if (kept.model !== this.model) return undefined;
         if (!revoked(kept.payload)) return { ...kept.payload };

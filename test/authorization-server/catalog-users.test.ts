@@ -5,6 +5,8 @@ import { freshDatabase, type FreshDatabase } from "../helpers/databases.ts";
 import { openStorage, type Storage } from "../../src/storage/index.ts";
 import { directSql, openDatabase, type Database } from "../../src/storage/database.ts";
 import { Catalog } from "../../src/authorization-server/catalog.ts";
+import { enableMetrics } from "../../src/shared/metrics.ts";
+import { sample } from "../helpers/operations.ts";
 
 describe("the catalog's users", () => {
   let db: FreshDatabase;
@@ -60,13 +62,17 @@ describe("the catalog's users", () => {
     expect(await storage.revisions.read()).toEqual(before);
   });
 
-  test("a user found once is served from memory, without its password hash", async () => {
+  test("a user found once is served from memory, without its password hash; lookups are counted by outcome", async () => {
+    const registry = enableMetrics();
+    const lookups = async (outcome: string) => sample(await registry.metrics(), `gatehouse_authorization_server_cache_lookups_total{cache="user",outcome="${outcome}"}`) ?? 0;
+    const [hits, misses] = [await lookups("hit"), await lookups("miss")];
     const id = await createUser();
     const found = await catalog.findUser(id);
     expect(found?.username).toBe(id);
     expect(found).not.toHaveProperty("passwordHash");
     await deleteRow(id);
     expect((await catalog.findUser(id))?.username).toBe(id);
+    expect([(await lookups("hit")) - hits, (await lookups("miss")) - misses]).toEqual([1, 1]);
   });
 
   test("held at most USER_CACHE_MS, even when no change names it (a lost change costs at most that)", async () => {

@@ -9,6 +9,8 @@ import { withServices } from "../helpers/seed.ts";
 import { sample, accessLines } from "../helpers/operations.ts";
 
 const ORDERS = "https://orders.example.com";
+/** An API whose access tokens are opaque (kept in memory once looked up: oidc-adapter.ts). */
+const LEDGER = "https://ledger.example.com";
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 interface Client {
@@ -19,7 +21,8 @@ interface Client {
 async function seed(db: FreshDatabase): Promise<Client> {
   return withServices(db, async (services) => {
     await services.apis.apply({ identifier: ORDERS, name: "Orders", scopes: ["orders:read"] });
-    const { client, client_secret } = await services.clients.create({ client_name: "worker", grant_types: ["client_credentials"], scopes: ["orders:read"] });
+    await services.apis.apply({ identifier: LEDGER, name: "Ledger", scopes: ["ledger:read"], token_format: "opaque" });
+    const { client, client_secret } = await services.clients.create({ client_name: "worker", grant_types: ["client_credentials"], scopes: ["orders:read", "ledger:read"] });
     return { id: client.client_id, secret: client_secret! };
   });
 }
@@ -160,6 +163,30 @@ describe("one process with METRICS_PORT", () => {
     const line = accessLines(gatehouse).find((l) => l.request_id === "introspect-jwt-1");
     expect(line).toMatchObject({ path: "/introspect", status: 200, route: "introspection" });
     expect(line!.reason).toBeUndefined();
+  });
+
+  test("an opaque token introspected again is answered from memory: cache lookups by outcome", async () => {
+    const issued = await fetch(`${gatehouse.issuer}/token`, {
+      method: "POST",
+      headers: { authorization: basic(client), "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ grant_type: "client_credentials", scope: "ledger:read", resource: LEDGER }),
+    });
+    const { access_token } = (await issued.json()) as { access_token: string };
+    expect(access_token.split(".")).toHaveLength(1);
+    for (let i = 0; i < 3; i++) {
+      const introspected = await fetch(`${gatehouse.issuer}/introspect`, {
+        method: "POST",
+        headers: { authorization: basic(client), "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ token: access_token, token_type_hint: "access_token" }),
+      });
+      expect(await introspected.json()).toMatchObject({ active: true, aud: LEDGER });
+    }
+    const text = await (await fetch(`${metricsUrl}/metrics`)).text();
+    // The first introspection reads the token (as each opaque model oidc-provider asks for); the next two do not.
+    const misses = sample(text, 'gatehouse_authorization_server_cache_lookups_total{cache="opaque_access_token",outcome="miss"}');
+    expect(misses).toBeGreaterThanOrEqual(1);
+    expect(misses).toBeLessThanOrEqual(2);
+    expect(sample(text, 'gatehouse_authorization_server_cache_lookups_total{cache="opaque_access_token",outcome="hit"}')).toBeGreaterThanOrEqual(2);
   });
 
   test("/healthz and /readyz answer with the checks; successful probes are not logged", async () => {
