@@ -141,13 +141,18 @@ describe("one process with METRICS_PORT", () => {
     expect(JSON.stringify(lines)).not.toContain("two words");
   });
 
-  test("a JWT introspected successfully is no error: oidc-provider's refusal, answered by Gatehouse after it, is neither counted nor logged", async () => {
+  /** A client credentials access token for `resource`. */
+  async function accessToken(scope: string, resource: string): Promise<string> {
     const issued = await fetch(`${gatehouse.issuer}/token`, {
       method: "POST",
       headers: { authorization: basic(client), "content-type": "application/x-www-form-urlencoded" },
-      body: new URLSearchParams({ grant_type: "client_credentials", scope: "orders:read", resource: ORDERS }),
+      body: new URLSearchParams({ grant_type: "client_credentials", scope, resource }),
     });
-    const { access_token } = (await issued.json()) as { access_token: string };
+    return ((await issued.json()) as { access_token: string }).access_token;
+  }
+
+  test("a JWT introspected successfully is no error: oidc-provider's refusal, answered by Gatehouse after it, is neither counted nor logged", async () => {
+    const access_token = await accessToken("orders:read", ORDERS);
     const introspected = await fetch(`${gatehouse.issuer}/introspect`, {
       method: "POST",
       headers: { authorization: basic(client), "content-type": "application/x-www-form-urlencoded", "x-request-id": "introspect-jwt-1" },
@@ -166,12 +171,7 @@ describe("one process with METRICS_PORT", () => {
   });
 
   test("an opaque token introspected again is answered from memory: cache lookups by outcome", async () => {
-    const issued = await fetch(`${gatehouse.issuer}/token`, {
-      method: "POST",
-      headers: { authorization: basic(client), "content-type": "application/x-www-form-urlencoded" },
-      body: new URLSearchParams({ grant_type: "client_credentials", scope: "ledger:read", resource: LEDGER }),
-    });
-    const { access_token } = (await issued.json()) as { access_token: string };
+    const access_token = await accessToken("ledger:read", LEDGER);
     expect(access_token.split(".")).toHaveLength(1);
     for (let i = 0; i < 3; i++) {
       const introspected = await fetch(`${gatehouse.issuer}/introspect`, {
