@@ -14,6 +14,7 @@ import { STANDARD_SCOPES } from "../services/scopes.ts";
 import { corsOriginsOf } from "../services/client-origins.ts";
 import { log } from "../shared/logger.ts";
 import { authorizationServerMetrics } from "../shared/metrics.ts";
+import { ExpiringCache } from "../shared/expiring-cache.ts";
 
 const NO_ORIGINS: ReadonlySet<string> = new Set();
 
@@ -42,8 +43,8 @@ export class Catalog {
   /** Ids recently looked up and not found: "client:<id>", "api:<identifier>" or "issuer:<iss>" -> until (epoch ms). */
   private readonly unknown = new Map<string, number>();
   private readonly clientCacheEntries: number;
-  /** Users in use (the accounts of refresh, userinfo and ID tokens), least recently used first, each until (epoch ms). */
-  private users = new Map<string, { user: AccountUser; until: number }>();
+  /** Users in use (the accounts of refresh, userinfo and ID tokens), by id. */
+  private readonly users: ExpiringCache<AccountUser>;
   /**
    * Moves on with every user change applied and every full reload: a lookup that straddles one is not
    * kept (what it read may predate the change).
@@ -67,6 +68,7 @@ export class Catalog {
   constructor(storage: Storage, options: { clientCacheEntries?: number } = {}) {
     this.storage = storage;
     this.clientCacheEntries = options.clientCacheEntries ?? Catalog.CLIENT_CACHE_ENTRIES;
+    this.users = new ExpiringCache({ maxTtlSeconds: Catalog.USER_CACHE_MS / 1000, maxEntries: Catalog.USER_CACHE_ENTRIES });
   }
 
   /**
@@ -140,25 +142,14 @@ export class Catalog {
    * remembered.
    */
   async findUser(id: string): Promise<AccountUser | undefined> {
-    const now = Date.now();
     const cached = this.users.get(id);
-    if (cached) {
-      this.users.delete(id);
-      if (cached.until > now) {
-        this.users.set(id, cached);
-        authorizationServerMetrics.cacheLookup("user", "hit");
-        return cached.user;
-      }
-    }
-    authorizationServerMetrics.cacheLookup("user", "miss");
+    authorizationServerMetrics.cacheLookup("user", cached ? "hit" : "miss");
+    if (cached) return cached;
     const generation = this.userGeneration;
     const found = await this.storage.users.findById(id);
     if (!found) return undefined;
     const { passwordHash: _hash, ...user } = found;
-    if (generation === this.userGeneration) {
-      this.users.set(id, { user, until: now + Catalog.USER_CACHE_MS });
-      if (this.users.size > Catalog.USER_CACHE_ENTRIES) this.users.delete(this.users.keys().next().value as string);
-    }
+    if (generation === this.userGeneration) this.users.set(id, user, Infinity);
     return user;
   }
 
@@ -277,7 +268,7 @@ export class Catalog {
 
   /** Forgets one user (or, with no id, every one), and any lookup still running. */
   private forgetUsers(id?: string): void {
-    if (id === undefined) this.users = new Map();
+    if (id === undefined) this.users.clear();
     else this.users.delete(id);
     this.userGeneration++;
   }
