@@ -37,9 +37,8 @@ export class RevisionRepository {
   async bump(name: "keys"): Promise<void>;
   async bump(name: "config", change: { entity: ConfigEntity; key: string }): Promise<void>;
   async bump(name: RevisionName, change?: { entity: ConfigEntity; key: string }): Promise<void> {
-    const counter = this.#counter(name);
-    if (change) await this.db.$transaction([counter, this.db.configChange.create({ data: { entity: change.entity, key: change.key } })]);
-    else await counter;
+    if (change) await this.db.$transaction([...this.#logged(change)]);
+    else await this.#counter(name);
     await this.changes.notify(name);
   }
 
@@ -48,13 +47,18 @@ export class RevisionRepository {
     return this.db.revision.upsert({ where: { name }, create: { name, version: 1 }, update: { version: { increment: 1 } } });
   }
 
+  /** The statements that log a configuration change: the counter first (see bump), then the entry. */
+  #logged(change: { entity: ConfigEntity; key: string }) {
+    return [this.#counter("config"), this.db.configChange.create({ data: { entity: change.entity, key: change.key } })] as const;
+  }
+
   /**
    * Runs `write` and logs it as a change of `change` in one transaction, so that neither lands without
    * the other (a cache would otherwise keep an entry the database no longer has), then tells every
    * process. Resolves to what `write` gives.
    */
   async changeWith<T>(write: Prisma.PrismaPromise<T>, change: { entity: ConfigEntity; key: string }): Promise<T> {
-    const [result] = await this.db.$transaction([write, this.#counter("config"), this.db.configChange.create({ data: { entity: change.entity, key: change.key } })]);
+    const [result] = await this.db.$transaction([write, ...this.#logged(change)]);
     await this.changes.notify("config");
     return result as T;
   }
