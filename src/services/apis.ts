@@ -211,7 +211,6 @@ export class ApiService {
   async delete(identifier: string): Promise<void> {
     refuseDeletingBuiltIn("api", identifier);
     if (!(await this.storage.apis.delete(identifier))) throw new NotFoundError(`api ${identifier} not found`);
-    await this.storage.revisions.bump("config", { entity: "api", key: identifier });
     await this.context.audit.record("delete", "api", identifier);
   }
 
@@ -237,7 +236,6 @@ export class ApiService {
     };
     if (current && sameJson(current, record)) return { api: apiResource(current), outcome: "unchanged" };
     const api = apiResource(await this.storage.apis.upsert(record));
-    await this.storage.revisions.bump("config", { entity: "api", key: record.identifier });
     if (current) {
       const changes: Record<string, unknown> = changedFields(flatPolicies(apiInputOf(apiResource(current))), flatPolicies(apiInputOf(api)));
       for (const id of sealedChanges(current.policies, record.policies)) changes[`policies.${id}.client_secret`] = "changed";

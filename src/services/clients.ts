@@ -267,7 +267,6 @@ export class ClientService {
       previousSecretHash: null,
       previousSecretExpiresAt: null,
     });
-    await this.changed(clientId);
     const client = clientResource(record);
     await this.context.audit.record("create", "client", clientId, { ...clientInputOf(client) });
     return { client, ...(secret && !spec.client_secret ? { client_secret: secret } : {}) };
@@ -315,7 +314,6 @@ export class ClientService {
       previousSecretHash: grace > 0 ? current.secretHash : null,
       previousSecretExpiresAt: grace > 0 ? new Date(Date.now() + grace * 1000) : null,
     });
-    await this.changed(clientId);
     securityEvent("client_secret_rotated", { client_id: clientId, grace_seconds: grace });
     await this.context.audit.record("rotate_secret", "client", clientId, { grace_seconds: grace });
     return { client: clientResource(record), client_secret: secret };
@@ -339,7 +337,6 @@ export class ClientService {
     refuseDeletingBuiltIn("client", clientId);
     if (!(await this.storage.clients.delete(clientId))) throw new NotFoundError(`client ${clientId} not found`);
     await this.storage.consents.deleteForClient(clientId);
-    await this.changed(clientId);
     await endIssued(this.storage, this.context.lifetimes, { client: clientId }, "client_deleted");
     await this.context.audit.record("delete", "client", clientId);
   }
@@ -361,18 +358,12 @@ export class ClientService {
     const changed = secretHash !== current.secretHash || Object.entries(settings).some(([k, v]) => !sameJson(v, current[k as keyof ClientRecord]));
     if (!changed) return { client: before, outcome: "unchanged" };
     const record = await this.storage.clients.update(current.clientId, { ...settings, secretHash });
-    await this.changed(current.clientId);
     if (current.enabled && !record.enabled) await endIssued(this.storage, this.context.lifetimes, { client: current.clientId }, "client_disabled");
     const client = clientResource(record);
     const changes: Record<string, unknown> = changedFields(clientInputOf(before), clientInputOf(client));
     if (secretHash !== current.secretHash) changes.client_secret = "changed";
     await this.context.audit.record("update", "client", current.clientId, changes);
     return { client, outcome: "updated", ...(generated ? { client_secret: generated } : {}) };
-  }
-
-  /** Tells every instance that this client changed (they reload it alone). */
-  private async changed(clientId: string): Promise<void> {
-    await this.storage.revisions.bump("config", { entity: "client", key: clientId });
   }
 
   private async require(clientId: string): Promise<ClientRecord> {

@@ -128,7 +128,6 @@ export class IssuerService {
 
   async delete(issuer: string): Promise<void> {
     if (!(await this.storage.assertionIssuers.delete(issuer))) throw new NotFoundError(`issuer ${issuer} not found`);
-    await this.storage.revisions.bump("config", { entity: "issuer", key: issuer });
     await this.context.audit.record("delete", "issuer", issuer);
   }
 
@@ -149,7 +148,6 @@ export class IssuerService {
       algorithms: spec.algorithms,
       enabled: spec.enabled,
     });
-    await this.storage.revisions.bump("config", { entity: "issuer", key: spec.issuer });
     const issuer = issuerResource(record);
     await this.context.audit.record(current ? "update" : "create", "issuer", issuer.issuer, current ? changedFields(issuerInputOf(current), spec) : { ...spec });
     return { issuer, outcome: current ? "updated" : "created" };

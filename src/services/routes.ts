@@ -175,7 +175,6 @@ export class RouteService {
   async delete(id: string): Promise<void> {
     const route = await this.require(id);
     await this.storage.routes.delete(id);
-    await this.storage.revisions.bump("config", { entity: "route", key: id });
     await this.context.audit.record("delete", "route", id, { api: route.apiIdentifier, path_prefix: route.pathPrefix });
   }
 
@@ -218,7 +217,6 @@ export class RouteService {
     const route = routeResource(record);
     if (stored && sameJson(stored, record)) return { route, outcome: "unchanged" };
     await this.storage.routes.save(record);
-    await this.storage.revisions.bump("config", { entity: "route", key: record.id });
     if (stored) {
       const changes: Record<string, unknown> = changedFields(flatPolicies(routeResourceInput(routeResource(stored))), flatPolicies(routeResourceInput(route)));
       for (const id of sealedChanges(stored.policies, record.policies)) changes[`policies.${id}.client_secret`] = "changed";

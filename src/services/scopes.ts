@@ -75,7 +75,6 @@ export class ScopeService {
   }
 
   private async changed(action: string, name: string, changes: Record<string, unknown> | null): Promise<void> {
-    await this.storage.revisions.bump("config", { entity: "scope", key: name });
     await this.context.audit.record(action, "scope", name, changes);
   }
 }

@@ -2,6 +2,7 @@ import type { Database } from "../database.ts";
 import type { Api as Row } from "../generated/sqlite/client.ts";
 import { record, stringList } from "../json.ts";
 import { assertStorable, storable } from "./storable.ts";
+import type { RevisionRepository } from "./revisions.ts";
 
 /** The typ header values a trusted issuer's access tokens may carry ("none": no typ). */
 export const TRUSTED_TOKEN_TYPES = ["at+jwt", "jwt", "none"] as const;
@@ -64,9 +65,12 @@ function toRow(api: ApiRecord) {
 
 export class ApiRepository {
   private readonly db: Database;
+  private readonly revisions: RevisionRepository;
 
-  constructor(db: Database) {
+  /** @param revisions every write is logged, in its own transaction, as a change of its API (change-feed.ts) */
+  constructor(db: Database, revisions: RevisionRepository) {
     this.db = db;
+    this.revisions = revisions;
   }
 
   async list(): Promise<ApiRecord[]> {
@@ -82,11 +86,11 @@ export class ApiRepository {
   async upsert(api: ApiRecord): Promise<ApiRecord> {
     assertStorable("API", api);
     const { identifier, ...rest } = toRow(api);
-    return toRecord(await this.db.api.upsert({ where: { identifier }, create: toRow(api) as never, update: rest as never }));
+    return toRecord(await this.revisions.changeWith(this.db.api.upsert({ where: { identifier }, create: toRow(api) as never, update: rest as never }), { entity: "api", key: identifier }));
   }
 
   async delete(identifier: string): Promise<boolean> {
     if (!storable(identifier)) return false;
-    return (await this.db.api.deleteMany({ where: { identifier } })).count > 0;
+    return (await this.revisions.changeWith(this.db.api.deleteMany({ where: { identifier } }), { entity: "api", key: identifier })).count > 0;
   }
 }

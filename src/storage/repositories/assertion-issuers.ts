@@ -2,6 +2,7 @@ import type { Database } from "../database.ts";
 import type { AssertionIssuer as Row } from "../generated/sqlite/client.ts";
 import { record, stringList } from "../json.ts";
 import { assertStorable, storable } from "./storable.ts";
+import type { RevisionRepository } from "./revisions.ts";
 
 export interface AssertionIssuerRecord {
   issuer: string;
@@ -36,9 +37,12 @@ function toRecord(row: Row): AssertionIssuerRecord {
 
 export class AssertionIssuerRepository {
   private readonly db: Database;
+  private readonly revisions: RevisionRepository;
 
-  constructor(db: Database) {
+  /** @param revisions every write is logged, in its own transaction, as a change of its issuer (change-feed.ts) */
+  constructor(db: Database, revisions: RevisionRepository) {
     this.db = db;
+    this.revisions = revisions;
   }
 
   async list(): Promise<AssertionIssuerRecord[]> {
@@ -56,11 +60,11 @@ export class AssertionIssuerRepository {
     const { issuer, ...rest } = input;
     const data = { ...rest, jwks: (input.jwks ?? undefined) as never };
     const update = { ...rest, jwks: (input.jwks ?? null) as never };
-    return toRecord(await this.db.assertionIssuer.upsert({ where: { issuer }, create: { issuer, ...data }, update }));
+    return toRecord(await this.revisions.changeWith(this.db.assertionIssuer.upsert({ where: { issuer }, create: { issuer, ...data }, update }), { entity: "issuer", key: issuer }));
   }
 
   async delete(issuer: string): Promise<boolean> {
     if (!storable(issuer)) return false;
-    return (await this.db.assertionIssuer.deleteMany({ where: { issuer } })).count > 0;
+    return (await this.revisions.changeWith(this.db.assertionIssuer.deleteMany({ where: { issuer } }), { entity: "issuer", key: issuer })).count > 0;
   }
 }

@@ -3,6 +3,7 @@ import { containsText, forEachBatch, type PageQuery } from "../paging.ts";
 import type { Client as Row } from "../generated/sqlite/client.ts";
 import { record, stringList } from "../json.ts";
 import { assertStorable, storable } from "./storable.ts";
+import type { RevisionRepository } from "./revisions.ts";
 
 export interface ClientRecord {
   clientId: string;
@@ -62,10 +63,13 @@ function toRow(input: Partial<ClientInput>) {
 export class ClientRepository {
   private readonly db: Database;
   private readonly kind: DatabaseKind;
+  private readonly revisions: RevisionRepository;
 
-  constructor(db: Database, kind: DatabaseKind) {
+  /** @param revisions every write is logged, in its own transaction, as a change of its client (change-feed.ts) */
+  constructor(db: Database, kind: DatabaseKind, revisions: RevisionRepository) {
     this.db = db;
     this.kind = kind;
+    this.revisions = revisions;
   }
 
   async list(): Promise<ClientRecord[]> {
@@ -123,18 +127,18 @@ export class ClientRepository {
 
   async create(input: ClientInput): Promise<ClientRecord> {
     assertStorable("client", input);
-    return toRecord(await this.db.client.create({ data: toRow(input) as ClientInput & { jwks?: object } }));
+    return toRecord(await this.revisions.changeWith(this.db.client.create({ data: toRow(input) as ClientInput & { jwks?: object } }), { entity: "client", key: input.clientId }));
   }
 
   async update(clientId: string, changes: Partial<ClientInput>): Promise<ClientRecord> {
     assertStorable("client", { clientId, ...changes });
     const data = toRow(changes) as Record<string, unknown>;
     if (changes.jwks === null) data.jwks = null as unknown;
-    return toRecord(await this.db.client.update({ where: { clientId }, data: data as never }));
+    return toRecord(await this.revisions.changeWith(this.db.client.update({ where: { clientId }, data: data as never }), { entity: "client", key: clientId }));
   }
 
   async delete(clientId: string): Promise<boolean> {
     if (!storable(clientId)) return false;
-    return (await this.db.client.deleteMany({ where: { clientId } })).count > 0;
+    return (await this.revisions.changeWith(this.db.client.deleteMany({ where: { clientId } }), { entity: "client", key: clientId })).count > 0;
   }
 }

@@ -27,18 +27,9 @@ export class RevisionRepository {
     this.changes = changes;
   }
 
-  /**
-   * Moves the counter on and tells every process using this database (see change-notifications.ts).
-   * A "config" change names its entry, logged in the same transaction, so that each instance reloads
-   * only that entry. The counter is moved first: its row lock orders concurrent writers, so the log's
-   * sequence numbers become visible in order and the counter always equals the number of logged changes
-   * since any earlier reading of both.
-   */
-  async bump(name: "keys"): Promise<void>;
-  async bump(name: "config", change: { entity: ConfigEntity; key: string }): Promise<void>;
-  async bump(name: RevisionName, change?: { entity: ConfigEntity; key: string }): Promise<void> {
-    if (change) await this.db.$transaction([...this.#logged(change)]);
-    else await this.#counter(name);
+  /** Moves the "keys" counter on and tells every process using this database (change-notifications.ts): signing keys are reloaded whole. */
+  async bump(name: "keys"): Promise<void> {
+    await this.#counter(name);
     await this.changes.notify(name);
   }
 
@@ -47,7 +38,12 @@ export class RevisionRepository {
     return this.db.revision.upsert({ where: { name }, create: { name, version: 1 }, update: { version: { increment: 1 } } });
   }
 
-  /** The statements that log a configuration change: the counter first (see bump), then the entry. */
+  /**
+   * The statements that log a configuration change, so that each instance reloads only that entry. The
+   * counter is moved first: its row lock orders concurrent writers, so the log's sequence numbers become
+   * visible in order and the counter always equals the number of logged changes since any earlier
+   * reading of both.
+   */
   #logged(change: { entity: ConfigEntity; key: string }) {
     return [this.#counter("config"), this.db.configChange.create({ data: { entity: change.entity, key: change.key } })] as const;
   }
@@ -55,7 +51,8 @@ export class RevisionRepository {
   /**
    * Runs `write` and logs it as a change of `change` in one transaction, so that neither lands without
    * the other (a cache would otherwise keep an entry the database no longer has), then tells every
-   * process. Resolves to what `write` gives.
+   * process. Every write of a client, scope, API, route, issuer or user goes through here (their
+   * repositories). Resolves to what `write` gives.
    */
   async changeWith<T>(write: Prisma.PrismaPromise<T>, change: { entity: ConfigEntity; key: string }): Promise<T> {
     const [result] = await this.db.$transaction([write, ...this.#logged(change)]);

@@ -4,6 +4,7 @@ import { record, stringList } from "../json.ts";
 import { forEachBatch } from "../paging.ts";
 import { storedPolicies, type StoredPolicies } from "./apis.ts";
 import { assertStorable, storable } from "./storable.ts";
+import type { RevisionRepository } from "./revisions.ts";
 
 /** Scopes a request needs: all of allOf, and at least one of anyOf when anyOf is not empty. */
 export interface ScopeRequirement {
@@ -54,9 +55,12 @@ function toRecord(row: Row): RouteRecord {
 
 export class RouteRepository {
   private readonly db: Database;
+  private readonly revisions: RevisionRepository;
 
-  constructor(db: Database) {
+  /** @param revisions every write is logged, in its own transaction, as a change of its route (change-feed.ts) */
+  constructor(db: Database, revisions: RevisionRepository) {
     this.db = db;
+    this.revisions = revisions;
   }
 
   async list(apiIdentifier?: string): Promise<RouteRecord[]> {
@@ -91,11 +95,11 @@ export class RouteRepository {
   async save(route: RouteRecord): Promise<RouteRecord> {
     assertStorable("route", route);
     const { id, ...rest } = route;
-    return toRecord(await this.db.apiRoute.upsert({ where: { id }, create: route as never, update: rest as never }));
+    return toRecord(await this.revisions.changeWith(this.db.apiRoute.upsert({ where: { id }, create: route as never, update: rest as never }), { entity: "route", key: id }));
   }
 
   async delete(id: string): Promise<boolean> {
     if (!storable(id)) return false;
-    return (await this.db.apiRoute.deleteMany({ where: { id } })).count > 0;
+    return (await this.revisions.changeWith(this.db.apiRoute.deleteMany({ where: { id } }), { entity: "route", key: id })).count > 0;
   }
 }

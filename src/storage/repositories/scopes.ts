@@ -1,5 +1,6 @@
 import type { Database } from "../database.ts";
 import { assertStorable, storable } from "./storable.ts";
+import type { RevisionRepository } from "./revisions.ts";
 
 export interface ScopeRecord {
   name: string;
@@ -8,9 +9,12 @@ export interface ScopeRecord {
 
 export class ScopeRepository {
   private readonly db: Database;
+  private readonly revisions: RevisionRepository;
 
-  constructor(db: Database) {
+  /** @param revisions every write is logged, in its own transaction, as a change of its scope (change-feed.ts) */
+  constructor(db: Database, revisions: RevisionRepository) {
     this.db = db;
+    this.revisions = revisions;
   }
 
   async list(): Promise<ScopeRecord[]> {
@@ -19,16 +23,16 @@ export class ScopeRepository {
 
   async upsert(scope: ScopeRecord): Promise<ScopeRecord> {
     assertStorable("scope", scope);
-    return this.db.scope.upsert({
+    return this.revisions.changeWith(this.db.scope.upsert({
       where: { name: scope.name },
       create: scope,
       update: { description: scope.description },
       select: { name: true, description: true },
-    });
+    }), { entity: "scope", key: scope.name });
   }
 
   async delete(name: string): Promise<boolean> {
     if (!storable(name)) return false;
-    return (await this.db.scope.deleteMany({ where: { name } })).count > 0;
+    return (await this.revisions.changeWith(this.db.scope.deleteMany({ where: { name } }), { entity: "scope", key: name })).count > 0;
   }
 }
