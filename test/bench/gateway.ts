@@ -64,7 +64,8 @@ const PATH = "/orders/42";
 const GOAL_THROUGHPUT_RATIO = 0.9;
 /** p99 above the bare proxy's: 1 ms at one connection, 2 ms with more (the issue's goals). */
 const goalP99ExtraMs = () => (connections === 1 ? 1 : 2);
-const GOAL_RSS_MB = 150;
+/** Peak RSS: 150 MB for the process `npm start` runs, 120 MB for `ROLE=gateway` alone (the issue's goals). */
+const goalRssMb = () => (options.split ? 120 : 150);
 const RSS_SAMPLE_MS = 200;
 
 /** The node options of `npm start`, so that Gatehouse runs here as it runs there. */
@@ -496,7 +497,7 @@ function report(targets: Target[], measurements: Measurement[], memory: MemoryRe
     if (parts.length) console.log(`${`(${key}) ${key === "e" ? "introspection" : "rate limit"}:`.padEnd(27)}${parts.join("; ")}  (best rounds; cost shown, no goal)`);
   }
   if (c && d && meanC && meanD) {
-    console.log(`(c)/(d) throughput:        ${(c.requestsPerSecond / d.requestsPerSecond).toFixed(2)}${also}${(meanC.requestsPerSecond / meanD.requestsPerSecond).toFixed(2)})  reference, no goal`);
+    console.log(`(c)/(d) throughput:        ${(c.requestsPerSecond / d.requestsPerSecond).toFixed(2)}${also}${(meanC.requestsPerSecond / meanD.requestsPerSecond).toFixed(2)})  goal > 1 (ahead of HAProxy): ${verdict(c.requestsPerSecond > d.requestsPerSecond)}`);
     console.log(`p99(c) - p99(d):           ${signed(c.p99 - d.p99)}; CPU per request ${(c.cpuPerRequest / d.cpuPerRequest).toFixed(2)}x (${c.cpuPerRequest.toFixed(0)} vs ${d.cpuPerRequest.toFixed(0)} µs)`);
   } else if (c && selected.has("d")) {
     console.log("(c)/(d) throughput:        n/a (haproxy not run)");
@@ -505,7 +506,7 @@ function report(targets: Target[], measurements: Measurement[], memory: MemoryRe
   console.log(
     `Gatehouse RSS:             peak ${memory.lifetimePeak.toFixed(1)} MB (VmHWM over its life, ${which}); ` +
       `${memory.afterStart.toFixed(1)} MB after start, ${c ? `${memory.sampledUnderLoad.toFixed(1)} MB most sampled under Gatehouse load` : "not loaded"}  ` +
-      `goal < ${GOAL_RSS_MB} MB: ${verdict(memory.lifetimePeak < GOAL_RSS_MB)}`,
+      `goal <= ${goalRssMb()} MB: ${verdict(memory.lifetimePeak <= goalRssMb())}`,
   );
   if (memory.others.length) console.log(`other proxies' peak RSS:   ${memory.others.map((o) => `${o.name} ${o.peak.toFixed(1)} MB`).join(", ")}`);
 

@@ -3,10 +3,20 @@
 import fs from "node:fs";
 
 interface StartCommand {
-  /** NAME=value assignments before `node`, e.g. NODE_COMPILE_CACHE. */
+  /** NAME=value assignments before `node`, e.g. NODE_COMPILE_CACHE, with `${NAME:-default}` expanded as sh does. */
   env: Record<string, string>;
   /** The options between `node` and `src/main.ts`. */
   nodeOptions: string[];
+}
+
+/**
+ * A value as sh expands it: `${NAME:-default}` is this process's NAME when set and not empty, else the
+ * default (how the start script lets an operator's own environment win); anything else is literal.
+ */
+function expand(value: string): string {
+  const fallback = /^\$\{([A-Z_][A-Z0-9_]*):-([^}]*)\}$/.exec(value);
+  if (!fallback) return value;
+  return process.env[fallback[1]!] || fallback[2]!;
 }
 
 /**
@@ -21,7 +31,7 @@ function startCommand(packageJson: string): StartCommand {
     match[1]!
       .split(/\s+/)
       .filter(Boolean)
-      .map((assignment) => [assignment.slice(0, assignment.indexOf("=")), assignment.slice(assignment.indexOf("=") + 1)]),
+      .map((assignment) => [assignment.slice(0, assignment.indexOf("=")), expand(assignment.slice(assignment.indexOf("=") + 1))]),
   );
   return { env, nodeOptions: match[2]!.split(/\s+/).filter(Boolean) };
 }
