@@ -3,10 +3,10 @@
 // the old active key (still published until every token it signed has expired) and creates a new next.
 // Private keys are stored encrypted with AES-256-GCM under a key derived from KEY_ENCRYPTION_SECRET.
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from "jose";
-import type { KeyStatus, Storage, SigningKeyRecord } from "../storage/index.ts";
+import { KeyTableChanged, type KeyStatus, type KeyTableChange, type NewSigningKey, type Storage, type SigningKeyRecord } from "../storage/index.ts";
 import type { ServiceContext } from "./context.ts";
 import { securityEvent } from "../shared/logger.ts";
-import { ValidationError } from "./errors.ts";
+import { ConflictError, ValidationError } from "./errors.ts";
 import { seal, unseal } from "./sealing.ts";
 
 export { SIGNING_ALGORITHMS as SIGNING_ALGS, type SigningAlgorithm as SigningAlg } from "../shared/algorithms.ts";
@@ -82,41 +82,54 @@ export class KeyService {
    * (instances that once started together on a database without the start-up lock each created theirs):
    * the oldest active key stays the signer (the one privateJwks picks, so running instances keep it) and
    * the other active keys are retired, published while a token they may have signed can live; of several
-   * next keys the oldest stays, the others (which never signed) are retired unpublished.
+   * next keys the oldest stays, the others (which never signed) are retired unpublished. What it changes
+   * lands in one transaction with the "keys" revision (SigningKeyRepository.change).
    * Returns true when keys were created or repaired.
+   * @throws ConflictError when another process changed the keys meanwhile (nothing is written)
    */
   async ensure(alg: SigningAlg): Promise<boolean> {
     const keys = await this.storage.keys.list();
     const actives = keys.filter((k) => k.status === "active");
     const nexts = keys.filter((k) => k.status === "next");
-    const keep = actives[0]?.kid ?? (await this.create(alg, "active"));
-    if (nexts.length === 0) await this.create(alg, "next");
-    let changed = actives.length === 0 || nexts.length === 0;
-    if (actives.length > 1 || nexts.length > 1) {
-      await this.retireExtras(actives, nexts, keep, new Date(Date.now() + (await this.context.lifetimes.longestSigned()) * 1000));
-      securityEvent("signing_keys_repaired", { active: actives.map((k) => k.kid), next: nexts.map((k) => k.kid), kept: [keep, nexts[0]?.kid].filter(Boolean) });
-      changed = true;
-    }
-    if (changed) await this.storage.revisions.bump("keys");
-    return changed;
+    const create = [...(actives.length === 0 ? [await this.newKey(alg, "active")] : []), ...(nexts.length === 0 ? [await this.newKey(alg, "next")] : [])];
+    const repair = actives.length > 1 || nexts.length > 1;
+    if (create.length === 0 && !repair) return false;
+    const keep = actives[0]?.kid ?? create[0]!.kid;
+    const retire = repair ? this.extras(actives, nexts, keep, new Date(Date.now() + (await this.context.lifetimes.longestSigned()) * 1000)) : [];
+    await this.change({ create, retire });
+    if (repair) securityEvent("signing_keys_repaired", { active: actives.map((k) => k.kid), next: nexts.map((k) => k.kid), kept: [keep, nexts[0]?.kid].filter(Boolean) });
+    return true;
   }
 
   /**
-   * Retires every active key but `keep` (published until `activeExpiresAt`: they may have signed) and every
-   * next key but the first (unpublished at once: a next key never signed). Each is a one-transaction
-   * rotate onto `keep`, so no step leaves a second active key behind.
+   * Every active key but `keep` (published until `activeExpiresAt`: they may have signed) and every next
+   * key but the first (unpublished at once: a next key never signed), as retirements.
    */
-  private async retireExtras(actives: SigningKeyRecord[], nexts: SigningKeyRecord[], keep: string, activeExpiresAt: Date): Promise<void> {
-    const now = new Date();
-    const extras = [...actives.filter((k) => k.kid !== keep).map((k) => ({ kid: k.kid, expiresAt: activeExpiresAt })), ...nexts.slice(1).map((k) => ({ kid: k.kid, expiresAt: now }))];
-    for (const extra of extras) await this.storage.keys.rotate(extra.kid, keep, extra.expiresAt, now);
+  private extras(actives: SigningKeyRecord[], nexts: SigningKeyRecord[], keep: string, activeExpiresAt: Date): NonNullable<KeyTableChange["retire"]> {
+    return [
+      ...actives.filter((k) => k.kid !== keep).map((k) => ({ kid: k.kid, status: "active" as const, expiresAt: activeExpiresAt })),
+      ...nexts.slice(1).map((k) => ({ kid: k.kid, status: "next" as const, expiresAt: new Date() })),
+    ];
+  }
+
+  /** Applies a key table change; a concurrent change of the keys is a conflict the caller may retry. */
+  private async change(change: KeyTableChange): Promise<void> {
+    try {
+      await this.storage.keys.change(change);
+    } catch (error) {
+      if (error instanceof KeyTableChanged) throw new ConflictError(error.message);
+      throw error;
+    }
   }
 
   /**
    * Switches signing to the published next key and publishes a new next key (of `alg`, default the
    * current next key's). The retired key stays in JWKS as long as a token it signed can live. Every key
    * that was active is retired (a table with several, left by an earlier race, ends with one) and next
-   * keys other than the one promoted are retired unpublished.
+   * keys other than the one promoted are retired unpublished. All of it lands in one transaction with
+   * the "keys" revision, so every instance learns of the whole rotation or of none of it.
+   * @throws ValidationError when no next key is published
+   * @throws ConflictError when another rotation (or start) changed the keys meanwhile (nothing is written)
    */
   async rotate({ alg }: { alg?: SigningAlg } = {}): Promise<Rotation> {
     const keys = await this.storage.keys.list();
@@ -125,14 +138,12 @@ export class KeyService {
     const active = actives[0];
     const next = nexts[0];
     if (!next) throw new ValidationError("no next key is published; start the server once to create one");
+    const created = await this.newKey(alg ?? (next.alg as SigningAlg), "next");
     const lifetime = await this.context.lifetimes.longestSigned();
     const expiresAt = new Date(Date.now() + lifetime * 1000);
-    await this.storage.keys.rotate(active?.kid ?? null, next.kid, expiresAt);
-    // Any other active key: retired the same way (its rotate onto `next` leaves `next` the one active key).
-    await this.retireExtras(actives.filter((k) => k !== active), nexts, next.kid, expiresAt);
-    const created = await this.create(alg ?? (next.alg as SigningAlg), "next");
-    await this.storage.revisions.bump("keys");
-    const rotation = { active: next.kid, next: created, retired: active?.kid ?? null, retired_published_for_seconds: active ? lifetime : null };
+    // Every active key is retired (the first is the one that signed; others, left by an earlier race, the same way).
+    await this.change({ create: [created], retire: [...actives.map((k) => ({ kid: k.kid, status: "active" as const, expiresAt })), ...this.extras([], nexts, next.kid, expiresAt)], activate: next.kid });
+    const rotation = { active: next.kid, next: created.kid, retired: active?.kid ?? null, retired_published_for_seconds: active ? lifetime : null };
     securityEvent("signing_key_rotated", rotation);
     await this.context.audit.record("rotate", "key", next.kid, { ...rotation });
     return rotation;
@@ -157,20 +168,13 @@ export class KeyService {
     };
   }
 
-  private async create(alg: SigningAlg, status: "active" | "next"): Promise<string> {
+  /** A new key pair of `alg`, its private half sealed, not yet stored. @throws ValidationError for an unknown alg */
+  private async newKey(alg: SigningAlg, status: "active" | "next"): Promise<NewSigningKey> {
     if (!SIGNING_ALGS.includes(alg)) throw new ValidationError(`alg: one of ${SIGNING_ALGS.join(", ")}`);
     const { privateKey } = await generateKeyPair(alg, { extractable: true, ...(alg === "EdDSA" ? { crv: "Ed25519" } : {}) });
     const privateJwk = await exportJWK(privateKey);
     const kid = await calculateJwkThumbprint(privateJwk);
     const { d, p, q, dp, dq, qi, ...publicJwk } = privateJwk;
-    await this.storage.keys.create({
-      kid,
-      alg,
-      status,
-      publicJwk: { ...publicJwk, kid, alg, use: "sig" },
-      privateKeyEncrypted: encryptPrivateKey(privateJwk, this.secret()),
-      ...(status === "active" ? { activatedAt: new Date() } : {}),
-    });
-    return kid;
+    return { kid, alg, status, publicJwk: { ...publicJwk, kid, alg, use: "sig" }, privateKeyEncrypted: encryptPrivateKey(privateJwk, this.secret()) };
   }
 }

@@ -125,7 +125,7 @@ export async function openStorage(url: string, { migrate: runMigrations = true, 
     routes: new RouteRepository(db, revisions),
     users: new UserRepository(db, kind, revisions),
     consents: new ConsentRepository(db),
-    keys: new SigningKeyRepository(db),
+    keys: new SigningKeyRepository(db, revisions),
     revocations,
     revisions,
     throttles: shared ? new RedisThrottleRepository(db, kind, shared) : new ThrottleRepository(db, kind),
@@ -173,7 +173,8 @@ export type { AuditRecord, AuditQuery } from "./repositories/audit.ts";
 export type { PageQuery } from "./paging.ts";
 export type { AdminSessionRecord } from "./repositories/admin-sessions.ts";
 export type { AssertionIssuerRecord } from "./repositories/assertion-issuers.ts";
-export type { SigningKeyRecord, KeyStatus } from "./repositories/keys.ts";
+export type { SigningKeyRecord, KeyStatus, KeyTableChange, NewSigningKey } from "./repositories/keys.ts";
+export { KeyTableChanged } from "./repositories/keys.ts";
 export type { RevocationKind } from "./repositories/revocations.ts";
 export type { ConfigChange, ConfigEntity } from "./repositories/revisions.ts";
 export type { ChangeNotifications, ChangeTopic };

@@ -100,7 +100,7 @@ const REFUSALS: Record<number, { name: string; description: string; headers?: st
   401: { name: "Unauthorized", description: "`unauthorized` (no credentials) or `invalid_token` (expired, revoked, another audience, no admin scope).", headers: ["WWW-Authenticate"] },
   403: { name: "Forbidden", description: "`insufficient_scope` (a token without admin:write), `forbidden` (a console viewer), `csrf_failed` (a console session's change without its CSRF token or from another origin)." },
   404: { name: "NotFound", description: "`not_found`: no such entity (or, outside the documented paths, no such endpoint)." },
-  409: { name: "Conflict", description: "`conflict`: an entity with that identity exists already." },
+  409: { name: "Conflict", description: "`conflict`: an entity with that identity exists already, or (a key rotation) another change of the same entities landed first." },
   412: { name: "PreconditionFailed", description: "`precondition_failed`: the entity changed since the version If-Match names." },
   413: { name: "PayloadTooLarge", description: "`payload_too_large`: the body is over MAX_BODY_BYTES." },
   415: { name: "UnsupportedMediaType", description: "`unsupported_media_type`: the body is not application/json." },

@@ -74,7 +74,7 @@ export interface OperationSpec<P extends z.ZodType, Q extends z.ZodType, B exten
   body?: B;
   /** Honours If-Match (412 when stale). */
   conditional?: boolean;
-  /** Can refuse with 409 (an entity with that identity exists, or a built-in one would be deleted). */
+  /** Can refuse with 409 (an entity with that identity exists, a built-in one would be deleted, or a concurrent change landed first). */
   conflicts?: boolean;
   success: Success;
   handle(call: Call<z.output<P>, z.output<Q>, z.output<B>>): Promise<Reply>;

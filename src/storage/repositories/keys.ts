@@ -1,6 +1,7 @@
 import type { Database } from "../database.ts";
 import { record } from "../json.ts";
 import { assertStorable } from "./storable.ts";
+import type { RevisionRepository } from "./revisions.ts";
 
 export type KeyStatus = "next" | "active" | "retired";
 
@@ -16,11 +17,48 @@ export interface SigningKeyRecord {
   expiresAt: Date | null;
 }
 
+/** A key to store, its private half already sealed (services/keys.ts). */
+export type NewSigningKey = Pick<SigningKeyRecord, "kid" | "alg" | "publicJwk" | "privateKeyEncrypted"> & { status: "active" | "next" };
+
+/** One change of the key table, made whole or not at all (SigningKeyRepository.change). */
+export interface KeyTableChange {
+  /** Keys to store; an active one is stamped activated now. */
+  create?: NewSigningKey[];
+  /**
+   * Keys to retire, each only if it still has the status it was read with: a retired key stays published
+   * until `expiresAt` (now, for a next key that never signed).
+   */
+  retire?: Array<{ kid: string; status: "active" | "next"; expiresAt: Date }>;
+  /** The next key that starts signing, only if it is still "next". */
+  activate?: string;
+}
+
+/** Another process changed the signing keys between their reading and this change (a concurrent rotation). */
+export class KeyTableChanged extends Error {
+  override name = "KeyTableChanged";
+  constructor() {
+    super("the signing keys were changed by another process meanwhile; read them again");
+  }
+}
+
+/** Prisma's "record to update not found" (P2025): a guarded update found its key no longer in the status read. */
+function isRecordNotFound(error: unknown): boolean {
+  for (let e: unknown = error, depth = 0; e && typeof e === "object" && depth < 5; depth++) {
+    const { code, message, cause } = e as { code?: unknown; message?: unknown; cause?: unknown };
+    if (code === "P2025" || /No record was found for an update|Record to update not found/i.test(String(message ?? ""))) return true;
+    e = cause;
+  }
+  return false;
+}
+
 export class SigningKeyRepository {
   private readonly db: Database;
+  private readonly revisions: RevisionRepository;
 
-  constructor(db: Database) {
+  /** @param revisions every change moves the "keys" revision on in its own transaction, so every instance reloads its keys */
+  constructor(db: Database, revisions: RevisionRepository) {
     this.db = db;
+    this.revisions = revisions;
   }
 
   async list(): Promise<SigningKeyRecord[]> {
@@ -28,21 +66,30 @@ export class SigningKeyRepository {
     return rows.map((r) => ({ ...r, status: r.status as KeyStatus, publicJwk: record(r.publicJwk) }));
   }
 
-  async create(key: Omit<SigningKeyRecord, "createdAt" | "activatedAt" | "retiredAt" | "expiresAt"> & { activatedAt?: Date }): Promise<void> {
-    assertStorable("signing key", key);
-    await this.db.signingKey.create({ data: key as never });
+  /**
+   * Stores, retires and activates keys and moves the "keys" revision on, in one transaction: every
+   * instance hears of all of it or the table is as it was. Each retirement and the activation apply only
+   * to a key still in the status it was read with, so two rotations at once cannot both land.
+   * @throws KeyTableChanged when a key was no longer in that status (nothing is written)
+   */
+  async change(change: KeyTableChange, now = new Date()): Promise<void> {
+    for (const key of change.create ?? []) assertStorable("signing key", key);
+    const writes = [
+      ...(change.create ?? []).map((key) => this.db.signingKey.create({ data: { ...key, ...(key.status === "active" ? { activatedAt: now } : {}) } as never })),
+      ...(change.retire ?? []).map(({ kid, status, expiresAt }) =>
+        this.db.signingKey.update({ where: { kid, status }, data: { status: "retired", retiredAt: now, expiresAt } }),
+      ),
+      ...(change.activate ? [this.db.signingKey.update({ where: { kid: change.activate, status: "next" }, data: { status: "active", activatedAt: now } })] : []),
+    ];
+    try {
+      await this.revisions.keysChangeWith(writes);
+    } catch (error) {
+      if (isRecordNotFound(error)) throw new KeyTableChanged();
+      throw error;
+    }
   }
 
-  /** Promotes `next` to active and retires `active`, in one transaction. */
-  async rotate(activeKid: string | null, nextKid: string, retiredExpiresAt: Date, now = new Date()): Promise<void> {
-    await this.db.$transaction([
-      ...(activeKid
-        ? [this.db.signingKey.update({ where: { kid: activeKid }, data: { status: "retired", retiredAt: now, expiresAt: retiredExpiresAt } })]
-        : []),
-      this.db.signingKey.update({ where: { kid: nextKid }, data: { status: "active", activatedAt: now } }),
-    ]);
-  }
-
+  /** Forgets retired keys no longer published. Not a change any instance must hear of: none publishes an expired key. */
   async purgeExpired(now = new Date()): Promise<number> {
     return (await this.db.signingKey.deleteMany({ where: { status: "retired", expiresAt: { lt: now } } })).count;
   }

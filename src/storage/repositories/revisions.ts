@@ -27,10 +27,15 @@ export class RevisionRepository {
     this.changes = changes;
   }
 
-  /** Moves the "keys" counter on and tells every process using this database (change-notifications.ts): signing keys are reloaded whole. */
-  async bump(name: "keys"): Promise<void> {
-    await this.#counter(name);
-    await this.changes.notify(name);
+  /**
+   * Runs the signing-key writes and moves the "keys" counter on in one transaction, then tells every
+   * process using this database (change-notifications.ts), each of which reloads its keys whole. Every
+   * change of the key table goes through here (SigningKeyRepository.change).
+   */
+  async keysChangeWith(writes: Prisma.PrismaPromise<unknown>[]): Promise<void> {
+    // The counter first, as in #logged: its row lock orders concurrent key changes.
+    await this.db.$transaction([this.#counter("keys"), ...writes]);
+    await this.changes.notify("keys");
   }
 
   /** The statement that moves a counter on (not run until awaited or put in a transaction). */
