@@ -84,10 +84,21 @@ export class KeyService {
    * the other active keys are retired, published while a token they may have signed can live; of several
    * next keys the oldest stays, the others (which never signed) are retired unpublished. What it changes
    * lands in one transaction with the "keys" revision (SigningKeyRepository.change).
-   * Returns true when keys were created or repaired.
-   * @throws ConflictError when another process changed the keys meanwhile (nothing is written)
+   * Returns true when keys were created or repaired. A concurrent change of the keys is read again (three tries).
+   * @throws ConflictError when the keys kept changing under it (nothing is written)
    */
   async ensure(alg: SigningAlg): Promise<boolean> {
+    // Another process repairing the same table at once (SQLite has no start-up lock): read again.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.ensureOnce(alg);
+      } catch (error) {
+        if (!(error instanceof ConflictError) || attempt === 3) throw error;
+      }
+    }
+  }
+
+  private async ensureOnce(alg: SigningAlg): Promise<boolean> {
     const keys = await this.storage.keys.list();
     const actives = keys.filter((k) => k.status === "active");
     const nexts = keys.filter((k) => k.status === "next");
