@@ -30,6 +30,9 @@
 //   --duration S      seconds per measurement (10)
 //   --warmup S        seconds of load on a target right before each of its measurements (2)
 //   --rounds N        measurements of each target (2)
+//   --settle S        seconds Gatehouse idles after the last load before its resident memory is read once more,
+//                     to show how much of what the load added it gives back (15: V8 shrinks its heap once
+//                     allocation has been low for several seconds)
 //   --targets LIST    which targets to run, e.g. "bc" or "c" (abcdef)
 //   --split           run Gatehouse as two processes on one database, the authorization server
 //                     (ROLE=authorization-server) and the gateway alone (ROLE=gateway), and measure the
@@ -77,6 +80,7 @@ const { values: options } = parseArgs({
     duration: { type: "string", default: "10" },
     warmup: { type: "string", default: "2" },
     rounds: { type: "string", default: "2" },
+    settle: { type: "string", default: "15" },
     targets: { type: "string", default: "abcdef" },
     split: { type: "boolean", default: false },
     haproxy: { type: "string", default: "haproxy" },
@@ -86,7 +90,7 @@ const { values: options } = parseArgs({
   },
 });
 
-function positiveInteger(name: "connections" | "duration" | "warmup" | "rounds"): number {
+function positiveInteger(name: "connections" | "duration" | "warmup" | "rounds" | "settle"): number {
   const value = Number(options[name]);
   if (!Number.isInteger(value) || value <= 0) throw new Error(`--${name} must be a positive integer`);
   return value;
@@ -95,6 +99,7 @@ const connections = positiveInteger("connections");
 const duration = positiveInteger("duration");
 const warmup = positiveInteger("warmup");
 const rounds = positiveInteger("rounds");
+const settle = positiveInteger("settle");
 const profileDir = options.profile ? path.resolve(options.profile) : undefined;
 const gatehouseNodeArgs = options["node-args"]!.split(/\s+/).filter(Boolean);
 const gatehouseEnv = Object.fromEntries(
@@ -450,6 +455,8 @@ interface MemoryReport {
   lifetimePeak: number;
   /** Largest VmRSS sampled while Gatehouse (c, e, f) was under load. */
   sampledUnderLoad: number;
+  /** VmRSS after --settle seconds without load, once every measurement is done. */
+  afterLoad: number;
   /** Peak RSS of the other proxies, for comparison. */
   others: Array<{ name: string; peak: number }>;
 }
@@ -508,6 +515,18 @@ function report(targets: Target[], measurements: Measurement[], memory: MemoryRe
       `${memory.afterStart.toFixed(1)} MB after start, ${c ? `${memory.sampledUnderLoad.toFixed(1)} MB most sampled under Gatehouse load` : "not loaded"}  ` +
       `goal <= ${goalRssMb()} MB: ${verdict(memory.lifetimePeak <= goalRssMb())}`,
   );
+  if (c) {
+    // The issue's "memory returns toward its idle level after the load": met when it is back within 10% of
+    // its level after start, or has given back at least half of what the load added.
+    const added = memory.sampledUnderLoad - memory.afterStart;
+    const givenBack = added > 0 ? (memory.sampledUnderLoad - memory.afterLoad) / added : 1;
+    const settled = memory.afterLoad <= memory.afterStart * 1.1 || givenBack >= 0.5;
+    console.log(
+      `Gatehouse RSS after load:  ${memory.afterLoad.toFixed(1)} MB ${settle} s after the last load (${memory.afterLoad >= memory.afterStart ? "+" : ""}${((memory.afterLoad / memory.afterStart - 1) * 100).toFixed(1)}% on after start); ` +
+        `of the ${Math.max(added, 0).toFixed(1)} MB the load added, ${(Math.max(givenBack, 0) * 100).toFixed(0)}% given back  ` +
+        `goal (back within 10% of after start, or half given back): ${verdict(settled)}`,
+    );
+  }
   if (memory.others.length) console.log(`other proxies' peak RSS:   ${memory.others.map((o) => `${o.name} ${o.peak.toFixed(1)} MB`).join(", ")}`);
 
   const counted = measurements.filter((m) => m.queries);
@@ -601,9 +620,11 @@ async function main(): Promise<void> {
     }
   }
   await validate(targets);
+  await new Promise((r) => setTimeout(r, settle * 1000));
+  const afterLoad = memoryMB(gatehouse.child.pid).rss;
   const lifetimePeak = memoryMB(gatehouse.child.pid).peak;
   for (const child of [bare?.child, haproxy?.child]) if (child) others.set(child.name, memoryMB(child.pid).peak);
-  report(targets, measurements, { afterStart, lifetimePeak, sampledUnderLoad, others: [...others].map(([name, peak]) => ({ name, peak })) });
+  report(targets, measurements, { afterStart, lifetimePeak, sampledUnderLoad, afterLoad, others: [...others].map(([name, peak]) => ({ name, peak })) });
 
   const failed = measurements.filter((m) => m.failures > 0);
   if (failed.length) throw new Error(`failed responses under load (${failed.map((m) => `${m.target} #${m.round}: ${m.failures}`).join(", ")})`);
