@@ -44,7 +44,7 @@ export class NotFoundError extends ServiceError {
   readonly status = 404;
 }
 
-/** 409: an entity with that identity exists already. */
+/** 409: an entity with that identity exists already, or a concurrent change of the same entities landed first (a key rotation). */
 export class ConflictError extends ServiceError {
   override name = "ConflictError";
   readonly code = "conflict";

@@ -14,7 +14,7 @@ export function databaseKind(url: string): DatabaseKind {
   return url.startsWith("file:") ? "sqlite" : "postgresql";
 }
 
-/** Milliseconds; only PostgreSQL, over the network, needs them (SQLite waits busy_timeout for its lock). */
+/** Milliseconds; only PostgreSQL, over the network, needs them (SQLite waits SQLITE_BUSY_TIMEOUT_MS for its lock). */
 export interface DatabaseTimeouts {
   /** Longest wait for a new connection. */
   connectMs: number;
@@ -23,6 +23,13 @@ export interface DatabaseTimeouts {
 }
 
 export const DEFAULT_TIMEOUTS: DatabaseTimeouts = { connectMs: 3000, queryMs: 5000 };
+
+/**
+ * How long a SQLite write waits for another connection's or process's write lock (the CLI and the server
+ * share the file) before failing with SQLITE_BUSY, in milliseconds. Set on every connection the libsql
+ * client opens (openDatabase): a PRAGMA reaches only the connection it ran on.
+ */
+export const SQLITE_BUSY_TIMEOUT_MS = 5000;
 
 /**
  * Opens the database. Only the client and driver of the database's kind are loaded (each generated
@@ -36,9 +43,31 @@ export async function openDatabase(url: string, timeouts: DatabaseTimeouts = DEF
     fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
     const [{ PrismaClient }, { PrismaLibSQL }] = await Promise.all([import("./generated/sqlite/client.ts"), import("@prisma/adapter-libsql")]);
     const connected = new ConnectedAdapter();
+    type LibSqlClient = ReturnType<InstanceType<typeof PrismaLibSQL>["createClient"]>;
     class LibSqlFactory extends PrismaLibSQL {
       override async connect() {
         return connected.set(await super.connect());
+      }
+
+      /**
+       * Every connection the libsql client opens waits for the write lock (the adapter's documented
+       * createClient hook; its libsql client takes no busy timeout option). The client opens its first
+       * connection at once, and a new one on the next use after it hands its connection to a transaction:
+       * the busy timeout is set on each right there, while the adapter still holds its lock, so no
+       * statement runs on a connection without it.
+       */
+      override createClient(config: Parameters<InstanceType<typeof PrismaLibSQL>["createClient"]>[0]): LibSqlClient {
+        const client = super.createClient(config);
+        const busyTimeout = `PRAGMA busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`;
+        // The driver is synchronous: this runs on the first connection before createClient returns.
+        client.execute(busyTimeout).catch(() => undefined);
+        const transaction = client.transaction.bind(client) as (...mode: unknown[]) => ReturnType<LibSqlClient["transaction"]>;
+        client.transaction = (async (...mode: unknown[]) => {
+          const tx = await transaction(...mode);
+          await client.execute(busyTimeout);
+          return tx;
+        }) as typeof client.transaction;
+        return client;
       }
     }
     const db = new PrismaClient({ adapter: new LibSqlFactory({ url }) });

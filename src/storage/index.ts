@@ -107,10 +107,9 @@ export async function openStorage(url: string, { migrate: runMigrations = true, 
   }
   const db: Database = await openDatabase(url, timeouts);
   if (kind === "sqlite") {
-    // The CLI and the server share the file: WAL lets readers and one writer proceed together, and
-    // a writer waits for the lock instead of failing with SQLITE_BUSY.
+    // The CLI and the server share the file: WAL lets readers and one writer proceed together (every
+    // connection waits SQLITE_BUSY_TIMEOUT_MS for the write lock, set where the database is opened).
     await db.$queryRawUnsafe("PRAGMA journal_mode = WAL");
-    await db.$queryRawUnsafe("PRAGMA busy_timeout = 5000");
   }
   if (runMigrations && kind === "sqlite") await migrate(db, kind);
   const changes = changeNotifications(kind, url, db, timeouts.connectMs, redis);
