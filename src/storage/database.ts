@@ -41,8 +41,13 @@ export async function openDatabase(url: string, timeouts: DatabaseTimeouts = DEF
   if (databaseKind(url) === "sqlite") {
     const file = url.slice("file:".length);
     fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-    const [{ PrismaClient }, { PrismaLibSQL }] = await Promise.all([import("./generated/sqlite/client.ts"), import("@prisma/adapter-libsql")]);
+    const [{ PrismaClient }, { PrismaLibSQL }, { createClient: createLibSqlClient }] = await Promise.all([
+      import("./generated/sqlite/client.ts"),
+      import("@prisma/adapter-libsql"),
+      import("@libsql/client"),
+    ]);
     const connected = new ConnectedAdapter();
+    type LibSqlConfig = Parameters<InstanceType<typeof PrismaLibSQL>["createClient"]>[0];
     type LibSqlClient = ReturnType<InstanceType<typeof PrismaLibSQL>["createClient"]>;
     class LibSqlFactory extends PrismaLibSQL {
       override async connect() {
@@ -50,24 +55,14 @@ export async function openDatabase(url: string, timeouts: DatabaseTimeouts = DEF
       }
 
       /**
-       * Every connection the libsql client opens waits for the write lock (the adapter's documented
-       * createClient hook; its libsql client takes no busy timeout option). The client opens its first
-       * connection at once, and a new one on the next use after it hands its connection to a transaction:
-       * the busy timeout is set on each right there, while the adapter still holds its lock, so no
-       * statement runs on a connection without it.
+       * The libsql client Prisma talks to (the adapter's documented createClient hook): the project's own
+       * @libsql/client, whose connections are pooled and reused and each wait SQLITE_BUSY_TIMEOUT_MS for the
+       * write lock. The adapter's bundled client opened a new connection after every transaction and never
+       * closed the old one (a file descriptor and its page cache each, until collected), and set no busy
+       * timeout on any.
        */
-      override createClient(config: Parameters<InstanceType<typeof PrismaLibSQL>["createClient"]>[0]): LibSqlClient {
-        const client = super.createClient(config);
-        const busyTimeout = `PRAGMA busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`;
-        // The driver is synchronous: this runs on the first connection before createClient returns.
-        client.execute(busyTimeout).catch(() => undefined);
-        const transaction = client.transaction.bind(client) as (...mode: unknown[]) => ReturnType<LibSqlClient["transaction"]>;
-        client.transaction = (async (...mode: unknown[]) => {
-          const tx = await transaction(...mode);
-          await client.execute(busyTimeout);
-          return tx;
-        }) as typeof client.transaction;
-        return client;
+      override createClient(config: LibSqlConfig): LibSqlClient {
+        return createLibSqlClient({ ...config, timeout: SQLITE_BUSY_TIMEOUT_MS }) as unknown as LibSqlClient;
       }
     }
     const db = new PrismaClient({ adapter: new LibSqlFactory({ url }) });

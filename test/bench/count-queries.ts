@@ -1,7 +1,7 @@
 // Preloaded into Gatehouse (`node --import`) by `token.ts --queries`: counts every SQL statement the
-// process hands to SQLite, without touching src/. Prisma's libsql adapter runs each query through its
-// own copy of the `libsql` driver (Database#prepare, and Database#exec for BEGIN/COMMIT), so wrapping
-// those two methods on that copy sees all of them. SIGUSR2 writes the running totals to stderr as one
+// process hands to SQLite, without touching src/. Prisma's libsql adapter runs each query through the
+// project's @libsql/client (src/storage/database.ts) and its `libsql` driver (Database#prepare, and
+// Database#exec for BEGIN/COMMIT), so wrapping those two methods on that driver sees all of them. SIGUSR2 writes the running totals to stderr as one
 // "BENCH_QUERY_COUNTS {json}" line, which token.ts reads before and after a measurement.
 import { createRequire } from "node:module";
 
@@ -9,8 +9,7 @@ interface Driver {
   prototype: Record<"prepare" | "exec", (this: unknown, sql: string, ...rest: unknown[]) => unknown>;
 }
 
-const adapter = createRequire(import.meta.url).resolve("@prisma/adapter-libsql");
-const client = createRequire(adapter).resolve("@libsql/client");
+const client = createRequire(import.meta.url).resolve("@libsql/client");
 const Database = createRequire(client)("libsql") as Driver;
 
 const counts = new Map<string, number>();

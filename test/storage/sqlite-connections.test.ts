@@ -1,7 +1,10 @@
-// SQLite has one writer at a time: a write while another process (the CLI, a second instance, a backup)
-// holds the write lock must wait for it (busy timeout), on every connection of the pool, instead of
-// failing at once with SQLITE_BUSY. Before, only the first connection waited: the PRAGMA set the busy
-// timeout on it alone, and the pool's other connections had none.
+// The SQLite connections Prisma's adapter uses (src/storage/database.ts). SQLite has one writer at a
+// time: a write while another process (the CLI, a second instance, a backup) holds the write lock must
+// wait for it (busy timeout), on every connection, instead of failing at once with SQLITE_BUSY. Before,
+// only the first connection waited: a PRAGMA set the busy timeout on it alone. And a transaction must
+// not cost a connection: the adapter's bundled libsql client opened a new one after every transaction
+// and left the old one open (a file descriptor and its page cache) until it was garbage collected.
+import fs from "node:fs";
 import { freshDatabase, type FreshDatabase } from "../helpers/databases.ts";
 import { openStorage, type Storage } from "../../src/storage/index.ts";
 import { createServices, type Services } from "../../src/services/index.ts";
@@ -64,5 +67,13 @@ describe("SQLite writes wait for another process's write lock", () => {
     await expect(write(started)).resolves.not.toThrow();
     expect(Date.now() - started).toBeGreaterThanOrEqual(HOLD_MS / 2); // it did wait for the lock
     await released;
+  });
+
+  test("transactions reuse the pool's connections: 200 writes leave the process's open files as they were", async () => {
+    const openFiles = () => fs.readdirSync("/proc/self/fd").length;
+    await services.scopes.create({ name: "warm:files", description: "Warm" });
+    const before = openFiles();
+    for (let i = 0; i < 200; i++) await services.scopes.create({ name: `files:${i}`, description: "Files" });
+    expect(openFiles() - before).toBeLessThanOrEqual(5);
   });
 });
