@@ -481,7 +481,10 @@ describe("three Gatehouse instances and one Redis behind HAProxy, under mixed lo
       const redisStoppedAt = Date.now();
       const survivors = cluster.instances.filter((i) => i.alive());
       const reachableAgainBefore = survivors.map((i) => redisLog(i, "redis reachable again"));
+      // Down for at least 1.5 s and until the gateway has served more than 10 calls through the outage
+      // (a slow machine sends fewer a second; at most 10 s more).
       await sleep(1500);
+      for (const until = Date.now() + 10_000; outcomes.filter((o) => o.at >= redisStoppedAt && o.kind === "gateway").length <= 10 && Date.now() < until; ) await sleep(100);
       await redis.start();
       const redisBack = Date.now();
       Object.assign(redisDown, { from: redisStoppedAt, to: redisBack });
