@@ -99,6 +99,7 @@ export class KeyService {
   }
 
   private async ensureOnce(alg: SigningAlg): Promise<boolean> {
+    const basedOn = (await this.storage.revisions.read()).keys;
     const keys = await this.storage.keys.list();
     const actives = keys.filter((k) => k.status === "active");
     const nexts = keys.filter((k) => k.status === "next");
@@ -107,7 +108,7 @@ export class KeyService {
     if (create.length === 0 && !repair) return false;
     const keep = actives[0]?.kid ?? create[0]!.kid;
     const retire = repair ? this.extras(actives, nexts, keep, new Date(Date.now() + (await this.context.lifetimes.longestSigned()) * 1000)) : [];
-    await this.change({ create, retire });
+    await this.change({ create, retire, basedOn });
     if (repair) securityEvent("signing_keys_repaired", { active: actives.map((k) => k.kid), next: nexts.map((k) => k.kid), kept: [keep, nexts[0]?.kid].filter(Boolean) });
     return true;
   }
@@ -143,6 +144,7 @@ export class KeyService {
    * @throws ConflictError when another rotation (or start) changed the keys meanwhile (nothing is written)
    */
   async rotate({ alg }: { alg?: SigningAlg } = {}): Promise<Rotation> {
+    const basedOn = (await this.storage.revisions.read()).keys;
     const keys = await this.storage.keys.list();
     const actives = keys.filter((k) => k.status === "active");
     const nexts = keys.filter((k) => k.status === "next");
@@ -153,7 +155,7 @@ export class KeyService {
     const lifetime = await this.context.lifetimes.longestSigned();
     const expiresAt = new Date(Date.now() + lifetime * 1000);
     // Every active key is retired (the first is the one that signed; others, left by an earlier race, the same way).
-    await this.change({ create: [created], retire: [...actives.map((k) => ({ kid: k.kid, status: "active" as const, expiresAt })), ...this.extras([], nexts, next.kid, expiresAt)], activate: next.kid });
+    await this.change({ create: [created], retire: [...actives.map((k) => ({ kid: k.kid, status: "active" as const, expiresAt })), ...this.extras([], nexts, next.kid, expiresAt)], activate: next.kid, basedOn });
     const rotation = { active: next.kid, next: created.kid, retired: active?.kid ?? null, retired_published_for_seconds: active ? lifetime : null };
     securityEvent("signing_key_rotated", rotation);
     await this.context.audit.record("rotate", "key", next.kid, { ...rotation });

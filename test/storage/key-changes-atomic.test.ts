@@ -50,6 +50,25 @@ describe.each(BACKENDS)("signing key changes on %s", (backend) => {
     await db?.drop();
   });
 
+  /** Runs two key changes whose first reads of the key table both happen before either writes (each read waits for the other). */
+  async function bothReadFirst(start: () => [Promise<unknown>, Promise<unknown>]): Promise<PromiseSettledResult<unknown>[]> {
+    const list = storage.keys.list.bind(storage.keys);
+    let reads = 0;
+    let bothRead: () => void = () => undefined;
+    const barrier = new Promise<void>((resolve) => (bothRead = resolve));
+    storage.keys.list = async () => {
+      const keys = await list();
+      if (++reads === 2) bothRead();
+      if (reads <= 2) await barrier; // a read after a conflict (ensure tries again) does not wait
+      return keys;
+    };
+    try {
+      return await Promise.allSettled(start());
+    } finally {
+      storage.keys.list = list;
+    }
+  }
+
   /** Runs `change` while the "keys" revision refuses to move; "landed", or the error it failed with. */
   async function withRevisionRefused(change: () => Promise<unknown>): Promise<string> {
     for (const sql of REFUSE[backend].on) await raw.$executeRawUnsafe(sql);
@@ -59,6 +78,25 @@ describe.each(BACKENDS)("signing key changes on %s", (backend) => {
       for (const sql of REFUSE[backend].off) await raw.$executeRawUnsafe(sql);
     }
   }
+
+  test("two first starts at once on an empty table: one stores the keys, the other finds them", async () => {
+    const fresh = await freshDatabase(backend);
+    const otherStorage = await openStorage(fresh.url);
+    const saved = storage;
+    try {
+      storage = otherStorage;
+      const otherServices = createServices(otherStorage, { keyEncryptionSecret: fresh.env.KEY_ENCRYPTION_SECRET! });
+      const results = await bothReadFirst(() => [otherServices.keys.ensure("ES256"), otherServices.keys.ensure("ES256")]);
+      expect(results.map((r) => (r.status === "fulfilled" ? r.value : String(r.reason))).sort()).toEqual([false, true]);
+      const keys = await table(otherStorage);
+      expect([count(keys, "active"), count(keys, "next"), Object.keys(keys).length]).toEqual([1, 1, 2]);
+      expect((await otherStorage.revisions.read()).keys).toBe(1);
+    } finally {
+      storage = saved;
+      await otherStorage.close();
+      await fresh.drop();
+    }
+  });
 
   test("the first keys are not stored when the revision cannot move, and are with it once it can", async () => {
     // (SQLite's refusal reaches Prisma under another name; that the change failed is what counts.)
@@ -93,23 +131,7 @@ describe.each(BACKENDS)("signing key changes on %s", (backend) => {
   test("of two rotations at once one lands and the other is refused as a conflict, writing nothing", async () => {
     const revision = (await storage.revisions.read()).keys;
     const before = await table(storage);
-    // Both rotations read the key table before either writes: each read waits for the other.
-    const list = storage.keys.list.bind(storage.keys);
-    let reads = 0;
-    let bothRead: () => void = () => undefined;
-    const barrier = new Promise<void>((resolve) => (bothRead = resolve));
-    storage.keys.list = async () => {
-      const keys = await list();
-      if (++reads === 2) bothRead();
-      await barrier;
-      return keys;
-    };
-    let results: PromiseSettledResult<unknown>[];
-    try {
-      results = await Promise.allSettled([services.keys.rotate(), services.keys.rotate()]);
-    } finally {
-      storage.keys.list = list;
-    }
+    const results = await bothReadFirst(() => [services.keys.rotate(), services.keys.rotate()]);
     const landed = results.filter((r) => r.status === "fulfilled");
     const refused = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
     expect(landed).toHaveLength(1);

@@ -1,5 +1,6 @@
 import type { Database } from "../database.ts";
 import { record } from "../json.ts";
+import { isUniqueViolation } from "../database.ts";
 import { assertStorable } from "./storable.ts";
 import type { RevisionRepository } from "./revisions.ts";
 
@@ -31,6 +32,11 @@ export interface KeyTableChange {
   retire?: Array<{ kid: string; status: "active" | "next"; expiresAt: Date }>;
   /** The next key that starts signing, only if it is still "next". */
   activate?: string;
+  /**
+   * The "keys" revision read before the table this change was computed from: the change is refused
+   * when any other key change landed since (two first starts at once both creating keys, say).
+   */
+  basedOn?: number;
 }
 
 /** Another process changed the signing keys between their reading and this change (a concurrent rotation). */
@@ -69,8 +75,9 @@ export class SigningKeyRepository {
   /**
    * Stores, retires and activates keys and moves the "keys" revision on, in one transaction: every
    * instance hears of all of it or the table is as it was. Each retirement and the activation apply only
-   * to a key still in the status it was read with, so two rotations at once cannot both land.
-   * @throws KeyTableChanged when a key was no longer in that status (nothing is written)
+   * to a key still in the status it was read with, and the whole change only if the revision is still
+   * `basedOn` when given, so two rotations or two first starts at once cannot both land.
+   * @throws KeyTableChanged when a key was no longer in that status or the revision moved (nothing is written)
    */
   async change(change: KeyTableChange, now = new Date()): Promise<void> {
     for (const key of change.create ?? []) assertStorable("signing key", key);
@@ -82,9 +89,10 @@ export class SigningKeyRepository {
       ...(change.activate ? [this.db.signingKey.update({ where: { kid: change.activate, status: "next" }, data: { status: "active", activatedAt: now } })] : []),
     ];
     try {
-      await this.revisions.keysChangeWith(writes);
+      await this.revisions.keysChangeWith(writes, change.basedOn);
     } catch (error) {
-      if (isRecordNotFound(error)) throw new KeyTableChanged();
+      // A guarded update that found nothing, or (basedOn 0) the revision created by another change first.
+      if (isRecordNotFound(error) || (change.basedOn === 0 && isUniqueViolation(error))) throw new KeyTableChanged();
       throw error;
     }
   }

@@ -31,10 +31,18 @@ export class RevisionRepository {
    * Runs the signing-key writes and moves the "keys" counter on in one transaction, then tells every
    * process using this database (change-notifications.ts), each of which reloads its keys whole. Every
    * change of the key table goes through here (SigningKeyRepository.change).
+   * @param basedOn the counter's value when the table the writes were computed from was read: the
+   *   transaction fails (Prisma P2025, or a unique violation for 0) when another change moved it since
    */
-  async keysChangeWith(writes: Prisma.PrismaPromise<unknown>[]): Promise<void> {
+  async keysChangeWith(writes: Prisma.PrismaPromise<unknown>[], basedOn?: number): Promise<void> {
+    const counter =
+      basedOn === undefined
+        ? this.#counter("keys")
+        : basedOn === 0
+          ? this.db.revision.create({ data: { name: "keys", version: 1 } })
+          : this.db.revision.update({ where: { name: "keys", version: basedOn }, data: { version: { increment: 1 } } });
     // The counter first, as in #logged: its row lock orders concurrent key changes.
-    await this.db.$transaction([this.#counter("keys"), ...writes]);
+    await this.db.$transaction([counter, ...writes]);
     await this.changes.notify("keys");
   }
 
