@@ -119,8 +119,8 @@ export class KeyService {
    */
   private extras(actives: SigningKeyRecord[], nexts: SigningKeyRecord[], keep: string, activeExpiresAt: Date): NonNullable<KeyTableChange["retire"]> {
     return [
-      ...actives.filter((k) => k.kid !== keep).map((k) => ({ kid: k.kid, status: "active" as const, expiresAt: activeExpiresAt })),
-      ...nexts.slice(1).map((k) => ({ kid: k.kid, status: "next" as const, expiresAt: new Date() })),
+      ...actives.filter((k) => k.kid !== keep).map((k) => ({ kid: k.kid, expiresAt: activeExpiresAt })),
+      ...nexts.slice(1).map((k) => ({ kid: k.kid, expiresAt: new Date() })),
     ];
   }
 
@@ -155,7 +155,7 @@ export class KeyService {
     const lifetime = await this.context.lifetimes.longestSigned();
     const expiresAt = new Date(Date.now() + lifetime * 1000);
     // Every active key is retired (the first is the one that signed; others, left by an earlier race, the same way).
-    await this.change({ create: [created], retire: [...actives.map((k) => ({ kid: k.kid, status: "active" as const, expiresAt })), ...this.extras([], nexts, next.kid, expiresAt)], activate: next.kid, basedOn });
+    await this.change({ create: [created], retire: this.extras(actives, nexts, next.kid, expiresAt), activate: next.kid, basedOn });
     const rotation = { active: next.kid, next: created.kid, retired: active?.kid ?? null, retired_published_for_seconds: active ? lifetime : null };
     securityEvent("signing_key_rotated", rotation);
     await this.context.audit.record("rotate", "key", next.kid, { ...rotation });

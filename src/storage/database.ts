@@ -231,15 +231,24 @@ export async function acquireSessionLock(
   };
 }
 
+/** Whether `test` holds for the error or one of its causes (driver errors arrive wrapped by Prisma and its adapters). */
+function someCause(error: unknown, test: (e: { message?: unknown; code?: unknown }) => boolean): boolean {
+  for (let e: unknown = error, depth = 0; e && typeof e === "object" && depth < 5; depth++) {
+    if (test(e as { message?: unknown; code?: unknown })) return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
 /**
  * A write refused because a row with the same unique key exists (Prisma's P2002, PostgreSQL's 23505,
  * SQLite's UNIQUE constraint): at start, another instance created the same record first.
  */
 export function isUniqueViolation(error: unknown): boolean {
-  for (let e: unknown = error, depth = 0; e && typeof e === "object" && depth < 5; depth++) {
-    const { message, code, cause } = e as { message?: unknown; code?: unknown; cause?: unknown };
-    if (code === "P2002" || code === "23505" || /Unique constraint failed|UNIQUE constraint failed|duplicate key value violates unique constraint/i.test(String(message ?? ""))) return true;
-    e = cause;
-  }
-  return false;
+  return someCause(error, ({ message, code }) => code === "P2002" || code === "23505" || /Unique constraint failed|UNIQUE constraint failed|duplicate key value violates unique constraint/i.test(String(message ?? "")));
+}
+
+/** An update whose row was not found (Prisma's P2025): a guarded update whose guard no longer held. */
+export function isRecordNotFound(error: unknown): boolean {
+  return someCause(error, ({ message, code }) => code === "P2025" || /No record was found for an update|Record to update not found/i.test(String(message ?? "")));
 }

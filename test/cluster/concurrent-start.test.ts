@@ -119,7 +119,7 @@ describe("a signing key table left with several active and next keys", () => {
     const privateJwk = await exportJWK(privateKey);
     const kid = await calculateJwkThumbprint(privateJwk);
     const { d, ...publicJwk } = privateJwk;
-    await storage.keys.change({ create: [{ kid, alg: "ES256", status, publicJwk: { ...publicJwk, kid, alg: "ES256", use: "sig" }, privateKeyEncrypted: encryptPrivateKey(privateJwk, secret) }] });
+    await storage.keys.change({ basedOn: (await storage.revisions.read()).keys, create: [{ kid, alg: "ES256", status, publicJwk: { ...publicJwk, kid, alg: "ES256", use: "sig" }, privateKeyEncrypted: encryptPrivateKey(privateJwk, secret) }] });
     await sleep(5); // distinct creation times: the oldest is the one kept
     return kid;
   }

@@ -1,6 +1,5 @@
-import type { Database } from "../database.ts";
+import { isRecordNotFound, isUniqueViolation, type Database } from "../database.ts";
 import { record } from "../json.ts";
-import { isUniqueViolation } from "../database.ts";
 import { assertStorable } from "./storable.ts";
 import type { RevisionRepository } from "./revisions.ts";
 
@@ -25,18 +24,15 @@ export type NewSigningKey = Pick<SigningKeyRecord, "kid" | "alg" | "publicJwk" |
 export interface KeyTableChange {
   /** Keys to store; an active one is stamped activated now. */
   create?: NewSigningKey[];
-  /**
-   * Keys to retire, each only if it still has the status it was read with: a retired key stays published
-   * until `expiresAt` (now, for a next key that never signed).
-   */
-  retire?: Array<{ kid: string; status: "active" | "next"; expiresAt: Date }>;
-  /** The next key that starts signing, only if it is still "next". */
+  /** Keys to retire: a retired key stays published until `expiresAt` (now, for a next key that never signed). */
+  retire?: Array<{ kid: string; expiresAt: Date }>;
+  /** The next key that starts signing. */
   activate?: string;
   /**
    * The "keys" revision read before the table this change was computed from: the change is refused
-   * when any other key change landed since (two first starts at once both creating keys, say).
+   * when any other key change landed since (two rotations, or two first starts, at once).
    */
-  basedOn?: number;
+  basedOn: number;
 }
 
 /** Another process changed the signing keys between their reading and this change (a concurrent rotation). */
@@ -45,16 +41,6 @@ export class KeyTableChanged extends Error {
   constructor() {
     super("the signing keys were changed by another process meanwhile; read them again");
   }
-}
-
-/** Prisma's "record to update not found" (P2025): a guarded update found its key no longer in the status read. */
-function isRecordNotFound(error: unknown): boolean {
-  for (let e: unknown = error, depth = 0; e && typeof e === "object" && depth < 5; depth++) {
-    const { code, message, cause } = e as { code?: unknown; message?: unknown; cause?: unknown };
-    if (code === "P2025" || /No record was found for an update|Record to update not found/i.test(String(message ?? ""))) return true;
-    e = cause;
-  }
-  return false;
 }
 
 export class SigningKeyRepository {
@@ -74,24 +60,21 @@ export class SigningKeyRepository {
 
   /**
    * Stores, retires and activates keys and moves the "keys" revision on, in one transaction: every
-   * instance hears of all of it or the table is as it was. Each retirement and the activation apply only
-   * to a key still in the status it was read with, and the whole change only if the revision is still
-   * `basedOn` when given, so two rotations or two first starts at once cannot both land.
-   * @throws KeyTableChanged when a key was no longer in that status or the revision moved (nothing is written)
+   * instance hears of all of it or the table is as it was. It lands only if the revision is still
+   * `basedOn`, so of two changes computed from the same table only the first does.
+   * @throws KeyTableChanged when the revision moved since `basedOn` (nothing is written)
    */
   async change(change: KeyTableChange, now = new Date()): Promise<void> {
     for (const key of change.create ?? []) assertStorable("signing key", key);
     const writes = [
       ...(change.create ?? []).map((key) => this.db.signingKey.create({ data: { ...key, ...(key.status === "active" ? { activatedAt: now } : {}) } as never })),
-      ...(change.retire ?? []).map(({ kid, status, expiresAt }) =>
-        this.db.signingKey.update({ where: { kid, status }, data: { status: "retired", retiredAt: now, expiresAt } }),
-      ),
-      ...(change.activate ? [this.db.signingKey.update({ where: { kid: change.activate, status: "next" }, data: { status: "active", activatedAt: now } })] : []),
+      ...(change.retire ?? []).map(({ kid, expiresAt }) => this.db.signingKey.update({ where: { kid }, data: { status: "retired", retiredAt: now, expiresAt } })),
+      ...(change.activate ? [this.db.signingKey.update({ where: { kid: change.activate }, data: { status: "active", activatedAt: now } })] : []),
     ];
     try {
       await this.revisions.keysChangeWith(writes, change.basedOn);
     } catch (error) {
-      // A guarded update that found nothing, or (basedOn 0) the revision created by another change first.
+      // The revision no longer at basedOn, or (basedOn 0) created by another change first.
       if (isRecordNotFound(error) || (change.basedOn === 0 && isUniqueViolation(error))) throw new KeyTableChanged();
       throw error;
     }

@@ -34,13 +34,11 @@ export class RevisionRepository {
    * @param basedOn the counter's value when the table the writes were computed from was read: the
    *   transaction fails (Prisma P2025, or a unique violation for 0) when another change moved it since
    */
-  async keysChangeWith(writes: Prisma.PrismaPromise<unknown>[], basedOn?: number): Promise<void> {
+  async keysChangeWith(writes: Prisma.PrismaPromise<unknown>[], basedOn: number): Promise<void> {
     const counter =
-      basedOn === undefined
-        ? this.#counter("keys")
-        : basedOn === 0
-          ? this.db.revision.create({ data: { name: "keys", version: 1 } })
-          : this.db.revision.update({ where: { name: "keys", version: basedOn }, data: { version: { increment: 1 } } });
+      basedOn === 0
+        ? this.db.revision.create({ data: { name: "keys", version: 1 } })
+        : this.db.revision.update({ where: { name: "keys", version: basedOn }, data: { version: { increment: 1 } } });
     // The counter first, as in #logged: its row lock orders concurrent key changes.
     await this.db.$transaction([counter, ...writes]);
     await this.changes.notify("keys");
